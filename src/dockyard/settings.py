@@ -1,0 +1,273 @@
+"""The one settings object.
+
+Values come, strongest first, from: keyword arguments (the CLI), ``DOCKYARD_*``
+environment variables (nested groups with ``__``: ``DOCKYARD_RUNS__MAX_CONCURRENCY``),
+then the project file (``dockyard.yaml`` or an unchanged ``langgraph.json``).
+Nothing else in dockyard reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from dockyard.errors import ConfigError
+
+CONFIG_FILE_NAMES = ("dockyard.yaml", "dockyard.yml", "langgraph.json")
+
+# langgraph.json keys that only shape a container build; a local server has
+# nothing to do with them, so they are accepted and left alone.
+_LANGGRAPH_BUILD_KEYS = {
+    "dependencies",
+    "dockerfile_lines",
+    "python_version",
+    "node_version",
+    "pip_config_file",
+    "pip_installer",
+    "image_distro",
+    "keep_pkg_tools",
+    "$schema",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """One named chat model: ``"provider:model"`` plus optional client settings."""
+
+    model: str
+    base_url: str | None = None
+    api_key_file: Path | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _has_provider(cls, v: str) -> str:
+        if ":" not in v:
+            raise ValueError("expected 'provider:model', e.g. 'openai:gpt-4o-mini'")
+        return v
+
+
+class StoreIndexConfig(_Strict):
+    dims: int = Field(gt=0)
+    embed: str
+    fields: list[str] | None = None
+
+
+class StoreTTLConfig(_Strict):
+    refresh_on_read: bool = True
+    default_ttl: float | None = Field(default=None, gt=0, description="minutes")
+    sweep_interval_minutes: int | None = Field(default=None, gt=0)
+
+
+class StoreConfig(_Strict):
+    index: StoreIndexConfig | None = None
+    ttl: StoreTTLConfig | None = None
+
+
+class RunsConfig(_Strict):
+    max_concurrency: int = Field(default=16, gt=0, le=10_000)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    # How long a finished run's events stay replayable for join_stream / Last-Event-ID.
+    stream_retention_seconds: float = Field(default=300.0, ge=0)
+    # A run stays in memory's event log at most this many events (oldest dropped).
+    stream_max_events: int = Field(default=10_000, gt=0)
+
+
+class ThreadsConfig(_Strict):
+    default_ttl_minutes: float | None = Field(default=None, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DOCKYARD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    config_file: Path | None = None
+    project_dir: Path = Path(".")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8123, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    data_dir: Path = Path(".dockyard")
+    database_url: str | None = None
+    redis_url: str | None = None
+    graphs: dict[str, str] = Field(default_factory=dict)
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    runs: RunsConfig = Field(default_factory=RunsConfig)
+    threads: ThreadsConfig = Field(default_factory=ThreadsConfig)
+    env: dict[str, str] | str | None = None
+
+    @field_validator("graphs")
+    @classmethod
+    def _graph_specs(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, spec in v.items():
+            if ":" not in spec:
+                raise ValueError(
+                    f"graph {name!r}: {spec!r} is not 'path/to/file.py:attr' or 'module:attr'"
+                )
+        return v
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_strings(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: {"model": s} if isinstance(s, str) else s for k, s in v.items()}
+        return v
+
+    @property
+    def sqlite_dir(self) -> Path:
+        d = self.data_dir if self.data_dir.is_absolute() else self.project_dir / self.data_dir
+        return d
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Reads the project file named by ``config_file`` (from kwargs or env)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = _FILE_DATA.get(id(settings_cls), {})
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+# The file is parsed before Settings is built (so errors name the file); the
+# parsed dict is handed to _FileSource through this slot.
+_FILE_DATA: dict[int, dict[str, Any]] = {}
+
+
+def find_config_file(project_dir: Path) -> Path | None:
+    for name in CONFIG_FILE_NAMES:
+        candidate = project_dir / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse dockyard.yaml or langgraph.json into Settings' field names."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"config file {path}: cannot be read ({e.strerror})") from e
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"config file {path}: not valid {path.suffix[1:].upper()}: {e}") from e
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"config file {path}: expected a mapping at the top level, got {type(raw).__name__}"
+        )
+    if path.name == "langgraph.json" or path.suffix == ".json":
+        return _from_langgraph_json(path, raw)
+    return raw
+
+
+def _from_langgraph_json(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _LANGGRAPH_BUILD_KEYS:
+            continue
+        if key in ("graphs", "env"):
+            out[key] = value
+        elif key == "store":
+            out["store"] = value
+        else:
+            raise ConfigError(
+                f"config file {path}: key {key!r} = {value!r} is not supported by dockyard; "
+                f"supported: graphs, env, store (and the build-only keys "
+                f"{', '.join(sorted(_LANGGRAPH_BUILD_KEYS))})"
+            )
+    graphs = out.get("graphs")
+    if isinstance(graphs, dict):
+        # langgraph.json allows {"path": ..., "description": ...} objects too.
+        out["graphs"] = {
+            k: (v.get("path") if isinstance(v, dict) else v) for k, v in graphs.items()
+        }
+    return out
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        env_name = "DOCKYARD_" + "__".join(str(p) for p in e["loc"]).upper()
+        value = e.get("input")
+        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{key} = {shown}: {msg} (set in {source} or {env_name})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build Settings from the project file, the environment and ``overrides``.
+
+    Raises ConfigError with one message naming each bad key, its value and
+    what was expected.
+    """
+    project_dir = Path(overrides.get("project_dir") or ".")
+    env_file = os.environ.get("DOCKYARD_CONFIG_FILE")
+    path: Path | None
+    if config_file is not None:
+        path = Path(config_file)
+    elif env_file:
+        path = Path(env_file)
+    else:
+        path = find_config_file(project_dir)
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file {path}: does not exist")
+        data = read_config_file(path)
+        overrides.setdefault("project_dir", path.parent)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if path is not None:
+        overrides["config_file"] = path
+    _FILE_DATA[id(Settings)] = data
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e, str(path or "the environment"))) from e
+    finally:
+        _FILE_DATA.pop(id(Settings), None)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
