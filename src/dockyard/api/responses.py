@@ -1,0 +1,88 @@
+"""JSON and SSE responses in the exact shapes langgraph-sdk parses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from fastapi import Response
+from fastapi.responses import StreamingResponse
+
+from dockyard.runtime.serde import dumps
+from dockyard.storage.base import Assistant, Run, Thread
+
+
+def json_response(
+    obj: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = obj if isinstance(obj, bytes) else dumps(obj)
+    return Response(
+        body, status_code=status_code, media_type="application/json", headers=dict(headers or {})
+    )
+
+
+def sse_response(
+    body: AsyncIterator[bytes], headers: Mapping[str, str] | None = None
+) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no", **(headers or {})},
+    )
+
+
+def page_headers(count: int, limit: int, offset: int) -> dict[str, str]:
+    return {"X-Pagination-Next": str(offset + limit)} if count == limit else {}
+
+
+def assistant_out(a: Assistant) -> dict[str, Any]:
+    return {
+        "assistant_id": a["assistant_id"],
+        "graph_id": a["graph_id"],
+        "config": a["config"],
+        "context": a["context"],
+        "metadata": a["metadata"],
+        "version": a["version"],
+        "name": a["name"],
+        "description": a["description"],
+        "created_at": a["created_at"],
+        "updated_at": a["updated_at"],
+    }
+
+
+def thread_out(t: Thread) -> dict[str, Any]:
+    return {
+        "thread_id": t["thread_id"],
+        "created_at": t["created_at"],
+        "updated_at": t["updated_at"],
+        "metadata": t["metadata"],
+        "status": t["status"],
+        "config": {},
+        "values": t["values"] if t["values"] is not None else {},
+        "interrupts": t["interrupts"] or {},
+    }
+
+
+def run_out(r: Run) -> dict[str, Any]:
+    return {
+        "run_id": r["run_id"],
+        "thread_id": r["thread_id"],
+        "assistant_id": r["assistant_id"],
+        "created_at": r["created_at"],
+        "updated_at": r["updated_at"],
+        "status": r["status"],
+        "metadata": r["metadata"],
+        "multitask_strategy": r["multitask_strategy"],
+        "kwargs": r["kwargs"],
+        "attempts": r["attempts"],
+        "started_at": r["started_at"],
+        "ended_at": r["ended_at"],
+        "error": r["error"],
+        "cancel_reason": r["cancel_reason"],
+    }
+
+
+def select_fields(obj: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+    if not select:
+        return obj
+    return {k: v for k, v in obj.items() if k in select}

@@ -1,0 +1,184 @@
+"""/assistants: CRUD, search, versions, graph and schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import TypeAdapter
+
+from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.responses import assistant_out, json_response, page_headers, select_fields
+from dockyard.api.schemas import (
+    AssistantCount,
+    AssistantCreate,
+    AssistantLatest,
+    AssistantSearch,
+    AssistantUpdate,
+    AssistantVersions,
+)
+from dockyard.errors import InvalidRequestError, NotFoundError
+from dockyard.runtime.service import new_id
+from dockyard.storage.base import Assistant
+
+router = APIRouter(prefix="/assistants", tags=["assistants"])
+
+
+def _check_graph(rt: Runtime, graph_id: str) -> None:
+    if graph_id not in rt.registry:
+        raise NotFoundError(
+            f"graph {graph_id!r} is not declared; declared graphs: {', '.join(rt.registry.names)}",
+            code="graph_not_found",
+            param="graph_id",
+        )
+
+
+async def _get(rt: Runtime, assistant_id: str) -> Assistant:
+    return await rt.runs.resolve_assistant(assistant_id)
+
+
+@router.post("")
+async def create_assistant(body: AssistantCreate, rt: RuntimeDep) -> Response:
+    _check_graph(rt, body.graph_id)
+    a = await rt.storage.assistants.create(
+        assistant_id=body.assistant_id or new_id(),
+        graph_id=body.graph_id,
+        config=body.config or {},
+        context=body.context or {},
+        metadata=body.metadata or {},
+        name=body.name or "Untitled",
+        description=body.description,
+        if_exists=body.if_exists,
+    )
+    return json_response(assistant_out(a))
+
+
+@router.post("/search")
+async def search_assistants(body: AssistantSearch, rt: RuntimeDep) -> Response:
+    items = await rt.storage.assistants.search(
+        graph_id=body.graph_id,
+        name=body.name,
+        metadata=body.metadata,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
+    )
+    out = [select_fields(assistant_out(a), body.select) for a in items]
+    return json_response(out, headers=page_headers(len(items), body.limit, body.offset))
+
+
+@router.post("/count")
+async def count_assistants(body: AssistantCount, rt: RuntimeDep) -> int:
+    return await rt.storage.assistants.count(
+        graph_id=body.graph_id, name=body.name, metadata=body.metadata
+    )
+
+
+@router.get("/{assistant_id}")
+async def get_assistant(assistant_id: str, rt: RuntimeDep) -> Response:
+    return json_response(assistant_out(await _get(rt, assistant_id)))
+
+
+@router.patch("/{assistant_id}")
+async def update_assistant(assistant_id: str, body: AssistantUpdate, rt: RuntimeDep) -> Response:
+    current = await _get(rt, assistant_id)
+    if body.graph_id is not None:
+        _check_graph(rt, body.graph_id)
+    a = await rt.storage.assistants.update(
+        current["assistant_id"],
+        graph_id=body.graph_id,
+        config=body.config,
+        context=body.context,
+        metadata=body.metadata,
+        name=body.name,
+        description=body.description,
+    )
+    return json_response(assistant_out(a))
+
+
+@router.delete("/{assistant_id}", status_code=204)
+async def delete_assistant(
+    assistant_id: str, rt: RuntimeDep, delete_threads: bool = False
+) -> Response:
+    current = await _get(rt, assistant_id)
+    if delete_threads:
+        raise InvalidRequestError(
+            "delete_threads is not supported yet; delete the threads with DELETE /threads/{id}",
+            code="unsupported_field",
+            param="delete_threads",
+        )
+    await rt.storage.assistants.delete(current["assistant_id"])
+    return Response(status_code=204)
+
+
+@router.post("/{assistant_id}/versions")
+async def assistant_versions(
+    assistant_id: str, body: AssistantVersions, rt: RuntimeDep
+) -> Response:
+    current = await _get(rt, assistant_id)
+    versions = await rt.storage.assistants.versions(
+        current["assistant_id"], metadata=body.metadata, limit=body.limit, offset=body.offset
+    )
+    return json_response(versions, headers=page_headers(len(versions), body.limit, body.offset))
+
+
+@router.post("/{assistant_id}/latest")
+async def set_latest(assistant_id: str, body: AssistantLatest, rt: RuntimeDep) -> Response:
+    current = await _get(rt, assistant_id)
+    a = await rt.storage.assistants.set_latest(current["assistant_id"], body.version)
+    return json_response(assistant_out(a))
+
+
+@router.get("/{assistant_id}/graph")
+async def assistant_graph(assistant_id: str, rt: RuntimeDep, xray: int | bool = False) -> Any:
+    a = await _get(rt, assistant_id)
+    graph = await rt.registry.get(a["graph_id"])
+    drawable = await graph.aget_graph(xray=xray)
+    return drawable.to_json()
+
+
+def _safe(fn: Any) -> Any:
+    try:
+        return fn()
+    except Exception:  # a schema pydantic cannot render is reported as absent
+        return None
+
+
+def _state_schema(graph: Any) -> Any:
+    builder = getattr(graph, "builder", None)
+    state = getattr(builder, "state_schema", None)
+    return TypeAdapter(state).json_schema() if state is not None else None
+
+
+def _schemas(graph: Any, graph_id: str) -> dict[str, Any]:
+    input_schema = _safe(graph.get_input_jsonschema)
+    return {
+        "graph_id": graph_id,
+        "input_schema": input_schema,
+        "output_schema": _safe(graph.get_output_jsonschema),
+        "state_schema": _safe(lambda: _state_schema(graph)) or input_schema,
+        "config_schema": _safe(graph.get_config_jsonschema),
+        "context_schema": _safe(graph.get_context_jsonschema),
+    }
+
+
+@router.get("/{assistant_id}/schemas")
+async def assistant_schemas(assistant_id: str, rt: RuntimeDep) -> Response:
+    a = await _get(rt, assistant_id)
+    graph = await rt.registry.get(a["graph_id"])
+    return json_response(_schemas(graph, a["graph_id"]))
+
+
+@router.get("/{assistant_id}/subgraphs")
+@router.get("/{assistant_id}/subgraphs/{namespace}")
+async def assistant_subgraphs(
+    assistant_id: str, rt: RuntimeDep, namespace: str | None = None, recurse: bool = False
+) -> Response:
+    a = await _get(rt, assistant_id)
+    graph = await rt.registry.get(a["graph_id"])
+    out = {
+        ns: _schemas(sub, a["graph_id"])
+        async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)
+    }
+    return json_response(out)

@@ -1,0 +1,45 @@
+"""Liveness, readiness and version."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from dockyard import __version__
+from dockyard.api.deps import RuntimeDep
+from dockyard.api.responses import json_response
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/health")
+@router.get("/ok")
+async def health() -> dict[str, bool]:
+    """The process is alive (it answers); says nothing about its dependencies."""
+    return {"ok": True}
+
+
+@router.get("/ready")
+async def ready(rt: RuntimeDep) -> Response:
+    problems = await rt.storage.ping()
+    if problems:
+        return json_response(
+            {
+                "ready": False,
+                "code": "not_ready",
+                "detail": "storage unreachable",
+                "problems": problems,
+            },
+            status_code=503,
+        )
+    return json_response({"ready": True, "backend": rt.storage.backend})
+
+
+@router.get("/info")
+async def info(rt: RuntimeDep) -> dict[str, object]:
+    return {
+        "name": "dockyard",
+        "version": __version__,
+        "graphs": rt.registry.names,
+        "storage": rt.storage.backend,
+        "flags": {"assistants": True, "crons": False, "store": True},
+    }

@@ -1,0 +1,191 @@
+"""Runs on a thread (/threads/{id}/runs/...) and stateless runs (/runs/...)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Header, Query, Response
+
+from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.responses import json_response, run_out
+from dockyard.api.routes.sse import run_paths, sse_events
+from dockyard.api.routes.threads import get_thread
+from dockyard.api.schemas import RunCreate, RunsCancel
+from dockyard.errors import ConflictError, InvalidRequestError
+from dockyard.storage.base import ACTIVE_RUN_STATUSES, Run
+
+router = APIRouter(tags=["runs"])
+
+CancelActionQ = Literal["interrupt", "rollback"]
+
+
+async def _create(rt: Runtime, thread_id: str | None, body: RunCreate) -> Run:
+    payload = body.model_dump(exclude_none=True)
+    payload["stream_mode"] = body.stream_mode
+    if thread_id is not None and payload.get("on_completion"):
+        raise InvalidRequestError(
+            "on_completion applies to stateless runs (POST /runs/...) only; remove it",
+            param="on_completion",
+        )
+    return await rt.runs.create(thread_id, payload)
+
+
+def _stream(rt: Runtime, run: Run, body: RunCreate) -> Response:
+    return sse_events(rt, run, None, None, cancel_on_disconnect=body.on_disconnect == "cancel")
+
+
+async def _wait(rt: Runtime, run: Run) -> Response:
+    result = await rt.runs.wait_result(run)
+    base = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+    return json_response(result, headers={"Content-Location": base, "Location": f"{base}/join"})
+
+
+# -- on a thread ----------------------------------------------------------------------------
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Response:
+    run = await _create(rt, thread_id, body)
+    return json_response(
+        run_out(run), headers={"Content-Location": run_paths(run)["Content-Location"]}
+    )
+
+
+@router.post("/threads/{thread_id}/runs/stream")
+async def stream_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Response:
+    body.stream_mode = body.stream_mode  # validated list
+    run = await _create(rt, thread_id, body)
+    return _stream(rt, run, body)
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def wait_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Response:
+    run = await _create(rt, thread_id, body.model_copy(update={"stream_mode": []}))
+    return await _wait(rt, run)
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: str,
+    rt: RuntimeDep,
+    limit: int = Query(10, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    status: Literal["pending", "running", "success", "error", "timeout", "interrupted"]
+    | None = None,
+    select: list[str] | None = Query(None),
+) -> Response:
+    await get_thread(rt, thread_id)
+    runs = await rt.storage.runs.list(thread_id, limit=limit, offset=offset, status=status)
+    out = [run_out(r) for r in runs]
+    if select:
+        out = [{k: v for k, v in r.items() if k in select} for r in out]
+    return json_response(out)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Response:
+    return json_response(run_out(await rt.runs.get_run(thread_id, run_id)))
+
+
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
+async def delete_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Response:
+    run = await rt.runs.get_run(thread_id, run_id)
+    if run["status"] in ACTIVE_RUN_STATUSES:
+        raise ConflictError(
+            f"run {run_id} is {run['status']}; cancel it before deleting it", code="run_active"
+        )
+    await rt.storage.runs.delete(run_id)
+    return Response(status_code=204)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel_run(
+    thread_id: str,
+    run_id: str,
+    rt: RuntimeDep,
+    wait: bool = False,
+    action: CancelActionQ = "interrupt",
+) -> Response:
+    await rt.runs.cancel_by_id(thread_id, run_id, action, wait)
+    return Response(status_code=202 if not wait else 204)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Response:
+    run = await rt.runs.get_run(thread_id, run_id)
+    return json_response(await rt.runs.wait_result(run))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+async def join_run_stream(
+    thread_id: str,
+    run_id: str,
+    rt: RuntimeDep,
+    stream_mode: list[str] | None = Query(None),
+    cancel_on_disconnect: bool = False,
+    last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+) -> Response:
+    run = await rt.runs.get_run(thread_id, run_id)
+    return sse_events(
+        rt, run, stream_mode, last_event_id, cancel_on_disconnect=cancel_on_disconnect
+    )
+
+
+# -- stateless ------------------------------------------------------------------------------
+
+
+@router.post("/runs")
+async def create_stateless_run(body: RunCreate, rt: RuntimeDep) -> Response:
+    run = await _create(rt, None, body)
+    return json_response(
+        run_out(run), headers={"Content-Location": run_paths(run)["Content-Location"]}
+    )
+
+
+@router.post("/runs/stream")
+async def stream_stateless_run(body: RunCreate, rt: RuntimeDep) -> Response:
+    run = await _create(rt, None, body)
+    return _stream(rt, run, body)
+
+
+@router.post("/runs/wait")
+async def wait_stateless_run(body: RunCreate, rt: RuntimeDep) -> Response:
+    run = await _create(rt, None, body.model_copy(update={"stream_mode": []}))
+    return await _wait(rt, run)
+
+
+@router.post("/runs/batch")
+async def create_batch(rt: RuntimeDep, body: list[RunCreate] = Body(...)) -> Response:
+    if not body:
+        raise InvalidRequestError("send at least one run payload", param="body")
+    runs = [await _create(rt, None, item) for item in body]
+    return json_response([run_out(r) for r in runs])
+
+
+@router.post("/runs/cancel", status_code=204)
+async def cancel_many(
+    body: RunsCancel, rt: RuntimeDep, action: CancelActionQ = "interrupt"
+) -> Response:
+    targets: list[Run] = []
+    if body.run_ids:
+        if not body.thread_id:
+            raise InvalidRequestError("run_ids needs thread_id", param="thread_id")
+        for run_id in body.run_ids:
+            targets.append(await rt.runs.get_run(body.thread_id, run_id))
+    elif body.thread_id:
+        targets = await rt.storage.runs.active(body.thread_id)
+    elif body.status:
+        targets = await _all_active(rt, body.status)
+    else:
+        raise InvalidRequestError(
+            "say which runs to cancel: thread_id (+ run_ids) or status", param="status"
+        )
+    for run in targets:
+        if run["status"] in ACTIVE_RUN_STATUSES:
+            await rt.runs.cancel(run, action)
+    return Response(status_code=204)
+
+
+async def _all_active(rt: Runtime, status: str) -> list[Run]:
+    wanted: list[Any] = list(ACTIVE_RUN_STATUSES) if status == "all" else [status]
+    return await rt.storage.runs.with_status(wanted)

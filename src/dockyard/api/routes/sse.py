@@ -1,0 +1,84 @@
+"""Serve a run's broker events as SSE, with Last-Event-ID replay and mode filtering."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from fastapi.responses import StreamingResponse
+
+from dockyard.api.deps import Runtime
+from dockyard.api.responses import sse_response
+from dockyard.errors import InvalidRequestError
+from dockyard.storage.base import Run
+
+_ALWAYS = {"metadata", "error", "end"}
+
+
+def _allowed(modes: Sequence[str] | None) -> set[str] | None:
+    if not modes:
+        return None
+    allowed = set(_ALWAYS)
+    for m in modes:
+        if m == "messages-tuple":
+            allowed.add("messages")
+        elif m == "messages":
+            allowed.update(("messages/partial", "messages/metadata", "messages/complete"))
+        else:
+            allowed.add(m)
+    return allowed
+
+
+def parse_last_event_id(value: str | None) -> int:
+    if not value:
+        return 0
+    try:
+        return int(value.rsplit(":", 1)[-1])
+    except ValueError:
+        raise InvalidRequestError(
+            f"Last-Event-ID {value!r} is not an event id this server sent", param="Last-Event-ID"
+        ) from None
+
+
+def run_paths(run: Run) -> dict[str, str]:
+    base = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+    return {"Content-Location": base, "Location": f"{base}/stream"}
+
+
+async def _body(
+    rt: Runtime,
+    run: Run | None,
+    allowed: set[str] | None,
+    after: int,
+    cancel_on_disconnect: bool,
+) -> AsyncIterator[bytes]:
+    if run is None:
+        return
+    finished = False
+    try:
+        async for ev in rt.runs.events(run, after):
+            if ev.event.startswith("__"):
+                continue
+            if allowed is not None and ev.event.split("|", 1)[0] not in allowed:
+                continue
+            yield ev.encode()
+        finished = True
+    finally:
+        if not finished and cancel_on_disconnect:
+            current = await rt.storage.runs.get(run["run_id"])
+            if current is not None and current["status"] in ("pending", "running"):
+                await rt.runs.cancel(current, "interrupt")
+
+
+def sse_events(
+    rt: Runtime,
+    run: Run | None,
+    modes: Sequence[str] | None,
+    last_event_id: str | None,
+    *,
+    cancel_on_disconnect: bool = False,
+) -> StreamingResponse:
+    after = parse_last_event_id(last_event_id)
+    headers = run_paths(run) if run is not None else {}
+    return sse_response(
+        _body(rt, run, _allowed(modes), after, cancel_on_disconnect), headers=headers
+    )

@@ -1,0 +1,115 @@
+"""/store: LangGraph's key-value store with namespaces, TTL and search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+from langgraph.store.base import Item, SearchItem
+
+from dockyard.api.deps import RuntimeDep
+from dockyard.api.responses import json_response
+from dockyard.api.schemas import StoreItemDelete, StoreItemPut, StoreNamespaces, StoreSearch
+from dockyard.errors import InvalidRequestError, NotFoundError
+
+router = APIRouter(prefix="/store", tags=["store"])
+
+
+def _check_namespace(namespace: list[str]) -> tuple[str, ...]:
+    if not namespace:
+        raise InvalidRequestError("namespace: must have at least one label", param="namespace")
+    for label in namespace:
+        if not label or "." in label:
+            raise InvalidRequestError(
+                f"namespace label {label!r}: labels must be non-empty and contain no '.'",
+                param="namespace",
+            )
+    return tuple(namespace)
+
+
+def _item_out(item: Item | SearchItem) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "namespace": list(item.namespace),
+        "key": item.key,
+        "value": item.value,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }
+    if isinstance(item, SearchItem):
+        out["score"] = item.score
+    return out
+
+
+@router.put("/items", status_code=204)
+async def put_item(body: StoreItemPut, rt: RuntimeDep) -> Response:
+    ns = _check_namespace(body.namespace)
+    if body.ttl is not None and rt.settings.store.ttl is None:
+        raise InvalidRequestError(
+            "ttl: this server's store has no TTL support configured; set store.ttl in "
+            "dockyard.yaml (e.g. {default_ttl: 60, sweep_interval_minutes: 5})",
+            param="ttl",
+        )
+    kwargs: dict[str, Any] = {}
+    if body.ttl is not None:
+        kwargs["ttl"] = body.ttl
+    if body.index is not None:
+        if body.index is not False and rt.settings.store.index is None:
+            raise InvalidRequestError(
+                "index: this server's store has no embedding index configured; set "
+                "store.index in dockyard.yaml or drop the field",
+                param="index",
+            )
+        kwargs["index"] = body.index
+    await rt.storage.store.aput(ns, body.key, body.value, **kwargs)
+    return Response(status_code=204)
+
+
+@router.get("/items")
+async def get_item(
+    rt: RuntimeDep,
+    namespace: str = Query(...),
+    key: str = Query(...),
+    refresh_ttl: bool | None = None,
+) -> Response:
+    ns = _check_namespace(namespace.split("."))
+    item = await rt.storage.store.aget(ns, key, refresh_ttl=refresh_ttl)
+    if item is None:
+        raise NotFoundError(f"no item {key!r} in namespace {namespace!r}", code="item_not_found")
+    return json_response(_item_out(item))
+
+
+@router.delete("/items", status_code=204)
+async def delete_item(body: StoreItemDelete, rt: RuntimeDep) -> Response:
+    await rt.storage.store.adelete(_check_namespace(body.namespace), body.key)
+    return Response(status_code=204)
+
+
+@router.post("/items/search")
+async def search_items(body: StoreSearch, rt: RuntimeDep) -> Response:
+    if body.query and rt.settings.store.index is None:
+        raise InvalidRequestError(
+            "query: semantic search needs an embedding index; set store.index in "
+            "dockyard.yaml, or search with filter only",
+            param="query",
+        )
+    items = await rt.storage.store.asearch(
+        tuple(body.namespace_prefix),
+        query=body.query,
+        filter=body.filter,
+        limit=body.limit,
+        offset=body.offset,
+        refresh_ttl=body.refresh_ttl,
+    )
+    return json_response({"items": [_item_out(i) for i in items]})
+
+
+@router.post("/namespaces")
+async def list_namespaces(body: StoreNamespaces, rt: RuntimeDep) -> Response:
+    namespaces = await rt.storage.store.alist_namespaces(
+        prefix=tuple(body.prefix) if body.prefix else None,
+        suffix=tuple(body.suffix) if body.suffix else None,
+        max_depth=body.max_depth,
+        limit=body.limit,
+        offset=body.offset,
+    )
+    return json_response({"namespaces": [list(n) for n in namespaces]})

@@ -1,0 +1,320 @@
+"""/threads: CRUD, search, copy, prune, state and history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Header, Query, Response
+from langchain_core.runnables import RunnableConfig
+from langgraph.pregel import Pregel
+
+from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.responses import json_response, page_headers, select_fields, thread_out
+from dockyard.api.routes.sse import sse_events
+from dockyard.api.schemas import (
+    TTL,
+    HistoryQuery,
+    StateAtCheckpoint,
+    StateUpdate,
+    ThreadCount,
+    ThreadCreate,
+    ThreadPrune,
+    ThreadSearch,
+    ThreadUpdate,
+)
+from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError, UnsupportedFieldError
+from dockyard.runtime.serde import to_jsonable
+from dockyard.runtime.service import new_id
+from dockyard.runtime.state import checkpoint_out, empty_state, state_out
+from dockyard.storage.base import Thread
+from dockyard.storage.checkpoints import copy_thread
+
+router = APIRouter(prefix="/threads", tags=["threads"])
+
+
+def _ttl(ttl: TTL | None, rt: Runtime) -> tuple[dict[str, Any] | None, datetime | None]:
+    minutes = ttl.ttl if ttl else rt.settings.threads.default_ttl_minutes
+    if minutes is None:
+        return None, None
+    return (
+        {"strategy": "delete", "ttl": minutes},
+        datetime.now(UTC) + timedelta(minutes=minutes),
+    )
+
+
+async def get_thread(rt: Runtime, thread_id: str) -> Thread:
+    thread = await rt.storage.threads.get(thread_id)
+    if thread is None:
+        raise NotFoundError(f"thread {thread_id} not found", code="thread_not_found")
+    return thread
+
+
+async def _thread_graph(rt: Runtime, thread: Thread) -> Pregel[Any, Any, Any, Any] | None:
+    graph_id = thread["graph_id"] or thread["metadata"].get("graph_id")
+    if not graph_id or graph_id not in rt.registry:
+        return None
+    return await rt.registry.get(graph_id)
+
+
+def _config(thread_id: str, checkpoint: dict[str, Any] | None = None) -> RunnableConfig:
+    conf: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
+    for k, v in (checkpoint or {}).items():
+        if v is not None and k != "thread_id":
+            conf[k] = v
+    return {"configurable": conf}
+
+
+@router.post("")
+async def create_thread(body: ThreadCreate, rt: RuntimeDep) -> Response:
+    if body.supersteps:
+        raise UnsupportedFieldError(
+            "supersteps: creating a thread from supersteps is not supported yet; create the "
+            "thread, then POST /threads/{id}/state",
+            param="supersteps",
+        )
+    if body.graph_id is not None and body.graph_id not in rt.registry:
+        raise NotFoundError(
+            f"graph {body.graph_id!r} is not declared", code="graph_not_found", param="graph_id"
+        )
+    ttl, expires_at = _ttl(body.ttl, rt)
+    metadata = dict(body.metadata or {})
+    if body.graph_id:
+        metadata.setdefault("graph_id", body.graph_id)
+    thread = await rt.storage.threads.create(
+        thread_id=body.thread_id or new_id(),
+        metadata=metadata,
+        if_exists=body.if_exists,
+        ttl=ttl,
+        expires_at=expires_at,
+        graph_id=body.graph_id,
+    )
+    return json_response(thread_out(thread))
+
+
+@router.post("/search")
+async def search_threads(body: ThreadSearch, rt: RuntimeDep) -> Response:
+    if body.extract:
+        raise UnsupportedFieldError("extract: not supported yet; remove it", param="extract")
+    items = await rt.storage.threads.search(
+        ids=body.ids,
+        metadata=body.metadata,
+        values=body.values,
+        status=body.status,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
+    )
+    out = [select_fields(thread_out(t), body.select) for t in items]
+    return json_response(out, headers=page_headers(len(items), body.limit, body.offset))
+
+
+@router.post("/count")
+async def count_threads(body: ThreadCount, rt: RuntimeDep) -> int:
+    return await rt.storage.threads.count(
+        metadata=body.metadata, values=body.values, status=body.status
+    )
+
+
+@router.post("/prune")
+async def prune_threads(body: ThreadPrune, rt: RuntimeDep) -> dict[str, int]:
+    pruned = 0
+    for thread_id in body.thread_ids:
+        thread = await rt.storage.threads.get(thread_id)
+        if thread is None:
+            continue
+        if body.strategy == "delete":
+            await _delete_thread(rt, thread_id)
+        else:
+            await rt.storage.checkpoint_admin.keep_latest(thread_id)
+        pruned += 1
+    return {"pruned_count": pruned}
+
+
+@router.get("/{thread_id}")
+async def read_thread(thread_id: str, rt: RuntimeDep) -> Response:
+    return json_response(thread_out(await get_thread(rt, thread_id)))
+
+
+@router.patch("/{thread_id}")
+async def update_thread(thread_id: str, body: ThreadUpdate, rt: RuntimeDep) -> Response:
+    ttl, expires_at = _ttl(body.ttl, rt) if body.ttl else (None, None)
+    thread = await rt.storage.threads.update(
+        thread_id, metadata=body.metadata, ttl=ttl, expires_at=expires_at
+    )
+    return json_response(thread_out(thread))
+
+
+async def _delete_thread(rt: Runtime, thread_id: str) -> None:
+    for run in await rt.storage.runs.active(thread_id):
+        await rt.runs.cancel(run, "interrupt", wait=True)
+    await rt.storage.threads.delete(thread_id)
+    await rt.storage.checkpointer.adelete_thread(thread_id)
+
+
+@router.delete("/{thread_id}", status_code=204)
+async def delete_thread(thread_id: str, rt: RuntimeDep) -> Response:
+    await get_thread(rt, thread_id)
+    await _delete_thread(rt, thread_id)
+    return Response(status_code=204)
+
+
+@router.post("/{thread_id}/copy")
+async def copy(thread_id: str, rt: RuntimeDep) -> Response:
+    src = await get_thread(rt, thread_id)
+    new = await rt.storage.threads.create(
+        thread_id=new_id(),
+        metadata=dict(src["metadata"]),
+        if_exists="raise",
+        ttl=src["ttl"],
+        expires_at=src["expires_at"],
+        graph_id=src["graph_id"],
+    )
+    await copy_thread(rt.storage.checkpointer, thread_id, new["thread_id"])
+    status = src["status"] if src["status"] != "busy" else "idle"
+    await rt.storage.threads.set_state(
+        new["thread_id"], status=status, values=src["values"], interrupts=src["interrupts"]
+    )
+    return json_response(thread_out(await get_thread(rt, new["thread_id"])))
+
+
+async def _state(
+    rt: Runtime, thread_id: str, checkpoint: dict[str, Any] | None, subgraphs: bool
+) -> dict[str, Any]:
+    thread = await get_thread(rt, thread_id)
+    graph = await _thread_graph(rt, thread)
+    if graph is None:
+        return empty_state(thread_id)
+    snap = await graph.aget_state(_config(thread_id, checkpoint), subgraphs=subgraphs)
+    if checkpoint and checkpoint.get("checkpoint_id") and not snap.created_at:
+        raise NotFoundError(
+            f"checkpoint {checkpoint['checkpoint_id']} not found on thread {thread_id}",
+            code="checkpoint_not_found",
+        )
+    return state_out(snap)
+
+
+@router.get("/{thread_id}/state")
+async def get_state(thread_id: str, rt: RuntimeDep, subgraphs: bool = False) -> Response:
+    return json_response(await _state(rt, thread_id, None, subgraphs))
+
+
+@router.get("/{thread_id}/state/{checkpoint_id}")
+async def get_state_at(
+    thread_id: str, checkpoint_id: str, rt: RuntimeDep, subgraphs: bool = False
+) -> Response:
+    return json_response(await _state(rt, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs))
+
+
+@router.post("/{thread_id}/state/checkpoint")
+async def post_state_at(thread_id: str, body: StateAtCheckpoint, rt: RuntimeDep) -> Response:
+    return json_response(
+        await _state(rt, thread_id, body.checkpoint.model_dump(exclude_none=True), body.subgraphs)
+    )
+
+
+@router.post("/{thread_id}/state")
+async def update_state(thread_id: str, body: StateUpdate, rt: RuntimeDep) -> Response:
+    thread = await get_thread(rt, thread_id)
+    if thread["status"] == "busy":
+        raise ConflictError(
+            f"thread {thread_id} is busy with a run; update its state when the run ends",
+            code="thread_busy",
+        )
+    graph = await _thread_graph(rt, thread)
+    if graph is None:
+        raise InvalidRequestError(
+            f"thread {thread_id} has no graph yet: create it with graph_id or run it once "
+            "before updating its state",
+            code="thread_has_no_graph",
+        )
+    checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else {}
+    if body.checkpoint_id:
+        checkpoint["checkpoint_id"] = body.checkpoint_id
+    if body.as_node is not None and body.as_node not in graph.nodes:
+        raise InvalidRequestError(
+            f"as_node: unknown node {body.as_node!r}; nodes: "
+            f"{sorted(n for n in graph.nodes if not n.startswith('__'))}",
+            param="as_node",
+        )
+    try:
+        new_config = await graph.aupdate_state(
+            _config(thread_id, checkpoint), body.values, as_node=body.as_node
+        )
+    except (ValueError, KeyError, TypeError) as e:  # LangGraph's word on a bad update
+        raise InvalidRequestError(f"state update rejected: {e}") from e
+    snap = await graph.aget_state(_config(thread_id))
+    interrupts = {t.id: to_jsonable(list(t.interrupts)) for t in snap.tasks if t.interrupts}
+    await rt.storage.threads.set_state(
+        thread_id,
+        status="interrupted" if snap.next else "idle",
+        values=to_jsonable(snap.values),
+        interrupts=interrupts,
+    )
+    return json_response({"checkpoint": checkpoint_out(new_config)})
+
+
+async def _history(
+    rt: Runtime,
+    thread_id: str,
+    limit: int,
+    before: Any,
+    metadata: dict[str, Any] | None,
+    checkpoint: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    thread = await get_thread(rt, thread_id)
+    graph = await _thread_graph(rt, thread)
+    if graph is None:
+        return []
+    before_conf = None
+    if isinstance(before, str):
+        before_conf = _config(thread_id, {"checkpoint_id": before})
+    elif isinstance(before, dict):
+        before_conf = _config(thread_id, before)
+    return [
+        state_out(s)
+        async for s in graph.aget_state_history(
+            _config(thread_id, checkpoint), filter=metadata, before=before_conf, limit=limit
+        )
+    ]
+
+
+@router.post("/{thread_id}/history")
+async def post_history(thread_id: str, body: HistoryQuery, rt: RuntimeDep) -> Response:
+    before = (
+        body.before.model_dump(exclude_none=True)
+        if hasattr(body.before, "model_dump")
+        else body.before
+    )
+    checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else None
+    return json_response(
+        await _history(rt, thread_id, body.limit, before, body.metadata, checkpoint)
+    )
+
+
+@router.get("/{thread_id}/history")
+async def get_history(
+    thread_id: str,
+    rt: RuntimeDep,
+    limit: int = Query(10, ge=1, le=1000),
+    before: str | None = None,
+) -> Response:
+    return json_response(await _history(rt, thread_id, limit, before, None, None))
+
+
+@router.get("/{thread_id}/stream")
+async def join_thread_stream(
+    thread_id: str,
+    rt: RuntimeDep,
+    stream_mode: list[str] | None = Query(None),
+    last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+) -> Response:
+    await get_thread(rt, thread_id)
+    modes = [m for m in (stream_mode or []) if m != "run_modes"]
+    if any(m in ("lifecycle", "state_update") for m in modes):
+        raise UnsupportedFieldError(
+            "stream_mode: thread streams support 'run_modes' only for now", param="stream_mode"
+        )
+    active = await rt.storage.runs.active(thread_id)
+    return sse_events(rt, active[0] if active else None, modes or None, last_event_id)

@@ -1,0 +1,229 @@
+"""Execute one claimed run: build its config, stream the graph, record the outcome.
+
+This is the only code path that runs a graph, whether the executor lives in
+the API process (embedded default) or in a worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphRecursionError
+from langgraph.types import Command
+
+from dockyard.runtime.events import EventTranslator, langgraph_modes
+from dockyard.runtime.graphs import GraphRegistry
+from dockyard.runtime.serde import dumps, to_jsonable
+from dockyard.runtime.stream import StreamBroker
+from dockyard.settings import Settings
+from dockyard.storage.base import Run, RunStatus, ThreadStatus
+from dockyard.storage.database import Storage
+
+log = logging.getLogger("dockyard.runtime")
+
+CancelAction = Literal["interrupt", "rollback", "shutdown"]
+
+
+@dataclass
+class RunContext:
+    storage: Storage
+    registry: GraphRegistry
+    broker: StreamBroker
+    settings: Settings
+
+
+def _merge_config(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
+    out = {**base, **(over or {})}
+    for key in ("configurable", "metadata"):
+        out[key] = {**base.get(key, {}), **((over or {}).get(key) or {})}
+    out["tags"] = [*base.get("tags", []), *((over or {}).get("tags") or [])]
+    return out
+
+
+def build_config(run: Run, assistant: dict[str, Any]) -> RunnableConfig:
+    kw = run["kwargs"]
+    config = _merge_config(assistant["config"], kw.get("config"))
+    configurable = config["configurable"]
+    configurable.update(
+        thread_id=run["thread_id"],
+        run_id=run["run_id"],
+        assistant_id=assistant["assistant_id"],
+        graph_id=assistant["graph_id"],
+    )
+    checkpoint = kw.get("checkpoint") or {}
+    checkpoint_id = kw.get("checkpoint_id") or checkpoint.get("checkpoint_id")
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    if checkpoint.get("checkpoint_ns"):
+        configurable["checkpoint_ns"] = checkpoint["checkpoint_ns"]
+    config["metadata"].update(run["metadata"])
+    config["metadata"].update(
+        run_id=run["run_id"],
+        thread_id=run["thread_id"],
+        assistant_id=assistant["assistant_id"],
+        graph_id=assistant["graph_id"],
+    )
+    config["run_id"] = run["run_id"]
+    if "recursion_limit" not in config:
+        config["recursion_limit"] = 25
+    return config  # type: ignore[return-value]
+
+
+def _graph_input(kw: dict[str, Any]) -> Any:
+    cmd = kw.get("command")
+    if cmd:
+        return Command(
+            resume=cmd.get("resume"),
+            update=cmd.get("update"),
+            goto=cmd.get("goto") or (),
+        )
+    return kw.get("input")
+
+
+def _error_body(exc: BaseException) -> dict[str, str]:
+    return {"error": type(exc).__name__, "message": str(exc)}
+
+
+async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, CancelAction]) -> None:
+    storage, broker = ctx.storage, ctx.broker
+    run_id = run["run_id"]
+    kw = run["kwargs"]
+    requested: list[str] = kw.get("stream_mode") or ["values"]
+
+    def publish(event: str, data: bytes) -> None:
+        broker.publish(run_id, event, data)
+
+    publish("metadata", dumps({"run_id": run_id, "attempt": run["attempts"]}))
+    translator = EventTranslator(requested, publish)
+    status: RunStatus = "success"
+    error: dict[str, str] | None = None
+    rollback = False
+    graph = None
+    config: RunnableConfig | None = None
+    try:
+        assistant = await storage.assistants.get(run["assistant_id"])
+        if assistant is None:
+            raise LookupError(f"assistant {run['assistant_id']} was deleted before the run started")
+        config = build_config(run, dict(assistant))
+        graph = await ctx.registry.get(assistant["graph_id"], config)
+        context = {**(assistant["context"] or {}), **(kw.get("context") or {})} or None
+        stream_kwargs: dict[str, Any] = {
+            "stream_mode": langgraph_modes(requested),
+            "subgraphs": bool(kw.get("stream_subgraphs")),
+            "interrupt_before": kw.get("interrupt_before"),
+            "interrupt_after": kw.get("interrupt_after"),
+        }
+        if context is not None:
+            stream_kwargs["context"] = context
+        if kw.get("durability"):
+            stream_kwargs["durability"] = kw["durability"]
+        timeout = ctx.settings.runs.timeout_seconds
+        async with asyncio.timeout(timeout):
+            if "events" in requested:
+                async for ev in graph.astream_events(
+                    _graph_input(kw), config, version="v2", **stream_kwargs
+                ):
+                    translator.event(ev)
+            else:
+                stream_kwargs["subgraphs"] = True
+                async for ns, mode, chunk in graph.astream(
+                    _graph_input(kw), config, **stream_kwargs
+                ):
+                    if ns and not kw.get("stream_subgraphs"):
+                        if mode != "messages":
+                            continue
+                        ns = ()
+                    translator.chunk(ns, mode, chunk)
+    except asyncio.CancelledError:
+        action = cancel_action.get(run_id, "shutdown")
+        if action == "shutdown":
+            # Hand the run back: it resumes from its last checkpoint on restart.
+            await storage.runs.finish(run_id, status="pending", only_if=("running",))
+            broker.close(run_id)
+            raise
+        status = "interrupted"
+        rollback = action == "rollback"
+    except TimeoutError as e:
+        status = "timeout"
+        error = {
+            "error": "TimeoutError",
+            "message": f"run exceeded {ctx.settings.runs.timeout_seconds}s",
+        }
+        del e
+    except GraphRecursionError as e:
+        status, error = "error", _error_body(e)
+    except Exception as e:  # a graph's failure is the run's outcome, not the server's
+        log.warning("run %s failed: %s: %s", run_id, type(e).__name__, e)
+        status, error = "error", _error_body(e)
+    if error is not None:
+        publish("error", dumps(error))
+    else:
+        # Not an SSE event: runs.wait and join read the final values from it.
+        publish("__result__", dumps(translator.last_values))
+    broker.close(run_id)
+    await _record_outcome(ctx, run, status, error, rollback, translator.last_values, graph, config)
+
+
+async def _record_outcome(
+    ctx: RunContext,
+    run: Run,
+    status: RunStatus,
+    error: dict[str, str] | None,
+    rollback: bool,
+    last_values: Any,
+    graph: Any,
+    config: RunnableConfig | None,
+) -> None:
+    storage = ctx.storage
+    run_id, thread_id = run["run_id"], run["thread_id"]
+    kw = run["kwargs"]
+    if rollback:
+        await storage.checkpoint_admin.delete_run(thread_id, run_id)
+        await storage.runs.delete(run_id)
+    else:
+        await storage.runs.finish(run_id, status=status, error=error, only_if=("running",))
+    if run["temporary"] and kw.get("on_completion", "delete") == "delete":
+        await storage.threads.delete(thread_id)
+        await storage.checkpointer.adelete_thread(thread_id)
+        return
+    thread_status: ThreadStatus = "idle"
+    interrupts: dict[str, Any] = {}
+    values: Any = ...
+    if status == "error":
+        thread_status = "error"
+    elif (
+        graph is not None
+        and config is not None
+        and (
+            rollback
+            or status != "success"
+            or kw.get("interrupt_before")
+            or kw.get("interrupt_after")
+            or (isinstance(last_values, dict) and "__interrupt__" in last_values)
+        )
+    ):
+        state_config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+        state = await graph.aget_state(state_config)
+        values = to_jsonable(state.values) if state.values is not None else None
+        if state.next:
+            thread_status = "interrupted"
+        for task in state.tasks:
+            if task.interrupts:
+                interrupts[task.id] = to_jsonable(list(task.interrupts))
+    if values is ... and last_values is not None:
+        lv = dict(last_values) if isinstance(last_values, dict) else last_values
+        if isinstance(lv, dict):
+            lv.pop("__interrupt__", None)
+        values = to_jsonable(lv)
+    if await storage.runs.active(thread_id):
+        thread_status = "busy"
+    await storage.threads.set_state(
+        thread_id,
+        status=thread_status,
+        values=values,
+        interrupts=interrupts,
+    )

@@ -1,0 +1,124 @@
+"""Load the graphs a project declares and hand out ready-to-run Pregel objects.
+
+A spec is ``path/to/file.py:attr`` (relative to the project folder) or
+``package.module:attr``. The attribute may be a ``StateGraph``, a compiled
+graph, or a factory (sync or async, taking nothing or a RunnableConfig) that
+returns either.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
+
+from dockyard.errors import ConfigError, NotFoundError
+
+
+def _import_attr(name: str, spec: str, project_dir: Path) -> Any:
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr:
+        raise ConfigError(
+            f"graphs.{name} = {spec!r}: expected 'path/to/file.py:attr' or 'module:attr'"
+        )
+    if target.endswith(".py") or "/" in target:
+        path = (project_dir / target).resolve()
+        if not path.is_file():
+            raise ConfigError(f"graphs.{name} = {spec!r}: file {path} does not exist")
+        mod_name = f"dockyard_graph_{name}_{abs(hash(str(path)))}"
+        mod_spec = importlib.util.spec_from_file_location(mod_name, path)
+        if mod_spec is None or mod_spec.loader is None:
+            raise ConfigError(f"graphs.{name} = {spec!r}: cannot import {path}")
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.modules[mod_name] = module
+        # Let the graph file import its siblings, as `langgraph dev` does.
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
+        try:
+            mod_spec.loader.exec_module(module)
+        except Exception as e:
+            raise ConfigError(
+                f"graphs.{name} = {spec!r}: importing {path} failed: {type(e).__name__}: {e}"
+            ) from e
+    else:
+        if str(project_dir.resolve()) not in sys.path:
+            sys.path.insert(0, str(project_dir.resolve()))
+        try:
+            module = importlib.import_module(target)
+        except Exception as e:
+            raise ConfigError(
+                f"graphs.{name} = {spec!r}: importing module {target!r} failed: "
+                f"{type(e).__name__}: {e}"
+            ) from e
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"graphs.{name} = {spec!r}: {target} has no attribute {attr!r}") from None
+
+
+class GraphRegistry:
+    def __init__(
+        self,
+        specs: dict[str, str],
+        project_dir: Path,
+        checkpointer: BaseCheckpointSaver[Any] | None,
+        store: BaseStore | None,
+    ) -> None:
+        self.checkpointer = checkpointer
+        self.store = store
+        self._graphs: dict[str, Pregel[Any, Any, Any, Any]] = {}
+        self._factories: dict[str, Callable[..., Any]] = {}
+        for name, spec in specs.items():
+            obj = _import_attr(name, spec, project_dir)
+            if isinstance(obj, StateGraph):
+                self._graphs[name] = self._attach(obj.compile())
+            elif isinstance(obj, Pregel):
+                self._graphs[name] = self._attach(obj)
+            elif callable(obj):
+                self._factories[name] = obj
+            else:
+                raise ConfigError(
+                    f"graphs.{name} = {spec!r}: got a {type(obj).__name__}; expected a "
+                    "StateGraph, a compiled graph or a function returning one"
+                )
+
+    def _attach(self, graph: Any) -> Pregel[Any, Any, Any, Any]:
+        if isinstance(graph, StateGraph):
+            graph = graph.compile()
+        if not isinstance(graph, Pregel):
+            raise ConfigError(f"a graph factory returned {type(graph).__name__}, not a graph")
+        return graph.copy(update={"checkpointer": self.checkpointer, "store": self.store})
+
+    @property
+    def names(self) -> list[str]:
+        return [*self._graphs, *self._factories]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._graphs or name in self._factories
+
+    async def get(
+        self, name: str, config: RunnableConfig | None = None
+    ) -> Pregel[Any, Any, Any, Any]:
+        if name in self._graphs:
+            return self._graphs[name]
+        factory = self._factories.get(name)
+        if factory is None:
+            raise NotFoundError(
+                f"graph {name!r} is not declared; declared graphs: {', '.join(self.names)}",
+                code="graph_not_found",
+            )
+        params = inspect.signature(factory).parameters
+        result = factory(config or {}) if params else factory()
+        if inspect.isawaitable(result):
+            result = await result
+        return self._attach(result)

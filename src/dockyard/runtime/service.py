@@ -1,0 +1,246 @@
+"""Run lifecycle operations the API calls: create (with multitask strategy), cancel, join."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError, UnsupportedFieldError
+from dockyard.runtime.execute import CancelAction, RunContext
+from dockyard.runtime.executor import Executor
+from dockyard.runtime.stream import Event
+from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run, Thread
+from dockyard.storage.sql import new_thread_row
+
+# A fixed namespace so a graph's default assistant has the same id everywhere.
+_ASSISTANT_NS = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+
+def default_assistant_id(graph_id: str) -> str:
+    return str(uuid.uuid5(_ASSISTANT_NS, graph_id))
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class RunService:
+    def __init__(self, ctx: RunContext, executor: Executor) -> None:
+        self.ctx = ctx
+        self.executor = executor
+
+    @property
+    def storage(self) -> Any:
+        return self.ctx.storage
+
+    async def ensure_default_assistants(self) -> None:
+        for graph_id in self.ctx.registry.names:
+            await self.storage.assistants.create(
+                assistant_id=default_assistant_id(graph_id),
+                graph_id=graph_id,
+                config={},
+                context={},
+                metadata={"created_by": "system"},
+                name=graph_id,
+                description=None,
+                if_exists="do_nothing",
+            )
+
+    async def resolve_assistant(self, assistant_id: str) -> Assistant:
+        if assistant_id in self.ctx.registry:
+            assistant_id = default_assistant_id(assistant_id)
+        assistant: Assistant | None = await self.storage.assistants.get(assistant_id)
+        if assistant is None:
+            raise NotFoundError(
+                f"assistant {assistant_id!r} not found; use an assistant id or one of the graph "
+                f"names: {', '.join(self.ctx.registry.names)}",
+                code="assistant_not_found",
+                param="assistant_id",
+            )
+        return assistant
+
+    async def _validate(self, payload: dict[str, Any], assistant: Assistant) -> None:
+        for field, why in (
+            ("webhook", "webhooks on run completion are not available yet"),
+            ("feedback_keys", "feedback keys belong to LangSmith, which dockyard does not use"),
+            ("langsmith_tracer", "LangSmith tracing is not available; use OpenTelemetry"),
+        ):
+            if payload.get(field):
+                raise UnsupportedFieldError(f"{field}: {why}; remove the field", param=field)
+        for field in ("interrupt_before", "interrupt_after"):
+            nodes = payload.get(field)
+            if isinstance(nodes, list):
+                graph = await self.ctx.registry.get(assistant["graph_id"])
+                unknown = [n for n in nodes if n not in graph.nodes]
+                if unknown:
+                    raise InvalidRequestError(
+                        f"{field}: unknown node(s) {unknown}; graph {assistant['graph_id']!r} "
+                        f"has {sorted(n for n in graph.nodes if not n.startswith('__'))}",
+                        param=field,
+                    )
+
+    def _run_row(
+        self, thread_id: str, assistant: Assistant, payload: dict[str, Any], temporary: bool
+    ) -> Run:
+        now = datetime.now(UTC)
+        kwargs = {
+            k: payload.get(k)
+            for k in (
+                "input",
+                "command",
+                "stream_mode",
+                "stream_subgraphs",
+                "config",
+                "context",
+                "checkpoint",
+                "checkpoint_id",
+                "interrupt_before",
+                "interrupt_after",
+                "on_completion",
+                "on_disconnect",
+                "durability",
+                "after_seconds",
+            )
+        }
+        if payload.get("checkpoint_during") is not None and not kwargs["durability"]:
+            kwargs["durability"] = "async" if payload["checkpoint_during"] else "exit"
+        after = payload.get("after_seconds")
+        return {
+            "run_id": new_id(),
+            "thread_id": thread_id,
+            "assistant_id": assistant["assistant_id"],
+            "status": "pending",
+            "metadata": payload.get("metadata") or {},
+            "multitask_strategy": payload.get("multitask_strategy") or "enqueue",
+            "kwargs": kwargs,
+            "temporary": temporary,
+            "attempts": 0,
+            "error": None,
+            "cancel_reason": None,
+            "not_before": now + timedelta(seconds=after) if after else None,
+            "started_at": None,
+            "ended_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    async def create(self, thread_id: str | None, payload: dict[str, Any]) -> Run:
+        assistant = await self.resolve_assistant(payload["assistant_id"])
+        await self._validate(payload, assistant)
+        create_thread: Thread | None = None
+        if thread_id is None:
+            thread_id = new_id()
+            temporary = True
+            create_thread = new_thread_row(
+                thread_id, {"graph_id": assistant["graph_id"]}, graph_id=assistant["graph_id"]
+            )
+            payload.setdefault("on_completion", "delete")
+            payload["on_completion"] = payload["on_completion"] or "delete"
+        else:
+            temporary = False
+            if payload.get("on_completion"):
+                raise InvalidRequestError(
+                    "on_completion applies to stateless runs (POST /runs/...) only; remove it",
+                    param="on_completion",
+                )
+            if payload.get("if_not_exists") == "create":
+                create_thread = new_thread_row(
+                    thread_id, {"graph_id": assistant["graph_id"]}, graph_id=assistant["graph_id"]
+                )
+            if (
+                payload.get("strict_resume")
+                and payload.get("command", {})
+                and (payload["command"].get("resume") is not None)
+            ):
+                thread = await self.storage.threads.get(thread_id)
+                if thread is not None and thread["status"] != "interrupted":
+                    raise ConflictError(
+                        f"thread {thread_id} is {thread['status']}, not interrupted: "
+                        "nothing to resume",
+                        code="nothing_to_resume",
+                    )
+        strategy = payload.get("multitask_strategy") or "enqueue"
+        run = self._run_row(thread_id, assistant, payload, temporary)
+        run, inflight = await self.storage.runs.create(
+            run,
+            reject_if_busy=strategy == "reject",
+            create_thread=create_thread,
+            graph_id=assistant["graph_id"],
+        )
+        if strategy in ("interrupt", "rollback"):
+            for other in inflight:
+                await self.cancel(other, strategy)
+        self.executor.wake()
+        return run
+
+    async def get_run(self, thread_id: str, run_id: str) -> Run:
+        run: Run | None = await self.storage.runs.get(run_id, thread_id)
+        if run is None:
+            raise NotFoundError(
+                f"run {run_id} not found on thread {thread_id}", code="run_not_found"
+            )
+        return run
+
+    async def cancel(self, run: Run, action: CancelAction, wait: bool = False) -> None:
+        run_id = run["run_id"]
+        if await self.executor.cancel(run_id, action):
+            if wait:
+                await self.executor.wait_done(run_id)
+            return
+        # Not executing here: a pending run is settled directly.
+        if action == "rollback":
+            deleted = await self.storage.runs.delete(run_id)
+        else:
+            deleted = await self.storage.runs.finish(
+                run_id, status="interrupted", cancel_reason="cancelled", only_if=("pending",)
+            )
+        if deleted:
+            self.ctx.broker.close(run_id)
+            if not await self.storage.runs.active(run["thread_id"]):
+                thread = await self.storage.threads.get(run["thread_id"])
+                if thread is not None and thread["status"] == "busy":
+                    await self.storage.threads.set_state(run["thread_id"], status="idle")
+            return
+        if await self.executor.cancel(run_id, action) and wait:  # claimed meanwhile
+            await self.executor.wait_done(run_id)
+
+    async def cancel_by_id(
+        self, thread_id: str, run_id: str, action: CancelAction, wait: bool
+    ) -> None:
+        run = await self.get_run(thread_id, run_id)
+        if run["status"] not in ACTIVE_RUN_STATUSES:
+            raise ConflictError(
+                f"run {run_id} already finished with status {run['status']}; nothing to cancel",
+                code="run_not_active",
+            )
+        await self.cancel(run, action, wait)
+
+    async def events(self, run: Run, after: int = 0) -> AsyncIterator[Event]:
+        """The run's events after ``after``; empty when it finished and is no longer kept."""
+        broker = self.ctx.broker
+        if not broker.has(run["run_id"]):
+            fresh: Run | None = await self.storage.runs.get(run["run_id"])
+            if fresh is None or fresh["status"] not in ACTIVE_RUN_STATUSES:
+                return
+        async for ev in broker.subscribe(run["run_id"], after):
+            yield ev
+
+    async def wait_result(self, run: Run) -> bytes:
+        """The run's final values as JSON (``__error__`` when it failed)."""
+        result: bytes | None = None
+        error: bytes | None = None
+        async for ev in self.events(run):
+            if ev.event == "__result__":
+                result = ev.data
+            elif ev.event == "error":
+                error = ev.data
+        if error is not None:
+            return b'{"__error__":' + error + b"}"
+        if result is not None:
+            return result
+        thread = await self.storage.threads.get(run["thread_id"])
+        from dockyard.runtime.serde import dumps
+
+        return dumps(thread["values"] if thread else None)

@@ -1,0 +1,147 @@
+"""Open every storage concern for a Settings: own tables, checkpoints, store."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.store.base import BaseStore
+from langgraph.store.sqlite.aio import AsyncSqliteStore
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from dockyard.errors import ConfigError
+from dockyard.settings import Settings
+from dockyard.storage.base import AssistantStore, RunStore, ThreadStore
+from dockyard.storage.checkpoints import CheckpointAdmin, SqliteCheckpointAdmin
+from dockyard.storage.sql import SqlAssistants, SqlRuns, SqlThreads
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class Storage:
+    engine: AsyncEngine
+    assistants: AssistantStore
+    threads: ThreadStore
+    runs: RunStore
+    checkpointer: BaseCheckpointSaver[Any]
+    checkpoint_admin: CheckpointAdmin
+    store: BaseStore
+    backend: str
+    _closers: list[Any] = field(default_factory=list)
+
+    async def ping(self) -> dict[str, str]:
+        """Problems per component; empty when everything answers."""
+        problems: dict[str, str] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception as e:  # any driver error means "not ready"
+            problems["database"] = f"{type(e).__name__}: {e}"
+        try:
+            await self.checkpoint_admin.ping()
+        except Exception as e:
+            problems["checkpoints"] = f"{type(e).__name__}: {e}"
+        return problems
+
+
+def _upgrade(sync_conn: sa.Connection) -> None:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+def _sqlite_engine(path: Path) -> AsyncEngine:
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{path}",
+        # SQLite has one writer; one pooled connection makes every transaction
+        # wait its turn instead of failing with "database is locked".
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=60,
+    )
+
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return engine
+
+
+async def _sqlite_conn(path: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=NORMAL")
+    await conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def _store_kwargs(settings: Settings) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if settings.store.ttl is not None:
+        kwargs["ttl"] = settings.store.ttl.model_dump(exclude_none=True)
+    if settings.store.index is not None:
+        raise ConfigError(
+            "store.index: semantic store search on SQLite needs sqlite-vec, which this "
+            "build does not load yet; remove store.index or use PostgreSQL"
+        )
+    return kwargs
+
+
+@contextlib.asynccontextmanager
+async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        raise ConfigError(
+            f"database_url = {settings.database_url!r}: only SQLite is available in this "
+            "build (leave DOCKYARD_DATABASE_URL unset for the embedded default)"
+        )
+    data_dir = settings.sqlite_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = _sqlite_engine(data_dir / "dockyard.db")
+    await migrate(engine)
+    cp_conn = await _sqlite_conn(data_dir / "checkpoints.db")
+    store_conn = await _sqlite_conn(data_dir / "store.db")
+    try:
+        checkpointer = AsyncSqliteSaver(cp_conn)
+        await checkpointer.setup()
+        store = AsyncSqliteStore(store_conn, **_store_kwargs(settings))
+        await store.setup()
+        if settings.store.ttl is not None and settings.store.ttl.sweep_interval_minutes:
+            await store.start_ttl_sweeper()
+        storage = Storage(
+            engine=engine,
+            assistants=SqlAssistants(engine),
+            threads=SqlThreads(engine),
+            runs=SqlRuns(engine),
+            checkpointer=checkpointer,
+            checkpoint_admin=SqliteCheckpointAdmin(cp_conn),
+            store=store,
+            backend="sqlite",
+        )
+        yield storage
+    finally:
+        with contextlib.suppress(Exception):
+            await store.stop_ttl_sweeper()
+        await store_conn.close()
+        await cp_conn.close()
+        await engine.dispose()

@@ -1,0 +1,121 @@
+"""dockyard's own tables, one schema for SQLite and PostgreSQL.
+
+Changes go through a new Alembic revision in ``migrations/versions`` (append-only).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both backends (SQLite drops the offset)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; use datetime.now(UTC)")
+        return (
+            value.astimezone(UTC)
+            if dialect.name != "sqlite"
+            else value.astimezone(UTC).replace(tzinfo=None)
+        )
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+assistants = sa.Table(
+    "assistants",
+    metadata,
+    sa.Column("assistant_id", sa.String(64), primary_key=True),
+    sa.Column("graph_id", sa.String(255), nullable=False, index=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("config", JSONType, nullable=False),
+    sa.Column("context", JSONType, nullable=False),
+    sa.Column("metadata", JSONType, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+assistant_versions = sa.Table(
+    "assistant_versions",
+    metadata,
+    sa.Column(
+        "assistant_id",
+        sa.String(64),
+        sa.ForeignKey("assistants.assistant_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("graph_id", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("config", JSONType, nullable=False),
+    sa.Column("context", JSONType, nullable=False),
+    sa.Column("metadata", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+threads = sa.Table(
+    "threads",
+    metadata,
+    sa.Column("thread_id", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("metadata", JSONType, nullable=False),
+    sa.Column("values", JSONType, nullable=True),
+    sa.Column("interrupts", JSONType, nullable=False),
+    sa.Column("graph_id", sa.String(255), nullable=True),
+    sa.Column("ttl", JSONType, nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=True, index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False, index=True),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "thread_id",
+        sa.String(64),
+        sa.ForeignKey("threads.thread_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("assistant_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("metadata", JSONType, nullable=False),
+    sa.Column("multitask_strategy", sa.String(16), nullable=False),
+    # The validated request payload: everything the executor needs to run it.
+    sa.Column("kwargs", JSONType, nullable=False),
+    sa.Column("temporary", sa.Boolean, nullable=False, default=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("error", JSONType, nullable=True),
+    sa.Column("cancel_reason", sa.String(32), nullable=True),
+    sa.Column("not_before", UTCDateTime, nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_runs_thread_created", "thread_id", "created_at"),
+    sa.Index("ix_runs_status_created", "status", "created_at"),
+)
