@@ -1,0 +1,42 @@
+"""Test doubles shipped with dockyard, so you can test your own agents offline.
+
+* ``ScriptedChatModel`` / ``OfflineChatModel``: chat models with no network.
+* ``DeterministicEmbeddings``: stable fake vectors.
+* ``MockAnthropicServer`` / ``MockOpenAIServer``: HTTP servers on 127.0.0.1 speaking the
+  providers' wire formats, with scripted replies and injectable faults, for driving the
+  real SDKs. Their pytest fixtures live in ``dockyard.testing.pytest_plugin``.
+"""
+
+from dockyard.testing.embeddings import DeterministicEmbeddings
+from dockyard.testing.mock_providers import (
+    MockAnthropicServer,
+    MockOpenAIServer,
+    MockProviderServer,
+    MockReply,
+    MockToolCall,
+    RecordedRequest,
+)
+from dockyard.testing.models import (
+    SUPPORT_RULES,
+    OfflineChatModel,
+    OfflineRule,
+    ScriptedChatModel,
+    ScriptedResponse,
+    ScriptExhaustedError,
+)
+
+__all__ = [
+    "SUPPORT_RULES",
+    "DeterministicEmbeddings",
+    "MockAnthropicServer",
+    "MockOpenAIServer",
+    "MockProviderServer",
+    "MockReply",
+    "MockToolCall",
+    "OfflineChatModel",
+    "OfflineRule",
+    "RecordedRequest",
+    "ScriptExhaustedError",
+    "ScriptedChatModel",
+    "ScriptedResponse",
+]

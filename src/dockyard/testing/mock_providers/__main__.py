@@ -1,0 +1,43 @@
+"""``python -m dockyard.testing.mock_providers``: run a mock provider server by hand."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import threading
+
+from dockyard.testing.mock_providers._server import (
+    MockAnthropicServer,
+    MockOpenAIServer,
+    MockProviderServer,
+)
+
+_SERVERS: dict[str, type[MockProviderServer]] = {
+    "both": MockProviderServer,
+    "anthropic": MockAnthropicServer,
+    "openai": MockOpenAIServer,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m dockyard.testing.mock_providers",
+        description="Serve mock Anthropic / OpenAI APIs on 127.0.0.1 (replies echo the input).",
+    )
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    parser.add_argument("--provider", choices=sorted(_SERVERS), default="both")
+    parser.add_argument("--api-key", default=None, help="reject requests with another key")
+    args = parser.parse_args(argv)
+
+    server = _SERVERS[args.provider](api_key=args.api_key, port=args.port)
+    with server:
+        if "anthropic" in server.providers:
+            print(f"anthropic base_url: {server.url}", flush=True)
+        if "openai" in server.providers:
+            print(f"openai base_url: {server.url}/v1", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
