@@ -1,0 +1,92 @@
+"""Chat models by string: ``load_chat_model("anthropic:claude-sonnet-4-5")``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain.chat_models import init_chat_model
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from pydantic import SecretStr
+
+from dockyard.errors import ConfigError
+from dockyard.providers._spec import ANTHROPIC, OPENAI, require_sdk, resolve_api_key, split_spec
+from dockyard.testing.models import SUPPORT_RULES, OfflineChatModel, ScriptedChatModel
+
+CHAT_PROVIDERS = ("anthropic", "openai", "fake", "offline")
+OFFLINE_PRESETS = {"support": SUPPORT_RULES}
+
+# Client settings that configure a network client; the offline models have none.
+_CLIENT_SETTINGS = ("temperature", "max_tokens", "timeout", "max_retries")
+
+
+def load_chat_model(
+    spec: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | SecretStr | None = None,
+    **kwargs: Any,
+) -> BaseChatModel:
+    """Build the chat model named by ``spec``, a ``"provider:model"`` string.
+
+    * ``anthropic:<model>``: ``ChatAnthropic`` (needs ``dockyard[anthropic]``).
+    * ``openai:<model>``: ``ChatOpenAI`` (needs ``dockyard[openai]``). With ``base_url``
+      it talks to any OpenAI-compatible server (vLLM, Ollama, llama.cpp); such servers
+      need no key, so a missing one becomes a placeholder. Streams report token usage.
+    * ``fake:<name>``: a ``ScriptedChatModel`` named ``<name>``; pass ``responses=[...]``
+      (and ``cycle=``), or leave them out to get a model that echoes the last message.
+    * ``offline:support``: an ``OfflineChatModel`` with ``SUPPORT_RULES``: a sample
+      support agent that runs with no API key. Any other ``offline:<name>`` needs
+      ``rules=[...]``.
+
+    Other keyword arguments (``temperature``, ``max_tokens``, ``timeout``,
+    ``max_retries``, ...) go to the model's constructor; ``None`` values are dropped so
+    provider defaults apply.
+
+    Raises ``ConfigError`` for a malformed spec or an unknown provider (with a
+    suggestion), ``ProviderSetupError`` when the SDK is not installed or no key is set.
+    """
+    provider, model = split_spec(spec, CHAT_PROVIDERS, what="chat model")
+    kwargs = {name: value for name, value in kwargs.items() if value is not None}
+    if provider in ("fake", "offline"):
+        for name in _CLIENT_SETTINGS:
+            kwargs.pop(name, None)
+        if provider == "fake":
+            return _fake(model, kwargs)
+        return _offline(model, kwargs)
+
+    sdk = ANTHROPIC if provider == "anthropic" else OPENAI
+    require_sdk(sdk)
+    local_server = provider == "openai" and base_url is not None
+    key = resolve_api_key(sdk, api_key, local_server=local_server)
+    if key is not None:
+        kwargs["api_key"] = key
+    if base_url is not None:
+        kwargs["base_url"] = base_url
+    if provider == "openai":
+        # langchain-openai only asks for usage in streams when talking to api.openai.com;
+        # dockyard's budgets and cost accounting need it from every server.
+        kwargs.setdefault("stream_usage", True)
+
+    chat_model: BaseChatModel = init_chat_model(model, model_provider=provider, **kwargs)
+    return chat_model
+
+
+def _echo(messages: list[BaseMessage]) -> str:
+    return messages[-1].text if messages else ""
+
+
+def _fake(name: str, kwargs: dict[str, Any]) -> BaseChatModel:
+    if "responses" not in kwargs:
+        kwargs["responses"] = [_echo]
+        kwargs.setdefault("cycle", True)
+    return ScriptedChatModel(model_name=name, **kwargs)
+
+
+def _offline(name: str, kwargs: dict[str, Any]) -> BaseChatModel:
+    if "rules" not in kwargs:
+        if name not in OFFLINE_PRESETS:
+            presets = ", ".join(f"'offline:{preset}'" for preset in OFFLINE_PRESETS)
+            raise ConfigError(f"unknown offline preset {name!r}; use {presets} or pass rules=[...]")
+        kwargs["rules"] = list(OFFLINE_PRESETS[name])
+    return OfflineChatModel(model_name=f"offline-{name}", **kwargs)
