@@ -56,9 +56,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     _apply_project_env(settings)
     async with open_storage(settings) as storage:
-        registry = GraphRegistry(
-            settings.graphs, settings.project_dir, storage.checkpointer, storage.store
-        )
+        registry: GraphRegistry = app.state.registry
+        registry.bind(storage.checkpointer, storage.store)
         broker = MemoryBroker(
             settings.runs.stream_retention_seconds, settings.runs.stream_max_events
         )
@@ -125,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.registry = GraphRegistry(settings.graphs, settings.project_dir)
     _install_error_handlers(app)
     for module in (ops, assistants, threads, runs, store):
         app.include_router(module.router)

@@ -48,12 +48,17 @@ class EventTranslator:
         self.requested = set(requested)
         self.publish = publish
         self.last_values: Any = None
+        self.subgraphs = False
         self._partial: dict[str, BaseMessageChunk] = {}
 
     def _name(self, mode: str, ns: tuple[str, ...]) -> str:
         return "|".join((mode, *ns)) if ns else mode
 
     def chunk(self, ns: tuple[str, ...], mode: str, data: Any) -> None:
+        if ns and not self.subgraphs:
+            if mode != "messages":
+                return
+            ns = ()
         if mode == "values" and not ns:
             self.last_values = data
         if mode == "messages":

@@ -111,9 +111,13 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
         config = build_config(run, dict(assistant))
         graph = await ctx.registry.get(assistant["graph_id"], config)
         context = {**(assistant["context"] or {}), **(kw.get("context") or {})} or None
+        subgraphs = bool(kw.get("stream_subgraphs"))
         stream_kwargs: dict[str, Any] = {
             "stream_mode": langgraph_modes(requested),
-            "subgraphs": bool(kw.get("stream_subgraphs")),
+            # Always on: subgraph message chunks are streamed even without
+            # stream_subgraphs (as on LangGraph's server); other subgraph
+            # chunks are dropped below unless asked for.
+            "subgraphs": True,
             "interrupt_before": kw.get("interrupt_before"),
             "interrupt_after": kw.get("interrupt_after"),
         }
@@ -121,22 +125,17 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
             stream_kwargs["context"] = context
         if kw.get("durability"):
             stream_kwargs["durability"] = kw["durability"]
+        translator.subgraphs = subgraphs
         timeout = ctx.settings.runs.timeout_seconds
+        graph_input = _graph_input(kw)
         async with asyncio.timeout(timeout):
             if "events" in requested:
                 async for ev in graph.astream_events(
-                    _graph_input(kw), config, version="v2", **stream_kwargs
+                    graph_input, config, version="v2", **stream_kwargs
                 ):
                     translator.event(ev)
             else:
-                stream_kwargs["subgraphs"] = True
-                async for ns, mode, chunk in graph.astream(
-                    _graph_input(kw), config, **stream_kwargs
-                ):
-                    if ns and not kw.get("stream_subgraphs"):
-                        if mode != "messages":
-                            continue
-                        ns = ()
+                async for ns, mode, chunk in graph.astream(graph_input, config, **stream_kwargs):
                     translator.chunk(ns, mode, chunk)
     except asyncio.CancelledError:
         action = cancel_action.get(run_id, "shutdown")
@@ -159,13 +158,19 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
     except Exception as e:  # a graph's failure is the run's outcome, not the server's
         log.warning("run %s failed: %s: %s", run_id, type(e).__name__, e)
         status, error = "error", _error_body(e)
-    if error is not None:
-        publish("error", dumps(error))
-    else:
-        # Not an SSE event: runs.wait and join read the final values from it.
-        publish("__result__", dumps(translator.last_values))
-    broker.close(run_id)
-    await _record_outcome(ctx, run, status, error, rollback, translator.last_values, graph, config)
+    # The outcome is stored before the last event goes out: a client that
+    # sees the end of the stream then reads a settled run and thread.
+    try:
+        await _record_outcome(
+            ctx, run, status, error, rollback, translator.last_values, graph, config
+        )
+    finally:
+        if error is not None:
+            publish("error", dumps(error))
+        else:
+            # Not an SSE event: runs.wait and join read the final values from it.
+            publish("__result__", dumps(translator.last_values))
+        broker.close(run_id)
 
 
 async def _record_outcome(

@@ -67,23 +67,17 @@ def _import_attr(name: str, spec: str, project_dir: Path) -> Any:
 
 
 class GraphRegistry:
-    def __init__(
-        self,
-        specs: dict[str, str],
-        project_dir: Path,
-        checkpointer: BaseCheckpointSaver[Any] | None,
-        store: BaseStore | None,
-    ) -> None:
-        self.checkpointer = checkpointer
-        self.store = store
+    def __init__(self, specs: dict[str, str], project_dir: Path) -> None:
+        """Import every graph now, so a bad spec stops start-up with a clear message."""
+        self.checkpointer: BaseCheckpointSaver[Any] | None = None
+        self.store: BaseStore | None = None
+        self._raw: dict[str, Any] = {}
         self._graphs: dict[str, Pregel[Any, Any, Any, Any]] = {}
         self._factories: dict[str, Callable[..., Any]] = {}
         for name, spec in specs.items():
             obj = _import_attr(name, spec, project_dir)
-            if isinstance(obj, StateGraph):
-                self._graphs[name] = self._attach(obj.compile())
-            elif isinstance(obj, Pregel):
-                self._graphs[name] = self._attach(obj)
+            if isinstance(obj, StateGraph | Pregel):
+                self._raw[name] = obj
             elif callable(obj):
                 self._factories[name] = obj
             else:
@@ -91,6 +85,11 @@ class GraphRegistry:
                     f"graphs.{name} = {spec!r}: got a {type(obj).__name__}; expected a "
                     "StateGraph, a compiled graph or a function returning one"
                 )
+
+    def bind(self, checkpointer: BaseCheckpointSaver[Any], store: BaseStore) -> None:
+        """Give every graph the server's checkpointer and store."""
+        self.checkpointer, self.store = checkpointer, store
+        self._graphs = {name: self._attach(obj) for name, obj in self._raw.items()}
 
     def _attach(self, graph: Any) -> Pregel[Any, Any, Any, Any]:
         if isinstance(graph, StateGraph):
@@ -101,10 +100,10 @@ class GraphRegistry:
 
     @property
     def names(self) -> list[str]:
-        return [*self._graphs, *self._factories]
+        return [*self._raw, *self._factories]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._graphs or name in self._factories
+        return name in self._raw or name in self._factories
 
     async def get(
         self, name: str, config: RunnableConfig | None = None

@@ -9,14 +9,23 @@ from fastapi.responses import StreamingResponse
 from dockyard.api.deps import Runtime
 from dockyard.api.responses import sse_response
 from dockyard.errors import InvalidRequestError
+from dockyard.runtime.events import STREAM_MODES
 from dockyard.storage.base import Run
 
 _ALWAYS = {"metadata", "error", "end"}
 
 
 def _allowed(modes: Sequence[str] | None) -> set[str] | None:
+    # httpx sends stream_mode=None as an empty value: that means "every mode".
+    modes = [m for m in modes or () if m]
     if not modes:
         return None
+    unknown = [m for m in modes if m not in STREAM_MODES]
+    if unknown:
+        raise InvalidRequestError(
+            f"stream_mode: unknown mode(s) {unknown}; use any of {list(STREAM_MODES)}",
+            param="stream_mode",
+        )
     allowed = set(_ALWAYS)
     for m in modes:
         if m == "messages-tuple":

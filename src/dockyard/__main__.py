@@ -1,0 +1,3 @@
+from dockyard.cli.main import app
+
+app()

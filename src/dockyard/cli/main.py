@@ -1,0 +1,108 @@
+"""``dockyard serve | dev | init``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dockyard.errors import ConfigError
+from dockyard.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="dockyard: a self-hosted runtime for LangGraph agents.", no_args_is_help=True
+)
+console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="dockyard.yaml or langgraph.json (default: found in .)"),
+]
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as e:
+        typer.echo(f"configuration error: {e.message}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _app_factory_env(settings: Settings) -> None:
+    # uvicorn's reload/workers modes import the app by name in a new process;
+    # the config file path travels through the environment we set for it.
+    import os
+
+    if settings.config_file is not None:
+        os.environ["DOCKYARD_CONFIG_FILE"] = str(settings.config_file.resolve())
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    workers: Annotated[int | None, typer.Option(help="API processes")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
+) -> None:
+    """Serve the project's graphs behind the Agent Server API."""
+    import uvicorn
+
+    settings = _settings(config, host=host, port=port, workers=workers, log_level=log_level)
+    if settings.workers > 1:
+        console.print(
+            "[bold red]--workers > 1[/] needs PostgreSQL + Redis (the embedded SQLite "
+            "store is one process); run one worker, or set DOCKYARD_DATABASE_URL"
+        )
+        raise typer.Exit(2)
+    from dockyard.api import create_app
+
+    try:
+        application = create_app(settings)
+    except ConfigError as e:
+        typer.echo(f"configuration error: {e.message}", err=True)
+        raise typer.Exit(2) from None
+    console.print(
+        f"dockyard serving {', '.join(settings.graphs) or 'no graphs'} on "
+        f"http://{settings.host}:{settings.port}  (API docs: /docs)"
+    )
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+    )
+
+
+@app.command()
+def dev(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve with auto-reload on code changes (for development)."""
+    import uvicorn
+
+    settings = _settings(config, host=host, port=port)
+    _app_factory_env(settings)
+    uvicorn.run(
+        "dockyard.api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        reload=True,
+        reload_dirs=[str(settings.project_dir.resolve())],
+        log_level=settings.log_level,
+    )
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

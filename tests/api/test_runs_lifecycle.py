@@ -1,0 +1,313 @@
+"""Interrupts and resume, multitask strategies, cancel, join, stateless runs, batch."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.errors import ConflictError
+
+from tests.conftest import eventually
+
+
+async def run_status(client: LangGraphClient, thread_id: str, run_id: str) -> str:
+    return str((await client.runs.get(thread_id, run_id))["status"])
+
+
+async def wait_status(client: LangGraphClient, thread_id: str, run_id: str, *wanted: str) -> str:
+    async def check() -> str | None:
+        status = await run_status(client, thread_id, run_id)
+        return status if status in wanted else None
+
+    return str(await eventually(check))
+
+
+# -- interrupts -----------------------------------------------------------------------------
+
+
+async def test_interrupt_then_resume(client: LangGraphClient) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    first = await client.runs.wait(tid, "hitl", input={"x": 1})
+    assert first["__interrupt__"][0]["value"] == {"question": "approve?", "x": 2}
+    t = await client.threads.get(tid)
+    assert t["status"] == "interrupted"
+    assert list(t["interrupts"].values())[0][0]["value"]["question"] == "approve?"
+    state = await client.threads.get_state(tid)
+    assert state["next"] == ["ask"]
+    assert state["interrupts"][0]["value"]["x"] == 2
+    second = await client.runs.wait(tid, "hitl", command={"resume": "yes"})
+    assert second == {"x": 2, "approved": "yes", "log": ["prepare", "ask", "finish"]}
+    t = await client.threads.get(tid)
+    assert t["status"] == "idle"
+    assert t["interrupts"] == {}
+    assert (await client.threads.get_state(tid))["next"] == []
+
+
+async def test_interrupt_before_and_continue_with_none(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "trivial", input={"x": 5}, interrupt_before=["echo"])
+    assert (await client.threads.get_state(tid))["next"] == ["echo"]
+    assert (await client.threads.get(tid))["status"] == "interrupted"
+    assert await client.runs.wait(tid, "trivial", input=None) == {"x": 5}
+    assert (await client.threads.get(tid))["status"] == "idle"
+
+
+async def test_interrupt_after(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "slow", input={"delay": 0}, interrupt_after=["one"])
+    state = await client.threads.get_state(tid)
+    assert state["next"] == ["two"]
+    assert state["values"]["steps"] == ["one"]
+
+
+async def test_command_update_and_goto(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "hitl", input={"x": 1})
+    out = await client.runs.wait(tid, "hitl", command={"resume": "ok", "update": {"x": 100}})
+    assert out["x"] == 100 and out["approved"] == "ok"
+    out = await client.runs.wait(tid, "hitl", command={"goto": "finish"})
+    assert out["log"][-1] == "finish"
+
+
+async def test_interrupt_before_unknown_node_is_422(http: httpx.AsyncClient) -> None:
+    r = await http.post(
+        "/runs/wait", json={"assistant_id": "trivial", "interrupt_before": ["nope"]}
+    )
+    assert r.status_code == 422
+    assert r.json()["code"] == "invalid_request"
+    assert "nope" in r.json()["detail"]
+
+
+# -- multitask strategies -------------------------------------------------------------------
+
+
+async def test_reject_answers_409_on_busy_thread(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    first = await client.runs.create(tid, "slow", input={"delay": 0.3})
+    with pytest.raises(ConflictError) as err:
+        await client.runs.create(tid, "slow", input={"delay": 0}, multitask_strategy="reject")
+    assert err.value.code == "thread_busy"
+    await client.runs.join(tid, first["run_id"])
+    assert await run_status(client, tid, first["run_id"]) == "success"
+
+
+async def test_interrupt_strategy_interrupts_the_earlier_run(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    first = await client.runs.create(tid, "slow", input={"delay": 0.5})
+    await wait_status(client, tid, first["run_id"], "running")
+    second = await client.runs.create(
+        tid, "slow", input={"delay": 0}, multitask_strategy="interrupt"
+    )
+    await client.runs.join(tid, second["run_id"])
+    assert await run_status(client, tid, first["run_id"]) == "interrupted"
+    assert await run_status(client, tid, second["run_id"]) == "success"
+
+
+async def test_rollback_strategy_deletes_the_earlier_run(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    first = await client.runs.create(tid, "slow", input={"delay": 0.4})
+    await wait_status(client, tid, first["run_id"], "running")
+    second = await client.runs.create(
+        tid, "slow", input={"delay": 0}, multitask_strategy="rollback"
+    )
+    result = await client.runs.join(tid, second["run_id"])
+    assert result["steps"] == ["one", "two"]
+    runs = await client.runs.list(tid)
+    assert [r["run_id"] for r in runs] == [second["run_id"]]
+    # the rolled-back run left no checkpoints behind
+    history = await client.threads.get_history(tid, limit=100)
+    assert {h["metadata"].get("run_id") for h in history} == {second["run_id"]}
+
+
+async def test_enqueue_runs_in_order(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    runs = [
+        await client.runs.create(tid, "slow", input={"delay": 0.05}, multitask_strategy="enqueue")
+        for _ in range(3)
+    ]
+    await client.runs.join(tid, runs[-1]["run_id"])
+    done = [await client.runs.get(tid, r["run_id"]) for r in runs]
+    assert [d["status"] for d in done] == ["success"] * 3
+    starts = [d["started_at"] for d in done]
+    ends = [d["ended_at"] for d in done]
+    assert starts == sorted(starts)
+    assert ends[0] <= starts[1] and ends[1] <= starts[2]
+    state = await client.threads.get_state(tid)
+    assert state["values"]["steps"] == ["one", "two"] * 3
+
+
+async def test_concurrent_resumes_never_both_execute(client: LangGraphClient) -> None:
+    for _ in range(5):
+        tid = (await client.threads.create())["thread_id"]
+        await client.runs.wait(tid, "hitl", input={"x": 1})
+
+        async def resume(answer: str) -> Any:
+            try:
+                return await client.runs.wait(
+                    tid, "hitl", command={"resume": answer}, multitask_strategy="reject"
+                )
+            except httpx.HTTPStatusError as e:  # runs.wait raises httpx's error type
+                assert e.response.status_code == 409
+                assert e.response.json()["code"] == "thread_busy"
+                return "rejected"
+
+        results = await asyncio.gather(resume("a"), resume("b"))
+        assert results.count("rejected") == 1, results
+        winner = next(r for r in results if r != "rejected")
+        state = await client.threads.get_state(tid)
+        assert state["values"]["log"] == ["prepare", "ask", "finish"]
+        assert state["values"]["approved"] == winner["approved"]
+        assert len(await client.runs.list(tid)) == 2
+
+
+# -- cancel ---------------------------------------------------------------------------------
+
+
+async def test_cancel_wait_leaves_run_interrupted(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "slow", input={"delay": 2})
+    await wait_status(client, tid, run["run_id"], "running")
+    await client.runs.cancel(tid, run["run_id"], wait=True)
+    assert await run_status(client, tid, run["run_id"]) == "interrupted"
+    assert (await client.threads.get(tid))["status"] in ("idle", "interrupted")
+    # the thread is usable again
+    assert (await client.runs.wait(tid, "slow", input={"delay": 0}))["steps"]
+
+
+async def test_cancel_rollback_removes_run(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "slow", input={"delay": 2})
+    await wait_status(client, tid, run["run_id"], "running")
+    await client.runs.cancel(tid, run["run_id"], wait=True, action="rollback")
+    assert await client.runs.list(tid) == []
+
+
+async def test_cancel_pending_run(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    first = await client.runs.create(tid, "slow", input={"delay": 0.3})
+    queued = await client.runs.create(tid, "slow", input={"delay": 0})
+    await client.runs.cancel(tid, queued["run_id"])
+    assert await run_status(client, tid, queued["run_id"]) == "interrupted"
+    await client.runs.join(tid, first["run_id"])
+    assert await run_status(client, tid, first["run_id"]) == "success"
+
+
+async def test_cancel_many_and_finished_run_conflict(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    a = await client.runs.create(tid, "slow", input={"delay": 2})
+    b = await client.runs.create(tid, "slow", input={"delay": 2})
+    await client.runs.cancel_many(thread_id=tid, run_ids=[a["run_id"], b["run_id"]])
+    await wait_status(client, tid, a["run_id"], "interrupted")
+    await wait_status(client, tid, b["run_id"], "interrupted")
+    with pytest.raises(ConflictError):
+        await client.runs.cancel(tid, a["run_id"])
+
+
+# -- join, join_stream, Last-Event-ID ---------------------------------------------------------
+
+
+async def test_join_stream_replays_after_last_event_id(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(
+        tid, "slow", input={"delay": 0.1}, stream_mode=["values", "updates"]
+    )
+    full = [p async for p in client.runs.join_stream(tid, run["run_id"])]
+    assert full[0].event == "metadata"
+    ids = [int(p.id) for p in full]
+    assert ids == sorted(ids)
+    cut = full[2].id
+    rest = [p async for p in client.runs.join_stream(tid, run["run_id"], last_event_id=cut)]
+    assert [p.id for p in rest] == [p.id for p in full[3:]]
+    only_updates = [
+        p async for p in client.runs.join_stream(tid, run["run_id"], stream_mode="updates")
+    ]
+    assert {p.event for p in only_updates} == {"metadata", "updates"}
+
+
+async def test_join_returns_final_values(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "trivial", input={"x": 11})
+    assert await client.runs.join(tid, run["run_id"]) == {"x": 11}
+    assert await client.runs.join(tid, run["run_id"]) == {"x": 11}
+
+
+async def test_thread_join_stream_follows_active_run(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "slow", input={"delay": 0.1})
+    parts = [p async for p in await client.threads.join_stream(tid)]
+    assert parts[0].event == "metadata" and parts[0].data["run_id"] == run["run_id"]
+    assert parts[-1].data["steps"] == ["one", "two"]
+
+
+# -- stateless, batch, scheduling, listing --------------------------------------------------
+
+
+async def test_stateless_run_deletes_its_thread(client: LangGraphClient) -> None:
+    created: list[Any] = []
+    out = await client.runs.wait(None, "trivial", input={"x": 2}, on_run_created=created.append)
+    assert out == {"x": 2}
+    tid = created[0]["thread_id"]
+    assert await client.threads.search(ids=[tid]) == []
+
+
+async def test_stateless_keep_keeps_thread(client: LangGraphClient) -> None:
+    created: list[Any] = []
+    await client.runs.wait(
+        None, "trivial", input={"x": 3}, on_completion="keep", on_run_created=created.append
+    )
+    thread = await client.threads.get(created[0]["thread_id"])
+    assert thread["values"] == {"x": 3}
+
+
+async def test_batch_creates_runs(client: LangGraphClient) -> None:
+    runs = await client.runs.create_batch(
+        [{"assistant_id": "trivial", "input": {"x": i}} for i in range(3)]
+    )
+    assert len(runs) == 3 and all(r["status"] == "pending" for r in runs)
+
+
+async def test_after_seconds_delays_start(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "trivial", input={"x": 1}, after_seconds=1)
+    await asyncio.sleep(0.4)
+    assert await run_status(client, tid, run["run_id"]) == "pending"
+    await client.runs.join(tid, run["run_id"])
+    got = await client.runs.get(tid, run["run_id"])
+    assert got["status"] == "success"
+    assert got["started_at"] >= got["created_at"]
+
+
+async def test_list_get_delete_runs(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    for i in range(3):
+        await client.runs.wait(tid, "trivial", input={"x": i})
+    runs = await client.runs.list(tid, limit=2)
+    assert len(runs) == 2
+    assert len(await client.runs.list(tid, limit=10, offset=2)) == 1
+    assert len(await client.runs.list(tid, status="success")) == 3
+    await client.runs.delete(tid, runs[0]["run_id"])
+    assert len(await client.runs.list(tid)) == 2
+
+
+async def test_if_not_exists_create(client: LangGraphClient) -> None:
+    import uuid
+
+    tid = str(uuid.uuid4())
+    out = await client.runs.wait(tid, "trivial", input={"x": 1}, if_not_exists="create")
+    assert out == {"x": 1}
+    assert (await client.threads.get(tid))["status"] == "idle"
+
+
+async def test_durability_and_checkpoint_id(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "trivial", input={"x": 1}, durability="sync")
+    history = await client.threads.get_history(tid)
+    first_cp = history[-1]["checkpoint"]["checkpoint_id"]
+    await client.runs.wait(tid, "trivial", input={"x": 2}, durability="exit")
+    # fork from the first checkpoint
+    out = await client.runs.wait(tid, "trivial", input={"x": 3}, checkpoint_id=first_cp)
+    assert out == {"x": 3}
