@@ -133,7 +133,7 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
                 async for ev in graph.astream_events(
                     graph_input, config, version="v2", **stream_kwargs
                 ):
-                    translator.event(ev)
+                    translator.event(dict(ev))
             else:
                 async for ns, mode, chunk in graph.astream(graph_input, config, **stream_kwargs):
                     translator.chunk(ns, mode, chunk)

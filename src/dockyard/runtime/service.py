@@ -12,6 +12,7 @@ from dockyard.runtime.execute import CancelAction, RunContext
 from dockyard.runtime.executor import Executor
 from dockyard.runtime.stream import Event
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run, Thread
+from dockyard.storage.database import Storage
 from dockyard.storage.sql import new_thread_row
 
 # A fixed namespace so a graph's default assistant has the same id everywhere.
@@ -32,7 +33,7 @@ class RunService:
         self.executor = executor
 
     @property
-    def storage(self) -> Any:
+    def storage(self) -> Storage:
         return self.ctx.storage
 
     async def ensure_default_assistants(self) -> None:
@@ -161,7 +162,7 @@ class RunService:
                         "nothing to resume",
                         code="nothing_to_resume",
                     )
-        strategy = payload.get("multitask_strategy") or "enqueue"
+        strategy: str = payload.get("multitask_strategy") or "enqueue"
         run = self._run_row(thread_id, assistant, payload, temporary)
         run, inflight = await self.storage.runs.create(
             run,
@@ -170,8 +171,9 @@ class RunService:
             graph_id=assistant["graph_id"],
         )
         if strategy in ("interrupt", "rollback"):
+            action: CancelAction = "interrupt" if strategy == "interrupt" else "rollback"
             for other in inflight:
-                await self.cancel(other, strategy)
+                await self.cancel(other, action)
         self.executor.wake()
         return run
 

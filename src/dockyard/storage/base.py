@@ -7,6 +7,8 @@ records. Every backend passes ``tests/storage/conformance.py``.
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypedDict
@@ -195,7 +197,7 @@ class RunStore(Protocol):
         reject_if_busy: bool,
         create_thread: Thread | None,
         graph_id: str,
-    ) -> tuple[Run, list[Run]]:
+    ) -> tuple[Run, builtins.list[Run]]:
         """Insert ``run`` atomically with the thread's busy check.
 
         Returns the new run and the runs that were already pending or running
@@ -215,13 +217,15 @@ class RunStore(Protocol):
         limit: int = 10,
         offset: int = 0,
         status: RunStatus | None = None,
-    ) -> list[Run]: ...
+    ) -> builtins.list[Run]: ...
 
-    async def active(self, thread_id: str) -> list[Run]: ...
+    async def active(self, thread_id: str) -> builtins.list[Run]: ...
 
-    async def with_status(self, statuses: Sequence[RunStatus], limit: int = 1000) -> list[Run]: ...
+    async def with_status(
+        self, statuses: Sequence[RunStatus], limit: int = 1000
+    ) -> builtins.list[Run]: ...
 
-    async def claim(self, limit: int, now: datetime) -> list[Run]:
+    async def claim(self, limit: int, now: datetime) -> builtins.list[Run]:
         """Move up to ``limit`` due pending runs to running, one per thread,
         oldest first, never on a thread that already has a running run."""
         ...
@@ -240,6 +244,6 @@ class RunStore(Protocol):
 
     async def delete(self, run_id: str) -> bool: ...
 
-    async def requeue_running(self) -> list[Run]:
+    async def requeue_running(self) -> builtins.list[Run]:
         """Runs left running by a dead process go back to pending."""
         ...

@@ -6,10 +6,11 @@ LangGraph's ``BaseCheckpointSaver`` reads and writes; rolling a thread back
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import aiosqlite
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointMetadata
 
 
 class CheckpointAdmin(Protocol):
@@ -78,8 +79,9 @@ async def copy_thread(
         if parent is not None:
             target["configurable"]["checkpoint_id"] = parent
         new_versions = dict(tup.checkpoint.get("channel_versions", {}))
+        metadata = cast(CheckpointMetadata, {**tup.metadata, "thread_id": target_thread_id})
         saved = await saver.aput(
-            target, tup.checkpoint, {**tup.metadata, "thread_id": target_thread_id}, new_versions
+            cast(RunnableConfig, target), tup.checkpoint, metadata, new_versions
         )
         if tup.pending_writes:
             by_task: dict[str, list[tuple[str, Any]]] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -479,7 +481,7 @@ class SqlRuns:
         reject_if_busy: bool,
         create_thread: Thread | None,
         graph_id: str,
-    ) -> tuple[Run, list[Run]]:
+    ) -> tuple[Run, builtins.list[Run]]:
         async with self.engine.begin() as conn:
             # The row lock (PostgreSQL) / the single writer (SQLite) makes the
             # busy check and the insert one step: two concurrent resumes of
@@ -493,7 +495,7 @@ class SqlRuns:
                         code="thread_not_found",
                     )
                 await conn.execute(threads.insert().values(**create_thread))
-                inflight: list[Run] = []
+                inflight: builtins.list[Run] = []
             else:
                 res = await conn.execute(
                     runs.select()
@@ -537,7 +539,7 @@ class SqlRuns:
         limit: int = 10,
         offset: int = 0,
         status: RunStatus | None = None,
-    ) -> list[Run]:
+    ) -> builtins.list[Run]:
         q = runs.select().where(runs.c.thread_id == thread_id)
         if status:
             q = q.where(runs.c.status == status)
@@ -545,7 +547,7 @@ class SqlRuns:
         async with self.engine.connect() as conn:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
-    async def active(self, thread_id: str) -> list[Run]:
+    async def active(self, thread_id: str) -> builtins.list[Run]:
         q = (
             runs.select()
             .where(runs.c.thread_id == thread_id, runs.c.status.in_(ACTIVE_RUN_STATUSES))
@@ -554,7 +556,9 @@ class SqlRuns:
         async with self.engine.connect() as conn:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
-    async def with_status(self, statuses: Sequence[RunStatus], limit: int = 1000) -> list[Run]:
+    async def with_status(
+        self, statuses: Sequence[RunStatus], limit: int = 1000
+    ) -> builtins.list[Run]:
         q = (
             runs.select()
             .where(runs.c.status.in_(list(statuses)))
@@ -564,7 +568,7 @@ class SqlRuns:
         async with self.engine.connect() as conn:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
-    async def claim(self, limit: int, now: datetime) -> list[Run]:
+    async def claim(self, limit: int, now: datetime) -> builtins.list[Run]:
         if limit <= 0:
             return []
         busy = sa.select(runs.c.thread_id).where(runs.c.status == "running").scalar_subquery()
@@ -580,7 +584,7 @@ class SqlRuns:
         )
         if self.dialect == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        claimed: list[Run] = []
+        claimed: builtins.list[Run] = []
         async with self.engine.begin() as conn:
             seen: set[str] = set()
             for r in (await conn.execute(q)).mappings():
@@ -599,12 +603,9 @@ class SqlRuns:
                     )
                 )
                 if res.rowcount:
-                    run.update(
-                        status="running",
-                        attempts=run["attempts"] + 1,
-                        started_at=now,
-                        updated_at=now,
-                    )
+                    run["status"] = "running"
+                    run["attempts"] += 1
+                    run["started_at"] = run["updated_at"] = now
                     claimed.append(run)
                 if len(claimed) >= limit:
                     break
@@ -647,10 +648,10 @@ class SqlRuns:
             res = await conn.execute(runs.delete().where(runs.c.run_id == run_id))
             return bool(res.rowcount)
 
-    async def requeue_running(self) -> list[Run]:
+    async def requeue_running(self) -> builtins.list[Run]:
         async with self.engine.begin() as conn:
             res = await conn.execute(runs.select().where(runs.c.status == "running"))
-            stale = [cast(Run, dict(r)) for r in res.mappings()]
+            stale: builtins.list[Run] = [cast(Run, dict(r)) for r in res.mappings()]
             if stale:
                 await conn.execute(
                     runs.update()

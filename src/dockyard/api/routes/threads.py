@@ -14,6 +14,7 @@ from dockyard.api.responses import json_response, page_headers, select_fields, t
 from dockyard.api.routes.sse import sse_events
 from dockyard.api.schemas import (
     TTL,
+    CheckpointRef,
     HistoryQuery,
     StateAtCheckpoint,
     StateUpdate,
@@ -284,7 +285,7 @@ async def _history(
 async def post_history(thread_id: str, body: HistoryQuery, rt: RuntimeDep) -> Response:
     before = (
         body.before.model_dump(exclude_none=True)
-        if hasattr(body.before, "model_dump")
+        if isinstance(body.before, CheckpointRef)
         else body.before
     )
     checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else None
