@@ -5,7 +5,7 @@ machine-readable ``code``; the message says what to change.
 
     DockyardError                 500 internal_error
     ├── ConfigError               (start-up only: a bad dockyard.yaml / env var)
-    ├── ProviderSetupError        500 provider_setup (missing SDK or API key: the fix is in the text)
+    ├── ProviderSetupError        500 provider_setup (missing SDK or API key; fix in the text)
     ├── InvalidRequestError       422 invalid_request
     │   └── UnsupportedFieldError 422 unsupported_field
     ├── NotFoundError             404 not_found
