@@ -100,6 +100,18 @@ def dev(
     )
 
 
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="project folder, created if missing")] = Path(
+        "."
+    ),
+) -> None:
+    """Create a project: dockyard.yaml, an agent.py that runs offline, .gitignore, README."""
+    from dockyard.cli.init import init_project
+
+    init_project(directory)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
