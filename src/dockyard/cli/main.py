@@ -102,9 +102,7 @@ def dev(
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="project folder, created if missing")] = Path(
-        "."
-    ),
+    directory: Annotated[Path, typer.Argument(help="folder, created if missing")] = Path("."),
 ) -> None:
     """Create a project: dockyard.yaml, an agent.py that runs offline, .gitignore, README."""
     from dockyard.cli.init import init_project
