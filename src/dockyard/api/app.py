@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dockyard import __version__
 from dockyard.api.deps import Runtime
-from dockyard.api.routes import assistants, ops, runs, store, threads
+from dockyard.api.routes import assistants, chat, openai_compat, ops, runs, store, threads
 from dockyard.errors import DockyardError
 from dockyard.runtime.execute import RunContext
 from dockyard.runtime.executor import Executor
@@ -126,6 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = GraphRegistry(settings.graphs, settings.project_dir)
     _install_error_handlers(app)
-    for module in (ops, assistants, threads, runs, store):
+    for module in (ops, assistants, threads, runs, store, openai_compat, chat):
         app.include_router(module.router)
     return app
