@@ -54,7 +54,6 @@ def _apply_project_env(settings: Settings) -> None:
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    _apply_project_env(settings)
     async with open_storage(settings) as storage:
         registry: GraphRegistry = app.state.registry
         registry.bind(storage.checkpointer, storage.store)
@@ -124,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    _apply_project_env(settings)  # before the graphs are imported: they may read keys
     app.state.registry = GraphRegistry(settings.graphs, settings.project_dir)
     _install_error_handlers(app)
     for module in (ops, assistants, threads, runs, store, openai_compat, chat):

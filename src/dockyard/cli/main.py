@@ -60,6 +60,7 @@ def serve(
         raise typer.Exit(2)
     from dockyard.api import create_app
 
+    _app_factory_env(settings)  # graphs that read get_settings() see this project's file
     try:
         application = create_app(settings)
     except ConfigError as e:

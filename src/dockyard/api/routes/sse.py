@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 from fastapi.responses import StreamingResponse
@@ -73,9 +74,21 @@ async def _body(
         finished = True
     finally:
         if not finished and cancel_on_disconnect:
-            current = await rt.storage.runs.get(run["run_id"])
-            if current is not None and current["status"] in ("pending", "running"):
-                await rt.runs.cancel(current, "interrupt")
+            # The client left: Starlette is cancelling this generator, so the
+            # cancel runs as its own task instead of inside the dying scope.
+            _background.add(asyncio.create_task(_cancel_if_active(rt, run["run_id"])))
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+async def _cancel_if_active(rt: Runtime, run_id: str) -> None:
+    try:
+        current = await rt.storage.runs.get(run_id)
+        if current is not None and current["status"] in ("pending", "running"):
+            await rt.runs.cancel(current, "interrupt")
+    finally:
+        _background.difference_update({t for t in _background if t.done()})
 
 
 def sse_events(
