@@ -311,3 +311,19 @@ async def test_durability_and_checkpoint_id(client: LangGraphClient) -> None:
     # fork from the first checkpoint
     out = await client.runs.wait(tid, "trivial", input={"x": 3}, checkpoint_id=first_cp)
     assert out == {"x": 3}
+
+
+async def test_stream_disconnect_cancels_when_asked(
+    client: LangGraphClient, http: httpx.AsyncClient
+) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    async with http.stream(
+        "POST",
+        f"/threads/{tid}/runs/stream",
+        json={"assistant_id": "slow", "input": {"delay": 2}, "on_disconnect": "cancel"},
+    ) as r:
+        async for line in r.aiter_lines():
+            if line.startswith("data:"):
+                break  # got the metadata event: hang up
+    runs = await client.runs.list(tid)
+    await wait_status(client, tid, runs[0]["run_id"], "interrupted")
