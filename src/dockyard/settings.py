@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +18,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from dockyard.errors import ConfigError
 
@@ -235,6 +241,18 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
+def _format_settings_error(err: SettingsError) -> str:
+    match = re.search(r'field "(\w+)"', str(err))
+    if match is None:
+        return f"invalid configuration: {err}"
+    name = "DOCKYARD_" + match.group(1).upper()
+    value = os.environ.get(name)
+    return (
+        f"invalid configuration:\n  {match.group(1)} = {value!r}: expected a JSON object "
+        f"({err.__cause__ or err}) (set in {name})"
+    )
+
+
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
     """Build Settings from the project file, the environment and ``overrides``.
 
@@ -264,6 +282,9 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         return Settings(**overrides)
     except ValidationError as e:
         raise ConfigError(_format_validation_error(e, str(path or "the environment"))) from e
+    except SettingsError as e:
+        # pydantic-settings could not decode a DOCKYARD_* variable holding JSON.
+        raise ConfigError(_format_settings_error(e)) from e
     finally:
         _FILE_DATA.pop(id(Settings), None)
 

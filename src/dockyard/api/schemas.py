@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dockyard.errors import InvalidRequestError
 from dockyard.runtime.events import STREAM_MODES
 
 
@@ -16,15 +17,52 @@ class Strict(BaseModel):
 IfExists = Literal["raise", "do_nothing"]
 SortOrder = Literal["asc", "desc"]
 
+# Column widths of the own tables: longer values would fail on PostgreSQL.
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+Name = Annotated[str, Field(max_length=255)]
+
+STATE_FIELDS = (
+    "values",
+    "next",
+    "tasks",
+    "checkpoint",
+    "metadata",
+    "created_at",
+    "parent_checkpoint",
+    "interrupts",
+)
+
+
+def _state_select_error(select: list[str] | None) -> str | None:
+    bad = [f for f in select or [] if f not in STATE_FIELDS and not f.startswith("values.")]
+    if not bad:
+        return None
+    return f"unknown field(s) {bad}; use any of {list(STATE_FIELDS)} or 'values.<key>'"
+
+
+def check_state_select(select: list[str] | None) -> list[str] | None:
+    """``select`` of a query string (the body's is checked by the models below)."""
+    error = _state_select_error(select)
+    if error:
+        raise InvalidRequestError(f"select: {error}", param="select")
+    return select
+
+
+def _valid_state_select(select: list[str] | None) -> list[str] | None:
+    error = _state_select_error(select)
+    if error:
+        raise ValueError(error)
+    return select
+
 
 class AssistantCreate(Strict):
     graph_id: str
-    assistant_id: str | None = None
+    assistant_id: Id | None = None
     config: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     if_exists: IfExists = "raise"
-    name: str | None = None
+    name: Name | None = None
     description: str | None = None
 
 
@@ -33,7 +71,7 @@ class AssistantUpdate(Strict):
     config: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
-    name: str | None = None
+    name: Name | None = None
     description: str | None = None
 
 
@@ -70,7 +108,7 @@ class TTL(Strict):
 
 
 class ThreadCreate(Strict):
-    thread_id: str | None = None
+    thread_id: Id | None = None
     metadata: dict[str, Any] | None = None
     if_exists: IfExists = "raise"
     supersteps: list[dict[str, Any]] | None = None
@@ -127,6 +165,12 @@ class StateUpdate(Strict):
 class StateAtCheckpoint(Strict):
     checkpoint: CheckpointRef
     subgraphs: bool = False
+    select: list[str] | None = None
+
+    @field_validator("select")
+    @classmethod
+    def _select(cls, v: list[str] | None) -> list[str] | None:
+        return _valid_state_select(v)
 
 
 class HistoryQuery(Strict):
@@ -134,6 +178,12 @@ class HistoryQuery(Strict):
     before: CheckpointRef | str | None = None
     metadata: dict[str, Any] | None = None
     checkpoint: CheckpointRef | None = None
+    select: list[str] | None = None
+
+    @field_validator("select")
+    @classmethod
+    def _select(cls, v: list[str] | None) -> list[str] | None:
+        return _valid_state_select(v)
 
 
 class CommandBody(Strict):

@@ -22,7 +22,7 @@ from dockyard.errors import ConfigError
 from dockyard.settings import Settings
 from dockyard.storage.base import AssistantStore, RunStore, ThreadStore
 from dockyard.storage.checkpoints import CheckpointAdmin, SqliteCheckpointAdmin
-from dockyard.storage.sql import SqlAssistants, SqlRuns, SqlThreads
+from dockyard.storage.sql import SqlAssistants, SqlRuns, SqlThreads, register_sqlite_functions
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -84,6 +84,7 @@ def _sqlite_engine(path: Path) -> AsyncEngine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+        register_sqlite_functions(dbapi_conn)
 
     return engine
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -31,25 +30,43 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def json_contains(doc: Any, wanted: Any) -> bool:
+    """PostgreSQL's ``jsonb @>`` on decoded JSON: objects match a subset of keys,
+    arrays match when every wanted element is in some element, scalars by value
+    and type (``true`` is not ``1``)."""
+    if isinstance(wanted, dict):
+        return isinstance(doc, dict) and all(
+            k in doc and json_contains(doc[k], v) for k, v in wanted.items()
+        )
+    if isinstance(wanted, list):
+        return isinstance(doc, list) and all(any(json_contains(d, w) for d in doc) for w in wanted)
+    if isinstance(wanted, bool) or isinstance(doc, bool):
+        return type(doc) is type(wanted) and doc == wanted
+    if isinstance(wanted, int | float):
+        return isinstance(doc, int | float) and doc == wanted
+    return type(doc) is type(wanted) and doc == wanted
+
+
+def _sqlite_json_contains(doc: str | None, wanted: str) -> int:
+    return int(doc is not None and json_contains(json.loads(doc), json.loads(wanted)))
+
+
+def register_sqlite_functions(dbapi_conn: Any) -> None:
+    """Install the SQL functions this module's queries use; call on every new SQLite connection."""
+    dbapi_conn.create_function(
+        "dockyard_json_contains", 2, _sqlite_json_contains, deterministic=True
+    )
+
+
 def json_match(col: sa.ColumnElement[Any], wanted: dict[str, Any], dialect: str) -> list[Any]:
-    """Conditions for ``col`` (a JSON object) containing every key/value of ``wanted``."""
+    """Conditions for ``col`` (a JSON object) containing ``wanted``, as ``jsonb @>`` does."""
     if not wanted:
         return []
     if dialect == "postgresql":
         return [col.op("@>")(sa.cast(sa.literal(json.dumps(wanted)), JSONB))]
-    conds: list[Any] = []
-    for key, value in wanted.items():
-        path = '$."' + key.replace('"', '\\"') + '"'
-        extracted = sa.func.json_extract(col, path)
-        if isinstance(value, dict | list):
-            conds.append(sa.func.json(extracted) == sa.func.json(json.dumps(value)))
-        elif value is None:
-            conds.append(sa.func.json_type(col, path) == "null")
-        elif isinstance(value, bool):
-            conds.append(sa.func.json_type(col, path) == ("true" if value else "false"))
-        else:
-            conds.append(extracted == value)
-    return conds
+    # SQLite's JSON paths cannot name every key (quotes, dots) and compare
+    # nested objects as text; a small Python function gives @>'s meaning.
+    return [sa.func.dockyard_json_contains(col, json.dumps(wanted)) == 1]
 
 
 def _order(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from fastapi import APIRouter, Response
+from langgraph.warnings import LangGraphDeprecatedSinceV10
 from pydantic import TypeAdapter
 
 from dockyard.api.deps import Runtime, RuntimeDep
@@ -145,6 +147,14 @@ def _safe(fn: Any) -> Any:
         return None
 
 
+def _config_schema(graph: Any) -> Any:
+    # Deprecated in LangGraph 1.0 in favour of context, but the Agent Server API
+    # still answers config_schema; the warning would fire on every request.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LangGraphDeprecatedSinceV10)
+        return graph.get_config_jsonschema()
+
+
 def _state_schema(graph: Any) -> Any:
     builder = getattr(graph, "builder", None)
     state = getattr(builder, "state_schema", None)
@@ -158,7 +168,7 @@ def _schemas(graph: Any, graph_id: str) -> dict[str, Any]:
         "input_schema": input_schema,
         "output_schema": _safe(graph.get_output_jsonschema),
         "state_schema": _safe(lambda: _state_schema(graph)) or input_schema,
-        "config_schema": _safe(graph.get_config_jsonschema),
+        "config_schema": _safe(lambda: _config_schema(graph)),
         "context_schema": _safe(graph.get_context_jsonschema),
     }
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Query, Response
 from langgraph.store.base import Item, SearchItem
@@ -13,6 +15,22 @@ from dockyard.api.schemas import StoreItemDelete, StoreItemPut, StoreNamespaces,
 from dockyard.errors import InvalidRequestError, NotFoundError
 
 router = APIRouter(prefix="/store", tags=["store"])
+
+T = TypeVar("T")
+
+
+async def _checked(call: Awaitable[T]) -> T:
+    """LangGraph's store raises ValueError for bad input (a dotted namespace
+    label, an unknown filter operator): that is the client's mistake, not a 500."""
+    try:
+        return await call
+    except ValueError as e:
+        raise InvalidRequestError(f"store refused the request: {e}") from e
+
+
+def _utc(value: datetime) -> datetime:
+    # The SQLite store keeps naive UTC timestamps; clients need the offset.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _check_namespace(namespace: list[str]) -> tuple[str, ...]:
@@ -32,8 +50,8 @@ def _item_out(item: Item | SearchItem) -> dict[str, Any]:
         "namespace": list(item.namespace),
         "key": item.key,
         "value": item.value,
-        "created_at": item.created_at,
-        "updated_at": item.updated_at,
+        "created_at": _utc(item.created_at),
+        "updated_at": _utc(item.updated_at),
     }
     if isinstance(item, SearchItem):
         out["score"] = item.score
@@ -60,7 +78,7 @@ async def put_item(body: StoreItemPut, rt: RuntimeDep) -> Response:
                 param="index",
             )
         kwargs["index"] = body.index
-    await rt.storage.store.aput(ns, body.key, body.value, **kwargs)
+    await _checked(rt.storage.store.aput(ns, body.key, body.value, **kwargs))
     return Response(status_code=204)
 
 
@@ -92,24 +110,28 @@ async def search_items(body: StoreSearch, rt: RuntimeDep) -> Response:
             "dockyard.yaml, or search with filter only",
             param="query",
         )
-    items = await rt.storage.store.asearch(
-        tuple(body.namespace_prefix),
-        query=body.query,
-        filter=body.filter,
-        limit=body.limit,
-        offset=body.offset,
-        refresh_ttl=body.refresh_ttl,
+    items = await _checked(
+        rt.storage.store.asearch(
+            tuple(body.namespace_prefix),
+            query=body.query,
+            filter=body.filter,
+            limit=body.limit,
+            offset=body.offset,
+            refresh_ttl=body.refresh_ttl,
+        )
     )
     return json_response({"items": [_item_out(i) for i in items]})
 
 
 @router.post("/namespaces")
 async def list_namespaces(body: StoreNamespaces, rt: RuntimeDep) -> Response:
-    namespaces = await rt.storage.store.alist_namespaces(
-        prefix=tuple(body.prefix) if body.prefix else None,
-        suffix=tuple(body.suffix) if body.suffix else None,
-        max_depth=body.max_depth,
-        limit=body.limit,
-        offset=body.offset,
+    namespaces = await _checked(
+        rt.storage.store.alist_namespaces(
+            prefix=tuple(body.prefix) if body.prefix else None,
+            suffix=tuple(body.suffix) if body.suffix else None,
+            max_depth=body.max_depth,
+            limit=body.limit,
+            offset=body.offset,
+        )
     )
     return json_response({"namespaces": [list(n) for n in namespaces]})

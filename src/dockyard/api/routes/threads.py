@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Query, Response
 from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
+from langgraph.types import StateSnapshot
 
 from dockyard.api.deps import Runtime, RuntimeDep
 from dockyard.api.responses import json_response, page_headers, select_fields, thread_out
@@ -23,6 +24,7 @@ from dockyard.api.schemas import (
     ThreadPrune,
     ThreadSearch,
     ThreadUpdate,
+    check_state_select,
 )
 from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError, UnsupportedFieldError
 from dockyard.runtime.serde import to_jsonable
@@ -133,17 +135,44 @@ async def prune_threads(body: ThreadPrune, rt: RuntimeDep) -> dict[str, int]:
     return {"pruned_count": pruned}
 
 
+def _ttl_out(thread: Thread) -> dict[str, Any] | None:
+    if not thread["ttl"]:
+        return None
+    return {
+        "strategy": thread["ttl"].get("strategy", "delete"),
+        "ttl_minutes": thread["ttl"].get("ttl"),
+        "expires_at": thread["expires_at"],
+    }
+
+
 @router.get("/{thread_id}")
-async def read_thread(thread_id: str, rt: RuntimeDep) -> Response:
-    return json_response(thread_out(await get_thread(rt, thread_id)))
+async def read_thread(thread_id: str, rt: RuntimeDep, include: str | None = None) -> Response:
+    thread = await get_thread(rt, thread_id)
+    out = thread_out(thread)
+    wanted = {x.strip() for x in (include or "").split(",") if x.strip()}
+    if wanted - {"ttl"}:
+        raise InvalidRequestError(
+            f"include: unknown value(s) {sorted(wanted - {'ttl'})}; supported: ttl",
+            param="include",
+        )
+    if "ttl" in wanted:
+        out["ttl"] = _ttl_out(thread)
+    return json_response(out)
 
 
 @router.patch("/{thread_id}")
-async def update_thread(thread_id: str, body: ThreadUpdate, rt: RuntimeDep) -> Response:
+async def update_thread(
+    thread_id: str,
+    body: ThreadUpdate,
+    rt: RuntimeDep,
+    prefer: str | None = Header(None),
+) -> Response:
     ttl, expires_at = _ttl(body.ttl, rt) if body.ttl else (None, None)
     thread = await rt.storage.threads.update(
         thread_id, metadata=body.metadata, ttl=ttl, expires_at=expires_at
     )
+    if prefer and "return=minimal" in prefer:
+        return Response(status_code=204)
     return json_response(thread_out(thread))
 
 
@@ -180,39 +209,77 @@ async def copy(thread_id: str, rt: RuntimeDep) -> Response:
     return json_response(thread_out(await get_thread(rt, new["thread_id"])))
 
 
-async def _state(
-    rt: Runtime, thread_id: str, checkpoint: dict[str, Any] | None, subgraphs: bool
-) -> dict[str, Any]:
-    thread = await get_thread(rt, thread_id)
-    graph = await _thread_graph(rt, thread)
-    if graph is None:
-        return empty_state(thread_id)
+def _select_state(state: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+    """ThreadState fields named in ``select``; ``values.<key>`` keeps one state key."""
+    if not select:
+        return state
+    out = {k: v for k, v in state.items() if k in select}
+    value_keys = [s.removeprefix("values.") for s in select if s.startswith("values.")]
+    if value_keys and "values" not in select:
+        values = state["values"] if isinstance(state["values"], dict) else {}
+        out["values"] = {k: values[k] for k in value_keys if k in values}
+    return out
+
+
+async def _snapshot(
+    graph: Pregel[Any, Any, Any, Any],
+    thread_id: str,
+    checkpoint: dict[str, Any] | None,
+    subgraphs: bool = False,
+) -> StateSnapshot:
     snap = await graph.aget_state(_config(thread_id, checkpoint), subgraphs=subgraphs)
     if checkpoint and checkpoint.get("checkpoint_id") and not snap.created_at:
         raise NotFoundError(
             f"checkpoint {checkpoint['checkpoint_id']} not found on thread {thread_id}",
             code="checkpoint_not_found",
         )
-    return state_out(snap)
+    return snap
+
+
+async def _state(
+    rt: Runtime,
+    thread_id: str,
+    checkpoint: dict[str, Any] | None,
+    subgraphs: bool,
+    select: list[str] | None = None,
+) -> dict[str, Any]:
+    check_state_select(select)
+    thread = await get_thread(rt, thread_id)
+    graph = await _thread_graph(rt, thread)
+    if graph is None:
+        return _select_state(empty_state(thread_id), select)
+    return _select_state(
+        state_out(await _snapshot(graph, thread_id, checkpoint, subgraphs)), select
+    )
 
 
 @router.get("/{thread_id}/state")
-async def get_state(thread_id: str, rt: RuntimeDep, subgraphs: bool = False) -> Response:
-    return json_response(await _state(rt, thread_id, None, subgraphs))
+async def get_state(
+    thread_id: str,
+    rt: RuntimeDep,
+    subgraphs: bool = False,
+    select: list[str] | None = Query(None),
+) -> Response:
+    return json_response(await _state(rt, thread_id, None, subgraphs, select))
 
 
 @router.get("/{thread_id}/state/{checkpoint_id}")
 async def get_state_at(
-    thread_id: str, checkpoint_id: str, rt: RuntimeDep, subgraphs: bool = False
+    thread_id: str,
+    checkpoint_id: str,
+    rt: RuntimeDep,
+    subgraphs: bool = False,
+    select: list[str] | None = Query(None),
 ) -> Response:
-    return json_response(await _state(rt, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs))
+    return json_response(
+        await _state(rt, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs, select)
+    )
 
 
 @router.post("/{thread_id}/state/checkpoint")
 async def post_state_at(thread_id: str, body: StateAtCheckpoint, rt: RuntimeDep) -> Response:
-    return json_response(
-        await _state(rt, thread_id, body.checkpoint.model_dump(exclude_none=True), body.subgraphs)
-    )
+    checkpoint = body.checkpoint.model_dump(exclude_none=True)
+    return json_response(await _state(rt, thread_id, checkpoint, body.subgraphs, body.select))
 
 
 @router.post("/{thread_id}/state")
@@ -233,6 +300,9 @@ async def update_state(thread_id: str, body: StateUpdate, rt: RuntimeDep) -> Res
     checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else {}
     if body.checkpoint_id:
         checkpoint["checkpoint_id"] = body.checkpoint_id
+    if checkpoint.get("checkpoint_id"):
+        # LangGraph would fork silently from an empty state; a typo must not do that.
+        await _snapshot(graph, thread_id, checkpoint)
     if body.as_node is not None and body.as_node not in graph.nodes:
         raise InvalidRequestError(
             f"as_node: unknown node {body.as_node!r}; nodes: "
@@ -289,9 +359,8 @@ async def post_history(thread_id: str, body: HistoryQuery, rt: RuntimeDep) -> Re
         else body.before
     )
     checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else None
-    return json_response(
-        await _history(rt, thread_id, body.limit, before, body.metadata, checkpoint)
-    )
+    states = await _history(rt, thread_id, body.limit, before, body.metadata, checkpoint)
+    return json_response([_select_state(s, body.select) for s in states])
 
 
 @router.get("/{thread_id}/history")

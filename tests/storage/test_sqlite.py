@@ -1,0 +1,25 @@
+"""The storage conformance suite on the embedded default: SQLite under a temporary data_dir."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from dockyard.settings import load_settings
+from dockyard.storage.database import Storage, open_storage
+from tests.storage.conformance import StorageConformance
+
+
+@asynccontextmanager
+async def sqlite_backend(tmp_path: Path) -> AsyncIterator[Storage]:
+    config = tmp_path / "dockyard.yaml"
+    config.write_text("graphs: {}\n")
+    settings = load_settings(config, data_dir=tmp_path / "data")
+    async with open_storage(settings) as storage:
+        assert storage.backend == "sqlite"
+        yield storage
+
+
+class TestSqlite(StorageConformance):
+    factory = staticmethod(sqlite_backend)
