@@ -66,12 +66,13 @@ async def migrate(engine: AsyncEngine) -> None:
         await conn.run_sync(_upgrade)
 
 
-def _sqlite_engine(path: Path) -> AsyncEngine:
+def _sqlite_engine(path: Path, pool_size: int = 1) -> AsyncEngine:
     engine = create_async_engine(
         f"sqlite+aiosqlite:///{path}",
-        # SQLite has one writer; one pooled connection makes every transaction
-        # wait its turn instead of failing with "database is locked".
-        pool_size=1,
+        # SQLite has one writer: the writing engine has one connection so every
+        # transaction waits its turn instead of failing with "database is
+        # locked"; a separate engine with a few connections serves reads (WAL).
+        pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
     )
@@ -120,6 +121,7 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = _sqlite_engine(data_dir / "dockyard.db")
     await migrate(engine)
+    reader = _sqlite_engine(data_dir / "dockyard.db", pool_size=4)
     cp_conn = await _sqlite_conn(data_dir / "checkpoints.db")
     store_conn = await _sqlite_conn(data_dir / "store.db")
     try:
@@ -131,9 +133,9 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
             await store.start_ttl_sweeper()
         storage = Storage(
             engine=engine,
-            assistants=SqlAssistants(engine),
-            threads=SqlThreads(engine),
-            runs=SqlRuns(engine),
+            assistants=SqlAssistants(engine, reader),
+            threads=SqlThreads(engine, reader),
+            runs=SqlRuns(engine, reader),
             checkpointer=checkpointer,
             checkpoint_admin=SqliteCheckpointAdmin(cp_conn),
             store=store,
@@ -145,4 +147,5 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
             await store.stop_ttl_sweeper()
         await store_conn.close()
         await cp_conn.close()
+        await reader.dispose()
         await engine.dispose()

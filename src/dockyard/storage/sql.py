@@ -84,8 +84,10 @@ def _order(
 class SqlAssistants:
     _SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine | None = None) -> None:
         self.engine = engine
+        # Reads may use their own pool: SQLite lets readers run beside its one writer.
+        self.reader = reader or engine
         self.dialect = engine.dialect.name
 
     async def create(
@@ -139,7 +141,7 @@ class SqlAssistants:
         return cast(Assistant, dict(r)) if r else None
 
     async def get(self, assistant_id: str) -> Assistant | None:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return await self._get(conn, assistant_id)
 
     async def update(
@@ -227,7 +229,7 @@ class SqlAssistants:
             .limit(limit)
             .offset(offset)
         )
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             res = await conn.execute(q)
             return [cast(Assistant, dict(r)) for r in res.mappings()]
 
@@ -243,7 +245,7 @@ class SqlAssistants:
             .select_from(assistants)
             .where(*self._where(graph_id, name, metadata))
         )
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return int((await conn.execute(q)).scalar_one())
 
     async def versions(
@@ -264,7 +266,7 @@ class SqlAssistants:
             .limit(limit)
             .offset(offset)
         )
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return [dict(r) for r in (await conn.execute(q)).mappings()]
 
     async def set_latest(self, assistant_id: str, version: int) -> Assistant:
@@ -305,8 +307,10 @@ class SqlAssistants:
 class SqlThreads:
     _SORTABLE = ("thread_id", "status", "created_at", "updated_at")
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine | None = None) -> None:
         self.engine = engine
+        # Reads may use their own pool: SQLite lets readers run beside its one writer.
+        self.reader = reader or engine
         self.dialect = engine.dialect.name
 
     async def create(
@@ -335,7 +339,7 @@ class SqlThreads:
         return row
 
     async def get(self, thread_id: str) -> Thread | None:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return await _get_thread(conn, thread_id)
 
     async def update(
@@ -426,7 +430,7 @@ class SqlThreads:
             .limit(limit)
             .offset(offset)
         )
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return [cast(Thread, dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def count(
@@ -442,7 +446,7 @@ class SqlThreads:
             .select_from(threads)
             .where(*self._where(ids, metadata, values, status))
         )
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return int((await conn.execute(q)).scalar_one())
 
     async def expired(self, now: datetime, limit: int = 100) -> list[str]:
@@ -451,7 +455,7 @@ class SqlThreads:
             .where(threads.c.expires_at.is_not(None), threads.c.expires_at <= now)
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return list((await conn.execute(q)).scalars())
 
 
@@ -487,8 +491,10 @@ async def _get_thread(conn: AsyncConnection, thread_id: str, lock: bool = False)
 
 
 class SqlRuns:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine | None = None) -> None:
         self.engine = engine
+        # Reads may use their own pool: SQLite lets readers run beside its one writer.
+        self.reader = reader or engine
         self.dialect = engine.dialect.name
 
     async def create(
@@ -545,7 +551,7 @@ class SqlRuns:
         q = runs.select().where(runs.c.run_id == run_id)
         if thread_id is not None:
             q = q.where(runs.c.thread_id == thread_id)
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             r = (await conn.execute(q)).mappings().first()
             return cast(Run, dict(r)) if r else None
 
@@ -561,7 +567,7 @@ class SqlRuns:
         if status:
             q = q.where(runs.c.status == status)
         q = q.order_by(runs.c.created_at.desc()).limit(limit).offset(offset)
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def active(self, thread_id: str) -> builtins.list[Run]:
@@ -570,7 +576,7 @@ class SqlRuns:
             .where(runs.c.thread_id == thread_id, runs.c.status.in_(ACTIVE_RUN_STATUSES))
             .order_by(runs.c.created_at)
         )
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def with_status(
@@ -582,7 +588,7 @@ class SqlRuns:
             .order_by(runs.c.created_at)
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def claim(self, limit: int, now: datetime) -> builtins.list[Run]:
@@ -632,7 +638,7 @@ class SqlRuns:
         q = sa.select(sa.func.min(runs.c.not_before)).where(
             runs.c.status == "pending", runs.c.not_before.is_not(None)
         )
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             value = (await conn.execute(q)).scalar_one()
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
