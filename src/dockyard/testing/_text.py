@@ -13,6 +13,13 @@ import re
 from functools import lru_cache
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Without these, any two English sentences would look alike.
+_STOPWORDS = frozenset(
+    (  # noqa: SIM905
+        "a an and are as at be by do does for from how i in is it my of on or our the this "
+        "to was we what when where which who why with you your"
+    ).split()
+)
 _STREAM_PIECE = re.compile(r"\s*\S+", re.UNICODE)
 
 
@@ -50,7 +57,8 @@ def embed_text(text: str, dims: int) -> list[float]:
     """
     if dims < 1:
         raise ValueError(f"embedding dimensions must be >= 1, got {dims}")
-    words = [w.lower() for w in _WORD.findall(text)] or [text]
+    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w for w in words if w not in _STOPWORDS] or words or [text]
     total = [0.0] * dims
     for word in words:
         for i, value in enumerate(_word_vector(word, dims)):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from pydantic import PrivateAttr, field_validator
+from pydantic import PrivateAttr, SkipValidation, field_validator
 
 from dockyard.testing._fake_base import FakeChatModelBase, ToolSpec, tool_name
 
@@ -46,7 +46,8 @@ class ScriptedChatModel(FakeChatModelBase):
     with ``cycle=True``. ``calls`` keeps the prompt of every call for assertions.
     """
 
-    responses: list[ScriptedResponse]
+    # Validated by hand: pydantic would try to coerce a callable into an AIMessage.
+    responses: SkipValidation[list[ScriptedResponse]]
     cycle: bool = False
     model_name: str = "scripted"
 
@@ -54,12 +55,20 @@ class ScriptedChatModel(FakeChatModelBase):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
 
-    @field_validator("responses")
+    @field_validator("responses", mode="before")
     @classmethod
-    def _not_empty(cls, value: list[ScriptedResponse]) -> list[ScriptedResponse]:
+    def _check_responses(cls, value: Sequence[ScriptedResponse]) -> list[ScriptedResponse]:
+        if isinstance(value, str | AIMessage) or not isinstance(value, Sequence):
+            raise ValueError("responses must be a list of str, AIMessage or callables")
         if not value:
             raise ValueError("ScriptedChatModel needs at least one response")
-        return value
+        for index, item in enumerate(value):
+            if not (isinstance(item, str | AIMessage) or callable(item)):
+                raise ValueError(
+                    f"responses[{index}] is a {type(item).__name__}; "
+                    "expected str, AIMessage or a callable"
+                )
+        return list(value)
 
     @property
     def _llm_type(self) -> str:

@@ -1,0 +1,145 @@
+"""Behaviour shared by every mock provider server: lifecycle, scripting, recording."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+import openai
+import pytest
+
+from dockyard.testing import MockAnthropicServer, MockOpenAIServer, MockProviderServer
+
+
+def chat(srv: MockOpenAIServer, text: str = "hi", **options: object) -> str | None:
+    sdk = openai.OpenAI(base_url=srv.base_url, api_key="k", **options)  # type: ignore[arg-type]
+    completion = sdk.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": text}]
+    )
+    return completion.choices[0].message.content
+
+
+def test_faults_are_consumed_in_order_and_keep_the_reply_queued(
+    mock_openai: MockOpenAIServer,
+) -> None:
+    mock_openai.fail_next(500)
+    mock_openai.slow_next(0.05)
+    mock_openai.enqueue("first", "second")
+
+    with pytest.raises(openai.InternalServerError):
+        chat(mock_openai, max_retries=0)
+    assert mock_openai.pending_replies == 2  # a failed attempt does not use up a reply
+    assert chat(mock_openai) == "first"  # the slow one succeeds and consumes it
+    assert chat(mock_openai) == "second"
+    assert chat(mock_openai, "now echo me") == "now echo me"
+
+
+def test_reset_forgets_replies_faults_and_requests(mock_openai: MockOpenAIServer) -> None:
+    mock_openai.enqueue_text("never sent")
+    mock_openai.fail_next(429, times=3)
+    mock_openai.reset()
+
+    assert chat(mock_openai, "echo") == "echo"
+    assert len(mock_openai.requests) == 1
+
+
+def test_token_counts_can_be_scripted(mock_openai: MockOpenAIServer) -> None:
+    mock_openai.enqueue_text("short", input_tokens=1000, output_tokens=250)
+    sdk = openai.OpenAI(base_url=mock_openai.base_url, api_key="k")
+
+    usage = sdk.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "x"}]
+    ).usage
+
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (1000, 250)
+
+
+@pytest.mark.parametrize(
+    ("server_class", "path", "body", "expected"),
+    [
+        (
+            MockAnthropicServer,
+            "/v1/messages",
+            {"model": "m", "messages": []},
+            {"type": "error", "error": {"type": "invalid_request_error"}},
+        ),
+        (
+            MockOpenAIServer,
+            "/v1/chat/completions",
+            {"model": "m"},
+            {"error": {"type": "invalid_request_error"}},
+        ),
+    ],
+)
+def test_invalid_requests_get_a_400_in_the_provider_shape(
+    server_class: type[MockProviderServer], path: str, body: dict[str, object], expected: dict
+) -> None:
+    with server_class() as srv:
+        response = httpx.post(srv.url + path, json=body)
+
+    assert response.status_code == 400
+    payload = response.json()
+    for key, value in expected.items():
+        if isinstance(value, dict):
+            assert value.items() <= payload[key].items()
+        else:
+            assert payload[key] == value
+    assert srv.requests[0].body == body
+
+
+def test_combined_server_speaks_both_apis() -> None:
+    with MockProviderServer() as srv:
+        srv.enqueue("from openai", "from anthropic")
+        openai_reply = httpx.post(
+            srv.url + "/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
+        ).json()
+        anthropic_reply = httpx.post(
+            srv.url + "/v1/messages",
+            json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+        ).json()
+
+    assert openai_reply["choices"][0]["message"]["content"] == "from openai"
+    assert anthropic_reply["content"][0]["text"] == "from anthropic"
+
+
+async def test_async_context_manager() -> None:
+    async with MockOpenAIServer() as srv:
+        sdk = openai.AsyncOpenAI(base_url=srv.base_url, api_key="k")
+        completion = await sdk.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "async hello"}]
+        )
+
+    assert completion.choices[0].message.content == "async hello"
+    with pytest.raises(openai.APIConnectionError):
+        await sdk.with_options(max_retries=0).models.list()
+
+
+def test_addresses_need_a_running_server() -> None:
+    server = MockAnthropicServer()
+
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = server.base_url
+    assert repr(server) == "MockAnthropicServer(not started)"
+
+
+def test_standalone_cli_prints_its_urls() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dockyard.testing.mock_providers", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        anthropic_line = process.stdout.readline()
+        openai_line = process.stdout.readline()
+        openai_url = openai_line.split(": ", 1)[1].strip()
+        models = httpx.get(openai_url + "/models").json()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    assert anthropic_line.startswith("anthropic base_url: http://127.0.0.1:")
+    assert openai_url.endswith("/v1")
+    assert models["object"] == "list"
