@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import openai
 import pytest
 from langchain_openai import OpenAIEmbeddings
 
@@ -37,12 +38,18 @@ async def test_openai_embeddings_against_the_mock(
     mock_openai: MockOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    embeddings = load_embeddings(
-        "openai:text-embedding-3-small", base_url=mock_openai.base_url, dimensions=32
-    )
-
-    vectors = await embeddings.aembed_documents(["refund policy", "shipping times"])
-    query = embeddings.embed_query("refund policy")
+    # Own HTTP clients (extra kwargs reach OpenAIEmbeddings) so the test can close them.
+    with openai.DefaultHttpxClient() as http_client:
+        async with openai.DefaultAsyncHttpxClient() as http_async_client:
+            embeddings = load_embeddings(
+                "openai:text-embedding-3-small",
+                base_url=mock_openai.base_url,
+                dimensions=32,
+                http_client=http_client,
+                http_async_client=http_async_client,
+            )
+            vectors = await embeddings.aembed_documents(["refund policy", "shipping times"])
+            query = embeddings.embed_query("refund policy")
 
     assert isinstance(embeddings, OpenAIEmbeddings)
     expected = DeterministicEmbeddings(32).embed_documents(["refund policy", "shipping times"])

@@ -97,9 +97,10 @@ def test_tool_use_non_streaming(mock_anthropic: MockAnthropicServer) -> None:
 
 async def test_tool_use_streaming_async(mock_anthropic: MockAnthropicServer) -> None:
     mock_anthropic.enqueue_tool_call("lookup_order", {"order_id": "A1", "verbose": True})
-    aclient = anthropic.AsyncAnthropic(base_url=mock_anthropic.base_url, api_key="test-key")
-
-    async with aclient.messages.stream(model="m", max_tokens=100, messages=MESSAGES) as stream:
+    async with (
+        anthropic.AsyncAnthropic(base_url=mock_anthropic.base_url, api_key="test-key") as sdk,
+        sdk.messages.stream(model="m", max_tokens=100, messages=MESSAGES) as stream,
+    ):
         final = await stream.get_final_message()
 
     [block] = final.content

@@ -81,9 +81,10 @@ def test_tool_calls_non_streaming(mock_openai: MockOpenAIServer) -> None:
 
 async def test_tool_calls_streaming_async(mock_openai: MockOpenAIServer) -> None:
     mock_openai.enqueue_tool_call("lookup_order", {"order_id": "A1"}, text="Checking.")
-    aclient = openai.AsyncOpenAI(base_url=mock_openai.base_url, api_key="test-key")
-
-    async with aclient.chat.completions.stream(model="m", messages=MESSAGES) as stream:
+    async with (
+        openai.AsyncOpenAI(base_url=mock_openai.base_url, api_key="test-key") as sdk,
+        sdk.chat.completions.stream(model="m", messages=MESSAGES) as stream,
+    ):
         final = await stream.get_final_completion()
 
     message = final.choices[0].message

@@ -105,15 +105,16 @@ def test_combined_server_speaks_both_apis() -> None:
 
 
 async def test_async_context_manager() -> None:
-    async with MockOpenAIServer() as srv:
-        sdk = openai.AsyncOpenAI(base_url=srv.base_url, api_key="k")
-        completion = await sdk.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "async hello"}]
-        )
+    async with openai.AsyncOpenAI(base_url="http://unused", api_key="k", max_retries=0) as sdk:
+        async with MockOpenAIServer() as srv:
+            sdk = sdk.with_options(base_url=srv.base_url)
+            completion = await sdk.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "async hello"}]
+            )
 
-    assert completion.choices[0].message.content == "async hello"
-    with pytest.raises(openai.APIConnectionError):
-        await sdk.with_options(max_retries=0).models.list()
+        assert completion.choices[0].message.content == "async hello"
+        with pytest.raises(openai.APIConnectionError):
+            await sdk.models.list()
 
 
 def test_addresses_need_a_running_server() -> None:
@@ -125,20 +126,19 @@ def test_addresses_need_a_running_server() -> None:
 
 
 def test_standalone_cli_prints_its_urls() -> None:
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "dockyard.testing.mock_providers", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert process.stdout is not None
-        anthropic_line = process.stdout.readline()
-        openai_line = process.stdout.readline()
-        openai_url = openai_line.split(": ", 1)[1].strip()
-        models = httpx.get(openai_url + "/models").json()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    ) as process:
+        try:
+            assert process.stdout is not None
+            anthropic_line = process.stdout.readline()
+            openai_line = process.stdout.readline()
+            openai_url = openai_line.split(": ", 1)[1].strip()
+            models = httpx.get(openai_url + "/models").json()
+        finally:
+            process.terminate()
 
     assert anthropic_line.startswith("anthropic base_url: http://127.0.0.1:")
     assert openai_url.endswith("/v1")
