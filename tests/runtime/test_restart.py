@@ -81,7 +81,7 @@ async def test_ready_reports_unreachable_storage(tmp_path: Path) -> None:
         async with httpx.AsyncClient(base_url=server.url) as http:
             assert (await http.get("/ready")).status_code == 200
             runtime = server.app.state.runtime
-            await runtime.storage.checkpoint_admin.conn.close()
+            runtime.storage.checkpoint_admin.conn.close()
             r = await http.get("/ready")
             assert r.status_code == 503
             assert "checkpoints" in r.json()["problems"]

@@ -8,7 +8,6 @@ records. Every backend passes ``tests/storage/conformance.py``.
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypedDict

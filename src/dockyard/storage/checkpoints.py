@@ -6,9 +6,9 @@ LangGraph's ``BaseCheckpointSaver`` reads and writes; rolling a thread back
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any, Protocol, cast
 
-import aiosqlite
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointMetadata
 
@@ -26,7 +26,8 @@ class CheckpointAdmin(Protocol):
 
 
 class SqliteCheckpointAdmin:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        # The inline checkpointer's connection: statements run in the event loop.
         self.conn = conn
 
     async def delete_run(self, thread_id: str, run_id: str) -> None:
@@ -36,15 +37,15 @@ class SqliteCheckpointAdmin:
             "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? "
             "AND json_extract(CAST(metadata AS TEXT), '$.run_id') = ?"
         )
-        await self.conn.execute(
+        self.conn.execute(
             f"DELETE FROM writes WHERE thread_id = ? AND checkpoint_id IN ({ids})",
             (thread_id, thread_id, run_id),
         )
-        await self.conn.execute(
+        self.conn.execute(
             f"DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_id IN ({ids})",
             (thread_id, thread_id, run_id),
         )
-        await self.conn.commit()
+        self.conn.commit()
 
     async def keep_latest(self, thread_id: str) -> None:
         latest = (
@@ -52,16 +53,15 @@ class SqliteCheckpointAdmin:
             "GROUP BY checkpoint_ns"
         )
         for table in ("writes", "checkpoints"):
-            await self.conn.execute(
+            self.conn.execute(
                 f"DELETE FROM {table} WHERE thread_id = ? AND "
                 f"(checkpoint_ns, checkpoint_id) NOT IN ({latest})",
                 (thread_id, thread_id),
             )
-        await self.conn.commit()
+        self.conn.commit()
 
     async def ping(self) -> None:
-        async with self.conn.execute("SELECT 1") as cur:
-            await cur.fetchone()
+        self.conn.execute("SELECT 1").fetchone()
 
 
 async def copy_thread(

@@ -13,15 +13,15 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.store.base import BaseStore
 from langgraph.store.sqlite.aio import AsyncSqliteStore
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings
 from dockyard.storage.base import AssistantStore, RunStore, ThreadStore
 from dockyard.storage.checkpoints import CheckpointAdmin, SqliteCheckpointAdmin
+from dockyard.storage.inline import InlineEngine, InlineSqliteSaver, sqlite_connect
 from dockyard.storage.sql import SqlAssistants, SqlRuns, SqlThreads, register_sqlite_functions
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -29,7 +29,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 @dataclass
 class Storage:
-    engine: AsyncEngine
+    engine: AsyncEngine | InlineEngine
     assistants: AssistantStore
     threads: ThreadStore
     runs: RunStore
@@ -61,23 +61,21 @@ def _upgrade(sync_conn: sa.Connection) -> None:
     command.upgrade(cfg, "head")
 
 
-async def migrate(engine: AsyncEngine) -> None:
+async def migrate(engine: AsyncEngine | InlineEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
 
 
-def _sqlite_engine(path: Path, pool_size: int = 1) -> AsyncEngine:
-    engine = create_async_engine(
-        f"sqlite+aiosqlite:///{path}",
-        # SQLite has one writer: the writing engine has one connection so every
-        # transaction waits its turn instead of failing with "database is
-        # locked"; a separate engine with a few connections serves reads (WAL).
-        pool_size=pool_size,
-        max_overflow=0,
-        pool_timeout=60,
+def _sqlite_engine(path: Path) -> InlineEngine:
+    # One connection, used inline by one event loop: transactions never
+    # interleave, so SQLite's single writer never sees contention.
+    engine = sa.create_engine(
+        f"sqlite:///{path}",
+        poolclass=sa.pool.StaticPool,
+        connect_args={"check_same_thread": False},
     )
 
-    @sa.event.listens_for(engine.sync_engine, "connect")
+    @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -87,7 +85,7 @@ def _sqlite_engine(path: Path, pool_size: int = 1) -> AsyncEngine:
         cur.close()
         register_sqlite_functions(dbapi_conn)
 
-    return engine
+    return InlineEngine(engine)
 
 
 async def _sqlite_conn(path: Path) -> aiosqlite.Connection:
@@ -121,21 +119,20 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = _sqlite_engine(data_dir / "dockyard.db")
     await migrate(engine)
-    reader = _sqlite_engine(data_dir / "dockyard.db", pool_size=4)
-    cp_conn = await _sqlite_conn(data_dir / "checkpoints.db")
+    cp_conn = sqlite_connect(str(data_dir / "checkpoints.db"))
     store_conn = await _sqlite_conn(data_dir / "store.db")
     try:
-        checkpointer = AsyncSqliteSaver(cp_conn)
-        await checkpointer.setup()
+        checkpointer = InlineSqliteSaver(cp_conn)
+        checkpointer.setup()
         store = AsyncSqliteStore(store_conn, **_store_kwargs(settings))
         await store.setup()
         if settings.store.ttl is not None and settings.store.ttl.sweep_interval_minutes:
             await store.start_ttl_sweeper()
         storage = Storage(
             engine=engine,
-            assistants=SqlAssistants(engine, reader),
-            threads=SqlThreads(engine, reader),
-            runs=SqlRuns(engine, reader),
+            assistants=SqlAssistants(engine),
+            threads=SqlThreads(engine),
+            runs=SqlRuns(engine),
             checkpointer=checkpointer,
             checkpoint_admin=SqliteCheckpointAdmin(cp_conn),
             store=store,
@@ -146,6 +143,5 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
         with contextlib.suppress(Exception):
             await store.stop_ttl_sweeper()
         await store_conn.close()
-        await cp_conn.close()
-        await reader.dispose()
+        cp_conn.close()
         await engine.dispose()

@@ -23,7 +23,12 @@ from dockyard.storage.base import (
     Thread,
     ThreadStatus,
 )
+from dockyard.storage.inline import InlineConnection, InlineEngine
 from dockyard.storage.tables import assistant_versions, assistants, runs, threads
+
+# SQLite runs inline (see storage.inline); PostgreSQL through SQLAlchemy's asyncio engine.
+Engine = AsyncEngine | InlineEngine
+Conn = AsyncConnection | InlineConnection
 
 
 def utcnow() -> datetime:
@@ -84,10 +89,8 @@ def _order(
 class SqlAssistants:
     _SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
-    def __init__(self, engine: AsyncEngine, reader: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # Reads may use their own pool: SQLite lets readers run beside its one writer.
-        self.reader = reader or engine
         self.dialect = engine.dialect.name
 
     async def create(
@@ -133,7 +136,7 @@ class SqlAssistants:
             )
         return cast(Assistant, row)
 
-    async def _get(self, conn: AsyncConnection, assistant_id: str) -> Assistant | None:
+    async def _get(self, conn: Conn, assistant_id: str) -> Assistant | None:
         res = await conn.execute(
             assistants.select().where(assistants.c.assistant_id == assistant_id)
         )
@@ -141,7 +144,7 @@ class SqlAssistants:
         return cast(Assistant, dict(r)) if r else None
 
     async def get(self, assistant_id: str) -> Assistant | None:
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             return await self._get(conn, assistant_id)
 
     async def update(
@@ -229,7 +232,7 @@ class SqlAssistants:
             .limit(limit)
             .offset(offset)
         )
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             res = await conn.execute(q)
             return [cast(Assistant, dict(r)) for r in res.mappings()]
 
@@ -245,7 +248,7 @@ class SqlAssistants:
             .select_from(assistants)
             .where(*self._where(graph_id, name, metadata))
         )
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             return int((await conn.execute(q)).scalar_one())
 
     async def versions(
@@ -266,7 +269,7 @@ class SqlAssistants:
             .limit(limit)
             .offset(offset)
         )
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(q)).mappings()]
 
     async def set_latest(self, assistant_id: str, version: int) -> Assistant:
@@ -307,10 +310,8 @@ class SqlAssistants:
 class SqlThreads:
     _SORTABLE = ("thread_id", "status", "created_at", "updated_at")
 
-    def __init__(self, engine: AsyncEngine, reader: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # Reads may use their own pool: SQLite lets readers run beside its one writer.
-        self.reader = reader or engine
         self.dialect = engine.dialect.name
 
     async def create(
@@ -339,7 +340,7 @@ class SqlThreads:
         return row
 
     async def get(self, thread_id: str) -> Thread | None:
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             return await _get_thread(conn, thread_id)
 
     async def update(
@@ -430,7 +431,7 @@ class SqlThreads:
             .limit(limit)
             .offset(offset)
         )
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             return [cast(Thread, dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def count(
@@ -446,7 +447,7 @@ class SqlThreads:
             .select_from(threads)
             .where(*self._where(ids, metadata, values, status))
         )
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             return int((await conn.execute(q)).scalar_one())
 
     async def expired(self, now: datetime, limit: int = 100) -> list[str]:
@@ -455,7 +456,7 @@ class SqlThreads:
             .where(threads.c.expires_at.is_not(None), threads.c.expires_at <= now)
             .limit(limit)
         )
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             return list((await conn.execute(q)).scalars())
 
 
@@ -482,7 +483,7 @@ def new_thread_row(
     }
 
 
-async def _get_thread(conn: AsyncConnection, thread_id: str, lock: bool = False) -> Thread | None:
+async def _get_thread(conn: Conn, thread_id: str, lock: bool = False) -> Thread | None:
     q = threads.select().where(threads.c.thread_id == thread_id)
     if lock:
         q = q.with_for_update()
@@ -491,10 +492,8 @@ async def _get_thread(conn: AsyncConnection, thread_id: str, lock: bool = False)
 
 
 class SqlRuns:
-    def __init__(self, engine: AsyncEngine, reader: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # Reads may use their own pool: SQLite lets readers run beside its one writer.
-        self.reader = reader or engine
         self.dialect = engine.dialect.name
 
     async def create(
@@ -551,7 +550,7 @@ class SqlRuns:
         q = runs.select().where(runs.c.run_id == run_id)
         if thread_id is not None:
             q = q.where(runs.c.thread_id == thread_id)
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             r = (await conn.execute(q)).mappings().first()
             return cast(Run, dict(r)) if r else None
 
@@ -567,7 +566,7 @@ class SqlRuns:
         if status:
             q = q.where(runs.c.status == status)
         q = q.order_by(runs.c.created_at.desc()).limit(limit).offset(offset)
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def active(self, thread_id: str) -> builtins.list[Run]:
@@ -576,7 +575,7 @@ class SqlRuns:
             .where(runs.c.thread_id == thread_id, runs.c.status.in_(ACTIVE_RUN_STATUSES))
             .order_by(runs.c.created_at)
         )
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def with_status(
@@ -588,7 +587,7 @@ class SqlRuns:
             .order_by(runs.c.created_at)
             .limit(limit)
         )
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def claim(self, limit: int, now: datetime) -> builtins.list[Run]:
@@ -638,7 +637,7 @@ class SqlRuns:
         q = sa.select(sa.func.min(runs.c.not_before)).where(
             runs.c.status == "pending", runs.c.not_before.is_not(None)
         )
-        async with self.reader.connect() as conn:
+        async with self.engine.connect() as conn:
             value = (await conn.execute(q)).scalar_one()
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
