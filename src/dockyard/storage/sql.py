@@ -86,6 +86,53 @@ def _order(
     return col.asc() if sort_order == "asc" else col.desc()
 
 
+# Hot-path statements are built once with bind parameters: building a new
+# statement per call (``.where(col == value).values(**row)``) costs more CPU
+# than executing it on SQLite.
+_P = sa.bindparam
+_ASSISTANT_BY_ID = assistants.select().where(assistants.c.assistant_id == _P("p_id"))
+_THREAD_BY_ID = threads.select().where(threads.c.thread_id == _P("p_id"))
+_THREAD_BY_ID_LOCKED = _THREAD_BY_ID.with_for_update()
+_UPDATE_THREAD = threads.update().where(threads.c.thread_id == _P("p_id"))
+_DELETE_THREAD = threads.delete().where(threads.c.thread_id == _P("p_id"))
+_DELETE_THREAD_RUNS = runs.delete().where(runs.c.thread_id == _P("p_id"))
+_MARK_THREAD_BUSY = _UPDATE_THREAD.values(
+    status="busy",
+    updated_at=_P("p_now"),
+    graph_id=sa.func.coalesce(threads.c.graph_id, _P("p_graph_id")),
+)
+_RUN_BY_ID = runs.select().where(runs.c.run_id == _P("p_id"))
+_RUN_BY_ID_ON_THREAD = _RUN_BY_ID.where(runs.c.thread_id == _P("p_thread_id"))
+_ACTIVE_RUNS = (
+    runs.select()
+    .where(runs.c.thread_id == _P("p_id"), runs.c.status.in_(ACTIVE_RUN_STATUSES))
+    .order_by(runs.c.created_at)
+)
+_UPDATE_RUN = runs.update().where(runs.c.run_id == _P("p_id"))
+_UPDATE_RUN_IF = _UPDATE_RUN.where(runs.c.status.in_(_P("p_only", expanding=True)))
+_CLAIM_RUN = _UPDATE_RUN.where(runs.c.status == "pending").values(
+    status="running",
+    attempts=runs.c.attempts + 1,
+    started_at=_P("p_now"),
+    updated_at=_P("p_now"),
+)
+_DUE_RUNS = (
+    runs.select()
+    .where(
+        runs.c.status == "pending",
+        sa.or_(runs.c.not_before.is_(None), runs.c.not_before <= _P("p_now")),
+        runs.c.thread_id.not_in(
+            sa.select(runs.c.thread_id).where(runs.c.status == "running").scalar_subquery()
+        ),
+    )
+    .order_by(runs.c.created_at)
+    .limit(_P("p_limit"))
+)
+_NEXT_DUE = sa.select(sa.func.min(runs.c.not_before)).where(
+    runs.c.status == "pending", runs.c.not_before.is_not(None)
+)
+
+
 class SqlAssistants:
     _SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
@@ -137,9 +184,7 @@ class SqlAssistants:
         return cast(Assistant, row)
 
     async def _get(self, conn: Conn, assistant_id: str) -> Assistant | None:
-        res = await conn.execute(
-            assistants.select().where(assistants.c.assistant_id == assistant_id)
-        )
+        res = await conn.execute(_ASSISTANT_BY_ID, {"p_id": assistant_id})
         r = res.mappings().first()
         return cast(Assistant, dict(r)) if r else None
 
@@ -386,14 +431,12 @@ class SqlThreads:
         if graph_id is not None:
             upd["graph_id"] = graph_id
         async with self.engine.begin() as conn:
-            await conn.execute(
-                threads.update().where(threads.c.thread_id == thread_id).values(**upd)
-            )
+            await conn.execute(_UPDATE_THREAD, {"p_id": thread_id, **upd})
 
     async def delete(self, thread_id: str) -> bool:
         async with self.engine.begin() as conn:
-            await conn.execute(runs.delete().where(runs.c.thread_id == thread_id))
-            res = await conn.execute(threads.delete().where(threads.c.thread_id == thread_id))
+            await conn.execute(_DELETE_THREAD_RUNS, {"p_id": thread_id})
+            res = await conn.execute(_DELETE_THREAD, {"p_id": thread_id})
             return bool(res.rowcount)
 
     def _where(
@@ -484,10 +527,8 @@ def new_thread_row(
 
 
 async def _get_thread(conn: Conn, thread_id: str, lock: bool = False) -> Thread | None:
-    q = threads.select().where(threads.c.thread_id == thread_id)
-    if lock:
-        q = q.with_for_update()
-    r = (await conn.execute(q)).mappings().first()
+    q = _THREAD_BY_ID_LOCKED if lock else _THREAD_BY_ID
+    r = (await conn.execute(q, {"p_id": thread_id})).mappings().first()
     return cast(Thread, dict(r)) if r else None
 
 
@@ -516,16 +557,17 @@ class SqlRuns:
                         "if_not_exists='create'",
                         code="thread_not_found",
                     )
-                await conn.execute(threads.insert().values(**create_thread))
-                inflight: builtins.list[Run] = []
+                row = {
+                    **create_thread,
+                    "status": "busy",
+                    "graph_id": create_thread["graph_id"] or graph_id,
+                    "updated_at": run["created_at"],
+                }
+                await conn.execute(threads.insert(), row)
+                await conn.execute(runs.insert(), run)
+                return run, []
             else:
-                res = await conn.execute(
-                    runs.select()
-                    .where(
-                        runs.c.thread_id == run["thread_id"], runs.c.status.in_(ACTIVE_RUN_STATUSES)
-                    )
-                    .order_by(runs.c.created_at)
-                )
+                res = await conn.execute(_ACTIVE_RUNS, {"p_id": run["thread_id"]})
                 inflight = [cast(Run, dict(r)) for r in res.mappings()]
                 if inflight and reject_if_busy:
                     raise ConflictError(
@@ -534,24 +576,20 @@ class SqlRuns:
                         "'enqueue'",
                         code="thread_busy",
                     )
-            await conn.execute(runs.insert().values(**run))
+            await conn.execute(runs.insert(), run)
             await conn.execute(
-                threads.update()
-                .where(threads.c.thread_id == run["thread_id"])
-                .values(
-                    status="busy",
-                    updated_at=run["created_at"],
-                    graph_id=sa.func.coalesce(threads.c.graph_id, graph_id),
-                )
+                _MARK_THREAD_BUSY,
+                {"p_id": run["thread_id"], "p_now": run["created_at"], "p_graph_id": graph_id},
             )
         return run, inflight
 
     async def get(self, run_id: str, thread_id: str | None = None) -> Run | None:
-        q = runs.select().where(runs.c.run_id == run_id)
-        if thread_id is not None:
-            q = q.where(runs.c.thread_id == thread_id)
+        if thread_id is None:
+            q, params = _RUN_BY_ID, {"p_id": run_id}
+        else:
+            q, params = _RUN_BY_ID_ON_THREAD, {"p_id": run_id, "p_thread_id": thread_id}
         async with self.engine.connect() as conn:
-            r = (await conn.execute(q)).mappings().first()
+            r = (await conn.execute(q, params)).mappings().first()
             return cast(Run, dict(r)) if r else None
 
     async def list(
@@ -570,13 +608,9 @@ class SqlRuns:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def active(self, thread_id: str) -> builtins.list[Run]:
-        q = (
-            runs.select()
-            .where(runs.c.thread_id == thread_id, runs.c.status.in_(ACTIVE_RUN_STATUSES))
-            .order_by(runs.c.created_at)
-        )
         async with self.engine.connect() as conn:
-            return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
+            res = await conn.execute(_ACTIVE_RUNS, {"p_id": thread_id})
+            return [cast(Run, dict(r)) for r in res.mappings()]
 
     async def with_status(
         self, statuses: Sequence[RunStatus], limit: int = 1000
@@ -593,37 +627,20 @@ class SqlRuns:
     async def claim(self, limit: int, now: datetime) -> builtins.list[Run]:
         if limit <= 0:
             return []
-        busy = sa.select(runs.c.thread_id).where(runs.c.status == "running").scalar_subquery()
         q = (
-            runs.select()
-            .where(
-                runs.c.status == "pending",
-                sa.or_(runs.c.not_before.is_(None), runs.c.not_before <= now),
-                runs.c.thread_id.not_in(busy),
-            )
-            .order_by(runs.c.created_at)
-            .limit(limit * 4)
+            _DUE_RUNS.with_for_update(skip_locked=True)
+            if self.dialect == "postgresql"
+            else _DUE_RUNS
         )
-        if self.dialect == "postgresql":
-            q = q.with_for_update(skip_locked=True)
         claimed: builtins.list[Run] = []
         async with self.engine.begin() as conn:
             seen: set[str] = set()
-            for r in (await conn.execute(q)).mappings():
+            for r in (await conn.execute(q, {"p_now": now, "p_limit": limit * 4})).mappings():
                 if r["thread_id"] in seen:
                     continue
                 seen.add(r["thread_id"])
                 run = cast(Run, dict(r))
-                res = await conn.execute(
-                    runs.update()
-                    .where(runs.c.run_id == run["run_id"], runs.c.status == "pending")
-                    .values(
-                        status="running",
-                        attempts=runs.c.attempts + 1,
-                        started_at=now,
-                        updated_at=now,
-                    )
-                )
+                res = await conn.execute(_CLAIM_RUN, {"p_id": run["run_id"], "p_now": now})
                 if res.rowcount:
                     run["status"] = "running"
                     run["attempts"] += 1
@@ -634,11 +651,8 @@ class SqlRuns:
         return claimed
 
     async def next_due(self) -> datetime | None:
-        q = sa.select(sa.func.min(runs.c.not_before)).where(
-            runs.c.status == "pending", runs.c.not_before.is_not(None)
-        )
         async with self.engine.connect() as conn:
-            value = (await conn.execute(q)).scalar_one()
+            value = (await conn.execute(_NEXT_DUE)).scalar_one()
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return cast(datetime | None, value)
@@ -653,16 +667,22 @@ class SqlRuns:
         only_if: Sequence[RunStatus] | None = None,
     ) -> bool:
         now = utcnow()
-        q = runs.update().where(runs.c.run_id == run_id)
+        values: dict[str, Any] = {
+            "p_id": run_id,
+            "status": status,
+            "updated_at": now,
+            "error": error,
+        }
+        q = _UPDATE_RUN
         if only_if:
-            q = q.where(runs.c.status.in_(list(only_if)))
-        values: dict[str, Any] = {"status": status, "updated_at": now, "error": error}
+            q = _UPDATE_RUN_IF
+            values["p_only"] = list(only_if)
         if status not in ACTIVE_RUN_STATUSES:
             values["ended_at"] = now
         if cancel_reason is not None:
             values["cancel_reason"] = cancel_reason
         async with self.engine.begin() as conn:
-            res = await conn.execute(q.values(**values))
+            res = await conn.execute(q, values)
             return bool(res.rowcount)
 
     async def delete(self, run_id: str) -> bool:
