@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -136,9 +137,14 @@ _NEXT_DUE = sa.select(sa.func.min(runs.c.not_before)).where(
 class SqlAssistants:
     _SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cache_seconds: float = 1.0) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Every run reads its assistant twice; assistants change rarely. Writes
+        # through this object drop the entry at once; another process's write
+        # is seen within cache_seconds.
+        self._cache: dict[str, tuple[float, Assistant]] = {}
+        self._cache_seconds = cache_seconds
 
     async def create(
         self,
@@ -189,8 +195,18 @@ class SqlAssistants:
         return cast(Assistant, dict(r)) if r else None
 
     async def get(self, assistant_id: str) -> Assistant | None:
+        now = time.monotonic()
+        hit = self._cache.get(assistant_id)
+        if hit is not None and hit[0] > now:
+            return cast(Assistant, dict(hit[1]))
         async with self.engine.connect() as conn:
-            return await self._get(conn, assistant_id)
+            found = await self._get(conn, assistant_id)
+        if found is not None and self._cache_seconds > 0:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[assistant_id] = (now + self._cache_seconds, found)
+            return cast(Assistant, dict(found))
+        return found
 
     async def update(
         self,
@@ -203,6 +219,7 @@ class SqlAssistants:
         name: str | None = None,
         description: str | None = None,
     ) -> Assistant:
+        self._cache.pop(assistant_id, None)
         async with self.engine.begin() as conn:
             current = await self._get(conn, assistant_id)
             if current is None:
@@ -239,6 +256,7 @@ class SqlAssistants:
         return cast(Assistant, new)
 
     async def delete(self, assistant_id: str) -> bool:
+        self._cache.pop(assistant_id, None)
         async with self.engine.begin() as conn:
             await conn.execute(
                 assistant_versions.delete().where(assistant_versions.c.assistant_id == assistant_id)
@@ -318,6 +336,7 @@ class SqlAssistants:
             return [dict(r) for r in (await conn.execute(q)).mappings()]
 
     async def set_latest(self, assistant_id: str, version: int) -> Assistant:
+        self._cache.pop(assistant_id, None)
         async with self.engine.begin() as conn:
             res = await conn.execute(
                 assistant_versions.select().where(
