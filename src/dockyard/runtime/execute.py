@@ -97,7 +97,10 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
     def publish(event: str, data: bytes) -> None:
         broker.publish(run_id, event, data)
 
-    publish("metadata", dumps({"run_id": run_id, "attempt": run["attempts"]}))
+    if run["attempts"] > 1 or not broker.has(run_id):
+        # The first attempt's metadata went out when the run was created; a
+        # resumed attempt (or one created by another process) announces itself.
+        publish("metadata", dumps({"run_id": run_id, "attempt": run["attempts"]}))
     translator = EventTranslator(requested, publish)
     status: RunStatus = "success"
     error: dict[str, str] | None = None

@@ -10,6 +10,7 @@ from typing import Any
 from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError, UnsupportedFieldError
 from dockyard.runtime.execute import CancelAction, RunContext
 from dockyard.runtime.executor import Executor
+from dockyard.runtime.serde import dumps
 from dockyard.runtime.stream import Event
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run, Thread
 from dockyard.storage.database import Storage
@@ -107,6 +108,11 @@ class RunService:
         }
         if payload.get("checkpoint_during") is not None and not kwargs["durability"]:
             kwargs["durability"] = "async" if payload["checkpoint_during"] else "exit"
+        if temporary and kwargs["on_completion"] == "delete" and not kwargs["durability"]:
+            # The thread goes away when the run ends, so per-step checkpoints
+            # would only be written to be deleted: save once, at exit. (A
+            # stateless run cut short by a crash then starts over.)
+            kwargs["durability"] = "exit"
         after = payload.get("after_seconds")
         return {
             "run_id": new_id(),
@@ -174,6 +180,11 @@ class RunService:
             action: CancelAction = "interrupt" if strategy == "interrupt" else "rollback"
             for other in inflight:
                 await self.cancel(other, action)
+        # The first event goes out now, not when the executor picks the run up:
+        # a streaming client learns its run id at once.
+        self.ctx.broker.publish(
+            run["run_id"], "metadata", dumps({"run_id": run["run_id"], "attempt": 1})
+        )
         self.executor.wake()
         return run
 
@@ -243,6 +254,4 @@ class RunService:
         if result is not None:
             return result
         thread = await self.storage.threads.get(run["thread_id"])
-        from dockyard.runtime.serde import dumps
-
         return dumps(thread["values"] if thread else None)
