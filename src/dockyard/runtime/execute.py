@@ -189,15 +189,16 @@ async def _record_outcome(
     storage = ctx.storage
     run_id, thread_id = run["run_id"], run["thread_id"]
     kw = run["kwargs"]
+    if run["temporary"] and kw.get("on_completion", "delete") == "delete":
+        # The stateless run's thread goes, and its runs and checkpoints with it.
+        await storage.threads.delete(thread_id)
+        await storage.checkpointer.adelete_thread(thread_id)
+        return
     if rollback:
         await storage.checkpoint_admin.delete_run(thread_id, run_id)
         await storage.runs.delete(run_id)
     else:
         await storage.runs.finish(run_id, status=status, error=error, only_if=("running",))
-    if run["temporary"] and kw.get("on_completion", "delete") == "delete":
-        await storage.threads.delete(thread_id)
-        await storage.checkpointer.adelete_thread(thread_id)
-        return
     thread_status: ThreadStatus = "idle"
     interrupts: dict[str, Any] = {}
     values: Any = ...

@@ -96,7 +96,6 @@ _THREAD_BY_ID = threads.select().where(threads.c.thread_id == _P("p_id"))
 _THREAD_BY_ID_LOCKED = _THREAD_BY_ID.with_for_update()
 _UPDATE_THREAD = threads.update().where(threads.c.thread_id == _P("p_id"))
 _DELETE_THREAD = threads.delete().where(threads.c.thread_id == _P("p_id"))
-_DELETE_THREAD_RUNS = runs.delete().where(runs.c.thread_id == _P("p_id"))
 _MARK_THREAD_BUSY = _UPDATE_THREAD.values(
     status="busy",
     updated_at=_P("p_now"),
@@ -454,7 +453,7 @@ class SqlThreads:
 
     async def delete(self, thread_id: str) -> bool:
         async with self.engine.begin() as conn:
-            await conn.execute(_DELETE_THREAD_RUNS, {"p_id": thread_id})
+            # runs.thread_id is ON DELETE CASCADE (SQLite: PRAGMA foreign_keys=ON)
             res = await conn.execute(_DELETE_THREAD, {"p_id": thread_id})
             return bool(res.rowcount)
 
