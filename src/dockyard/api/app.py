@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard.api.deps import Runtime
@@ -104,12 +105,39 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error_response(exc.status_code, code, str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error: %s", exc)
-        return _error_response(
-            500, "internal_error", "internal error; the server log has the details"
-        )
+
+class CatchAll:
+    """Turn an unexpected exception into a JSON 500 and keep the connection.
+
+    Starlette's handler for ``Exception`` answers and then re-raises, which
+    makes uvicorn drop the keep-alive connection; this middleware ends it here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.exception("unhandled error: %s", exc)
+            if started:  # mid-stream: nothing left to say in HTTP terms
+                return
+            response = _error_response(
+                500, "internal_error", "internal error; the server log has the details"
+            )
+            await response(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -126,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _apply_project_env(settings)  # before the graphs are imported: they may read keys
     app.state.registry = GraphRegistry(settings.graphs, settings.project_dir)
     _install_error_handlers(app)
+    app.add_middleware(CatchAll)
     for module in (ops, assistants, threads, runs, store, openai_compat, chat):
         app.include_router(module.router)
     return app

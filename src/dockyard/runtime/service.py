@@ -51,9 +51,14 @@ class RunService:
             )
 
     async def resolve_assistant(self, assistant_id: str) -> Assistant:
-        if assistant_id in self.ctx.registry:
-            assistant_id = default_assistant_id(assistant_id)
+        graph_name = assistant_id if assistant_id in self.ctx.registry else None
+        if graph_name is not None:
+            assistant_id = default_assistant_id(graph_name)
         assistant: Assistant | None = await self.storage.assistants.get(assistant_id)
+        if assistant is None and graph_name is not None:
+            # A graph name always answers, even after its default assistant was deleted.
+            await self.ensure_default_assistants()
+            assistant = await self.storage.assistants.get(assistant_id)
         if assistant is None:
             raise NotFoundError(
                 f"assistant {assistant_id!r} not found; use an assistant id or one of the graph "
