@@ -42,8 +42,22 @@ class LiveServer:
                 self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
             )
         )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        # Our own loop, so tests can run coroutines on the server's loop.
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.server.serve())
+        finally:
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
 
     def start(self) -> LiveServer:
         self.thread.start()
@@ -84,7 +98,11 @@ async def http(server_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield h
 
 
-async def eventually(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+async def eventually(
+    predicate: Any,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a polling deadline
+    interval: float = 0.05,
+) -> Any:
     """Poll an async predicate until it returns a truthy value."""
     deadline = time.monotonic() + timeout
     while True:

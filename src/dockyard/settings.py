@@ -68,20 +68,26 @@ class ModelSpec(_Strict):
 
 
 class StoreIndexConfig(_Strict):
+    """Semantic search over store items: ``embed`` is ``"openai:<model>"`` or ``"fake:<dims>"``."""
+
     dims: int = Field(gt=0)
     embed: str
     fields: list[str] | None = None
+    base_url: str | None = None  # an OpenAI-compatible embeddings server
 
 
 class StoreTTLConfig(_Strict):
+    """Item expiry. On by default so that ``put(..., ttl=)`` works; items without
+    a ttl (and no ``default_ttl``) never expire."""
+
     refresh_on_read: bool = True
     default_ttl: float | None = Field(default=None, gt=0, description="minutes")
-    sweep_interval_minutes: int | None = Field(default=None, gt=0)
+    sweep_interval_minutes: int | None = Field(default=5, gt=0)
 
 
 class StoreConfig(_Strict):
     index: StoreIndexConfig | None = None
-    ttl: StoreTTLConfig | None = None
+    ttl: StoreTTLConfig = Field(default_factory=StoreTTLConfig)
 
 
 class RunsConfig(_Strict):

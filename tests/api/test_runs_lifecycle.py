@@ -35,7 +35,7 @@ async def test_interrupt_then_resume(client: LangGraphClient) -> None:
     assert first["__interrupt__"][0]["value"] == {"question": "approve?", "x": 2}
     t = await client.threads.get(tid)
     assert t["status"] == "interrupted"
-    assert list(t["interrupts"].values())[0][0]["value"]["question"] == "approve?"
+    assert next(iter(t["interrupts"].values()))[0]["value"]["question"] == "approve?"
     state = await client.threads.get_state(tid)
     assert state["next"] == ["ask"]
     assert state["interrupts"][0]["value"]["x"] == 2
@@ -145,7 +145,7 @@ async def test_concurrent_resumes_never_both_execute(client: LangGraphClient) ->
         tid = (await client.threads.create())["thread_id"]
         await client.runs.wait(tid, "hitl", input={"x": 1})
 
-        async def resume(answer: str) -> Any:
+        async def resume(answer: str, tid: str = tid) -> Any:
             try:
                 return await client.runs.wait(
                     tid, "hitl", command={"resume": answer}, multitask_strategy="reject"

@@ -1,13 +1,16 @@
-"""The long-term store through langgraph-sdk against the live server (no index, no TTL)."""
+"""The long-term store through langgraph-sdk against the live server (TTL on, no index)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 
 import pytest
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
+
+from tests.conftest import LiveServer
 
 
 def root() -> str:
@@ -44,13 +47,22 @@ async def test_put_get_update_delete(client: LangGraphClient) -> None:
     await client.store.delete_item(ns, "theme")  # deleting twice is fine
 
 
-async def test_put_with_ttl_is_refused_without_ttl_config(client: LangGraphClient) -> None:
+async def test_put_with_ttl_expires_after_the_sweep(
+    client: LangGraphClient, live_server: LiveServer
+) -> None:
     ns = [root()]
-    with pytest.raises(UnprocessableEntityError) as err:
-        await client.store.put_item(ns, "k", {"v": 1}, ttl=5)
-    assert "ttl" in str(err.value.body) and "store.ttl" in str(err.value.body)
+    await client.store.put_item(ns, "short", {"v": 1}, ttl=0.001)  # minutes
+    await client.store.put_item(ns, "long", {"v": 2}, ttl=60)
+    await client.store.put_item(ns, "forever", {"v": 3})
+    assert (await client.store.get_item(ns, "short"))["value"] == {"v": 1}
+    await asyncio.sleep(1.1)  # SQLite's CURRENT_TIMESTAMP, used by the sweep, has 1 s steps
+    store = live_server.app.state.runtime.storage.store
+    # the sweeper runs every store.ttl.sweep_interval_minutes; run it now
+    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(store.sweep_ttl(), live_server.loop))
     with pytest.raises(NotFoundError):
-        await client.store.get_item(ns, "k")  # nothing was written
+        await client.store.get_item(ns, "short")
+    assert (await client.store.get_item(ns, "long"))["value"] == {"v": 2}
+    assert (await client.store.get_item(ns, "forever"))["value"] == {"v": 3}
 
 
 async def test_put_with_index_fields_is_refused_without_index(client: LangGraphClient) -> None:

@@ -8,13 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
-from langgraph.store.sqlite.aio import AsyncSqliteStore
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dockyard.errors import ConfigError
@@ -23,6 +21,7 @@ from dockyard.storage.base import AssistantStore, RunStore, ThreadStore
 from dockyard.storage.checkpoints import CheckpointAdmin, SqliteCheckpointAdmin
 from dockyard.storage.inline import InlineEngine, InlineSqliteSaver, sqlite_connect
 from dockyard.storage.sql import SqlAssistants, SqlRuns, SqlThreads, register_sqlite_functions
+from dockyard.storage.store import open_sqlite_store
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -88,26 +87,6 @@ def _sqlite_engine(path: Path) -> InlineEngine:
     return InlineEngine(engine)
 
 
-async def _sqlite_conn(path: Path) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(str(path), isolation_level=None)
-    await conn.execute("PRAGMA journal_mode=WAL")
-    await conn.execute("PRAGMA synchronous=NORMAL")
-    await conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
-def _store_kwargs(settings: Settings) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    if settings.store.ttl is not None:
-        kwargs["ttl"] = settings.store.ttl.model_dump(exclude_none=True)
-    if settings.store.index is not None:
-        raise ConfigError(
-            "store.index: semantic store search on SQLite needs sqlite-vec, which this "
-            "build does not load yet; remove store.index or use PostgreSQL"
-        )
-    return kwargs
-
-
 @contextlib.asynccontextmanager
 async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
     if settings.database_url and not settings.database_url.startswith("sqlite"):
@@ -120,14 +99,15 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
     engine = _sqlite_engine(data_dir / "dockyard.db")
     await migrate(engine)
     cp_conn = sqlite_connect(str(data_dir / "checkpoints.db"))
-    store_conn = await _sqlite_conn(data_dir / "store.db")
+    try:
+        store, store_conn = await open_sqlite_store(settings, data_dir / "store.db")
+    except BaseException:
+        cp_conn.close()
+        await engine.dispose()
+        raise
     try:
         checkpointer = InlineSqliteSaver(cp_conn)
         checkpointer.setup()
-        store = AsyncSqliteStore(store_conn, **_store_kwargs(settings))
-        await store.setup()
-        if settings.store.ttl is not None and settings.store.ttl.sweep_interval_minutes:
-            await store.start_ttl_sweeper()
         storage = Storage(
             engine=engine,
             assistants=SqlAssistants(engine),

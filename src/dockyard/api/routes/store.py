@@ -61,12 +61,6 @@ def _item_out(item: Item | SearchItem) -> dict[str, Any]:
 @router.put("/items", status_code=204)
 async def put_item(body: StoreItemPut, rt: RuntimeDep) -> Response:
     ns = _check_namespace(body.namespace)
-    if body.ttl is not None and rt.settings.store.ttl is None:
-        raise InvalidRequestError(
-            "ttl: this server's store has no TTL support configured; set store.ttl in "
-            "dockyard.yaml (e.g. {default_ttl: 60, sweep_interval_minutes: 5})",
-            param="ttl",
-        )
     kwargs: dict[str, Any] = {}
     if body.ttl is not None:
         kwargs["ttl"] = body.ttl
