@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
@@ -369,3 +370,15 @@ async def test_history(client: LangGraphClient) -> None:
 
     empty = await client.threads.create()
     assert await client.threads.get_history(empty["thread_id"]) == []
+
+
+async def test_pagination_header_only_when_more_rows_exist(http: httpx.AsyncClient) -> None:
+    tag = {"page-test": str(uuid.uuid4())}
+    for _ in range(3):
+        await http.post("/threads", json={"metadata": tag})
+    full = await http.post("/threads/search", json={"metadata": tag, "limit": 3})
+    assert len(full.json()) == 3 and "x-pagination-next" not in full.headers
+    first = await http.post("/threads/search", json={"metadata": tag, "limit": 2})
+    assert len(first.json()) == 2 and first.headers["x-pagination-next"] == "2"
+    rest = await http.post("/threads/search", json={"metadata": tag, "limit": 2, "offset": 2})
+    assert len(rest.json()) == 1 and "x-pagination-next" not in rest.headers

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Response
 from fastapi.responses import StreamingResponse
 
 from dockyard.runtime.serde import dumps
 from dockyard.storage.base import Assistant, Run, Thread
+
+T = TypeVar("T")
 
 
 def json_response(
@@ -31,8 +33,11 @@ def sse_response(
     )
 
 
-def page_headers(count: int, limit: int, offset: int) -> dict[str, str]:
-    return {"X-Pagination-Next": str(offset + limit)} if count == limit else {}
+def page(items: list[T], limit: int, offset: int) -> tuple[list[T], dict[str, str]]:
+    """Trim a result fetched with ``limit + 1`` rows; the extra row says a next page exists."""
+    if len(items) > limit:
+        return items[:limit], {"X-Pagination-Next": str(offset + limit)}
+    return items, {}
 
 
 def assistant_out(a: Assistant) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from langgraph.warnings import LangGraphDeprecatedSinceV10
 from pydantic import TypeAdapter
 
 from dockyard.api.deps import Runtime, RuntimeDep
-from dockyard.api.responses import assistant_out, json_response, page_headers, select_fields
+from dockyard.api.responses import assistant_out, json_response, page, select_fields
 from dockyard.api.schemas import (
     AssistantCount,
     AssistantCreate,
@@ -61,13 +61,14 @@ async def search_assistants(body: AssistantSearch, rt: RuntimeDep) -> Response:
         graph_id=body.graph_id,
         name=body.name,
         metadata=body.metadata,
-        limit=body.limit,
+        limit=body.limit + 1,
         offset=body.offset,
         sort_by=body.sort_by,
         sort_order=body.sort_order,
     )
+    items, headers = page(items, body.limit, body.offset)
     out = [select_fields(assistant_out(a), body.select) for a in items]
-    return json_response(out, headers=page_headers(len(items), body.limit, body.offset))
+    return json_response(out, headers=headers)
 
 
 @router.post("/count")
@@ -120,9 +121,10 @@ async def assistant_versions(
 ) -> Response:
     current = await _get(rt, assistant_id)
     versions = await rt.storage.assistants.versions(
-        current["assistant_id"], metadata=body.metadata, limit=body.limit, offset=body.offset
+        current["assistant_id"], metadata=body.metadata, limit=body.limit + 1, offset=body.offset
     )
-    return json_response(versions, headers=page_headers(len(versions), body.limit, body.offset))
+    versions, headers = page(versions, body.limit, body.offset)
+    return json_response(versions, headers=headers)
 
 
 @router.post("/{assistant_id}/latest")

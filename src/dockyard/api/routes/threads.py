@@ -11,7 +11,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
 from dockyard.api.deps import Runtime, RuntimeDep
-from dockyard.api.responses import json_response, page_headers, select_fields, thread_out
+from dockyard.api.responses import json_response, page, select_fields, thread_out
 from dockyard.api.routes.sse import sse_events
 from dockyard.api.schemas import (
     TTL,
@@ -104,13 +104,14 @@ async def search_threads(body: ThreadSearch, rt: RuntimeDep) -> Response:
         metadata=body.metadata,
         values=body.values,
         status=body.status,
-        limit=body.limit,
+        limit=body.limit + 1,
         offset=body.offset,
         sort_by=body.sort_by,
         sort_order=body.sort_order,
     )
+    items, headers = page(items, body.limit, body.offset)
     out = [select_fields(thread_out(t), body.select) for t in items]
-    return json_response(out, headers=page_headers(len(items), body.limit, body.offset))
+    return json_response(out, headers=headers)
 
 
 @router.post("/count")
