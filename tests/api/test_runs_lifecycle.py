@@ -327,3 +327,25 @@ async def test_stream_disconnect_cancels_when_asked(
                 break  # got the metadata event: hang up
     runs = await client.runs.list(tid)
     await wait_status(client, tid, runs[0]["run_id"], "interrupted")
+
+
+async def test_rollback_of_a_resume_puts_the_interrupt_back(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "approve_slow", input={"x": 1})
+    assert (await client.threads.get_state(tid))["next"] == ["ask"]
+    resume = await client.runs.create(tid, "approve_slow", command={"resume": "yes"})
+
+    async def approval_written() -> bool:
+        history = await client.threads.get_history(tid, limit=1)
+        return history[0]["metadata"].get("run_id") == resume["run_id"]
+
+    await eventually(approval_written)  # "ask" finished; "slow_finish" is sleeping
+    await client.runs.cancel(tid, resume["run_id"], wait=True, action="rollback")
+    state = await client.threads.get_state(tid)
+    assert state["next"] == ["ask"]
+    assert state["interrupts"][0]["value"]["question"] == "approve?"
+    assert "approved" not in state["values"]
+    assert (await client.threads.get(tid))["status"] == "interrupted"
+    out = await client.runs.wait(tid, "approve_slow", command={"resume": "no"})
+    assert out["approved"] == "no"
+    assert out["log"] == ["prepare", "ask", "slow_finish"]

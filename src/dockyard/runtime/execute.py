@@ -21,6 +21,7 @@ from dockyard.runtime.serde import dumps, to_jsonable
 from dockyard.runtime.stream import StreamBroker
 from dockyard.settings import Settings
 from dockyard.storage.base import Run, RunStatus, ThreadStatus
+from dockyard.storage.checkpoints import WriteKeys
 from dockyard.storage.database import Storage
 
 log = logging.getLogger("dockyard.runtime")
@@ -107,12 +108,15 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
     rollback = False
     graph = None
     config: RunnableConfig | None = None
+    start: WriteKeys | None = None
     try:
         assistant = await storage.assistants.get(run["assistant_id"])
         if assistant is None:
             raise LookupError(f"assistant {run['assistant_id']} was deleted before the run started")
         config = build_config(run, dict(assistant))
         graph = await ctx.registry.get(assistant["graph_id"], config)
+        if not run["temporary"]:
+            start = await storage.checkpoint_admin.pending_write_keys(run["thread_id"])
         context = {**(assistant["context"] or {}), **(kw.get("context") or {})} or None
         subgraphs = bool(kw.get("stream_subgraphs"))
         stream_kwargs: dict[str, Any] = {
@@ -165,7 +169,7 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
     # sees the end of the stream then reads a settled run and thread.
     try:
         await _record_outcome(
-            ctx, run, status, error, rollback, translator.last_values, graph, config
+            ctx, run, status, error, rollback, translator.last_values, graph, config, start
         )
     finally:
         if error is not None:
@@ -185,6 +189,7 @@ async def _record_outcome(
     last_values: Any,
     graph: Any,
     config: RunnableConfig | None,
+    start: WriteKeys | None,
 ) -> None:
     storage = ctx.storage
     run_id, thread_id = run["run_id"], run["thread_id"]
@@ -195,7 +200,7 @@ async def _record_outcome(
         await storage.checkpointer.adelete_thread(thread_id)
         return
     if rollback:
-        await storage.checkpoint_admin.delete_run(thread_id, run_id)
+        await storage.checkpoint_admin.delete_run(thread_id, run_id, start)
         await storage.runs.delete(run_id)
     else:
         await storage.runs.finish(run_id, status=status, error=error, only_if=("running",))

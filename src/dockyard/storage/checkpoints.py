@@ -12,10 +12,18 @@ from typing import Any, Protocol, cast
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointMetadata
 
+WriteKeys = tuple[str | None, frozenset[tuple[str, int]]]
+"""The thread's newest root checkpoint id and the (task_id, idx) of its pending writes."""
+
 
 class CheckpointAdmin(Protocol):
-    async def delete_run(self, thread_id: str, run_id: str) -> None:
-        """Remove the checkpoints (and their writes) that run ``run_id`` made."""
+    async def pending_write_keys(self, thread_id: str) -> WriteKeys:
+        """What a run starts from, so a rollback can put it back exactly."""
+        ...
+
+    async def delete_run(self, thread_id: str, run_id: str, start: WriteKeys | None) -> None:
+        """Remove the checkpoints (and their writes) that run ``run_id`` made, and the
+        pending writes it added to the checkpoint it started from (``start``)."""
         ...
 
     async def keep_latest(self, thread_id: str) -> None:
@@ -30,7 +38,40 @@ class SqliteCheckpointAdmin:
         # The inline checkpointer's connection: statements run in the event loop.
         self.conn = conn
 
-    async def delete_run(self, thread_id: str, run_id: str) -> None:
+    async def pending_write_keys(self, thread_id: str) -> WriteKeys:
+        row = self.conn.execute(
+            "SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ''",
+            (thread_id,),
+        ).fetchone()
+        checkpoint_id = row[0] if row else None
+        if checkpoint_id is None:
+            return None, frozenset()
+        keys = self.conn.execute(
+            "SELECT task_id, idx FROM writes WHERE thread_id = ? AND checkpoint_ns = '' "
+            "AND checkpoint_id = ?",
+            (thread_id, checkpoint_id),
+        ).fetchall()
+        return checkpoint_id, frozenset((t, i) for t, i in keys)
+
+    async def delete_run(self, thread_id: str, run_id: str, start: WriteKeys | None) -> None:
+        if start is not None and start[0] is not None:
+            # A resumed or continued run leaves its resume value and finished
+            # tasks as pending writes on the checkpoint it started from.
+            start_id, keep = start
+            added = [
+                (t, i)
+                for t, i in self.conn.execute(
+                    "SELECT task_id, idx FROM writes WHERE thread_id = ? AND checkpoint_ns = '' "
+                    "AND checkpoint_id = ?",
+                    (thread_id, start_id),
+                ).fetchall()
+                if (t, i) not in keep
+            ]
+            self.conn.executemany(
+                "DELETE FROM writes WHERE thread_id = ? AND checkpoint_ns = '' "
+                "AND checkpoint_id = ? AND task_id = ? AND idx = ?",
+                [(thread_id, start_id, t, i) for t, i in added],
+            )
         # LangGraph copies config["metadata"] (where dockyard puts run_id) into
         # every checkpoint's metadata.
         ids = (
