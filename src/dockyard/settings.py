@@ -101,6 +101,8 @@ class RunsConfig(_Strict):
 
 class ThreadsConfig(_Strict):
     default_ttl_minutes: float | None = Field(default=None, gt=0)
+    # How often threads past their ttl are deleted (with their runs and checkpoints).
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)
 
 
 class Settings(BaseSettings):

@@ -24,6 +24,7 @@ from dockyard.runtime.executor import Executor
 from dockyard.runtime.graphs import GraphRegistry
 from dockyard.runtime.service import RunService
 from dockyard.runtime.stream import MemoryBroker
+from dockyard.runtime.sweeper import ThreadSweeper
 from dockyard.settings import Settings, load_settings
 from dockyard.storage.database import open_storage
 
@@ -67,9 +68,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.ensure_default_assistants()
         app.state.runtime = Runtime(settings, storage, registry, broker, executor, service)
         await executor.start()
+        sweeper = ThreadSweeper(service, settings.threads.sweep_interval_seconds)
+        sweeper.start()
+        app.state.sweeper = sweeper
         try:
             yield
         finally:
+            await sweeper.stop()
             await executor.stop()
 
 

@@ -193,6 +193,13 @@ class RunService:
         self.executor.wake()
         return run
 
+    async def delete_thread(self, thread_id: str) -> None:
+        """Stop the thread's runs, then remove it with its runs and checkpoints."""
+        for run in await self.storage.runs.active(thread_id):
+            await self.cancel(run, "interrupt", wait=True)
+        await self.storage.threads.delete(thread_id)
+        await self.storage.checkpointer.adelete_thread(thread_id)
+
     async def get_run(self, thread_id: str, run_id: str) -> Run:
         run: Run | None = await self.storage.runs.get(run_id, thread_id)
         if run is None:

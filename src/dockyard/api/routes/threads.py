@@ -178,10 +178,7 @@ async def update_thread(
 
 
 async def _delete_thread(rt: Runtime, thread_id: str) -> None:
-    for run in await rt.storage.runs.active(thread_id):
-        await rt.runs.cancel(run, "interrupt", wait=True)
-    await rt.storage.threads.delete(thread_id)
-    await rt.storage.checkpointer.adelete_thread(thread_id)
+    await rt.runs.delete_thread(thread_id)
 
 
 @router.delete("/{thread_id}", status_code=204)
