@@ -225,7 +225,7 @@ async def test_join_stream_replays_after_last_event_id(client: LangGraphClient) 
     only_updates = [
         p async for p in client.runs.join_stream(tid, run["run_id"], stream_mode="updates")
     ]
-    assert {p.event for p in only_updates} == {"metadata", "updates"}
+    assert {p.event for p in only_updates} == {"metadata", "updates", "end"}
 
 
 async def test_join_returns_final_values(client: LangGraphClient) -> None:
@@ -240,7 +240,8 @@ async def test_thread_join_stream_follows_active_run(client: LangGraphClient) ->
     run = await client.runs.create(tid, "slow", input={"delay": 0.1})
     parts = [p async for p in await client.threads.join_stream(tid)]
     assert parts[0].event == "metadata" and parts[0].data["run_id"] == run["run_id"]
-    assert parts[-1].data["steps"] == ["one", "two"]
+    assert parts[-2].data["steps"] == ["one", "two"]
+    assert parts[-1].event == "end"
 
 
 # -- stateless, batch, scheduling, listing --------------------------------------------------

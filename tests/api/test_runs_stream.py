@@ -24,8 +24,10 @@ async def test_values_stream_starts_with_metadata(client: LangGraphClient) -> No
     run_id = parts[0].data["run_id"]
     assert created and created[0]["run_id"] == run_id
     assert created[0]["thread_id"] == thread["thread_id"]
-    assert [p.event for p in parts[1:]] == ["values", "values"]
-    assert parts[-1].data == {"x": 7}
+    assert [p.event for p in parts[1:]] == ["values", "values", "end"]
+    assert parts[-2].data == {"x": 7}
+    # the SDK's documented stream end: it stops without asking for the run's status
+    assert parts[-1].data == {"run_id": run_id, "status": "success"}
     run = await client.runs.get(thread["thread_id"], run_id)
     assert run["status"] == "success"
     assert (await client.threads.get(thread["thread_id"]))["values"] == {"x": 7}

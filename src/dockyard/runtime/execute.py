@@ -177,6 +177,9 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
         else:
             # Not an SSE event: runs.wait and join read the final values from it.
             publish("__result__", dumps(translator.last_values))
+            # langgraph-sdk ends a stream at `end` (or `error`) without asking
+            # the server for the run's status.
+            publish("end", dumps({"run_id": run_id, "status": status}))
         broker.close(run_id)
 
 

@@ -222,6 +222,8 @@ class RunService:
                 run_id, status="interrupted", cancel_reason="cancelled", only_if=("pending",)
             )
         if deleted:
+            end = {"run_id": run_id, "status": "interrupted"}
+            self.ctx.broker.publish(run_id, "end", dumps(end))
             self.ctx.broker.close(run_id)
             if not await self.storage.runs.active(run["thread_id"]):
                 thread = await self.storage.threads.get(run["thread_id"])
