@@ -181,7 +181,7 @@ def test_model_choice_order(no_keys: pytest.MonkeyPatch) -> None:
     assert isinstance(make_model(Settings()), ChatOpenAI)
     no_keys.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     model = make_model(Settings())
-    assert isinstance(model, ChatAnthropic) and model.model == "claude-sonnet-4-5"
+    assert isinstance(model, ChatAnthropic) and model.model == "claude-sonnet-4-6"
     configured = Settings(models={"default": "fake:pinned"})
     model = make_model(configured)
     assert isinstance(model, ScriptedChatModel) and model.model_name == "pinned"

@@ -20,7 +20,7 @@ from dockyard.settings import ModelSpec, Settings, get_settings
 log = logging.getLogger("dockyard.agents")
 
 DEFAULT_MODEL_KEY = "default"
-ANTHROPIC_MODEL = "anthropic:claude-sonnet-4-5"
+ANTHROPIC_MODEL = "anthropic:claude-sonnet-4-6"
 OPENAI_MODEL = "openai:gpt-4o-mini"
 _KEYED_MODELS = (("ANTHROPIC_API_KEY", ANTHROPIC_MODEL), ("OPENAI_API_KEY", OPENAI_MODEL))
 

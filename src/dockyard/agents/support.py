@@ -13,7 +13,7 @@ Serve it with ``graphs: {support: dockyard.agents.support:graph}`` (see
   ``{"type": "edit", "edited_action": {"name": "issue_refund", "args": {...}}}``.
 
 The model is chosen when the graph is built: ``models.default`` from the project's
-settings, else ``anthropic:claude-sonnet-4-5`` when an Anthropic key is set, else
+settings, else ``anthropic:claude-sonnet-4-6`` when an Anthropic key is set, else
 ``openai:gpt-4o-mini`` when an OpenAI key is set, else an offline rule-based model, so
 the agent works with no key at all.
 """

@@ -27,7 +27,7 @@ AGENT_PY = '''\
 It runs with no API key on dockyard's offline rule-based model ("offline:support"): a
 message naming an order id calls `lookup_order`; asking for a human calls
 `create_ticket`, which pauses for approval first. For a real model set MODEL to
-"anthropic:claude-sonnet-4-5" (with ANTHROPIC_API_KEY set) or "openai:gpt-4o-mini"
+"anthropic:claude-sonnet-4-6" (with ANTHROPIC_API_KEY set) or "openai:gpt-4o-mini"
 (with OPENAI_API_KEY set).
 """
 

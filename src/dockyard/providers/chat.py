@@ -1,4 +1,4 @@
-"""Chat models by string: ``load_chat_model("anthropic:claude-sonnet-4-5")``."""
+"""Chat models by string: ``load_chat_model("anthropic:claude-sonnet-4-6")``."""
 
 from __future__ import annotations
 
