@@ -1,4 +1,4 @@
-"""Threads past their ttl are deleted by the periodic sweep, with their checkpoints."""
+"""Periodic work and limits: thread ttl sweep, run timeout."""
 
 from __future__ import annotations
 
@@ -39,3 +39,19 @@ async def test_expired_threads_are_swept(fast_sweep_server: LiveServer) -> None:
     cp = fast_sweep_server.app.state.runtime.storage.checkpointer
     assert cp.get_tuple({"configurable": {"thread_id": short["thread_id"]}}) is None
     await client.aclose()
+
+
+async def test_run_past_its_timeout_ends_as_timeout(tmp_path: Path) -> None:
+    server = LiveServer(tmp_path, runs={"timeout_seconds": 0.3}).start()
+    try:
+        client = get_client(url=server.url)
+        tid = (await client.threads.create())["thread_id"]
+        parts = [p async for p in client.runs.stream(tid, "slow", input={"delay": 5})]
+        assert parts[-1].event == "error"
+        assert parts[-1].data == {"error": "TimeoutError", "message": "run exceeded 0.3s"}
+        run = (await client.runs.list(tid))[0]
+        assert run["status"] == "timeout"
+        assert (await client.runs.wait(tid, "slow", input={"delay": 0}))["steps"] == ["one", "two"]
+        await client.aclose()
+    finally:
+        server.stop()
