@@ -73,11 +73,23 @@ class LiveServer:
         self.thread.join(timeout=30)
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("dockyard-data")).start()
-    yield server
-    server.stop()
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The API tests run once per storage backend: embedded SQLite and PostgreSQL."""
+    data_dir = tmp_path_factory.mktemp("dockyard-data")
+    if request.param == "sqlite":
+        server = LiveServer(data_dir).start()
+        yield server
+        server.stop()
+        return
+    from tests.pg import fresh_database_sync
+
+    with fresh_database_sync() as url:
+        server = LiveServer(data_dir, database_url=url).start()
+        yield server
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -121,6 +121,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     data_dir: Path = Path(".dockyard")
     database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
     redis_url: str | None = None
     graphs: dict[str, str] = Field(default_factory=dict)
     models: dict[str, ModelSpec] = Field(default_factory=dict)

@@ -110,6 +110,8 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
     config: RunnableConfig | None = None
     start: WriteKeys | None = None
     try:
+        if run_id in cancel_action:  # cancelled between its claim and its start
+            raise asyncio.CancelledError
         assistant = await storage.assistants.get(run["assistant_id"])
         if assistant is None:
             raise LookupError(f"assistant {run['assistant_id']} was deleted before the run started")

@@ -61,6 +61,13 @@ class Executor:
         task.cancel()
         return True
 
+    def cancel_when_started(self, run_id: str, action: CancelAction) -> None:
+        """A run claimed but not yet started here stops as soon as it starts."""
+        self._cancel_action[run_id] = action
+
+    def forget_cancel(self, run_id: str) -> None:
+        self._cancel_action.pop(run_id, None)
+
     async def wait_done(self, run_id: str) -> None:
         task = self._tasks.get(run_id)
         if task is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -222,6 +223,7 @@ class RunService:
                 run_id, status="interrupted", cancel_reason="cancelled", only_if=("pending",)
             )
         if deleted:
+            self.executor.forget_cancel(run_id)
             end = {"run_id": run_id, "status": "interrupted"}
             self.ctx.broker.publish(run_id, "end", dumps(end))
             self.ctx.broker.close(run_id)
@@ -230,8 +232,17 @@ class RunService:
                 if thread is not None and thread["status"] == "busy":
                     await self.storage.threads.set_state(run["thread_id"], status="idle")
             return
-        if await self.executor.cancel(run_id, action) and wait:  # claimed meanwhile
+        # Claimed meanwhile: running here, or about to start here.
+        self.executor.cancel_when_started(run_id, action)
+        if await self.executor.cancel(run_id, action) and wait:
             await self.executor.wait_done(run_id)
+            return
+        if wait:
+            for _ in range(600):  # the claim's task starts within a loop turn or two
+                current = await self.storage.runs.get(run_id)
+                if current is None or current["status"] not in ACTIVE_RUN_STATUSES:
+                    return
+                await asyncio.sleep(0.05)
 
     async def cancel_by_id(
         self, thread_id: str, run_id: str, action: CancelAction, wait: bool

@@ -89,10 +89,17 @@ def _sqlite_engine(path: Path) -> InlineEngine:
 
 @contextlib.asynccontextmanager
 async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
-    if settings.database_url and not settings.database_url.startswith("sqlite"):
+    url = settings.database_url
+    if url and url.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres"):
+        from dockyard.storage.postgres import open_postgres
+
+        async with open_postgres(settings) as storage:
+            yield storage
+        return
+    if url:
         raise ConfigError(
-            f"database_url = {settings.database_url!r}: only SQLite is available in this "
-            "build (leave DOCKYARD_DATABASE_URL unset for the embedded default)"
+            f"database_url = {url!r}: expected postgresql://user@host:port/db "
+            "(leave DOCKYARD_DATABASE_URL unset for the embedded SQLite default)"
         )
     data_dir = settings.sqlite_dir
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,27 @@
+"""The storage conformance suite on PostgreSQL (a fresh database per test)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from dockyard.settings import load_settings
+from dockyard.storage.database import Storage, open_storage
+from tests.pg import fresh_database
+from tests.storage.conformance import StorageConformance
+
+
+@asynccontextmanager
+async def postgres_backend(tmp_path: Path) -> AsyncIterator[Storage]:
+    config = tmp_path / "dockyard.yaml"
+    config.write_text("graphs: {}\n")
+    async with fresh_database() as url:
+        settings = load_settings(config, database_url=url, database_pool_size=2)
+        async with open_storage(settings) as storage:
+            assert storage.backend == "postgres"
+            yield storage
+
+
+class TestPostgres(StorageConformance):
+    factory = staticmethod(postgres_backend)
