@@ -1,0 +1,26 @@
+"""SQLAlchemy backend for assistants, threads and runs: SQLite (inline) and PostgreSQL."""
+
+from dockyard.storage.sql._common import (
+    Conn,
+    Engine,
+    json_contains,
+    json_match,
+    register_sqlite_functions,
+    utcnow,
+)
+from dockyard.storage.sql.assistants import SqlAssistants
+from dockyard.storage.sql.runs import SqlRuns
+from dockyard.storage.sql.threads import SqlThreads, new_thread_row
+
+__all__ = [
+    "Conn",
+    "Engine",
+    "SqlAssistants",
+    "SqlRuns",
+    "SqlThreads",
+    "json_contains",
+    "json_match",
+    "new_thread_row",
+    "register_sqlite_functions",
+    "utcnow",
+]

@@ -1,0 +1,83 @@
+"""What the SQL stores share: engine types, JSON matching, ordering, bind parameters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dockyard.errors import InvalidRequestError
+from dockyard.storage.base import (
+    SortOrder,
+)
+from dockyard.storage.inline import InlineConnection, InlineEngine
+
+# SQLite runs inline (see storage.inline); PostgreSQL through SQLAlchemy's asyncio engine.
+Engine = AsyncEngine | InlineEngine
+Conn = AsyncConnection | InlineConnection
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def json_contains(doc: Any, wanted: Any) -> bool:
+    """PostgreSQL's ``jsonb @>`` on decoded JSON: objects match a subset of keys,
+    arrays match when every wanted element is in some element, scalars by value
+    and type (``true`` is not ``1``)."""
+    if isinstance(wanted, dict):
+        return isinstance(doc, dict) and all(
+            k in doc and json_contains(doc[k], v) for k, v in wanted.items()
+        )
+    if isinstance(wanted, list):
+        return isinstance(doc, list) and all(any(json_contains(d, w) for d in doc) for w in wanted)
+    if isinstance(wanted, bool) or isinstance(doc, bool):
+        return type(doc) is type(wanted) and doc == wanted
+    if isinstance(wanted, int | float):
+        return isinstance(doc, int | float) and doc == wanted
+    return type(doc) is type(wanted) and doc == wanted
+
+
+def _sqlite_json_contains(doc: str | None, wanted: str) -> int:
+    return int(doc is not None and json_contains(json.loads(doc), json.loads(wanted)))
+
+
+def register_sqlite_functions(dbapi_conn: Any) -> None:
+    """Install the SQL functions this module's queries use; call on every new SQLite connection."""
+    dbapi_conn.create_function(
+        "dockyard_json_contains", 2, _sqlite_json_contains, deterministic=True
+    )
+
+
+def json_match(col: sa.ColumnElement[Any], wanted: dict[str, Any], dialect: str) -> list[Any]:
+    """Conditions for ``col`` (a JSON object) containing ``wanted``, as ``jsonb @>`` does."""
+    if not wanted:
+        return []
+    if dialect == "postgresql":
+        return [col.op("@>")(sa.cast(sa.literal(json.dumps(wanted)), JSONB))]
+    # SQLite's JSON paths cannot name every key (quotes, dots) and compare
+    # nested objects as text; a small Python function gives @>'s meaning.
+    return [sa.func.dockyard_json_contains(col, json.dumps(wanted)) == 1]
+
+
+def order_clause(
+    table: sa.Table, sort_by: str | None, sort_order: SortOrder | None, allowed: Sequence[str]
+) -> Any:
+    key = sort_by or "created_at"
+    if key not in allowed:
+        raise InvalidRequestError(
+            f"sort_by={key!r} is not supported; use one of {', '.join(allowed)}", param="sort_by"
+        )
+    col = table.c[key]
+    return col.asc() if sort_order == "asc" else col.desc()
+
+
+# Hot-path statements are built once with bind parameters: building a new
+# statement per call (``.where(col == value).values(**row)``) costs more CPU
+# than executing it on SQLite.
+P = sa.bindparam
