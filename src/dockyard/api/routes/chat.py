@@ -20,9 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from dockyard.api.deps import Runtime, RuntimeDep
-from dockyard.api.responses import json_response
-from dockyard.api.routes.openai_compat import (
+from dockyard.api.conversation import (
     open_thread,
     outcome_of,
     pending_interrupts,
@@ -30,6 +28,8 @@ from dockyard.api.routes.openai_compat import (
     start_run,
     state_messages,
 )
+from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.responses import json_response
 from dockyard.errors import InvalidRequestError
 from dockyard.storage.base import Assistant
 

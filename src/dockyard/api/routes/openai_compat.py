@@ -37,550 +37,54 @@ are refused with 422 naming the field, never ignored.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import anyio
-import orjson
-from fastapi import APIRouter, Header, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi import APIRouter, Header, Response
 
+from dockyard.api.conversation import (
+    Outcome,
+    follow,
+    interrupt_text,
+    new_messages,
+    open_thread,
+    outcome_of,
+    pending_interrupts,
+    resolve_model,
+    resume_command,
+    start_run,
+    state_messages,
+    text_of,
+    to_langchain,
+)
 from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.openai_errors import (
+    RUN_HEADER,
+    THREAD_HEADER,
+    THREAD_ID_RE,
+    UNSUPPORTED_FIELDS,
+    AgentRunError,
+    OpenAIRoute,
+)
+from dockyard.api.openai_schemas import ChatCompletionRequest
 from dockyard.api.responses import json_response, sse_response
 from dockyard.errors import (
     ConflictError,
     DockyardError,
     InvalidRequestError,
-    NotFoundError,
     UnsupportedFieldError,
 )
 from dockyard.runtime.serde import dumps
-from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run, Thread
+from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run
 
 log = logging.getLogger("dockyard.api.openai")
 
-THREAD_HEADER = "X-Thread-Id"
-RUN_HEADER = "X-Run-Id"
-_THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-
-# -- errors ---------------------------------------------------------------------------------
-
-
-class AgentRunError(DockyardError):
-    """The graph itself failed: the request was fine, the agent was not."""
-
-    status_code = 502
-    default_code = "agent_failed"
-
-    def __init__(self, message: str, *, run_id: str, thread_id: str) -> None:
-        super().__init__(message)
-        self.run_id = run_id
-        self.thread_id = thread_id
-
-    def to_body(self) -> dict[str, Any]:
-        return {**super().to_body(), "run_id": self.run_id, "thread_id": self.thread_id}
-
-
-class AgentTimeoutError(AgentRunError):
-    """The graph ran past ``runs.timeout_seconds``."""
-
-    status_code = 504
-    default_code = "agent_timeout"
-
-
-# Request fields OpenAI defines that dockyard refuses, and why.
-_MODEL_SETTING = (
-    "model settings belong to the assistant's configuration, not to a request; "
-    "create an assistant with the settings you need"
-)
-_UNSUPPORTED: dict[str, str] = {
-    **{
-        f: "the agent brings its own tools; define them in the graph"
-        for f in ("tools", "tool_choice", "functions", "function_call", "parallel_tool_calls")
-    },
-    **{
-        f: _MODEL_SETTING
-        for f in (
-            "temperature",
-            "top_p",
-            "max_tokens",
-            "max_completion_tokens",
-            "frequency_penalty",
-            "presence_penalty",
-            "stop",
-            "seed",
-            "logit_bias",
-            "reasoning_effort",
-            "verbosity",
-            "modalities",
-            "audio",
-            "prediction",
-            "service_tier",
-            "web_search_options",
-        )
-    },
-    "n": "only one choice per request (n=1) is produced",
-    "logprobs": "log probabilities are not available from an agent run",
-    "top_logprobs": "log probabilities are not available from an agent run",
-    "response_format": "the reply's format is defined by the graph",
-    "store": "stored completions are an OpenAI platform feature; use X-Thread-Id for state",
-    "prompt_cache_key": "response caching is configured per assistant",
-    "safety_identifier": "not supported; use `user`",
-}
-
-
-def openai_error(
-    status: int,
-    message: str,
-    code: str,
-    param: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    if code in ("agent_failed", "agent_timeout"):
-        kind = "agent_error"
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    out = dict(headers or {})
-    if status != 503:
-        # The OpenAI SDKs retry 409 and 5xx: a failed agent run is not worth rerunning
-        # blindly (its tools may have acted), and the rest will not change on a retry.
-        out["x-should-retry"] = "false"
-    return json_response(body, status_code=status, headers=out)
-
-
-def _error_from(exc: DockyardError) -> Response:
-    code = "model_not_found" if exc.code == "assistant_not_found" else exc.code
-    param = "model" if code == "model_not_found" else exc.param
-    headers: dict[str, str] = {}
-    if isinstance(exc, AgentRunError):
-        headers = {THREAD_HEADER: exc.thread_id, RUN_HEADER: exc.run_id}
-    return openai_error(exc.status_code, exc.message, code, param, headers)
-
-
-def _validation_error(exc: RequestValidationError) -> Response:
-    problems: list[tuple[str, str, str]] = []  # (param, message, code)
-    for e in exc.errors():
-        loc = [str(p) for p in e.get("loc", ()) if p != "body"]
-        param = ".".join(loc)
-        if e.get("type") == "json_invalid":
-            where = f" at character {loc[-1]}" if loc else ""
-            problems.append(("", f"the body is not valid JSON{where}", "invalid_request"))
-        elif e.get("type") == "extra_forbidden":
-            why = _UNSUPPORTED.get(param, "not a field dockyard accepts here")
-            problems.append(
-                (param, f"{param} is not supported: {why}; remove it", "unsupported_field")
-            )
-        else:
-            msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
-            problems.append((param, f"{param or 'body'}: {msg}", "invalid_request"))
-    if not problems:
-        return openai_error(422, "invalid request body", "invalid_request")
-    message = "invalid request: " + "; ".join(p[1] for p in problems)
-    return openai_error(422, message, problems[0][2], problems[0][0] or None)
-
-
-class OpenAIRoute(APIRoute):
-    """Errors of this route family in OpenAI's shape, which the OpenAI SDKs parse."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def run(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return _validation_error(exc)
-            except DockyardError as exc:
-                return _error_from(exc)
-            except Exception as exc:
-                log.exception("unhandled error in %s: %s", request.url.path, exc)
-                return openai_error(
-                    500, "internal error; the server log has the details", "internal_error"
-                )
-
-        return run
-
-
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
-
-# -- request bodies -------------------------------------------------------------------------
-
-_PART_TYPES = ("text", "image_url", "input_audio", "file")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class FunctionCallIn(_Strict):
-    name: str = Field(min_length=1)
-    arguments: str
-
-    @field_validator("arguments")
-    @classmethod
-    def _json_object(cls, v: str) -> str:
-        try:
-            parsed = json.loads(v or "{}")
-        except ValueError:
-            raise ValueError("must be a JSON object encoded as a string") from None
-        if not isinstance(parsed, dict):
-            raise ValueError("must be a JSON object encoded as a string")
-        return v or "{}"
-
-
-class ToolCallIn(_Strict):
-    id: str = Field(min_length=1)
-    type: Literal["function"] = "function"
-    function: FunctionCallIn
-
-
-class ChatMessageIn(_Strict):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
-    name: str | None = None
-    tool_calls: list[ToolCallIn] | None = None
-    tool_call_id: str | None = None
-
-    @field_validator("content")
-    @classmethod
-    def _parts(cls, v: str | list[dict[str, Any]] | None) -> Any:
-        if isinstance(v, list):
-            for i, part in enumerate(v):
-                kind = part.get("type")
-                if kind not in _PART_TYPES:
-                    raise ValueError(
-                        f"part {i}: type {kind!r} is not supported; use one of {list(_PART_TYPES)}"
-                    )
-                if kind == "text" and not isinstance(part.get("text"), str):
-                    raise ValueError(f"part {i}: a text part needs a string `text`")
-        return v
-
-    @model_validator(mode="after")
-    def _by_role(self) -> ChatMessageIn:
-        if self.role == "tool":
-            if not self.tool_call_id:
-                raise ValueError("a tool message needs `tool_call_id`")
-        elif self.tool_call_id is not None:
-            raise ValueError("`tool_call_id` belongs to tool messages only")
-        if self.tool_calls and self.role != "assistant":
-            raise ValueError("`tool_calls` belongs to assistant messages only")
-        if self.content is None and not (self.role == "assistant" and self.tool_calls):
-            raise ValueError("`content` is required (null only on an assistant tool call)")
-        if (
-            isinstance(self.content, list)
-            and self.role != "user"
-            and any(p.get("type") != "text" for p in self.content)
-        ):
-            raise ValueError(f"a {self.role} message takes text parts only")
-        return self
-
-
-class StreamOptions(_Strict):
-    include_usage: bool = False
-
-
-class ChatCompletionRequest(_Strict):
-    model: str = Field(min_length=1)
-    messages: list[ChatMessageIn] = Field(min_length=1)
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    user: str | None = Field(default=None, max_length=256)
-    metadata: dict[str, str] | None = None
-    n: int | None = None
-
-    @model_validator(mode="after")
-    def _checks(self) -> ChatCompletionRequest:
-        if self.stream_options is not None and not self.stream:
-            raise ValueError("stream_options is only allowed with stream: true")
-        return self
-
-
-# -- graph input ----------------------------------------------------------------------------
-
-
-def _text_of(content: Any) -> str:
-    """The text of a LangChain message content (a string or a list of content blocks)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        out: list[str] = []
-        for part in content:
-            if isinstance(part, str):
-                out.append(part)
-            elif isinstance(part, dict) and part.get("type") == "text":
-                out.append(str(part.get("text") or ""))
-        return "".join(out)
-    return ""
-
-
-def to_langchain(msg: ChatMessageIn) -> dict[str, Any]:
-    """One OpenAI message as a LangChain message dict (what ``add_messages`` accepts).
-
-    Each gets a fresh id, so the run's own messages can be told apart from the input."""
-    out: dict[str, Any] = {"role": msg.role, "id": str(uuid.uuid4())}
-    content = msg.content
-    if msg.role != "user" and isinstance(content, list):
-        content = _text_of(content)
-    out["content"] = content if content is not None else ""
-    if msg.name is not None:
-        out["name"] = msg.name
-    if msg.tool_calls:
-        out["tool_calls"] = [tc.model_dump() for tc in msg.tool_calls]
-    if msg.tool_call_id is not None:
-        out["tool_call_id"] = msg.tool_call_id
-    return out
-
-
-def new_messages(messages: Sequence[ChatMessageIn]) -> list[ChatMessageIn]:
-    """The messages after the last assistant message (all of them when there is none)."""
-    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
-    return list(messages[last + 1 :])
-
-
-def state_messages(values: Any) -> list[dict[str, Any]]:
-    msgs = values.get("messages") if isinstance(values, dict) else None
-    return [m for m in msgs if isinstance(m, dict)] if isinstance(msgs, list) else []
-
-
-def pending_interrupts(thread: Thread) -> list[dict[str, Any]]:
-    if thread["status"] != "interrupted":
-        return []
-    out: list[dict[str, Any]] = []
-    for items in (thread["interrupts"] or {}).values():
-        out.extend(i for i in items if isinstance(i, dict))
-    return out
-
-
-def resume_value(text: str) -> Any:
-    """A reply to an interrupt: the JSON it holds when it is an object or array, else the text."""
-    stripped = text.strip()
-    if stripped[:1] in ("{", "["):
-        try:
-            return json.loads(stripped)
-        except ValueError:
-            pass
-    return text
-
-
-def resume_command(thread: Thread, text: str) -> dict[str, Any]:
-    pending = pending_interrupts(thread)
-    if len(pending) > 1:
-        raise ConflictError(
-            f"thread {thread['thread_id']} waits on {len(pending)} interrupts at once; resume "
-            "them through the Agent Server API (POST /threads/{id}/runs with command.resume "
-            "keyed by interrupt id)",
-            code="multiple_interrupts",
-        )
-    return {"resume": resume_value(text)}
-
-
-# -- threads and runs -----------------------------------------------------------------------
-
-
-async def resolve_model(rt: Runtime, model: str) -> Assistant:
-    try:
-        return await rt.runs.resolve_assistant(model)
-    except NotFoundError:
-        raise NotFoundError(
-            f"model {model!r} not found: name an assistant id or one of the graphs "
-            f"({', '.join(rt.registry.names)}); GET /v1/models lists them",
-            code="model_not_found",
-            param="model",
-        ) from None
-
-
-def _thread_graph(thread: Thread) -> str | None:
-    graph = thread["graph_id"] or thread["metadata"].get("graph_id")
-    return str(graph) if graph else None
-
-
-async def open_thread(
-    rt: Runtime, thread_id: str, assistant: Assistant, metadata: dict[str, Any]
-) -> Thread:
-    """The thread, created with ``metadata`` when missing; it must belong to the same graph."""
-    graph_id = assistant["graph_id"]
-    thread = await rt.storage.threads.get(thread_id)
-    if thread is None:
-        minutes = rt.settings.threads.default_ttl_minutes
-        thread = await rt.storage.threads.create(
-            thread_id=thread_id,
-            metadata={**metadata, "graph_id": graph_id},
-            if_exists="do_nothing",
-            ttl={"strategy": "delete", "ttl": minutes} if minutes else None,
-            expires_at=datetime.now(UTC) + timedelta(minutes=minutes) if minutes else None,
-            graph_id=graph_id,
-        )
-    existing = _thread_graph(thread)
-    if existing is not None and existing != graph_id:
-        raise ConflictError(
-            f"thread {thread_id} belongs to graph {existing!r}, not {graph_id!r}; use a new "
-            "thread for another graph",
-            code="thread_graph_mismatch",
-        )
-    return thread
-
-
-async def start_run(
-    rt: Runtime,
-    assistant: Assistant,
-    thread_id: str | None,
-    *,
-    graph_input: dict[str, Any] | None = None,
-    command: dict[str, Any] | None = None,
-    metadata: dict[str, Any] | None = None,
-    stream: bool = False,
-) -> Run:
-    payload: dict[str, Any] = {
-        "assistant_id": assistant["assistant_id"],
-        "stream_mode": ["messages-tuple"] if stream else ["values"],
-        "metadata": metadata or {},
-    }
-    if command is not None:
-        payload["command"] = command
-    else:
-        payload["input"] = graph_input
-    return await rt.runs.create(thread_id, payload)
-
-
-@dataclass
-class Outcome:
-    run_id: str
-    thread_id: str
-    values: Any = None
-    error: dict[str, Any] | None = None
-    interrupts: list[dict[str, Any]] = field(default_factory=list)
-    added: list[dict[str, Any]] = field(default_factory=list)  # AI messages the run added
-
-    @property
-    def reply(self) -> dict[str, Any] | None:
-        return self.added[-1] if self.added else None
-
-    @property
-    def text(self) -> str:
-        return _text_of(self.reply["content"]) if self.reply else ""
-
-    @property
-    def tool_calls(self) -> list[dict[str, Any]]:
-        calls = self.reply.get("tool_calls") if self.reply else None
-        return [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
-
-    @property
-    def finish_reason(self) -> str:
-        if self.interrupts:
-            return "interrupt"
-        if self.tool_calls:
-            return "tool_calls"
-        meta = (self.reply or {}).get("response_metadata") or {}
-        reason = meta.get("finish_reason") or meta.get("stop_reason")
-        if reason in ("length", "max_tokens"):
-            return "length"
-        if reason == "content_filter":
-            return "content_filter"
-        return "stop"
-
-    @property
-    def usage(self) -> dict[str, int] | None:
-        reported = [m["usage_metadata"] for m in self.added if m.get("usage_metadata")]
-        if not reported:
-            return None
-        prompt = sum(int(u.get("input_tokens") or 0) for u in reported)
-        completion = sum(int(u.get("output_tokens") or 0) for u in reported)
-        total = sum(int(u.get("total_tokens") or 0) for u in reported) or prompt + completion
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
-
-    def raise_for_error(self) -> None:
-        if self.error is None:
-            return
-        kind = str(self.error.get("error") or "Error")
-        cls = AgentTimeoutError if kind == "TimeoutError" else AgentRunError
-        detail = str(self.error.get("message") or "")
-        raise cls(
-            f"the agent failed: {kind}: {detail}" if detail else f"the agent failed: {kind}",
-            run_id=self.run_id,
-            thread_id=self.thread_id,
-        )
-
-
-def _is_ai(msg: dict[str, Any]) -> bool:
-    return msg.get("type") in ("ai", "AIMessageChunk", "AIMessage")
-
-
-async def follow(rt: Runtime, run: Run, known_ids: set[str]) -> AsyncIterator[str | Outcome]:
-    """Follow a run: text deltas of its AI message chunks (stream runs), then its Outcome.
-
-    ``known_ids`` are the ids of messages that were in the state before the run or in its
-    input; the AI messages in the final state with other ids are the ones the run added."""
-    out = Outcome(run["run_id"], run["thread_id"])
-    result: Any = ...
-    current: str | None = None
-    sent_text = False
-    async for ev in rt.runs.events(run):
-        if ev.event == "__result__":
-            result = orjson.loads(ev.data)
-        elif ev.event == "error":
-            out.error = orjson.loads(ev.data)
-        elif ev.event == "messages":
-            msg, _meta = orjson.loads(ev.data)
-            if not isinstance(msg, dict) or not _is_ai(msg) or msg.get("id") in known_ids:
-                continue
-            text = _text_of(msg.get("content"))
-            if not text:
-                continue
-            if current is not None and msg.get("id") != current and sent_text:
-                text = "\n\n" + text
-            current = msg.get("id")
-            sent_text = True
-            yield text
-    if out.error is None:
-        if result is ...:
-            # The stream closed without an outcome: the server is shutting down and the
-            # run will resume from its checkpoint when it starts again.
-            raise DockyardError(
-                f"run {run['run_id']} did not finish: the server is stopping; it resumes on "
-                f"restart (GET /threads/{run['thread_id']}/runs/{run['run_id']}/join)",
-                code="run_incomplete",
-            )
-        row = await rt.storage.runs.get(run["run_id"])
-        if row is not None and row["status"] == "interrupted":
-            raise ConflictError(
-                f"run {run['run_id']} was cancelled before it finished ({row['cancel_reason']})",
-                code="run_cancelled",
-            )
-        out.values = result
-        if isinstance(result, dict):
-            raw = result.get("__interrupt__") or []
-            out.interrupts = [i for i in raw if isinstance(i, dict)]
-        out.added = [
-            m for m in state_messages(result) if _is_ai(m) and m.get("id") not in known_ids
-        ]
-    yield out
-
-
-async def outcome_of(rt: Runtime, run: Run, known_ids: set[str]) -> Outcome:
-    async for item in follow(rt, run, known_ids):
-        if isinstance(item, Outcome):
-            return item
-    raise AssertionError("follow() ends with an Outcome")  # pragma: no cover
-
-
-def interrupt_text(interrupts: list[dict[str, Any]]) -> str:
-    parts = []
-    for i in interrupts:
-        value = i.get("value")
-        parts.append(value if isinstance(value, str) else dumps(value).decode())
-    return "\n".join(parts)
-
-
-# -- /v1/models -----------------------------------------------------------------------------
 
 
 def _model_obj(model_id: str, created: datetime, a: Assistant) -> dict[str, Any]:
@@ -646,7 +150,7 @@ class _Turn:
 
 async def _plan(rt: Runtime, body: ChatCompletionRequest, thread_id: str | None) -> _Turn:
     if body.n is not None and body.n != 1:
-        raise UnsupportedFieldError(f"n is not supported: {_UNSUPPORTED['n']}", param="n")
+        raise UnsupportedFieldError(f"n is not supported: {UNSUPPORTED_FIELDS['n']}", param="n")
     assistant = await resolve_model(rt, body.model)
     metadata: dict[str, Any] = dict(body.metadata or {})
     if body.user is not None:
@@ -655,7 +159,7 @@ async def _plan(rt: Runtime, body: ChatCompletionRequest, thread_id: str | None)
     known: set[str] = set()
     command: dict[str, Any] | None = None
     if thread_id is not None:
-        if not _THREAD_ID_RE.match(thread_id):
+        if not THREAD_ID_RE.match(thread_id):
             raise InvalidRequestError(
                 f"{THREAD_HEADER}: {thread_id!r} is not a thread id (1-64 letters, digits, "
                 "'.', '_', ':' or '-')",
@@ -679,7 +183,7 @@ async def _plan(rt: Runtime, body: ChatCompletionRequest, thread_id: str | None)
                     "one new user message",
                     code="thread_interrupted",
                 )
-            command = resume_command(thread, _text_of(messages[0].content))
+            command = resume_command(thread, text_of(messages[0].content))
     graph_input: dict[str, Any] | None = None
     if command is None:
         lc = [to_langchain(m) for m in messages]

@@ -1,0 +1,160 @@
+"""Errors in the OpenAI wire format for the /v1 routes."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+from dockyard.api.responses import json_response
+from dockyard.errors import (
+    DockyardError,
+)
+
+log = logging.getLogger("dockyard.api.openai")
+
+THREAD_HEADER = "X-Thread-Id"
+RUN_HEADER = "X-Run-Id"
+THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+class AgentRunError(DockyardError):
+    """The graph itself failed: the request was fine, the agent was not."""
+
+    status_code = 502
+    default_code = "agent_failed"
+
+    def __init__(self, message: str, *, run_id: str, thread_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.thread_id = thread_id
+
+    def to_body(self) -> dict[str, Any]:
+        return {**super().to_body(), "run_id": self.run_id, "thread_id": self.thread_id}
+
+
+class AgentTimeoutError(AgentRunError):
+    """The graph ran past ``runs.timeout_seconds``."""
+
+    status_code = 504
+    default_code = "agent_timeout"
+
+
+# Request fields OpenAI defines that dockyard refuses, and why.
+_MODEL_SETTING = (
+    "model settings belong to the assistant's configuration, not to a request; "
+    "create an assistant with the settings you need"
+)
+UNSUPPORTED_FIELDS: dict[str, str] = {
+    **{
+        f: "the agent brings its own tools; define them in the graph"
+        for f in ("tools", "tool_choice", "functions", "function_call", "parallel_tool_calls")
+    },
+    **{
+        f: _MODEL_SETTING
+        for f in (
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "max_completion_tokens",
+            "frequency_penalty",
+            "presence_penalty",
+            "stop",
+            "seed",
+            "logit_bias",
+            "reasoning_effort",
+            "verbosity",
+            "modalities",
+            "audio",
+            "prediction",
+            "service_tier",
+            "web_search_options",
+        )
+    },
+    "n": "only one choice per request (n=1) is produced",
+    "logprobs": "log probabilities are not available from an agent run",
+    "top_logprobs": "log probabilities are not available from an agent run",
+    "response_format": "the reply's format is defined by the graph",
+    "store": "stored completions are an OpenAI platform feature; use X-Thread-Id for state",
+    "prompt_cache_key": "response caching is configured per assistant",
+    "safety_identifier": "not supported; use `user`",
+}
+
+
+def openai_error(
+    status: int,
+    message: str,
+    code: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    if code in ("agent_failed", "agent_timeout"):
+        kind = "agent_error"
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    out = dict(headers or {})
+    if status != 503:
+        # The OpenAI SDKs retry 409 and 5xx: a failed agent run is not worth rerunning
+        # blindly (its tools may have acted), and the rest will not change on a retry.
+        out["x-should-retry"] = "false"
+    return json_response(body, status_code=status, headers=out)
+
+
+def _error_from(exc: DockyardError) -> Response:
+    code = "model_not_found" if exc.code == "assistant_not_found" else exc.code
+    param = "model" if code == "model_not_found" else exc.param
+    headers: dict[str, str] = {}
+    if isinstance(exc, AgentRunError):
+        headers = {THREAD_HEADER: exc.thread_id, RUN_HEADER: exc.run_id}
+    return openai_error(exc.status_code, exc.message, code, param, headers)
+
+
+def _validation_error(exc: RequestValidationError) -> Response:
+    problems: list[tuple[str, str, str]] = []  # (param, message, code)
+    for e in exc.errors():
+        loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+        param = ".".join(loc)
+        if e.get("type") == "json_invalid":
+            where = f" at character {loc[-1]}" if loc else ""
+            problems.append(("", f"the body is not valid JSON{where}", "invalid_request"))
+        elif e.get("type") == "extra_forbidden":
+            why = UNSUPPORTED_FIELDS.get(param, "not a field dockyard accepts here")
+            problems.append(
+                (param, f"{param} is not supported: {why}; remove it", "unsupported_field")
+            )
+        else:
+            msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+            problems.append((param, f"{param or 'body'}: {msg}", "invalid_request"))
+    if not problems:
+        return openai_error(422, "invalid request body", "invalid_request")
+    message = "invalid request: " + "; ".join(p[1] for p in problems)
+    return openai_error(422, message, problems[0][2], problems[0][0] or None)
+
+
+class OpenAIRoute(APIRoute):
+    """Errors of this route family in OpenAI's shape, which the OpenAI SDKs parse."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return _validation_error(exc)
+            except DockyardError as exc:
+                return _error_from(exc)
+            except Exception as exc:
+                log.exception("unhandled error in %s: %s", request.url.path, exc)
+                return openai_error(
+                    500, "internal error; the server log has the details", "internal_error"
+                )
+
+        return run

@@ -1,0 +1,102 @@
+"""Request bodies of /v1/chat/completions, strict: unknown or unsupported fields are 422."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# -- request bodies -------------------------------------------------------------------------
+
+_PART_TYPES = ("text", "image_url", "input_audio", "file")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FunctionCallIn(_Strict):
+    name: str = Field(min_length=1)
+    arguments: str
+
+    @field_validator("arguments")
+    @classmethod
+    def _json_object(cls, v: str) -> str:
+        try:
+            parsed = json.loads(v or "{}")
+        except ValueError:
+            raise ValueError("must be a JSON object encoded as a string") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("must be a JSON object encoded as a string")
+        return v or "{}"
+
+
+class ToolCallIn(_Strict):
+    id: str = Field(min_length=1)
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
+class ChatMessageIn(_Strict):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _parts(cls, v: str | list[dict[str, Any]] | None) -> Any:
+        if isinstance(v, list):
+            for i, part in enumerate(v):
+                kind = part.get("type")
+                if kind not in _PART_TYPES:
+                    raise ValueError(
+                        f"part {i}: type {kind!r} is not supported; use one of {list(_PART_TYPES)}"
+                    )
+                if kind == "text" and not isinstance(part.get("text"), str):
+                    raise ValueError(f"part {i}: a text part needs a string `text`")
+        return v
+
+    @model_validator(mode="after")
+    def _by_role(self) -> ChatMessageIn:
+        if self.role == "tool":
+            if not self.tool_call_id:
+                raise ValueError("a tool message needs `tool_call_id`")
+        elif self.tool_call_id is not None:
+            raise ValueError("`tool_call_id` belongs to tool messages only")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("`tool_calls` belongs to assistant messages only")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("`content` is required (null only on an assistant tool call)")
+        if (
+            isinstance(self.content, list)
+            and self.role != "user"
+            and any(p.get("type") != "text" for p in self.content)
+        ):
+            raise ValueError(f"a {self.role} message takes text parts only")
+        return self
+
+
+class StreamOptions(_Strict):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(_Strict):
+    model: str = Field(min_length=1)
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = Field(default=None, max_length=256)
+    metadata: dict[str, str] | None = None
+    n: int | None = None
+
+    @model_validator(mode="after")
+    def _checks(self) -> ChatCompletionRequest:
+        if self.stream_options is not None and not self.stream:
+            raise ValueError("stream_options is only allowed with stream: true")
+        return self
+
+
+# -- graph input ----------------------------------------------------------------------------
