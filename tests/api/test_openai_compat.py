@@ -326,7 +326,7 @@ async def test_client_leaving_a_stream_cancels_the_run(
     """A chat UI's "stop": the agent stops too, even while it streams no tokens."""
     monkeypatch.setattr(openai_compat, "HEARTBEAT_SECONDS", 0.05)  # the server is in-process
     thread_id = str(uuid.uuid4())
-    body = {"model": "slow", "messages": [USER_HI], "stream": True}
+    body = {"model": "sleepy", "messages": [USER_HI], "stream": True}
     async with http.stream(
         "POST", "/v1/chat/completions", json=body, headers={"X-Thread-Id": thread_id}
     ) as r:
