@@ -268,7 +268,8 @@ async def test_batch_creates_runs(client: LangGraphClient) -> None:
     runs = await client.runs.create_batch(
         [{"assistant_id": "trivial", "input": {"x": i}} for i in range(3)]
     )
-    assert len(runs) == 3 and all(r["status"] == "pending" for r in runs)
+    # stateless runs start at once when a slot is free, else wait in the queue
+    assert len(runs) == 3 and all(r["status"] in ("pending", "running") for r in runs)
 
 
 async def test_after_seconds_delays_start(client: LangGraphClient) -> None:

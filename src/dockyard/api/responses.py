@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
+import anyio
 from fastapi import Response
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from dockyard.runtime.serde import dumps
 from dockyard.storage.base import Assistant, Run, Thread
@@ -23,10 +25,28 @@ def json_response(
     )
 
 
+class ClosingStreamingResponse(StreamingResponse):
+    """Closes its body generator as soon as the response ends, client gone or not.
+
+    When the client disconnects, Starlette cancels the send loop; a generator
+    suspended at a ``yield`` is then only finalised when garbage-collected, so
+    its clean-up (``on_disconnect=cancel``) could wait indefinitely.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+
+
 def sse_response(
     body: AsyncIterator[bytes], headers: Mapping[str, str] | None = None
 ) -> StreamingResponse:
-    return StreamingResponse(
+    return ClosingStreamingResponse(
         body,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no", **(headers or {})},

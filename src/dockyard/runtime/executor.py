@@ -29,6 +29,8 @@ class Executor:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._done_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._reserved = 0
+        self._started: set[str] = set()
 
     async def start(self) -> None:
         stale = await self.ctx.storage.runs.requeue_running()
@@ -58,7 +60,11 @@ class Executor:
         if task is None:
             return False
         self._cancel_action[run_id] = action
-        task.cancel()
+        if run_id in self._started:
+            task.cancel()
+        # else: a task cancelled before its first step would never run
+        # execute_run, and the run would stay "running"; execute_run sees the
+        # recorded action as its first step instead.
         return True
 
     def cancel_when_started(self, run_id: str, action: CancelAction) -> None:
@@ -78,7 +84,7 @@ class Executor:
         runs = self.ctx.storage.runs
         while True:
             try:
-                free = self.max_concurrency - len(self._tasks)
+                free = self.max_concurrency - len(self._tasks) - self._reserved
                 claimed = await runs.claim(free, datetime.now(UTC)) if free > 0 else []
                 for run in claimed:
                     self._spawn(run)
@@ -98,6 +104,21 @@ class Executor:
                 log.exception("executor loop error; retrying in 1s")
                 await asyncio.sleep(1.0)
 
+    def reserve(self) -> bool:
+        """Hold a slot for a run about to be created as already running (see start)."""
+        if len(self._tasks) + self._reserved >= self.max_concurrency:
+            return False
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        self._reserved -= 1
+
+    def start_reserved(self, run: Run) -> None:
+        """Run a reserved run now: it was stored as running, so no claim is needed."""
+        self._reserved -= 1
+        self._spawn(run)
+
     def _spawn(self, run: Run) -> None:
         run_id = run["run_id"]
         task = asyncio.create_task(self._run(run), name=f"run-{run_id}")
@@ -105,6 +126,7 @@ class Executor:
 
     async def _run(self, run: Run) -> None:
         run_id = run["run_id"]
+        self._started.add(run_id)
         try:
             await execute_run(self.ctx, run, self._cancel_action)
         except asyncio.CancelledError:
@@ -113,5 +135,6 @@ class Executor:
             log.exception("run %s: unexpected failure recording its outcome", run_id)
         finally:
             self._tasks.pop(run_id, None)
+            self._started.discard(run_id)
             self._cancel_action.pop(run_id, None)
             self.wake()

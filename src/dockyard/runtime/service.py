@@ -176,12 +176,25 @@ class RunService:
                     )
         strategy: str = payload.get("multitask_strategy") or "enqueue"
         run = self._run_row(thread_id, assistant, payload, temporary)
-        run, inflight = await self.storage.runs.create(
-            run,
-            reject_if_busy=strategy == "reject",
-            create_thread=create_thread,
-            graph_id=assistant["graph_id"],
-        )
+        # A stateless run starts on a thread nobody else can see: when this
+        # process has a free slot it is stored as running and started directly,
+        # without a trip through the claim queue.
+        direct = temporary and run["not_before"] is None and self.executor.reserve()
+        if direct:
+            run["status"] = "running"
+            run["attempts"] = 1
+            run["started_at"] = run["created_at"]
+        try:
+            run, inflight = await self.storage.runs.create(
+                run,
+                reject_if_busy=strategy == "reject",
+                create_thread=create_thread,
+                graph_id=assistant["graph_id"],
+            )
+        except BaseException:
+            if direct:
+                self.executor.release()
+            raise
         if strategy in ("interrupt", "rollback"):
             action: CancelAction = "interrupt" if strategy == "interrupt" else "rollback"
             for other in inflight:
@@ -191,7 +204,10 @@ class RunService:
         self.ctx.broker.publish(
             run["run_id"], "metadata", dumps({"run_id": run["run_id"], "attempt": 1})
         )
-        self.executor.wake()
+        if direct:
+            self.executor.start_reserved(run)
+        else:
+            self.executor.wake()
         return run
 
     async def delete_thread(self, thread_id: str) -> None:

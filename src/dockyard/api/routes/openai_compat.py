@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Header, Response
 
 from dockyard.api.conversation import (
@@ -73,6 +72,7 @@ from dockyard.api.openai_errors import (
 )
 from dockyard.api.openai_schemas import ChatCompletionRequest
 from dockyard.api.responses import json_response, sse_response
+from dockyard.api.routes.sse import cancel_when_client_leaves
 from dockyard.errors import (
     ConflictError,
     DockyardError,
@@ -80,7 +80,7 @@ from dockyard.errors import (
     UnsupportedFieldError,
 )
 from dockyard.runtime.serde import dumps
-from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run
+from dockyard.storage.base import Assistant, Run
 
 log = logging.getLogger("dockyard.api.openai")
 
@@ -378,9 +378,6 @@ async def _stream(
         finished = True
     finally:
         if not finished:
-            # The client went away mid-stream (a chat UI's "stop"): stop the agent too.
-            # Shielded: Starlette cancels this generator's scope when the client leaves.
-            with anyio.CancelScope(shield=True):
-                current = await rt.storage.runs.get(run["run_id"])
-                if current is not None and current["status"] in ACTIVE_RUN_STATUSES:
-                    await rt.runs.cancel(current, "interrupt")
+            # The client went away mid-stream (a chat UI's "stop"): stop the agent too,
+            # in a task of its own, since this generator is being torn down.
+            cancel_when_client_leaves(rt, run["run_id"])

@@ -74,12 +74,16 @@ async def _body(
         finished = True
     finally:
         if not finished and cancel_on_disconnect:
-            # The client left: Starlette is cancelling this generator, so the
-            # cancel runs as its own task instead of inside the dying scope.
-            _background.add(asyncio.create_task(_cancel_if_active(rt, run["run_id"])))
+            cancel_when_client_leaves(rt, run["run_id"])
 
 
 _background: set[asyncio.Task[None]] = set()
+
+
+def cancel_when_client_leaves(rt: Runtime, run_id: str) -> None:
+    """Cancel the run if it is still active. Called while Starlette tears the response
+    down, so the work runs as a task of its own instead of in the dying scope."""
+    _background.add(asyncio.create_task(_cancel_if_active(rt, run_id)))
 
 
 async def _cancel_if_active(rt: Runtime, run_id: str) -> None:
