@@ -164,9 +164,6 @@ class AnthropicWire:
             sse({"type": "message_stop"}, "message_stop"),
         ]
 
-    def embeddings(self, body: dict[str, Any], default_dims: int, input_tokens: int) -> Any:
-        raise NotImplementedError("Anthropic has no embeddings endpoint")
-
 
 def anthropic_routes(state: ServerState) -> list[Route]:
     wire = AnthropicWire()

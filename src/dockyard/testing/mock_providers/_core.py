@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -178,6 +178,10 @@ class Wire(Protocol):
 
     def malformed_events(self, body: dict[str, Any]) -> list[bytes]: ...
 
+
+class EmbeddingsWire(Wire, Protocol):
+    """A wire format with an embeddings endpoint (OpenAI's; Anthropic has none)."""
+
     def embeddings(self, body: dict[str, Any], default_dims: int, input_tokens: int) -> Any: ...
 
 
@@ -222,7 +226,8 @@ async def handle_model_call(
 
     input_tokens = wire.count_input_tokens(body, kind)
     if kind == "embeddings":
-        payload = wire.embeddings(body, state.embedding_dims, input_tokens)
+        # Only routes of an EmbeddingsWire are registered with kind "embeddings".
+        payload = cast(EmbeddingsWire, wire).embeddings(body, state.embedding_dims, input_tokens)
     else:
         reply = state.take_reply(consume=fault is None)
         reply = reply or MockReply(text=wire.last_text(body) or "echo")
