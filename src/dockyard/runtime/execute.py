@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
 from dockyard.runtime.events import EventTranslator, langgraph_modes
@@ -155,15 +154,12 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
             raise
         status = "interrupted"
         rollback = action == "rollback"
-    except TimeoutError as e:
+    except TimeoutError:
         status = "timeout"
         error = {
             "error": "TimeoutError",
             "message": f"run exceeded {ctx.settings.runs.timeout_seconds}s",
         }
-        del e
-    except GraphRecursionError as e:
-        status, error = "error", _error_body(e)
     except Exception as e:  # a graph's failure is the run's outcome, not the server's
         log.warning("run %s failed: %s: %s", run_id, type(e).__name__, e)
         status, error = "error", _error_body(e)

@@ -28,7 +28,6 @@ class Executor:
         self._cancel_action: dict[str, CancelAction] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
-        self._done_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._reserved = 0
         self._started: set[str] = set()
 

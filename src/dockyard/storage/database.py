@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ class Storage:
     checkpoint_admin: CheckpointAdmin
     store: BaseStore
     backend: str
-    _closers: list[Any] = field(default_factory=list)
 
     async def ping(self) -> dict[str, str]:
         """Problems per component; empty when everything answers."""

@@ -22,11 +22,6 @@ CancelActionQ = Literal["interrupt", "rollback"]
 async def _create(rt: Runtime, thread_id: str | None, body: RunCreate) -> Run:
     payload = body.model_dump(exclude_none=True)
     payload["stream_mode"] = body.stream_mode
-    if thread_id is not None and payload.get("on_completion"):
-        raise InvalidRequestError(
-            "on_completion applies to stateless runs (POST /runs/...) only; remove it",
-            param="on_completion",
-        )
     return await rt.runs.create(thread_id, payload)
 
 
@@ -53,7 +48,6 @@ async def create_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Respons
 
 @router.post("/threads/{thread_id}/runs/stream")
 async def stream_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Response:
-    body.stream_mode = body.stream_mode  # validated list
     run = await _create(rt, thread_id, body)
     return _stream(rt, run, body)
 
