@@ -77,6 +77,9 @@ def run_row(thread_id: str, **overrides: Any) -> Run:
         "ended_at": None,
         "created_at": now,
         "updated_at": now,
+        "worker_id": None,
+        "lease_expires_at": None,
+        "webhook": None,
     }
     row.update(overrides)  # type: ignore[typeddict-item]
     return row

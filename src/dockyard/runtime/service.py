@@ -137,6 +137,9 @@ class RunService:
             "ended_at": None,
             "created_at": now,
             "updated_at": now,
+            "worker_id": None,
+            "lease_expires_at": None,
+            "webhook": None,
         }
 
     async def create(self, thread_id: str | None, payload: dict[str, Any]) -> Run:

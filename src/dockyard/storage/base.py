@@ -64,6 +64,9 @@ class Run(TypedDict):
     ended_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    worker_id: str | None
+    lease_expires_at: datetime | None
+    webhook: dict[str, Any] | None
 
 
 class AssistantStore(Protocol):

@@ -116,6 +116,11 @@ runs = sa.Table(
     sa.Column("ended_at", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # 0002: the executing process and until when its claim holds.
+    sa.Column("worker_id", sa.String(128), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+    sa.Column("webhook", JSONType, nullable=True),
     sa.Index("ix_runs_thread_created", "thread_id", "created_at"),
     sa.Index("ix_runs_status_created", "status", "created_at"),
+    sa.Index("ix_runs_status_lease", "status", "lease_expires_at"),
 )
