@@ -21,6 +21,15 @@ from dockyard.settings import load_settings
 
 FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
 
+# Webhooks of the test servers: signed with a known secret, retried without long waits.
+WEBHOOK_SECRET = "dockyard-test-webhook-secret"
+TEST_WEBHOOKS = {
+    "secret": WEBHOOK_SECRET,
+    "backoff_initial_seconds": 0.05,
+    "backoff_max_seconds": 0.2,
+    "timeout_seconds": 5,
+}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -35,6 +44,7 @@ class LiveServer:
         self, data_dir: Path, config: Path = FIXTURE_PROJECT / "dockyard.yaml", **overrides: Any
     ) -> None:
         self.port = free_port()
+        overrides.setdefault("webhooks", TEST_WEBHOOKS)
         self.settings = load_settings(config, data_dir=data_dir, port=self.port, **overrides)
         self.app = create_app(self.settings)
         self.server = uvicorn.Server(

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -97,12 +105,75 @@ class RunsConfig(_Strict):
     stream_retention_seconds: float = Field(default=300.0, ge=0)
     # A run stays in memory's event log at most this many events (oldest dropped).
     stream_max_events: int = Field(default=10_000, gt=0)
+    # Execute runs in this process (embedded default). `dockyard serve --no-workers`
+    # turns it off: the API only queues runs, `dockyard worker` processes run them.
+    in_process: bool = True
+    # A worker holds a claimed run this long past its last heartbeat (sent every
+    # third of it); a run whose worker died is taken over when the lease runs out.
+    lease_seconds: float = Field(default=30.0, ge=0.5, le=3600)
+    # SIGTERM: how long a worker lets its runs finish before handing them back.
+    drain_seconds: float = Field(default=30.0, ge=0)
 
 
 class ThreadsConfig(_Strict):
     default_ttl_minutes: float | None = Field(default=None, gt=0)
     # How often threads past their ttl are deleted (with their runs and checkpoints).
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
+
+
+class WebhooksConfig(_Strict):
+    """Webhooks on run completion (``runtime/webhooks.py`` describes the wire format).
+
+    The signing secret comes from ``DOCKYARD_WEBHOOKS__SECRET`` or ``secret_file``
+    (read once, at start); without one, webhooks are sent unsigned.
+    """
+
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    backoff_initial_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=60.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    # A run that ended this long ago with its webhook still pending lost the
+    # process delivering it; the redelivery pass takes it up.
+    redeliver_after_seconds: float = Field(default=300.0, gt=0)
+    sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    # Hosts a webhook may point at ("hooks.example.com", "*.example.com");
+    # None allows any. Limits what a client can make the server call.
+    allowed_hosts: list[str] | None = None
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _scalar_secret(cls, v: Any) -> Any:
+        # A number in YAML would fail as "not a string", and the error would print it.
+        return str(v) if isinstance(v, int | float) else v
+
+    @model_validator(mode="after")
+    def _secret_and_timing(self) -> WebhooksConfig:
+        if self.secret is not None and self.secret_file is not None:
+            raise ValueError("set webhooks.secret or webhooks.secret_file, not both")
+        if self.secret_file is not None:
+            try:
+                text = self.secret_file.read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise ValueError(
+                    f"webhooks.secret_file {self.secret_file}: cannot be read ({e.strerror})"
+                ) from e
+            if not text:
+                raise ValueError(f"webhooks.secret_file {self.secret_file}: is empty")
+            self.secret = SecretStr(text)
+        # Every attempt of a live delivery refreshes the run; a longer gap would
+        # let the redelivery pass start a second delivery of the same webhook.
+        if self.redeliver_after_seconds <= self.backoff_max_seconds + self.timeout_seconds:
+            raise ValueError(
+                "webhooks.redeliver_after_seconds must exceed backoff_max_seconds + timeout_seconds"
+            )
+        return self
+
+
+class CronsConfig(_Strict):
+    # How often each process looks for due crons: a firing starts up to this late.
+    poll_interval_seconds: float = Field(default=5.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -123,11 +194,15 @@ class Settings(BaseSettings):
     database_url: str | None = None
     database_pool_size: int = Field(default=10, ge=1, le=1000)
     redis_url: str | None = None
+    # Keys and channels are namespaced so that several deployments can share one Redis.
+    redis_prefix: str = Field(default="dockyard", pattern=r"^[A-Za-z0-9_.:-]+$")
     graphs: dict[str, str] = Field(default_factory=dict)
     models: dict[str, ModelSpec] = Field(default_factory=dict)
     store: StoreConfig = Field(default_factory=StoreConfig)
     runs: RunsConfig = Field(default_factory=RunsConfig)
     threads: ThreadsConfig = Field(default_factory=ThreadsConfig)
+    crons: CronsConfig = Field(default_factory=CronsConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     env: dict[str, str] | str | None = None
 
     @field_validator("graphs")

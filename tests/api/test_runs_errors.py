@@ -29,7 +29,6 @@ async def test_unknown_field_is_refused(http: httpx.AsyncClient, path: str) -> N
 @pytest.mark.parametrize(
     ("field", "value", "word"),
     [
-        ("webhook", "http://127.0.0.1:1/hook", "webhook"),
         ("feedback_keys", ["k"], "feedback_keys"),
         ("langsmith_tracer", {"project_name": "p"}, "langsmith_tracer"),
     ],

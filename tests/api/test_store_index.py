@@ -1,7 +1,10 @@
-"""Semantic store search on SQLite (sqlite-vec through pysqlite3) with an embedding index."""
+"""Semantic store search with an embedding index, on both backends: SQLite (sqlite-vec
+through pysqlite3) and PostgreSQL (pgvector when the server has it, else dockyard's
+exact-scan fallback, which is what this machine's PostgreSQL exercises)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -11,16 +14,28 @@ from langgraph_sdk.client import LangGraphClient
 from tests.conftest import FIXTURE_PROJECT, LiveServer
 
 
-@pytest.fixture(scope="module")
-def index_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def index_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     project = tmp_path_factory.mktemp("index-project")
     (project / "dockyard.yaml").write_text(
         f"graphs:\n  trivial: {FIXTURE_PROJECT / 'graphs.py'}:trivial\n"
         "store:\n  index: {dims: 64, embed: 'fake:64', fields: ['text']}\n"
     )
-    server = LiveServer(project / "data", config=project / "dockyard.yaml").start()
-    yield server
-    server.stop()
+    if request.param == "sqlite":
+        server = LiveServer(project / "data", config=project / "dockyard.yaml").start()
+        yield server
+        server.stop()
+        return
+    from tests.pg import fresh_database_sync
+
+    with fresh_database_sync() as url:
+        server = LiveServer(
+            project / "data", config=project / "dockyard.yaml", database_url=url
+        ).start()
+        yield server
+        server.stop()
 
 
 @pytest.fixture
@@ -51,3 +66,45 @@ async def test_index_fields_per_item(index_client: LangGraphClient) -> None:
     await c.store.put_item(["notes"], "n2", {"title": "pears", "text": "apples"})
     found = (await c.store.search_items(["notes"], query="apples"))["items"]
     assert [i["key"] for i in found][:2] == ["n1", "n2"]
+
+
+async def test_updates_and_deletes_change_what_a_query_finds(
+    index_client: LangGraphClient,
+) -> None:
+    c = index_client
+    await c.store.put_item(["upd"], "a", {"text": "volcano eruption warning"})
+    await c.store.put_item(["upd"], "b", {"text": "garden flowers"})
+    first = (await c.store.search_items(["upd"], query="volcano eruption"))["items"]
+    assert first[0]["key"] == "a"
+
+    await c.store.put_item(["upd"], "a", {"text": "garden flowers in spring"})
+    found = (await c.store.search_items(["upd"], query="volcano eruption"))["items"]
+    rescored = {i["key"]: i["score"] for i in found}
+    assert rescored["a"] < first[0]["score"]  # scored on the new text, not the old one
+    top = (await c.store.search_items(["upd"], query="flowers in spring"))["items"]
+    assert top[0]["key"] == "a"
+
+    await c.store.delete_item(["upd"], "a")
+    left = (await c.store.search_items(["upd"], query="flowers in spring"))["items"]
+    assert [i["key"] for i in left] == ["b"]
+
+
+async def test_query_with_filter_prefix_and_paging(index_client: LangGraphClient) -> None:
+    c = index_client
+    for ns, key, text, kind in [
+        (["lib", "x"], "k1", "river boats", "a"),
+        (["lib", "x"], "k2", "river fishing boats", "b"),
+        (["lib", "y"], "k3", "mountain boats", "a"),
+        (["libz"], "k4", "river boats", "a"),
+    ]:
+        await c.store.put_item(ns, key, {"text": text, "kind": kind})
+    everything = (await c.store.search_items(["lib"], query="river boats", limit=10))["items"]
+    keys = [i["key"] for i in everything]
+    assert sorted(keys) == ["k1", "k2", "k3"]  # ("libz",) is not under ("lib",)
+    assert keys[0] == "k1"
+    assert all(a["score"] >= b["score"] for a, b in itertools.pairwise(everything))
+    filtered = await c.store.search_items(["lib"], query="river boats", filter={"kind": "a"})
+    kind_a = filtered["items"]
+    assert [i["key"] for i in kind_a] == [k for k in keys if k in ("k1", "k3")]
+    page = (await c.store.search_items(["lib"], query="river boats", limit=1, offset=1))["items"]
+    assert [i["key"] for i in page] == keys[1:2]

@@ -1,4 +1,5 @@
-"""One conformance suite for dockyard's record stores: AssistantStore, ThreadStore, RunStore.
+"""One conformance suite for dockyard's record stores: AssistantStore, ThreadStore, RunStore,
+CronStore (its cases in ``cron_conformance.py``).
 
 Written against the protocols in ``dockyard.storage.base`` only. A backend joins by
 subclassing ``StorageConformance`` as a ``Test*`` class and naming its factory::
@@ -7,9 +8,9 @@ subclassing ``StorageConformance`` as a ``Test*`` class and naming its factory::
         factory = staticmethod(sqlite_backend)
 
 A factory takes a fresh, empty temporary folder and returns an async context manager
-yielding an object with ``assistants``, ``threads`` and ``runs``; every test gets a new,
-empty backend. JSON filters mean what PostgreSQL's ``jsonb @>`` means (LangGraph's server
-filters that way), on every backend.
+yielding an object with ``assistants``, ``threads``, ``runs`` and ``crons``; every test
+gets a new, empty backend. JSON filters mean what PostgreSQL's ``jsonb @>`` means
+(LangGraph's server filters that way), on every backend.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from typing import Any, ClassVar, Protocol
 import pytest
 
 from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError
-from dockyard.storage.base import AssistantStore, Run, RunStore, Thread, ThreadStore
+from dockyard.storage.base import AssistantStore, CronStore, Run, RunStore, Thread, ThreadStore
+from tests.storage.cron_conformance import CronConformance
 
 
 class Backend(Protocol):
     assistants: AssistantStore
     threads: ThreadStore
     runs: RunStore
+    crons: CronStore
 
 
 BackendFactory = Callable[[Path], AbstractAsyncContextManager[Backend]]
@@ -79,6 +82,7 @@ def run_row(thread_id: str, **overrides: Any) -> Run:
         "updated_at": now,
         "worker_id": None,
         "lease_expires_at": None,
+        "cancel_requested": None,
         "webhook": None,
     }
     row.update(overrides)  # type: ignore[typeddict-item]
@@ -157,7 +161,7 @@ NOT_MATCHING: list[dict[str, Any]] = [
 ]
 
 
-class StorageConformance:
+class StorageConformance(CronConformance):
     """The shared spec. Not collected itself: its ``Test*`` subclasses are."""
 
     factory: ClassVar[BackendFactory]
@@ -676,3 +680,46 @@ class StorageConformance:
         assert await b.runs.requeue_running() == []
         again = await b.runs.claim(10, datetime.now(UTC))
         assert sorted(r["attempts"] for r in again) == [2, 2]
+
+    async def test_run_lease_heartbeat_and_expiry(self, b: Backend) -> None:
+        now = datetime.now(UTC)
+        t1 = (await make_thread(b))["thread_id"]
+        t2 = (await make_thread(b))["thread_id"]
+        r1, r2 = await add_run(b, t1), await add_run(b, t2)
+        lease = now + timedelta(seconds=10)
+        claimed = await b.runs.claim(1, now, worker_id="w1", lease_until=lease)
+        other = await b.runs.claim(1, now, worker_id="w2", lease_until=lease)
+        assert [r["run_id"] for r in claimed + other] == [r1["run_id"], r2["run_id"]]
+        got = await b.runs.get(r1["run_id"])
+        assert got is not None and got["worker_id"] == "w1"
+        assert got["lease_expires_at"] == lease
+        # w1 renews its own run only; another worker's run is not its to renew.
+        later = now + timedelta(seconds=20)
+        held = await b.runs.heartbeat("w1", [r1["run_id"], r2["run_id"]], later)
+        assert held == {r1["run_id"]: None}
+        # w2 died: its lease runs out and its run goes back to the queue, not w1's.
+        assert await b.runs.requeue_expired(now + timedelta(seconds=15)) == [r2["run_id"]]
+        at = now + timedelta(seconds=15)
+        again = await b.runs.claim(5, at, worker_id="w1", lease_until=later)
+        assert [(r["run_id"], r["attempts"]) for r in again] == [(r2["run_id"], 2)]
+        # The old owner cannot settle a run it lost (fencing).
+        assert not await b.runs.finish(r2["run_id"], status="success", worker_id="w2")
+        assert await b.runs.finish(r2["run_id"], status="success", worker_id="w1")
+        done = await b.runs.get(r2["run_id"])
+        assert done is not None and done["status"] == "success" and done["worker_id"] is None
+
+    async def test_run_cancel_request_and_release(self, b: Backend) -> None:
+        now = datetime.now(UTC)
+        tid = (await make_thread(b))["thread_id"]
+        run = await add_run(b, tid)
+        lease = now + timedelta(seconds=30)
+        await b.runs.claim(1, now, worker_id="w1", lease_until=lease)
+        assert await b.runs.request_cancel(run["run_id"], "rollback")
+        assert await b.runs.heartbeat("w1", [run["run_id"]], lease) == {run["run_id"]: "rollback"}
+        assert not await b.runs.release(run["run_id"], "w2")
+        assert await b.runs.release(run["run_id"], "w1")
+        got = await b.runs.get(run["run_id"])
+        assert got is not None and got["status"] == "pending" and got["worker_id"] is None
+        assert await b.runs.heartbeat("w1", [run["run_id"]], lease) == {}
+        await b.runs.finish(run["run_id"], status="success")
+        assert not await b.runs.request_cancel(run["run_id"], "interrupt")

@@ -23,5 +23,15 @@ async def postgres_backend(tmp_path: Path) -> AsyncIterator[Storage]:
             yield storage
 
 
+@asynccontextmanager
+async def postgres_twin(b: Storage, tmp_path: Path) -> AsyncIterator[Storage]:
+    """A second handle on ``b``'s database, with its own pools, as another worker holds."""
+    url = b.engine.url.render_as_string(hide_password=False)
+    settings = load_settings(tmp_path / "dockyard.yaml", database_url=url, database_pool_size=2)
+    async with open_storage(settings) as storage:
+        yield storage
+
+
 class TestPostgres(StorageConformance):
     factory = staticmethod(postgres_backend)
+    twin_factory = staticmethod(postgres_twin)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,66 +14,33 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import __version__
-from dockyard.api.deps import Runtime
-from dockyard.api.routes import assistants, chat, openai_compat, ops, runs, store, threads
+from dockyard.api.responses import run_out
+from dockyard.api.routes import (
+    assistants,
+    chat,
+    crons,
+    openai_compat,
+    ops,
+    runs,
+    store,
+    threads,
+)
 from dockyard.errors import DockyardError
-from dockyard.runtime.execute import RunContext
-from dockyard.runtime.executor import Executor
-from dockyard.runtime.graphs import GraphRegistry
-from dockyard.runtime.service import RunService
-from dockyard.runtime.stream import MemoryBroker
-from dockyard.runtime.sweeper import ThreadSweeper
+from dockyard.runtime.graphs import load_registry
+from dockyard.runtime.process import check_layout, open_runtime
 from dockyard.settings import Settings, load_settings
-from dockyard.storage.database import open_storage
 
 log = logging.getLogger("dockyard.api")
-
-
-def _apply_project_env(settings: Settings) -> None:
-    """langgraph.json's ``env`` (a dotenv path or a mapping) reaches the graphs' process."""
-    env = settings.env
-    if env is None:
-        return
-    if isinstance(env, str):
-        path = Path(env)
-        if not path.is_absolute():
-            path = settings.project_dir / path
-        if not path.is_file():
-            return
-        pairs: dict[str, str] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                k, _, v = line.partition("=")
-                pairs[k.strip().removeprefix("export ").strip()] = v.strip().strip("'\"")
-        env = pairs
-    for k, v in env.items():
-        os.environ.setdefault(k, v)
 
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    async with open_storage(settings) as storage:
-        registry: GraphRegistry = app.state.registry
-        registry.bind(storage.checkpointer, storage.store)
-        broker = MemoryBroker(
-            settings.runs.stream_retention_seconds, settings.runs.stream_max_events
-        )
-        ctx = RunContext(storage=storage, registry=registry, broker=broker, settings=settings)
-        executor = Executor(ctx, settings.runs.max_concurrency)
-        service = RunService(ctx, executor)
-        await service.ensure_default_assistants()
-        app.state.runtime = Runtime(settings, storage, registry, broker, executor, service)
-        await executor.start()
-        sweeper = ThreadSweeper(service, settings.threads.sweep_interval_seconds)
-        sweeper.start()
-        app.state.sweeper = sweeper
-        try:
-            yield
-        finally:
-            await sweeper.stop()
-            await executor.stop()
+    async with open_runtime(
+        settings, app.state.registry, execute=settings.runs.in_process, run_view=run_out
+    ) as runtime:
+        app.state.runtime = runtime
+        yield
 
 
 def _error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -155,11 +120,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
         openapi_url="/openapi.json",
     )
+    check_layout(settings)
     app.state.settings = settings
-    _apply_project_env(settings)  # before the graphs are imported: they may read keys
-    app.state.registry = GraphRegistry(settings.graphs, settings.project_dir)
+    app.state.registry = load_registry(settings)
     _install_error_handlers(app)
     app.add_middleware(CatchAll)
-    for module in (ops, assistants, threads, runs, store, openai_compat, chat):
+    for module in (ops, assistants, threads, runs, crons, store, openai_compat, chat):
         app.include_router(module.router)
     return app

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from dockyard.runtime.executor import Executor
-from dockyard.runtime.graphs import GraphRegistry
-from dockyard.runtime.service import RunService
-from dockyard.runtime.stream import StreamBroker
-from dockyard.settings import Settings
-from dockyard.storage.database import Storage
-
-
-@dataclass
-class Runtime:
-    settings: Settings
-    storage: Storage
-    registry: GraphRegistry
-    broker: StreamBroker
-    executor: Executor
-    runs: RunService
+from dockyard.runtime.process import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -31,3 +15,5 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+__all__ = ["Runtime", "RuntimeDep", "get_runtime"]

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from dockyard.runtime.serde import dumps
+from dockyard.runtime.webhooks import public_webhook
 from dockyard.storage.base import Assistant, Run, Thread
 
 T = TypeVar("T")
@@ -104,6 +105,7 @@ def run_out(r: Run) -> dict[str, Any]:
         "ended_at": r["ended_at"],
         "error": r["error"],
         "cancel_reason": r["cancel_reason"],
+        "webhook": public_webhook(r.get("webhook")),
     }
 
 

@@ -61,21 +61,37 @@ def serve(
     host: Annotated[str | None, typer.Option(help="interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
     workers: Annotated[int | None, typer.Option(help="API processes")] = None,
+    no_workers: Annotated[
+        bool,
+        typer.Option(
+            "--no-workers",
+            help="API only: queue runs for `dockyard worker` processes (PostgreSQL + Redis)",
+        ),
+    ] = False,
     log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
 ) -> None:
     """Serve the project's graphs behind the Agent Server API."""
+    import os
+
     import uvicorn
 
-    settings = _settings(config, host=host, port=port, workers=workers, log_level=log_level)
-    if settings.workers > 1:
+    runs = {"in_process": False} if no_workers else None
+    settings = _settings(
+        config, host=host, port=port, workers=workers, log_level=log_level, runs=runs
+    )
+    shared = bool(settings.redis_url) and (settings.database_url or "").startswith("postgres")
+    if settings.workers > 1 and not shared:
         console.print(
             "[bold red]--workers > 1[/] needs PostgreSQL + Redis (the embedded SQLite "
-            "store is one process); run one worker, or set DOCKYARD_DATABASE_URL"
+            "store is one process); run one worker, or set DOCKYARD_DATABASE_URL and "
+            "DOCKYARD_REDIS_URL"
         )
         raise typer.Exit(2)
     from dockyard.api import create_app
 
     _app_factory_env(settings)  # graphs that read get_settings() see this project's file
+    if no_workers:
+        os.environ["DOCKYARD_RUNS__IN_PROCESS"] = "false"  # for --workers' child processes
     try:
         application = create_app(settings)
     except ConfigError as e:
@@ -84,8 +100,20 @@ def serve(
     _tune_gc()
     console.print(
         f"dockyard serving {', '.join(settings.graphs) or 'no graphs'} on "
-        f"http://{settings.host}:{settings.port}  (API docs: /docs)"
+        f"http://{settings.host}:{settings.port}  (API docs: /docs"
+        f"{'; runs execute in `dockyard worker` processes' if no_workers else ''})"
     )
+    if settings.workers > 1:
+        uvicorn.run(
+            "dockyard.api.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            access_log=settings.log_level == "debug",
+        )
+        return
     uvicorn.run(
         application,
         host=settings.host,
@@ -93,6 +121,34 @@ def serve(
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
     )
+
+
+@app.command()
+def worker(
+    config: ConfigOpt = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="runs executed at once (runs.max_concurrency)")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
+) -> None:
+    """Execute runs queued by `dockyard serve --no-workers` (PostgreSQL + Redis)."""
+    import asyncio
+    import logging
+
+    runs = {"max_concurrency": concurrency} if concurrency else None
+    settings = _settings(config, log_level=log_level, runs=runs)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from dockyard.runtime.worker import run_worker
+
+    _app_factory_env(settings)
+    _tune_gc()
+    try:
+        asyncio.run(run_worker(settings))
+    except ConfigError as e:
+        typer.echo(f"configuration error: {e.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

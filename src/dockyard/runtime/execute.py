@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
@@ -23,9 +23,13 @@ from dockyard.storage.base import Run, RunStatus, ThreadStatus
 from dockyard.storage.checkpoints import WriteKeys
 from dockyard.storage.database import Storage
 
+if TYPE_CHECKING:
+    from dockyard.runtime.webhooks import WebhookDispatcher
+
 log = logging.getLogger("dockyard.runtime")
 
-CancelAction = Literal["interrupt", "rollback", "shutdown"]
+# shutdown: hand the run back to the queue; lost: another worker took it over.
+CancelAction = Literal["interrupt", "rollback", "shutdown", "lost"]
 
 
 @dataclass
@@ -34,6 +38,7 @@ class RunContext:
     registry: GraphRegistry
     broker: StreamBroker
     settings: Settings
+    webhooks: WebhookDispatcher | None = None
 
 
 def _merge_config(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
@@ -97,7 +102,7 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
     def publish(event: str, data: bytes) -> None:
         broker.publish(run_id, event, data)
 
-    if run["attempts"] > 1 or not broker.has(run_id):
+    if run["attempts"] > 1 or not await broker.has(run_id):
         # The first attempt's metadata went out when the run was created; a
         # resumed attempt (or one created by another process) announces itself.
         publish("metadata", dumps({"run_id": run_id, "attempt": run["attempts"]}))
@@ -109,6 +114,9 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
     config: RunnableConfig | None = None
     start: WriteKeys | None = None
     try:
+        asked = run.get("cancel_requested")
+        if asked in ("interrupt", "rollback"):  # asked before we claimed it
+            cancel_action.setdefault(run_id, asked)  # type: ignore[arg-type]
         if run_id in cancel_action:  # cancelled between its claim and its start
             raise asyncio.CancelledError
         assistant = await storage.assistants.get(run["assistant_id"])
@@ -147,10 +155,18 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
                     translator.chunk(ns, mode, chunk)
     except asyncio.CancelledError:
         action = cancel_action.get(run_id, "shutdown")
+        if action == "lost":
+            raise
         if action == "shutdown":
-            # Hand the run back: it resumes from its last checkpoint on restart.
-            await storage.runs.finish(run_id, status="pending", only_if=("running",))
-            broker.close(run_id)
+            # Hand the run back: it resumes from its last checkpoint, here after
+            # a restart or at once in another worker (whose events continue
+            # this stream, so a shared stream stays open).
+            if run.get("worker_id"):
+                await storage.runs.release(run_id, run["worker_id"])  # type: ignore[arg-type]
+            else:
+                await storage.runs.finish(run_id, status="pending", only_if=("running",))
+            if not broker.shared:
+                broker.close(run_id)
             raise
         status = "interrupted"
         rollback = action == "rollback"
@@ -165,20 +181,26 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
         status, error = "error", _error_body(e)
     # The outcome is stored before the last event goes out: a client that
     # sees the end of the stream then reads a settled run and thread.
+    settled = False
     try:
-        await _record_outcome(
+        settled = await _record_outcome(
             ctx, run, status, error, rollback, translator.last_values, graph, config, start
         )
     finally:
-        if error is not None:
-            publish("error", dumps(error))
+        if settled or not await _taken_over(ctx, run):
+            if error is not None:
+                publish("error", dumps(error))
+            else:
+                # Not an SSE event: runs.wait and join read the final values from it.
+                publish("__result__", dumps(translator.last_values))
+                # langgraph-sdk ends a stream at `end` (or `error`) without asking
+                # the server for the run's status.
+                publish("end", dumps({"run_id": run_id, "status": status}))
+            broker.close(run_id)
         else:
-            # Not an SSE event: runs.wait and join read the final values from it.
-            publish("__result__", dumps(translator.last_values))
-            # langgraph-sdk ends a stream at `end` (or `error`) without asking
-            # the server for the run's status.
-            publish("end", dumps({"run_id": run_id, "status": status}))
-        broker.close(run_id)
+            log.warning("run %s: taken over by another worker; its outcome is theirs", run_id)
+    if settled and ctx.webhooks is not None:
+        ctx.webhooks.run_ended(run, status, error, translator.last_values)
 
 
 async def _record_outcome(
@@ -191,7 +213,8 @@ async def _record_outcome(
     graph: Any,
     config: RunnableConfig | None,
     start: WriteKeys | None,
-) -> None:
+) -> bool:
+    """Store the run's outcome and the thread's state; False if the run was not ours to settle."""
     storage = ctx.storage
     run_id, thread_id = run["run_id"], run["thread_id"]
     kw = run["kwargs"]
@@ -199,12 +222,14 @@ async def _record_outcome(
         # The stateless run's thread goes, and its runs and checkpoints with it.
         await storage.threads.delete(thread_id)
         await storage.checkpointer.adelete_thread(thread_id)
-        return
+        return True
     if rollback:
         await storage.checkpoint_admin.delete_run(thread_id, run_id, start)
         await storage.runs.delete(run_id)
-    else:
-        await storage.runs.finish(run_id, status=status, error=error, only_if=("running",))
+    elif not await storage.runs.finish(
+        run_id, status=status, error=error, only_if=("running",), worker_id=run.get("worker_id")
+    ):
+        return False
     thread_status: ThreadStatus = "idle"
     interrupts: dict[str, Any] = {}
     values: Any = ...
@@ -241,4 +266,18 @@ async def _record_outcome(
         status=thread_status,
         values=values,
         interrupts=interrupts,
+    )
+    return True
+
+
+async def _taken_over(ctx: RunContext, run: Run) -> bool:
+    """Is the run still active under another worker (this one lost its lease)?"""
+    try:
+        current = await ctx.storage.runs.get(run["run_id"])
+    except Exception:
+        return False
+    return (
+        current is not None
+        and current["status"] in ("pending", "running")
+        and current["worker_id"] != run.get("worker_id")
     )

@@ -1,8 +1,10 @@
 """The executor: claims due runs from storage and runs them, a bounded number at a time.
 
-Claiming goes through ``RunStore.claim`` so that the same loop works when
-several worker processes share one database; in the embedded default it is
-woken directly when a run is created instead of polling.
+The same loop serves the embedded default (one process) and ``dockyard worker``
+processes sharing one PostgreSQL database: a claim is a lease held by this
+process (``worker_id``) and renewed by heartbeats; when a worker dies its lease
+runs out and another worker's loop puts the run back in the queue and resumes
+it from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
 
 from dockyard.runtime.execute import CancelAction, RunContext, execute_run
 from dockyard.storage.base import Run
@@ -20,32 +25,77 @@ log = logging.getLogger("dockyard.executor")
 _IDLE_POLL_SECONDS = 5.0
 
 
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Executor:
-    def __init__(self, ctx: RunContext, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        max_concurrency: int,
+        *,
+        lease_seconds: float = 30.0,
+        requeue_on_start: bool = False,
+    ) -> None:
         self.ctx = ctx
         self.max_concurrency = max_concurrency
+        self.worker_id = new_worker_id()
+        self.lease = timedelta(seconds=lease_seconds)
+        # Heartbeats also carry cancel requests from other processes, so they
+        # come more often than the lease strictly needs.
+        self.heartbeat_seconds = min(lease_seconds / 3, 2.0)
+        # One process owns the database (SQLite): whatever is "running" at start
+        # was left by a dead predecessor and resumes at once, without waiting
+        # for its lease.
+        self.requeue_on_start = requeue_on_start
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancel_action: dict[str, CancelAction] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._beat_task: asyncio.Task[None] | None = None
         self._reserved = 0
         self._started: set[str] = set()
+        self._orphan_cancels: set[str] = set()
 
     async def start(self) -> None:
-        stale = await self.ctx.storage.runs.requeue_running()
-        if stale:
-            log.warning("resuming %d run(s) left running by a previous process", len(stale))
+        if self.requeue_on_start:
+            stale = await self.ctx.storage.runs.requeue_running()
+            if stale:
+                log.warning("resuming %d run(s) left running by a previous process", len(stale))
         self._loop_task = asyncio.create_task(self._loop(), name="dockyard-executor")
+        self._beat_task = asyncio.create_task(self._heartbeat(), name="dockyard-heartbeat")
+
+    async def _stop_claiming(self) -> None:
+        for task in (self._loop_task, self._beat_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def stop(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        await self._stop_claiming()
         tasks = list(self._tasks.values())
         for t in tasks:
             t.cancel()  # no cancel action recorded: the run is handed back as pending
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 - a grace period, not a deadline
+        """Stop claiming, let running runs finish for up to ``timeout`` seconds,
+        then hand the rest back to the queue. Returns how many were handed back."""
+        await self._stop_claiming()
+        beat = asyncio.create_task(self._heartbeat())  # keep leases while draining
+        try:
+            tasks = list(self._tasks.values())
+            if tasks:
+                await asyncio.wait(tasks, timeout=timeout)
+            left = len(self._tasks)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        await self.stop()
+        return left
 
     def wake(self) -> None:
         self._wake.set()
@@ -79,12 +129,53 @@ class Executor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.shield(task)
 
+    async def _heartbeat(self) -> None:
+        runs = self.ctx.storage.runs
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                now = datetime.now(UTC)
+                mine = list(self._tasks)
+                held = await runs.heartbeat(self.worker_id, mine, now + self.lease)
+                for run_id in mine:
+                    if run_id not in self._tasks:
+                        continue  # finished meanwhile
+                    if run_id not in held:
+                        # Our lease was taken over (this process stalled past
+                        # it): someone else runs it now; stop without a trace.
+                        log.warning("run %s: lease lost; stopping here", run_id)
+                        await self.cancel(run_id, "lost")
+                    elif (action := held[run_id]) in ("interrupt", "rollback"):
+                        await self.cancel(run_id, action)  # type: ignore[arg-type]
+                if await runs.requeue_expired(now):
+                    self.wake()
+                self._forget_orphan_cancels()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("heartbeat failed; retrying")
+
+    def _forget_orphan_cancels(self) -> None:
+        # cancel_when_started is also called for runs that execute elsewhere;
+        # entries whose run has not shown up here for a whole beat are dropped.
+        orphans = {r for r in self._cancel_action if r not in self._tasks}
+        for run_id in orphans & self._orphan_cancels:
+            self._cancel_action.pop(run_id, None)
+        self._orphan_cancels = orphans - self._orphan_cancels
+
     async def _loop(self) -> None:
         runs = self.ctx.storage.runs
         while True:
             try:
                 free = self.max_concurrency - len(self._tasks) - self._reserved
-                claimed = await runs.claim(free, datetime.now(UTC)) if free > 0 else []
+                now = datetime.now(UTC)
+                claimed = (
+                    await runs.claim(
+                        free, now, worker_id=self.worker_id, lease_until=now + self.lease
+                    )
+                    if free > 0
+                    else []
+                )
                 for run in claimed:
                     self._spawn(run)
                 if claimed and len(claimed) == free:
@@ -112,6 +203,11 @@ class Executor:
 
     def release(self) -> None:
         self._reserved -= 1
+
+    def lease_for_direct_start(self, run: Run) -> None:
+        """Mark a run about to be stored as running as this process's claim."""
+        run["worker_id"] = self.worker_id
+        run["lease_expires_at"] = datetime.now(UTC) + self.lease
 
     def start_reserved(self, run: Run) -> None:
         """Run a reserved run now: it was stored as running, so no claim is needed."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 
 from dockyard.errors import ConfigError, NotFoundError
+from dockyard.settings import Settings
 
 
 def _import_attr(name: str, spec: str, project_dir: Path) -> Any:
@@ -121,3 +123,31 @@ class GraphRegistry:
         if inspect.isawaitable(result):
             result = await result
         return self._attach(result)
+
+
+def apply_project_env(settings: Settings) -> None:
+    """langgraph.json's ``env`` (a dotenv path or a mapping) reaches the graphs' process."""
+    env = settings.env
+    if env is None:
+        return
+    if isinstance(env, str):
+        path = Path(env)
+        if not path.is_absolute():
+            path = settings.project_dir / path
+        if not path.is_file():
+            return
+        pairs: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                k, _, v = line.partition("=")
+                pairs[k.strip().removeprefix("export ").strip()] = v.strip().strip("'\"")
+        env = pairs
+    for k, v in env.items():
+        os.environ.setdefault(k, v)
+
+
+def load_registry(settings: Settings) -> GraphRegistry:
+    """Import the project's graphs, with its ``env`` applied first (graphs may read keys)."""
+    apply_project_env(settings)
+    return GraphRegistry(settings.graphs, settings.project_dir)

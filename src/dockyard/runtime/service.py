@@ -12,7 +12,9 @@ from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError, U
 from dockyard.runtime.execute import CancelAction, RunContext
 from dockyard.runtime.executor import Executor
 from dockyard.runtime.serde import dumps
+from dockyard.runtime.signals import LocalSignals, Signals
 from dockyard.runtime.stream import Event
+from dockyard.runtime.webhooks import new_webhook, validate_webhook_url
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run, Thread
 from dockyard.storage.database import Storage
 from dockyard.storage.sql import new_thread_row
@@ -30,9 +32,13 @@ def new_id() -> str:
 
 
 class RunService:
-    def __init__(self, ctx: RunContext, executor: Executor) -> None:
+    def __init__(
+        self, ctx: RunContext, executor: Executor | None, signals: Signals | None = None
+    ) -> None:
         self.ctx = ctx
+        # None in an API-only process: worker processes execute its runs.
         self.executor = executor
+        self.signals: Signals = signals or LocalSignals(executor)
 
     @property
     def storage(self) -> Storage:
@@ -70,8 +76,9 @@ class RunService:
         return assistant
 
     async def _validate(self, payload: dict[str, Any], assistant: Assistant) -> None:
+        if payload.get("webhook"):
+            validate_webhook_url(payload["webhook"], self.ctx.settings.webhooks.allowed_hosts)
         for field, why in (
-            ("webhook", "webhooks on run completion are not available yet"),
             ("feedback_keys", "feedback keys belong to LangSmith, which dockyard does not use"),
             ("langsmith_tracer", "LangSmith tracing is not available; use OpenTelemetry"),
         ):
@@ -139,7 +146,8 @@ class RunService:
             "updated_at": now,
             "worker_id": None,
             "lease_expires_at": None,
-            "webhook": None,
+            "cancel_requested": None,
+            "webhook": new_webhook(payload["webhook"]) if payload.get("webhook") else None,
         }
 
     async def create(self, thread_id: str | None, payload: dict[str, Any]) -> Run:
@@ -182,11 +190,16 @@ class RunService:
         # A stateless run starts on a thread nobody else can see: when this
         # process has a free slot it is stored as running and started directly,
         # without a trip through the claim queue.
-        direct = temporary and run["not_before"] is None and self.executor.reserve()
+        executor = self.executor
+        direct = (
+            executor is not None and temporary and run["not_before"] is None and executor.reserve()
+        )
         if direct:
+            assert executor is not None
             run["status"] = "running"
             run["attempts"] = 1
             run["started_at"] = run["created_at"]
+            executor.lease_for_direct_start(run)
         try:
             run, inflight = await self.storage.runs.create(
                 run,
@@ -196,7 +209,8 @@ class RunService:
             )
         except BaseException:
             if direct:
-                self.executor.release()
+                assert executor is not None
+                executor.release()
             raise
         if strategy in ("interrupt", "rollback"):
             action: CancelAction = "interrupt" if strategy == "interrupt" else "rollback"
@@ -204,13 +218,17 @@ class RunService:
                 await self.cancel(other, action)
         # The first event goes out now, not when the executor picks the run up:
         # a streaming client learns its run id at once.
-        self.ctx.broker.publish(
-            run["run_id"], "metadata", dumps({"run_id": run["run_id"], "attempt": 1})
-        )
+        broker = self.ctx.broker
+        broker.publish(run["run_id"], "metadata", dumps({"run_id": run["run_id"], "attempt": 1}))
         if direct:
-            self.executor.start_reserved(run)
+            assert executor is not None
+            executor.start_reserved(run)
         else:
-            self.executor.wake()
+            if broker.shared:
+                # Another process may run it: the metadata is in Redis before
+                # the worker that claims it adds its own events.
+                await broker.flush()
+            await self.signals.wake()
         return run
 
     async def delete_thread(self, thread_id: str) -> None:
@@ -230,9 +248,10 @@ class RunService:
 
     async def cancel(self, run: Run, action: CancelAction, wait: bool = False) -> None:
         run_id = run["run_id"]
-        if await self.executor.cancel(run_id, action):
+        executor = self.executor
+        if executor is not None and await executor.cancel(run_id, action):
             if wait:
-                await self.executor.wait_done(run_id)
+                await executor.wait_done(run_id)
             return
         # Not executing here: a pending run is settled directly.
         if action == "rollback":
@@ -242,7 +261,8 @@ class RunService:
                 run_id, status="interrupted", cancel_reason="cancelled", only_if=("pending",)
             )
         if deleted:
-            self.executor.forget_cancel(run_id)
+            if executor is not None:
+                executor.forget_cancel(run_id)
             end = {"run_id": run_id, "status": "interrupted"}
             self.ctx.broker.publish(run_id, "end", dumps(end))
             self.ctx.broker.close(run_id)
@@ -251,11 +271,17 @@ class RunService:
                 if thread is not None and thread["status"] == "busy":
                     await self.storage.threads.set_state(run["thread_id"], status="idle")
             return
-        # Claimed meanwhile: running here, or about to start here.
-        self.executor.cancel_when_started(run_id, action)
-        if await self.executor.cancel(run_id, action) and wait:
-            await self.executor.wait_done(run_id)
-            return
+        # Running: here (claimed meanwhile, about to start) or in another
+        # process, which hears the signal or, failing that, sees the request
+        # stored on the run at its next heartbeat.
+        await self.storage.runs.request_cancel(run_id, action)
+        if executor is not None:
+            executor.cancel_when_started(run_id, action)
+            if await executor.cancel(run_id, action):
+                if wait:
+                    await executor.wait_done(run_id)
+                return
+        await self.signals.cancel(run_id, action)
         if wait:
             for _ in range(600):  # the claim's task starts within a loop turn or two
                 current = await self.storage.runs.get(run_id)
@@ -274,10 +300,10 @@ class RunService:
             )
         await self.cancel(run, action, wait)
 
-    async def events(self, run: Run, after: int = 0) -> AsyncIterator[Event]:
+    async def events(self, run: Run, after: str | None = None) -> AsyncIterator[Event]:
         """The run's events after ``after``; empty when it finished and is no longer kept."""
         broker = self.ctx.broker
-        if not broker.has(run["run_id"]):
+        if not await broker.has(run["run_id"]):
             fresh: Run | None = await self.storage.runs.get(run["run_id"])
             if fresh is None or fresh["status"] not in ACTIVE_RUN_STATUSES:
                 return

@@ -1,9 +1,10 @@
 """The stream broker: every event a run emits, kept for replay by ``Last-Event-ID``.
 
-A run's events are numbered from 1; a subscriber asks for everything after an
-id and then follows the live tail until the run closes its stream. The
-in-process broker is the embedded default; a cross-process broker (Redis)
-implements the same protocol.
+A subscriber asks for everything after an event id and then follows the live
+tail until the run closes its stream. Ids are opaque strings to clients (the
+SSE ``id:``); each broker parses its own. The in-process broker (ids 1, 2, ...)
+is the embedded default; ``runtime.redis_broker`` implements the same protocol
+across processes.
 """
 
 from __future__ import annotations
@@ -16,22 +17,37 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    id: int
+    id: str
     event: str
     data: bytes  # JSON, serialised once at publish time
 
     def encode(self) -> bytes:
-        return b"event: %s\ndata: %s\nid: %d\n\n" % (self.event.encode(), self.data, self.id)
+        return b"event: %s\ndata: %s\nid: %s\n\n" % (
+            self.event.encode(),
+            self.data,
+            self.id.encode(),
+        )
 
 
 class StreamBroker(Protocol):
-    def publish(self, run_id: str, event: str, data: bytes) -> None: ...
+    # True when other processes see the events (a run may move between them).
+    shared: bool
 
-    def close(self, run_id: str) -> None: ...
+    def publish(self, run_id: str, event: str, data: bytes) -> None:
+        """Queue an event; never blocks (the hot path of every run step)."""
 
-    def has(self, run_id: str) -> bool: ...
+    def close(self, run_id: str) -> None:
+        """No more events: subscribers finish once they have read everything."""
 
-    def subscribe(self, run_id: str, after: int = 0) -> AsyncIterator[Event]: ...
+    async def flush(self) -> None:
+        """Return when everything published so far is visible to subscribers."""
+
+    async def has(self, run_id: str) -> bool: ...
+
+    def parse_after(self, last_event_id: str) -> str:
+        """Validate a client's Last-Event-ID; raises ValueError if not one of ours."""
+
+    def subscribe(self, run_id: str, after: str | None = None) -> AsyncIterator[Event]: ...
 
 
 @dataclass
@@ -48,6 +64,8 @@ class _RunLog:
 
 
 class MemoryBroker:
+    shared = False
+
     def __init__(self, retention_seconds: float = 300.0, max_events: int = 10_000) -> None:
         self._logs: dict[str, _RunLog] = {}
         self._retention = retention_seconds
@@ -59,14 +77,21 @@ class MemoryBroker:
             log = self._logs[run_id] = _RunLog()
         return log
 
-    def has(self, run_id: str) -> bool:
+    async def has(self, run_id: str) -> bool:
         return run_id in self._logs
+
+    async def flush(self) -> None:
+        return None
+
+    def parse_after(self, last_event_id: str) -> str:
+        # Older dockyard builds sent "<run_id>:<n>"; accept the number either way.
+        return str(int(last_event_id.rsplit(":", 1)[-1]))
 
     def publish(self, run_id: str, event: str, data: bytes) -> None:
         log = self._log(run_id)
         if log.closed:
             return
-        log.events.append(Event(log.next_id, event, data))
+        log.events.append(Event(str(log.next_id), event, data))
         log.next_id += 1
         if len(log.events) > self._max_events:
             drop = len(log.events) - self._max_events
@@ -81,9 +106,9 @@ class MemoryBroker:
         loop = asyncio.get_running_loop()
         loop.call_later(self._retention, self._logs.pop, run_id, None)
 
-    async def subscribe(self, run_id: str, after: int = 0) -> AsyncIterator[Event]:
+    async def subscribe(self, run_id: str, after: str | None = None) -> AsyncIterator[Event]:
         log = self._log(run_id)
-        pos = max(after + 1, log.first_id)
+        pos = max(int(after or 0) + 1, log.first_id)
         while True:
             changed = log.changed
             start = pos - log.first_id
@@ -92,7 +117,7 @@ class MemoryBroker:
                 start = 0
             for ev in log.events[start:]:
                 yield ev
-                pos = ev.id + 1
+                pos = int(ev.id) + 1
             if log.closed and pos >= log.next_id:
                 return
             await changed.wait()

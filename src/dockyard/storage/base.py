@@ -66,6 +66,7 @@ class Run(TypedDict):
     updated_at: datetime
     worker_id: str | None
     lease_expires_at: datetime | None
+    cancel_requested: str | None
     webhook: dict[str, Any] | None
 
 
@@ -227,9 +228,17 @@ class RunStore(Protocol):
         self, statuses: Sequence[RunStatus], limit: int = 1000
     ) -> builtins.list[Run]: ...
 
-    async def claim(self, limit: int, now: datetime) -> builtins.list[Run]:
+    async def claim(
+        self,
+        limit: int,
+        now: datetime,
+        *,
+        worker_id: str | None = None,
+        lease_until: datetime | None = None,
+    ) -> builtins.list[Run]:
         """Move up to ``limit`` due pending runs to running, one per thread,
-        oldest first, never on a thread that already has a running run."""
+        oldest first, never on a thread that already has a running run; the
+        claim is ``worker_id``'s until ``lease_until``."""
         ...
 
     async def next_due(self) -> datetime | None: ...
@@ -242,10 +251,123 @@ class RunStore(Protocol):
         error: dict[str, Any] | None = None,
         cancel_reason: str | None = None,
         only_if: Sequence[RunStatus] | None = None,
-    ) -> bool: ...
+        worker_id: str | None = None,
+    ) -> bool:
+        """Set the status; with ``worker_id`` only while that worker holds the run."""
+        ...
 
     async def delete(self, run_id: str) -> bool: ...
 
     async def requeue_running(self) -> builtins.list[Run]:
-        """Runs left running by a dead process go back to pending."""
+        """Runs left running by a dead process go back to pending (one-process mode)."""
+        ...
+
+    async def heartbeat(
+        self, worker_id: str, run_ids: Sequence[str], lease_until: datetime
+    ) -> dict[str, str | None]:
+        """Extend the worker's leases; returns the runs it still holds, each with
+        the cancel action another process asked for (or None)."""
+        ...
+
+    async def requeue_expired(self, now: datetime) -> builtins.list[str]:
+        """Running runs whose lease ran out (their worker died) go back to pending."""
+        ...
+
+    async def release(self, run_id: str, worker_id: str) -> bool:
+        """Hand a run back to the queue (a draining worker); False if not held."""
+        ...
+
+    async def request_cancel(self, run_id: str, action: str) -> bool:
+        """Ask whichever process holds an active run to stop it (interrupt|rollback)."""
+        ...
+
+    async def set_webhook(self, run_id: str, webhook: dict[str, Any]) -> None:
+        """Store the run's webhook delivery record and touch ``updated_at`` (a delivery
+        in progress keeps its run out of ``claim_pending_webhooks``)."""
+        ...
+
+    async def claim_pending_webhooks(
+        self, older_than: datetime, limit: int = 100
+    ) -> builtins.list[Run]:
+        """Runs that ended with their webhook still ``pending`` and ``updated_at`` before
+        ``older_than`` (their delivery was lost), oldest first; their ``updated_at`` is
+        set to now in the same transaction, so concurrent callers never get the same run."""
+        ...
+
+
+OnRunCompleted = Literal["delete", "keep"]
+
+
+class Cron(TypedDict):
+    cron_id: str
+    assistant_id: str
+    thread_id: str | None
+    schedule: str
+    timezone: str | None
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    enabled: bool
+    end_time: datetime | None
+    next_run_date: datetime | None
+    on_run_completed: OnRunCompleted | None
+    user_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CronStore(Protocol):
+    async def create(self, cron: Cron) -> Cron:
+        """Insert ``cron`` as given; its ``next_run_date`` is the caller's to compute."""
+        ...
+
+    async def get(self, cron_id: str) -> Cron | None: ...
+
+    async def update(
+        self,
+        cron_id: str,
+        *,
+        now: datetime,
+        schedule: str | None = None,
+        timezone: str | None = None,
+        end_time: datetime | None = None,
+        clear_end_time: bool = False,
+        enabled: bool | None = None,
+        payload: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        on_run_completed: OnRunCompleted | None = None,
+    ) -> Cron:
+        """Change the given fields (``payload`` replaces, ``metadata`` merges). A new
+        schedule, timezone, end time or enabled flag recomputes ``next_run_date`` as
+        the first firing after ``now``. Raises NotFoundError when the cron is missing."""
+        ...
+
+    async def delete(self, cron_id: str) -> bool: ...
+
+    async def search(
+        self,
+        *,
+        assistant_id: str | None = None,
+        thread_id: str | None = None,
+        enabled: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        sort_by: str | None = None,
+        sort_order: SortOrder | None = None,
+    ) -> builtins.list[Cron]: ...
+
+    async def count(
+        self,
+        *,
+        assistant_id: str | None = None,
+        thread_id: str | None = None,
+        enabled: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> int: ...
+
+    async def claim(self, now: datetime, limit: int = 100) -> builtins.list[Cron]:
+        """Take up to ``limit`` due crons (enabled, ``next_run_date <= now``, end time
+        not passed) and advance each one's ``next_run_date`` past ``now``, in one
+        transaction: of any number of concurrent callers, exactly one gets each
+        firing. Returns the crons as they were when due."""
         ...

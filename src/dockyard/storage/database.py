@@ -17,10 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings
-from dockyard.storage.base import AssistantStore, RunStore, ThreadStore
+from dockyard.storage.base import AssistantStore, CronStore, RunStore, ThreadStore
 from dockyard.storage.checkpoints import CheckpointAdmin, SqliteCheckpointAdmin
 from dockyard.storage.inline import InlineEngine, InlineSqliteSaver, sqlite_connect
-from dockyard.storage.sql import SqlAssistants, SqlRuns, SqlThreads, register_sqlite_functions
+from dockyard.storage.sql import (
+    SqlAssistants,
+    SqlCrons,
+    SqlRuns,
+    SqlThreads,
+    register_sqlite_functions,
+)
 from dockyard.storage.store import open_sqlite_store
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -32,6 +38,7 @@ class Storage:
     assistants: AssistantStore
     threads: ThreadStore
     runs: RunStore
+    crons: CronStore
     checkpointer: BaseCheckpointSaver[Any]
     checkpoint_admin: CheckpointAdmin
     store: BaseStore
@@ -119,6 +126,7 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
             assistants=SqlAssistants(engine),
             threads=SqlThreads(engine),
             runs=SqlRuns(engine),
+            crons=SqlCrons(engine),
             checkpointer=checkpointer,
             checkpoint_admin=SqliteCheckpointAdmin(cp_conn),
             store=store,

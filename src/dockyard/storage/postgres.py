@@ -3,20 +3,26 @@ Postgres checkpointer and store, all on psycopg 3 connection pools."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import create_async_engine
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings
 from dockyard.storage.checkpoints import WriteKeys
 
 if TYPE_CHECKING:
+    from langgraph.store.postgres.aio import AsyncPostgresStore
     from psycopg_pool import AsyncConnectionPool
 
     from dockyard.storage.database import Storage
+
+log = logging.getLogger("dockyard.storage")
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -121,11 +127,82 @@ def _numeric_filters(store_cls: Any) -> Any:
     return NumericFilterStore
 
 
+def build_store(
+    pool: AsyncConnectionPool[Any], settings: Settings, *, pgvector: bool
+) -> AsyncPostgresStore:
+    """The store for these settings: LangGraph's own (with its pgvector index when
+    ``store.index`` is set and pgvector is usable), else dockyard's exact-scan fallback."""
+    from langgraph.store.postgres.aio import AsyncPostgresStore
+
+    from dockyard.storage.pg_vector import ExactScanPostgresStore
+    from dockyard.storage.store import _index_config
+
+    ttl = settings.store.ttl.model_dump(exclude_none=True)
+    index = _index_config(settings)
+    base = AsyncPostgresStore if index is None or pgvector else ExactScanPostgresStore
+    store: AsyncPostgresStore = _numeric_filters(base)(pool, index=index, ttl=ttl)
+    return store
+
+
+async def open_postgres_store(
+    pool: AsyncConnectionPool[Any], settings: Settings
+) -> AsyncPostgresStore:
+    from dockyard.storage.pg_vector import ENABLE_HINT, adopt_fallback_vectors, detect_pgvector
+
+    index = settings.store.index
+    if index is None:
+        store = build_store(pool, settings, pgvector=False)
+        await store.setup()
+        return store
+    status = await detect_pgvector(pool)
+    store = build_store(pool, settings, pgvector=status.available)
+    await store.setup()
+    if status.available:
+        try:
+            copied = await adopt_fallback_vectors(pool, index.dims)
+        except Exception as e:  # the store works without the old vectors; say what to do
+            log.warning(
+                "store.index: could not copy the vectors of dockyard's exact-scan fallback "
+                "(table dockyard_store_vectors) into pgvector's store_vectors: %s; items put "
+                "before pgvector was enabled are not found by semantic search until put again",
+                e,
+            )
+        else:
+            if copied:
+                log.info("store.index: copied %d fallback vectors into pgvector", copied)
+        log.info("store.index: semantic search uses pgvector (%s)", status.detail)
+    else:
+        log.warning(
+            "store.index: %s; semantic search uses dockyard's exact-scan fallback, which "
+            "compares the query with every stored vector under the searched namespace "
+            "(cost grows with items x dims; no index); %s",
+            status.detail,
+            ENABLE_HINT,
+        )
+    return store
+
+
+# Advisory lock key: any constant unlikely to collide with an application's.
+_SETUP_TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(6868227920127252833)")
+_SETUP_UNLOCK = sa.text("SELECT pg_advisory_unlock(6868227920127252833)")
+
+
+async def _setup_lock(conn: AsyncConnection) -> None:
+    """Take the set-up lock, polling outside any transaction.
+
+    LangGraph's migrations run CREATE INDEX CONCURRENTLY, which waits for every
+    open transaction to end, so neither the holder nor the waiters may sit in
+    one (a blocking pg_advisory_lock call would deadlock with it).
+    """
+    await conn.execution_options(isolation_level="AUTOCOMMIT")
+    while not (await conn.execute(_SETUP_TRY_LOCK)).scalar_one():  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+
+
 @contextlib.asynccontextmanager
 async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
     try:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-        from langgraph.store.postgres.aio import AsyncPostgresStore
         from psycopg.rows import dict_row
         from psycopg_pool import AsyncConnectionPool
     except ImportError:
@@ -133,7 +210,7 @@ async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
             'database_url: PostgreSQL needs the postgres extra: pip install "dockyard[postgres]"'
         ) from None
     from dockyard.storage.database import Storage, migrate
-    from dockyard.storage.sql import SqlAssistants, SqlRuns, SqlThreads
+    from dockyard.storage.sql import SqlAssistants, SqlCrons, SqlRuns, SqlThreads
 
     assert settings.database_url is not None
     size = settings.database_pool_size
@@ -152,18 +229,18 @@ async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
         check=AsyncConnectionPool.check_connection,
     )
     try:
-        await migrate(engine)
         await pool.open(wait=True, timeout=30)
         checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
-        await checkpointer.setup()
-        ttl = settings.store.ttl.model_dump(exclude_none=True)
-        if settings.store.index is not None:
-            raise ConfigError(
-                "store.index on PostgreSQL needs pgvector; this build does not set it up yet "
-                "(remove store.index, or use the SQLite default)"
-            )
-        store = _numeric_filters(AsyncPostgresStore)(pool, ttl=ttl)  # type: ignore[arg-type]
-        await store.setup()
+        # API and worker processes often start together on a fresh database:
+        # one at a time creates the tables, the others then find them done.
+        async with engine.connect() as lock:
+            await _setup_lock(lock)
+            try:
+                await migrate(engine)
+                await checkpointer.setup()
+                store = await open_postgres_store(pool, settings)
+            finally:
+                await lock.execute(_SETUP_UNLOCK)
         if settings.store.ttl.sweep_interval_minutes:
             await store.start_ttl_sweeper()
         try:
@@ -172,6 +249,7 @@ async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
                 assistants=SqlAssistants(engine),
                 threads=SqlThreads(engine),
                 runs=SqlRuns(engine),
+                crons=SqlCrons(engine),
                 checkpointer=checkpointer,
                 checkpoint_admin=PostgresCheckpointAdmin(pool),
                 store=store,

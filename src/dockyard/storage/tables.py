@@ -119,8 +119,37 @@ runs = sa.Table(
     # 0002: the executing process and until when its claim holds.
     sa.Column("worker_id", sa.String(128), nullable=True),
     sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+    sa.Column("cancel_requested", sa.String(16), nullable=True),
     sa.Column("webhook", JSONType, nullable=True),
     sa.Index("ix_runs_thread_created", "thread_id", "created_at"),
     sa.Index("ix_runs_status_created", "status", "created_at"),
     sa.Index("ix_runs_status_lease", "status", "lease_expires_at"),
+)
+
+crons = sa.Table(
+    "crons",
+    metadata,
+    sa.Column("cron_id", sa.String(64), primary_key=True),
+    sa.Column("assistant_id", sa.String(64), nullable=False, index=True),
+    # A cron on a thread goes with its thread; without one, each firing is a stateless run.
+    sa.Column(
+        "thread_id",
+        sa.String(64),
+        sa.ForeignKey("threads.thread_id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("schedule", sa.String(255), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=True),
+    # The run request each firing sends (input, config, context, stream options...).
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("metadata", JSONType, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("end_time", UTCDateTime, nullable=True),
+    # NULL once the schedule has no firing left before end_time.
+    sa.Column("next_run_date", UTCDateTime, nullable=True, index=True),
+    sa.Column("on_run_completed", sa.String(16), nullable=True),
+    sa.Column("user_id", sa.String(255), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -20,18 +20,20 @@ async def health() -> dict[str, bool]:
 
 @router.get("/ready")
 async def ready(rt: RuntimeDep) -> Response:
-    problems = await rt.storage.ping()
+    problems = await rt.ping()
     if problems:
         return json_response(
             {
                 "ready": False,
                 "code": "not_ready",
-                "detail": "storage unreachable",
+                "detail": f"unreachable: {', '.join(sorted(problems))}",
                 "problems": problems,
             },
             status_code=503,
         )
-    return json_response({"ready": True, "backend": rt.storage.backend})
+    return json_response(
+        {"ready": True, "backend": rt.storage.backend, "redis": rt.redis is not None}
+    )
 
 
 @router.get("/info")
@@ -41,5 +43,5 @@ async def info(rt: RuntimeDep) -> dict[str, object]:
         "version": __version__,
         "graphs": rt.registry.names,
         "storage": rt.storage.backend,
-        "flags": {"assistants": True, "crons": False, "store": True},
+        "flags": {"assistants": True, "crons": True, "store": True},
     }

@@ -38,11 +38,11 @@ def _allowed(modes: Sequence[str] | None) -> set[str] | None:
     return allowed
 
 
-def parse_last_event_id(value: str | None) -> int:
+def parse_last_event_id(rt: Runtime, value: str | None) -> str | None:
     if not value:
-        return 0
+        return None
     try:
-        return int(value.rsplit(":", 1)[-1])
+        return rt.broker.parse_after(value)
     except ValueError:
         raise InvalidRequestError(
             f"Last-Event-ID {value!r} is not an event id this server sent", param="Last-Event-ID"
@@ -58,7 +58,7 @@ async def _body(
     rt: Runtime,
     run: Run | None,
     allowed: set[str] | None,
-    after: int,
+    after: str | None,
     cancel_on_disconnect: bool,
 ) -> AsyncIterator[bytes]:
     if run is None:
@@ -103,7 +103,7 @@ def sse_events(
     *,
     cancel_on_disconnect: bool = False,
 ) -> StreamingResponse:
-    after = parse_last_event_id(last_event_id)
+    after = parse_last_event_id(rt, last_event_id)
     headers = run_paths(run) if run is not None else {}
     return sse_response(
         _body(rt, run, _allowed(modes), after, cancel_on_disconnect), headers=headers

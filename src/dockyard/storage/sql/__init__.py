@@ -1,4 +1,4 @@
-"""SQLAlchemy backend for assistants, threads and runs: SQLite (inline) and PostgreSQL."""
+"""SQLAlchemy backend for assistants, threads, runs and crons: SQLite (inline) and PostgreSQL."""
 
 from dockyard.storage.sql._common import (
     Conn,
@@ -9,6 +9,7 @@ from dockyard.storage.sql._common import (
     utcnow,
 )
 from dockyard.storage.sql.assistants import SqlAssistants
+from dockyard.storage.sql.crons import SqlCrons
 from dockyard.storage.sql.runs import SqlRuns
 from dockyard.storage.sql.threads import SqlThreads, new_thread_row
 
@@ -16,6 +17,7 @@ __all__ = [
     "Conn",
     "Engine",
     "SqlAssistants",
+    "SqlCrons",
     "SqlRuns",
     "SqlThreads",
     "json_contains",

@@ -16,7 +16,7 @@ from dockyard.storage.base import (
     RunStatus,
     Thread,
 )
-from dockyard.storage.sql._common import Engine, P, utcnow
+from dockyard.storage.sql._common import Engine, P, json_match, utcnow
 from dockyard.storage.sql.threads import MARK_THREAD_BUSY, get_thread_row
 from dockyard.storage.tables import runs, threads
 
@@ -34,6 +34,38 @@ _CLAIM_RUN = _UPDATE_RUN.where(runs.c.status == "pending").values(
     attempts=runs.c.attempts + 1,
     started_at=P("p_now"),
     updated_at=P("p_now"),
+    worker_id=P("p_worker"),
+    lease_expires_at=P("p_lease"),
+)
+_HEARTBEAT = (
+    runs.update()
+    .where(
+        runs.c.run_id.in_(P("p_ids", expanding=True)),
+        runs.c.worker_id == P("p_worker"),
+        runs.c.status == "running",
+    )
+    .values(lease_expires_at=P("p_lease"))
+    .returning(runs.c.run_id, runs.c.cancel_requested)
+)
+_REQUEUE_EXPIRED = (
+    runs.update()
+    .where(runs.c.status == "running", runs.c.lease_expires_at < P("p_now"))
+    .values(status="pending", worker_id=None, lease_expires_at=None, updated_at=P("p_now"))
+    .returning(runs.c.run_id)
+)
+_RELEASE = (
+    runs.update()
+    .where(
+        runs.c.run_id == P("p_id"),
+        runs.c.worker_id == P("p_worker"),
+        runs.c.status == "running",
+    )
+    .values(status="pending", worker_id=None, lease_expires_at=None, updated_at=P("p_now"))
+)
+_REQUEST_CANCEL = (
+    runs.update()
+    .where(runs.c.run_id == P("p_id"), runs.c.status.in_(ACTIVE_RUN_STATUSES))
+    .values(cancel_requested=P("p_action"))
 )
 _DUE_RUNS = (
     runs.select()
@@ -144,7 +176,14 @@ class SqlRuns:
         async with self.engine.connect() as conn:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
-    async def claim(self, limit: int, now: datetime) -> builtins.list[Run]:
+    async def claim(
+        self,
+        limit: int,
+        now: datetime,
+        *,
+        worker_id: str | None = None,
+        lease_until: datetime | None = None,
+    ) -> builtins.list[Run]:
         if limit <= 0:
             return []
         q = (
@@ -160,11 +199,20 @@ class SqlRuns:
                     continue
                 seen.add(r["thread_id"])
                 run = cast(Run, dict(r))
-                res = await conn.execute(_CLAIM_RUN, {"p_id": run["run_id"], "p_now": now})
+                res = await conn.execute(
+                    _CLAIM_RUN,
+                    {
+                        "p_id": run["run_id"],
+                        "p_now": now,
+                        "p_worker": worker_id,
+                        "p_lease": lease_until,
+                    },
+                )
                 if res.rowcount:
                     run["status"] = "running"
                     run["attempts"] += 1
                     run["started_at"] = run["updated_at"] = now
+                    run["worker_id"], run["lease_expires_at"] = worker_id, lease_until
                     claimed.append(run)
                 if len(claimed) >= limit:
                     break
@@ -185,6 +233,7 @@ class SqlRuns:
         error: dict[str, Any] | None = None,
         cancel_reason: str | None = None,
         only_if: Sequence[RunStatus] | None = None,
+        worker_id: str | None = None,
     ) -> bool:
         now = utcnow()
         values: dict[str, Any] = {
@@ -197,8 +246,14 @@ class SqlRuns:
         if only_if:
             q = _UPDATE_RUN_IF
             values["p_only"] = list(only_if)
+        if worker_id is not None:
+            # Fencing: a worker whose lease was taken over must not settle the run.
+            q = q.where(runs.c.worker_id == P("p_worker"))
+            values["p_worker"] = worker_id
         if status not in ACTIVE_RUN_STATUSES:
             values["ended_at"] = now
+            values["worker_id"] = None
+            values["lease_expires_at"] = None
         if cancel_reason is not None:
             values["cancel_reason"] = cancel_reason
         async with self.engine.begin() as conn:
@@ -218,6 +273,67 @@ class SqlRuns:
                 await conn.execute(
                     runs.update()
                     .where(runs.c.status == "running")
-                    .values(status="pending", updated_at=utcnow())
+                    .values(
+                        status="pending",
+                        worker_id=None,
+                        lease_expires_at=None,
+                        updated_at=utcnow(),
+                    )
                 )
         return stale
+
+    async def heartbeat(
+        self, worker_id: str, run_ids: Sequence[str], lease_until: datetime
+    ) -> dict[str, str | None]:
+        if not run_ids:
+            return {}
+        params = {"p_ids": list(run_ids), "p_worker": worker_id, "p_lease": lease_until}
+        async with self.engine.begin() as conn:
+            res = await conn.execute(_HEARTBEAT, params)
+            return {r.run_id: r.cancel_requested for r in res}
+
+    async def requeue_expired(self, now: datetime) -> builtins.list[str]:
+        async with self.engine.begin() as conn:
+            return [r.run_id for r in await conn.execute(_REQUEUE_EXPIRED, {"p_now": now})]
+
+    async def release(self, run_id: str, worker_id: str) -> bool:
+        params = {"p_id": run_id, "p_worker": worker_id, "p_now": utcnow()}
+        async with self.engine.begin() as conn:
+            return bool((await conn.execute(_RELEASE, params)).rowcount)
+
+    async def request_cancel(self, run_id: str, action: str) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(_REQUEST_CANCEL, {"p_id": run_id, "p_action": action})
+            return bool(res.rowcount)
+
+    async def set_webhook(self, run_id: str, webhook: dict[str, Any]) -> None:
+        params = {"p_id": run_id, "webhook": webhook, "updated_at": utcnow()}
+        async with self.engine.begin() as conn:
+            await conn.execute(_UPDATE_RUN, params)
+
+    async def claim_pending_webhooks(
+        self, older_than: datetime, limit: int = 100
+    ) -> builtins.list[Run]:
+        q = (
+            runs.select()
+            .where(
+                runs.c.status.not_in(ACTIVE_RUN_STATUSES),
+                runs.c.updated_at < older_than,
+                *json_match(runs.c.webhook, {"status": "pending"}, self.dialect),
+            )
+            .order_by(runs.c.updated_at)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            taken = [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
+            if taken:
+                ids = [r["run_id"] for r in taken]
+                await conn.execute(
+                    runs.update().where(runs.c.run_id.in_(ids)).values(updated_at=now)
+                )
+        for run in taken:
+            run["updated_at"] = now
+        return taken

@@ -23,6 +23,8 @@ def upgrade() -> None:
         # whose lease ran out (its worker died) is taken by another worker.
         batch.add_column(sa.Column("worker_id", sa.String(128), nullable=True))
         batch.add_column(sa.Column("lease_expires_at", UTCDateTime, nullable=True))
+        # interrupt|rollback asked for by another process; the owner stops the run.
+        batch.add_column(sa.Column("cancel_requested", sa.String(16), nullable=True))
         # {"url": ..., "status": pending|delivered|failed, "attempts": n, ...}
         batch.add_column(sa.Column("webhook", JSONType, nullable=True))
     op.create_index("ix_runs_status_lease", "runs", ["status", "lease_expires_at"])
@@ -32,5 +34,6 @@ def downgrade() -> None:
     op.drop_index("ix_runs_status_lease", "runs")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("webhook")
+        batch.drop_column("cancel_requested")
         batch.drop_column("lease_expires_at")
         batch.drop_column("worker_id")

@@ -1,0 +1,170 @@
+"""Assemble one process's runtime: storage, stream broker, signals, executor, periodic jobs.
+
+The API server and ``dockyard worker`` both start here, so a run's code path is
+the same everywhere. What differs is configuration: with ``redis_url`` the
+stream broker and signals go through Redis (any process serves any run's
+stream); with ``runs.in_process`` false the process executes nothing and only
+queues runs for workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.errors import ConfigError
+from dockyard.runtime.crons import CronScheduler
+from dockyard.runtime.execute import RunContext
+from dockyard.runtime.executor import Executor
+from dockyard.runtime.graphs import GraphRegistry
+from dockyard.runtime.service import RunService
+from dockyard.runtime.signals import LocalSignals, RedisSignals, Signals
+from dockyard.runtime.stream import MemoryBroker, StreamBroker
+from dockyard.runtime.sweeper import ThreadSweeper
+from dockyard.runtime.webhooks import RunView, WebhookDispatcher
+from dockyard.settings import Settings
+from dockyard.storage.database import Storage, open_storage
+
+log = logging.getLogger("dockyard.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    storage: Storage
+    registry: GraphRegistry
+    broker: StreamBroker
+    executor: Executor | None
+    runs: RunService
+    redis: Any = None  # redis.asyncio.Redis when redis_url is set
+
+    async def ping(self) -> dict[str, str]:
+        """Problems per dependency; empty when everything answers."""
+        problems = await self.storage.ping()
+        if self.redis is not None:
+            try:
+                await self.redis.ping()
+            except Exception as e:  # any client error means "not ready"
+                problems["redis"] = f"{type(e).__name__}: {e}"
+        return problems
+
+
+def check_layout(settings: Settings) -> None:
+    """Refuse process layouts that cannot work, before anything starts."""
+    if settings.runs.in_process:
+        return
+    if not settings.redis_url:
+        raise ConfigError(
+            "runs.in_process = False (serve --no-workers) needs redis_url: worker "
+            "processes send run events and take cancel signals through Redis; set "
+            "DOCKYARD_REDIS_URL=redis://host:6379/0"
+        )
+    if not (settings.database_url or "").startswith(("postgresql", "postgres")):
+        raise ConfigError(
+            "runs.in_process = False (serve --no-workers) needs database_url = "
+            "postgresql://...: worker processes share runs through PostgreSQL, not the "
+            "embedded SQLite file"
+        )
+
+
+def _open_redis(settings: Settings) -> Any:
+    try:
+        from redis.asyncio import Redis
+    except ImportError as e:  # pragma: no cover - the extra is part of dev installs
+        raise ConfigError(
+            f"redis_url is set but redis-py is missing ({e}); pip install 'dockyard[redis]'"
+        ) from e
+    assert settings.redis_url is not None
+    # Blocking XREADs wait up to 5 s: the socket timeout must outlast them.
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=15,
+        socket_connect_timeout=5,
+        health_check_interval=15,
+        retry_on_timeout=True,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    registry: GraphRegistry,
+    *,
+    execute: bool,
+    run_view: RunView,
+) -> AsyncIterator[Runtime]:
+    """Everything a process needs, started; stopped in reverse order on exit.
+
+    ``execute``: this process claims and runs runs (the API in the embedded
+    default, every ``dockyard worker``).
+    """
+    check_layout(settings)
+    async with open_storage(settings) as storage:
+        registry.bind(storage.checkpointer, storage.store)
+        redis = _open_redis(settings) if settings.redis_url else None
+        broker: StreamBroker
+        redis_broker = None
+        if redis is not None:
+            from dockyard.runtime.redis_broker import RedisBroker
+
+            broker = redis_broker = RedisBroker(
+                redis,
+                settings.redis_prefix,
+                settings.runs.stream_retention_seconds,
+                settings.runs.stream_max_events,
+            )
+            redis_broker.start()
+        else:
+            broker = MemoryBroker(
+                settings.runs.stream_retention_seconds, settings.runs.stream_max_events
+            )
+        ctx = RunContext(storage=storage, registry=registry, broker=broker, settings=settings)
+        # Started before the executor and stopped after it: runs resumed at
+        # start-up and runs ending during shutdown both find it running.
+        webhooks = ctx.webhooks = WebhookDispatcher(storage, settings.webhooks, run_view)
+        webhooks.start()
+        executor = (
+            Executor(
+                ctx,
+                settings.runs.max_concurrency,
+                lease_seconds=settings.runs.lease_seconds,
+                requeue_on_start=storage.backend == "sqlite",
+            )
+            if execute
+            else None
+        )
+        signals: Signals
+        if redis is not None:
+            signals = RedisSignals(redis, settings.redis_prefix, executor)
+            signals.start()
+        else:
+            signals = LocalSignals(executor)
+        service = RunService(ctx, executor, signals)
+        runtime = Runtime(settings, storage, registry, broker, executor, service, redis)
+        sweeper = ThreadSweeper(service, settings.threads.sweep_interval_seconds)
+        crons = CronScheduler(service, settings.crons.poll_interval_seconds)
+        try:
+            await service.ensure_default_assistants()
+            if executor is not None:
+                await executor.start()
+            sweeper.start()
+            crons.start()
+            yield runtime
+        finally:
+            await crons.stop()
+            await sweeper.stop()
+            if executor is not None:
+                left = await executor.drain(settings.runs.drain_seconds)
+                if left:
+                    log.warning("handed %d unfinished run(s) back to the queue", left)
+                    await signals.wake()
+            if isinstance(signals, RedisSignals):
+                await signals.stop()
+            await webhooks.stop()
+            if redis_broker is not None:
+                await redis_broker.stop()
+            if redis is not None:
+                await redis.aclose()

@@ -1,0 +1,152 @@
+"""Run events in Redis Streams: any API process serves the stream of a run executing anywhere.
+
+One Redis stream per run (``<prefix>:stream:<run_id>``), entry ids are the SSE
+ids (Redis' ``<ms>-<seq>``), so ``Last-Event-ID`` replay is an ``XREAD`` from
+that id. ``publish`` only queues: a single writer task sends queued events in
+pipelined batches, in order, so a run step never waits on the network.
+A closed stream ends with a ``__close__`` entry and expires after the retention
+time; an abandoned one (its process died before closing) after a day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from dockyard.runtime.stream import Event
+
+log = logging.getLogger("dockyard.stream")
+
+_CLOSE = b"__close__"
+_OPEN_TTL_SECONDS = 24 * 3600
+_ID = re.compile(r"^\d+-\d+$")
+# While Redis is away events wait in memory, up to this many; then the oldest go.
+_MAX_QUEUED = 100_000
+
+
+class RedisBroker:
+    shared = True
+
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        retention_seconds: float = 300.0,
+        max_events: int = 10_000,
+        block_ms: int = 5_000,
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._retention = max(1, int(retention_seconds))
+        self._max_events = max_events
+        self._block_ms = block_ms
+        self._queue: list[tuple[str, bytes, bytes]] = []  # (run_id, event, data)
+        self._queued = 0  # events ever queued
+        self._sent = 0  # events ever written
+        self._kick = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def key(self, run_id: str) -> str:
+        return f"{self._prefix}:stream:{run_id}"
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._writer(), name="dockyard-redis-broker")
+
+    async def stop(self) -> None:
+        """Write what is queued (bounded), then stop the writer."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), 5.0)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def publish(self, run_id: str, event: str, data: bytes) -> None:
+        self._enqueue(run_id, event.encode(), data)
+
+    def close(self, run_id: str) -> None:
+        self._enqueue(run_id, _CLOSE, b"")
+
+    def _enqueue(self, run_id: str, event: bytes, data: bytes) -> None:
+        if len(self._queue) >= _MAX_QUEUED:
+            del self._queue[0]
+            self._sent += 1  # counted as done so flush() does not wait for it
+            log.error("redis unreachable: dropped the oldest queued run event")
+        self._queue.append((run_id, event, data))
+        self._queued += 1
+        self._kick.set()
+
+    async def flush(self) -> None:
+        target = self._queued
+        while self._sent < target:
+            progress = self._progress
+            await progress.wait()
+
+    async def has(self, run_id: str) -> bool:
+        return bool(await self._redis.exists(self.key(run_id)))
+
+    def parse_after(self, last_event_id: str) -> str:
+        if not _ID.match(last_event_id):
+            raise ValueError(last_event_id)
+        return last_event_id
+
+    async def _writer(self) -> None:
+        delay = 0.1
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            batch = self._queue
+            if not batch:
+                continue
+            self._queue = []
+            try:
+                await self._write(batch)
+            except RedisError as e:
+                log.warning("redis write failed (%s); retrying in %.1fs", e, delay)
+                self._queue[:0] = batch  # keep order: the failed batch goes first
+                self._kick.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            self._sent += len(batch)
+            progress, self._progress = self._progress, asyncio.Event()
+            progress.set()
+
+    async def _write(self, batch: list[tuple[str, bytes, bytes]]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        touched: dict[str, bool] = {}  # run key -> closed in this batch
+        for run_id, event, data in batch:
+            key = self.key(run_id)
+            pipe.xadd(key, {"e": event, "d": data}, maxlen=self._max_events + 1, approximate=True)
+            touched[key] = touched.get(key, False) or event == _CLOSE
+        for key, closed in touched.items():
+            pipe.expire(key, self._retention if closed else _OPEN_TTL_SECONDS)
+        await pipe.execute()
+
+    async def subscribe(self, run_id: str, after: str | None = None) -> AsyncIterator[Event]:
+        key = self.key(run_id)
+        last = after or "0-0"
+        while True:
+            resp: Any = await self._redis.xread({key: last}, count=1000, block=self._block_ms)
+            if not resp:
+                # Quiet for a while: a stream that no longer exists (expired,
+                # or its run deleted) will never say more.
+                if not await self._redis.exists(key):
+                    return
+                continue
+            for _key, entries in resp:
+                for entry_id, fields in entries:
+                    last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                    event = fields[b"e"]
+                    if event == _CLOSE:
+                        return
+                    yield Event(last, event.decode(), fields[b"d"])

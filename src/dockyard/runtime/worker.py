@@ -1,0 +1,56 @@
+"""``dockyard worker``: a process that only executes runs, beside API-only servers.
+
+It opens the same runtime as the API server (see ``runtime.process``) with the
+executor on and no HTTP. SIGTERM or SIGINT drains it: no new claims, running
+runs get ``runs.drain_seconds`` to finish, the rest go back to the queue for
+another worker (which resumes them from their last checkpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from dockyard.api.responses import run_out
+from dockyard.errors import ConfigError
+from dockyard.runtime.graphs import load_registry
+from dockyard.runtime.process import open_runtime
+from dockyard.settings import Settings
+
+log = logging.getLogger("dockyard.worker")
+
+
+def check_worker_layout(settings: Settings) -> None:
+    if not (settings.database_url or "").startswith(("postgresql", "postgres")):
+        raise ConfigError(
+            "dockyard worker needs database_url = postgresql://... (set "
+            "DOCKYARD_DATABASE_URL): workers share runs through PostgreSQL; the embedded "
+            "SQLite default executes runs inside `dockyard serve`"
+        )
+    if not settings.redis_url:
+        raise ConfigError(
+            "dockyard worker needs redis_url (set DOCKYARD_REDIS_URL=redis://host:6379/0): "
+            "run events and cancel signals reach the API processes through Redis"
+        )
+
+
+async def run_worker(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    check_worker_layout(settings)
+    registry = load_registry(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_runtime(settings, registry, execute=True, run_view=run_out) as rt:
+        assert rt.executor is not None
+        log.info(
+            "worker %s: executing %s (up to %d runs at once)",
+            rt.executor.worker_id,
+            ", ".join(registry.names) or "no graphs",
+            settings.runs.max_concurrency,
+        )
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("worker %s: draining", rt.executor.worker_id)
