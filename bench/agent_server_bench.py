@@ -31,6 +31,7 @@ from rich.progress import (
 )
 from runner import Kind, LoadSpec, Scenario, ScenarioResult, run_scenario
 from runner import Progress as RunProgress
+from spread import parse_pids, parse_urls
 
 GRAPHS = ("trivial", "fake_model")
 KINDS: tuple[Kind, ...] = ("wait", "stream")
@@ -46,7 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Load-test an Agent Server (LangGraph API) with concurrent langgraph-sdk "
         "clients: runs/s, total latency and time-to-first-SSE-event percentiles.",
     )
-    p.add_argument("--url", default="http://127.0.0.1:8123", help="Agent Server base URL")
+    p.add_argument(
+        "--url",
+        default="http://127.0.0.1:8123",
+        help="Agent Server base URL, or several comma-separated (clients go round-robin)",
+    )
     p.add_argument("--label", default=None, help="server label for reports (default: the URL)")
     p.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
     phase = p.add_mutually_exclusive_group()
@@ -79,13 +84,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--processes", type=int, default=1, help="spread the clients over K processes")
     p.add_argument("--api-key", default=None, help="x-api-key to send (default: none)")
     p.add_argument(
-        "--server-pid", type=int, default=None, help="report this process tree's CPU use (Linux)"
+        "--server-pid",
+        default=None,
+        help="report this process tree's CPU use (Linux); comma-separated PIDs are summed",
     )
     p.add_argument("--json", type=Path, default=None, help="write raw results to this file")
     p.add_argument("--no-samples", action="store_true", help="leave per-run samples out of --json")
     p.add_argument("--markdown", action="store_true", help="print a markdown block on stdout")
     p.add_argument("--chart", type=Path, default=None, help="write an SVG latency chart")
     args = p.parse_args(argv)
+    try:
+        args.urls = parse_urls(args.url)
+        args.server_pids = parse_pids(args.server_pid) if args.server_pid else ()
+    except ValueError as exc:
+        p.error(str(exc))
     if args.duration is None and args.runs is None:
         args.duration = 20.0
     for name in ("clients", "processes"):
@@ -165,8 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         stream_mode=args.stream_mode,
         max_duration=args.max_duration,
         api_key=args.api_key,
+        urls=args.urls,
     )
-    info = probe(args.url, console)
+    infos = [probe(url, console) for url in args.urls]  # every server must answer
+    info = infos[0]
     processes = max(1, min(args.processes, args.clients))
     meta: dict[str, Any] = {
         "label": args.label or args.url,
@@ -191,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             total = spec.runs if spec.runs is not None else spec.warmup + (spec.duration or 0)
             task = progress.add_task(sc.name, total=total)
             bar = _Bar(progress, task, spec, sc.name)
-            res = run_scenario(sc, spec, processes, bar, args.server_pid)
+            res = run_scenario(sc, spec, processes, bar, args.server_pids)
             progress.update(task, completed=total)
             results.append(res)
 

@@ -81,3 +81,57 @@ def proc_tree_cpu_seconds(pid: int) -> float | None:
             total += cpu
             stack.extend(_children(child))
     return total
+
+
+def procs_cpu_seconds(pids: tuple[int, ...]) -> float | None:
+    """Summed CPU seconds of several process trees (None once any root is gone).
+
+    A deployment of several servers is accounted as one "server": its CPU column can then
+    exceed 100% of one core.
+    """
+    total = 0.0
+    for pid in pids:
+        cpu = proc_tree_cpu_seconds(pid)
+        if cpu is None:
+            return None
+        total += cpu
+    return total
+
+
+def system_cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat (None off Linux)."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    ticks = [int(v) for v in first[1:]]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    # guest time is already included in user/nice: leave it out of the total
+    total = sum(ticks[:8])
+    return total - idle, total
+
+
+def cpu_by_command(name: str, cmdline_contains: str | None = None) -> dict[int, float]:
+    """PID -> CPU seconds of every live process whose command is ``name`` (and whose command
+    line contains ``cmdline_contains``, e.g. a PostgreSQL backend's database name).
+
+    For services the benchmark does not start (PostgreSQL backends, redis-server): compare
+    two snapshots over the PIDs present in both.
+    """
+    out: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != name:
+                continue
+            if cmdline_contains is not None:
+                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+                if cmdline_contains not in cmdline:
+                    continue
+        except OSError:
+            continue
+        cpu = _cpu_of(int(entry.name))
+        if cpu is not None:
+            out[int(entry.name)] = cpu
+    return out

@@ -14,7 +14,8 @@ from typing import Any, Literal, Protocol
 import httpx
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-from machine import proc_tree_cpu_seconds
+from machine import procs_cpu_seconds
+from spread import client_offsets, client_url
 from stats import Sample
 
 Kind = Literal["wait", "stream"]
@@ -39,7 +40,7 @@ class Scenario:
 
 @dataclass(frozen=True, slots=True)
 class LoadSpec:
-    url: str
+    url: str  # as given on the command line (shown in reports)
     clients: int
     warmup: float
     duration: float | None  # seconds of measured phase, or None with ``runs``
@@ -48,6 +49,11 @@ class LoadSpec:
     stream_mode: str
     max_duration: float  # hard cap on the measured phase in --runs mode
     api_key: str | None = None
+    # Servers the clients talk to, round-robin over all clients (empty: just ``url``).
+    urls: tuple[str, ...] = ()
+
+    def url_of(self, client_index: int) -> str:
+        return client_url(self.urls or (self.url,), client_index)
 
 
 @dataclass(slots=True)
@@ -159,16 +165,22 @@ async def run_clients(
     wait_for_start: Callable[[], Awaitable[float]],
     done: IntCell,
     errors: IntCell,
+    first_client: int = 0,
 ) -> WorkerResult:
     """Run ``n_clients`` client loops in this event loop; returns the measured samples.
 
     ``wait_for_start`` is awaited once every client is ready; it returns the wall-clock start
-    time. Warm-up runs (started before start + warmup) are discarded.
+    time. Warm-up runs (started before start + warmup) are discarded. ``first_client`` is the
+    global index of this process' first client, for the round-robin over ``spec.urls``.
     """
     result = WorkerResult()
     clients = [
-        get_client(url=spec.url, api_key=spec.api_key, timeout=httpx.Timeout(spec.timeout))
-        for _ in range(n_clients)
+        get_client(
+            url=spec.url_of(first_client + i),
+            api_key=spec.api_key,
+            timeout=httpx.Timeout(spec.timeout),
+        )
+        for i in range(n_clients)
     ]
     thread_ids: list[str | None] = [None] * n_clients
     try:
@@ -238,21 +250,24 @@ def run_scenario(
     spec: LoadSpec,
     processes: int = 1,
     on_progress: ProgressFn | None = None,
-    server_pid: int | None = None,
+    server_pids: tuple[int, ...] = (),
 ) -> ScenarioResult:
-    """Run one scenario to completion (bounded in time) and return its merged samples."""
+    """Run one scenario to completion (bounded in time) and return its merged samples.
+
+    ``server_pids``: process trees whose CPU use over the measured phase is reported (summed).
+    """
     processes = max(1, min(processes, spec.clients))
     if processes == 1:
-        return asyncio.run(_run_in_process(scenario, spec, on_progress, server_pid))
-    return _run_multiprocess(scenario, spec, processes, on_progress, server_pid)
+        return asyncio.run(_run_in_process(scenario, spec, on_progress, server_pids))
+    return _run_multiprocess(scenario, spec, processes, on_progress, server_pids)
 
 
 class _Phases:
     """Tracks the phase for progress reports and snapshots server CPU over the measured phase."""
 
-    def __init__(self, spec: LoadSpec, server_pid: int | None) -> None:
+    def __init__(self, spec: LoadSpec, server_pids: tuple[int, ...]) -> None:
         self.spec = spec
-        self.server_pid = server_pid
+        self.server_pids = server_pids
         self.t_start: float | None = None
         self.server_cpu0: float | None = None
         self.server_cpu1: float | None = None
@@ -271,14 +286,14 @@ class _Phases:
                 phase = "measure"
             else:
                 phase = "drain"
-            if phase != "warmup" and self.server_cpu0 is None and self.server_pid:
-                self.server_cpu0 = proc_tree_cpu_seconds(self.server_pid)
+            if phase != "warmup" and self.server_cpu0 is None and self.server_pids:
+                self.server_cpu0 = procs_cpu_seconds(self.server_pids)
         if on_progress is not None:
             on_progress(Progress(phase, elapsed, done, errors))
 
     def finish(self) -> float | None:
-        if self.server_pid and self.server_cpu0 is not None:
-            end = proc_tree_cpu_seconds(self.server_pid)
+        if self.server_pids and self.server_cpu0 is not None:
+            end = procs_cpu_seconds(self.server_pids)
             if end is not None:
                 return end - self.server_cpu0
         return None
@@ -288,10 +303,10 @@ async def _run_in_process(
     scenario: Scenario,
     spec: LoadSpec,
     on_progress: ProgressFn | None,
-    server_pid: int | None,
+    server_pids: tuple[int, ...],
 ) -> ScenarioResult:
     done, errors = LocalCell(), LocalCell()
-    phases = _Phases(spec, server_pid)
+    phases = _Phases(spec, server_pids)
 
     async def start() -> float:
         phases.t_start = time.time() + START_DELAY
@@ -334,6 +349,7 @@ def _process_main(
     result_q: Any,
     done: Any,
     errors: Any,
+    first_client: int,
 ) -> None:
     """Entry point of a worker process (spawned)."""
 
@@ -345,7 +361,9 @@ def _process_main(
 
     try:
         res = asyncio.run(
-            run_clients(scenario, spec, n_clients, runs_budget, wait_for_start, done, errors)
+            run_clients(
+                scenario, spec, n_clients, runs_budget, wait_for_start, done, errors, first_client
+            )
         )
     except BaseException as exc:
         res = WorkerResult(setup_error=f"worker crashed: {_describe(exc)}")
@@ -357,7 +375,7 @@ def _run_multiprocess(
     spec: LoadSpec,
     processes: int,
     on_progress: ProgressFn | None,
-    server_pid: int | None,
+    server_pids: tuple[int, ...],
 ) -> ScenarioResult:
     ctx = mp.get_context("spawn")
     ready_q, result_q = ctx.Queue(), ctx.Queue()
@@ -371,12 +389,14 @@ def _run_multiprocess(
     procs = [
         ctx.Process(
             target=_process_main,
-            args=(scenario, spec, n, r, ready_q, go, start_value, result_q, d, e),
+            args=(scenario, spec, n, r, ready_q, go, start_value, result_q, d, e, first),
             daemon=True,
         )
-        for n, r, (d, e) in zip(client_split, runs_split, cells, strict=True)
+        for n, r, (d, e), first in zip(
+            client_split, runs_split, cells, client_offsets(client_split), strict=True
+        )
     ]
-    phases = _Phases(spec, server_pid)
+    phases = _Phases(spec, server_pids)
 
     def counts() -> tuple[int, int]:
         return sum(d.value for d, _ in cells), sum(e.value for _, e in cells)

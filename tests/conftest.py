@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -83,11 +84,12 @@ class LiveServer:
         self.thread.join(timeout=30)
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+@pytest.fixture(scope="session", params=["sqlite", "postgres", "postgres+redis"])
 def live_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """The API tests run once per storage backend: embedded SQLite and PostgreSQL."""
+    """The API tests run once per deployment: embedded SQLite, PostgreSQL, and
+    PostgreSQL with run events and signals through Redis."""
     data_dir = tmp_path_factory.mktemp("dockyard-data")
     if request.param == "sqlite":
         server = LiveServer(data_dir).start()
@@ -95,9 +97,15 @@ def live_server(
         server.stop()
         return
     from tests.pg import fresh_database_sync
+    from tests.redis_server import REDIS_URL, fresh_prefix
 
-    with fresh_database_sync() as url:
-        server = LiveServer(data_dir, database_url=url).start()
+    with contextlib.ExitStack() as stack:
+        extra: dict[str, Any] = {}
+        if request.param == "postgres+redis":
+            prefix = stack.enter_context(fresh_prefix())
+            extra = {"redis_url": REDIS_URL, "redis_prefix": prefix}
+        url = stack.enter_context(fresh_database_sync())
+        server = LiveServer(data_dir, database_url=url, **extra).start()
         yield server
         server.stop()
 

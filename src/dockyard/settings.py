@@ -193,6 +193,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".dockyard")
     database_url: str | None = None
     database_pool_size: int = Field(default=10, ge=1, le=1000)
+    # Seconds a request waits for a pooled connection (e.g. while PostgreSQL restarts).
+    database_pool_timeout: float = Field(default=10.0, gt=0)
     redis_url: str | None = None
     # Keys and channels are namespaced so that several deployments can share one Redis.
     redis_prefix: str = Field(default="dockyard", pattern=r"^[A-Za-z0-9_.:-]+$")

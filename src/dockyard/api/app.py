@@ -101,13 +101,47 @@ class CatchAll:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            log.exception("unhandled error: %s", exc)
+            down = _unreachable_dependency(exc)
+            if down:
+                # A dependency restarting is not a bug: one line, no stack trace.
+                log.warning("%s unreachable: %s: %s", down, type(exc).__name__, exc)
+            else:
+                log.exception("unhandled error: %s", exc)
             if started:  # mid-stream: nothing left to say in HTTP terms
                 return
-            response = _error_response(
-                500, "internal_error", "internal error; the server log has the details"
-            )
+            if down:
+                response = _error_response(
+                    503,
+                    f"{down}_unavailable",
+                    f"{down} is unreachable right now; retry shortly (GET /ready says "
+                    "what is down)",
+                )
+                response.headers["Retry-After"] = "1"
+            else:
+                response = _error_response(
+                    500, "internal_error", "internal error; the server log has the details"
+                )
             await response(scope, receive, send)
+
+
+def _unreachable_dependency(exc: BaseException) -> str | None:
+    """'database' or 'redis' when ``exc`` says that dependency cannot be reached."""
+    import sqlalchemy.exc
+
+    name = type(exc).__module__
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        return "database"
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return "database"
+    if name.startswith(("psycopg", "psycopg_pool")) and type(exc).__name__ in (
+        "OperationalError",
+        "InterfaceError",
+        "PoolTimeout",
+    ):
+        return "database"
+    if name.startswith("redis") and type(exc).__name__ in ("ConnectionError", "TimeoutError"):
+        return "redis"
+    return None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

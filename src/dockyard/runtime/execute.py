@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -39,6 +39,9 @@ class RunContext:
     broker: StreamBroker
     settings: Settings
     webhooks: WebhookDispatcher | None = None
+    # Runs whose outcome is being recorded: a cancel (or a heartbeat that no
+    # longer sees them running) must not interrupt that half-way.
+    settling: set[str] = field(default_factory=set)
 
 
 def _merge_config(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
@@ -182,11 +185,13 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
     # The outcome is stored before the last event goes out: a client that
     # sees the end of the stream then reads a settled run and thread.
     settled = False
+    ctx.settling.add(run_id)
     try:
         settled = await _record_outcome(
             ctx, run, status, error, rollback, translator.last_values, graph, config, start
         )
     finally:
+        ctx.settling.discard(run_id)
         if settled or not await _taken_over(ctx, run):
             if error is not None:
                 publish("error", dumps(error))

@@ -108,6 +108,8 @@ class Executor:
         task = self._tasks.get(run_id)
         if task is None:
             return False
+        if run_id in self.ctx.settling:
+            return True  # already ending; its outcome is being stored
         self._cancel_action[run_id] = action
         if run_id in self._started:
             task.cancel()

@@ -9,6 +9,7 @@ queues runs for workers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -46,7 +47,9 @@ class Runtime:
         problems = await self.storage.ping()
         if self.redis is not None:
             try:
-                await self.redis.ping()
+                await asyncio.wait_for(self.redis.ping(), 3.0)
+            except TimeoutError:
+                problems["redis"] = "no answer within 3s"
             except Exception as e:  # any client error means "not ready"
                 problems["redis"] = f"{type(e).__name__}: {e}"
         return problems

@@ -75,7 +75,7 @@ class RunService:
             )
         return assistant
 
-    async def _validate(self, payload: dict[str, Any], assistant: Assistant) -> None:
+    async def validate(self, payload: dict[str, Any], assistant: Assistant) -> None:
         if payload.get("webhook"):
             validate_webhook_url(payload["webhook"], self.ctx.settings.webhooks.allowed_hosts)
         for field, why in (
@@ -152,7 +152,7 @@ class RunService:
 
     async def create(self, thread_id: str | None, payload: dict[str, Any]) -> Run:
         assistant = await self.resolve_assistant(payload["assistant_id"])
-        await self._validate(payload, assistant)
+        await self.validate(payload, assistant)
         create_thread: Thread | None = None
         if thread_id is None:
             thread_id = new_id()

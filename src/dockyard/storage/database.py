@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -44,18 +45,24 @@ class Storage:
     store: BaseStore
     backend: str
 
-    async def ping(self) -> dict[str, str]:
-        """Problems per component; empty when everything answers."""
+    async def ping(self, timeout: float = 3.0) -> dict[str, str]:  # noqa: ASYNC109
+        """Problems per component; empty when everything answers within ``timeout``."""
         problems: dict[str, str] = {}
-        try:
+
+        async def select_one() -> None:
             async with self.engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
-        except Exception as e:  # any driver error means "not ready"
-            problems["database"] = f"{type(e).__name__}: {e}"
-        try:
-            await self.checkpoint_admin.ping()
-        except Exception as e:
-            problems["checkpoints"] = f"{type(e).__name__}: {e}"
+
+        for name, check in (
+            ("database", select_one),
+            ("checkpoints", self.checkpoint_admin.ping),
+        ):
+            try:
+                await asyncio.wait_for(check(), timeout)
+            except TimeoutError:
+                problems[name] = f"no answer within {timeout:g}s"
+            except Exception as e:  # any driver error means "not ready"
+                problems[name] = f"{type(e).__name__}: {e}"
         return problems
 
 

@@ -219,6 +219,7 @@ async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
         pool_size=size,
         max_overflow=size,
         pool_pre_ping=True,  # a restarted server's dead connections are replaced
+        pool_timeout=settings.database_pool_timeout,
     )
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         libpq_url(settings.database_url),
@@ -227,6 +228,8 @@ async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
         open=False,
         kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
         check=AsyncConnectionPool.check_connection,
+        # While the server is away a request fails after this long (503), not 30 s.
+        timeout=settings.database_pool_timeout,
     )
     try:
         await pool.open(wait=True, timeout=30)

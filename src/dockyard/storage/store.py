@@ -42,6 +42,9 @@ def _index_config(settings: Settings) -> dict[str, Any] | None:
     }
     if index.fields is not None:
         config["fields"] = index.fields
+        # LangGraph's SQLite store reads the undocumented "text_fields" and embeds
+        # the whole item without it (langchain-ai/langgraph#8808).
+        config["text_fields"] = index.fields
     return config
 
 

@@ -49,7 +49,7 @@ def cron_out(c: Cron, select: list[str] | None = None) -> dict[str, Any]:
 async def _checked_payload(rt: Runtime, assistant: Assistant, fields: dict[str, Any]) -> None:
     # The run path's own checks, now: a cron whose every firing would be
     # refused (unknown node, disallowed webhook host...) is refused at once.
-    await rt.runs._validate({**fields, "assistant_id": assistant["assistant_id"]}, assistant)
+    await rt.runs.validate({**fields, "assistant_id": assistant["assistant_id"]}, assistant)
 
 
 async def _get(rt: Runtime, cron_id: str) -> Cron:
