@@ -47,3 +47,31 @@ def test_missing_config_file_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["serve", "-c", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "yaml_text", "needs"),
+    [
+        (["serve", "--no-workers"], "", "redis_url"),
+        (["serve", "--no-workers"], "redis_url: redis://127.0.0.1:6379/0\n", "database_url"),
+        (["worker"], "", "database_url"),
+        (["worker"], "database_url: postgresql://u@127.0.0.1/db\n", "redis_url"),
+    ],
+)
+def test_process_layouts_that_cannot_work_exit_2(
+    tmp_path: Path, args: list[str], yaml_text: str, needs: str
+) -> None:
+    config = tmp_path / "dockyard.yaml"
+    config.write_text(yaml_text)
+    result = runner.invoke(app, [*args, "-c", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert needs in result.stderr and "DOCKYARD_" in result.stderr
+
+
+def test_several_api_processes_need_postgres_and_redis(tmp_path: Path) -> None:
+    config = tmp_path / "dockyard.yaml"
+    config.write_text("")
+    result = runner.invoke(app, ["serve", "--workers", "2", "-c", str(config)])
+    assert result.exit_code == 2
+    assert "PostgreSQL + Redis" in result.output

@@ -33,6 +33,7 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         tmp_path_factory.mktemp("cluster"),
         runs__lease_seconds=LEASE_SECONDS,
         runs__drain_seconds="1",
+        crons__poll_interval_seconds="0.2",
     ) as c:
         yield c
 
@@ -195,6 +196,24 @@ async def test_sigterm_drains_then_hands_back(
     assert done["attempts"] == 2
     state = await a.threads.get_state(tid)
     assert state["values"]["steps"] == ["slept"]
+
+
+async def test_cron_fires_once_per_slot_across_four_processes(
+    clients: tuple[LangGraphClient, LangGraphClient],
+) -> None:
+    """Every process (2 API + 2 workers) polls for due crons; each slot makes one run."""
+    a, b = clients
+    tid = (await a.threads.create())["thread_id"]
+    cron = await b.crons.create_for_thread(
+        tid, "trivial", schedule="* * * * * *", input={"x": 1}, multitask_strategy="enqueue"
+    )
+    await asyncio.sleep(4.5)
+    await a.crons.update(cron["cron_id"], enabled=False)
+    await asyncio.sleep(1.0)
+    runs = await a.runs.list(tid, limit=100)
+    # About 4.5 one-second slots passed; a slot fired by each of the four
+    # processes would make four times as many runs.
+    assert 3 <= len(runs) <= 6, len(runs)
 
 
 async def _worker_of(prod: Cluster, run_id: str) -> Any:

@@ -88,12 +88,16 @@ def serve(
         )
         raise typer.Exit(2)
     from dockyard.api import create_app
+    from dockyard.runtime.process import check_layout
 
     _app_factory_env(settings)  # graphs that read get_settings() see this project's file
     if no_workers:
         os.environ["DOCKYARD_RUNS__IN_PROCESS"] = "false"  # for --workers' child processes
     try:
-        application = create_app(settings)
+        # With several processes each child builds its own app; here only the
+        # layout is checked, so that a bad one stops before any child starts.
+        application = create_app(settings) if settings.workers == 1 else None
+        check_layout(settings)
     except ConfigError as e:
         typer.echo(f"configuration error: {e.message}", err=True)
         raise typer.Exit(2) from None
@@ -103,7 +107,7 @@ def serve(
         f"http://{settings.host}:{settings.port}  (API docs: /docs"
         f"{'; runs execute in `dockyard worker` processes' if no_workers else ''})"
     )
-    if settings.workers > 1:
+    if application is None:
         uvicorn.run(
             "dockyard.api.app:create_app",
             factory=True,

@@ -68,8 +68,8 @@ def check_layout(settings: Settings) -> None:
     if not (settings.database_url or "").startswith(("postgresql", "postgres")):
         raise ConfigError(
             "runs.in_process = False (serve --no-workers) needs database_url = "
-            "postgresql://...: worker processes share runs through PostgreSQL, not the "
-            "embedded SQLite file"
+            "postgresql://... (set DOCKYARD_DATABASE_URL): worker processes share runs "
+            "through PostgreSQL, not the embedded SQLite file"
         )
 
 
