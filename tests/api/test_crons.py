@@ -23,6 +23,7 @@ from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
 from dockyard.runtime.crons import CronScheduler
 from dockyard.runtime.service import default_assistant_id
+from dockyard.storage.tables import crons
 from tests.conftest import LiveServer, eventually
 
 T = TypeVar("T")
@@ -335,3 +336,29 @@ async def test_two_schedulers_fire_each_slot_once(
         assert 1 <= fired <= slots, (fired, slots)
     finally:
         await client.aclose()
+
+
+async def test_a_slot_fired_again_after_a_crash_makes_no_second_run(
+    server: LiveServer, client: LangGraphClient
+) -> None:
+    """A scheduler that died after creating a slot's run but before advancing the cron
+    leaves the slot due; firing it again finds the run (same id) and only advances."""
+    tid = (await client.threads.create())["thread_id"]
+    cron: Any = await client.crons.create_for_thread(tid, "trivial", schedule=YEARLY)
+    slot = when(cron["next_run_date"])
+    first = await fire_at(server, slot + timedelta(seconds=1))
+    assert len(first) == 1
+    engine = server.app.state.runtime.storage.engine
+
+    async def back_to_slot() -> None:  # what a crash before the advance leaves behind
+        async with engine.begin() as conn:
+            await conn.execute(
+                crons.update().where(crons.c.cron_id == cron["cron_id"]).values(next_run_date=slot)
+            )
+
+    await on_server(server, back_to_slot())
+    again = await fire_at(server, slot + timedelta(seconds=2))
+    assert again == []
+    assert len(await client.runs.list(tid)) == 1
+    after = (await client.crons.search(thread_id=tid))[0]
+    assert when(after["next_run_date"]) > slot

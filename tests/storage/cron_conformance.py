@@ -209,6 +209,22 @@ class CronConformance:
         got = await b.crons.get(due["cron_id"])
         assert got is not None and got["next_run_date"] == datetime(2025, 1, 15, 18, tzinfo=UTC)
 
+    async def test_cron_firing_advances_only_after_its_block(self, b: CronBackend) -> None:
+        due = await add_cron(b, next_run_date=T0 - timedelta(minutes=1))
+        # The caller dies (an error here) before its runs exist: the slot stays due.
+        with pytest.raises(RuntimeError):
+            async with b.crons.firing(T0) as taken:
+                assert ids(taken) == [due["cron_id"]]
+                raise RuntimeError("process died")
+        got = await b.crons.get(due["cron_id"])
+        assert got is not None and got["next_run_date"] == due["next_run_date"]
+        async with b.crons.firing(T0) as taken:
+            assert ids(taken) == [due["cron_id"]]
+            assert taken[0]["next_run_date"] == due["next_run_date"]  # the same slot
+        got = await b.crons.get(due["cron_id"])
+        assert got is not None and got["next_run_date"] == datetime(2025, 1, 15, 13, tzinfo=UTC)
+        assert await b.crons.claim(T0) == []
+
     async def test_cron_claim_in_timezone(self, b: CronBackend) -> None:
         cron = await add_cron(
             b, schedule="0 9 * * *", timezone="America/New_York", next_run_date=T0

@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from dockyard.errors import DockyardError
+from dockyard.errors import ConflictError, DockyardError
 from dockyard.runtime.service import RunService
 from dockyard.storage.base import Cron, Run
 
 log = logging.getLogger("dockyard.crons")
 
 BATCH = 100
+_FIRING_NS = uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
 
 
 def run_payload(cron: Cron) -> dict[str, Any]:
@@ -42,17 +44,28 @@ class CronScheduler:
         now = now or datetime.now(UTC)
         created: list[Run] = []
         while True:
-            due = await self.service.storage.crons.claim(now, limit=BATCH)
-            for cron in due:
-                run = await self._fire(cron)
-                if run is not None:
-                    created.append(run)
+            # The firings advance only after their runs exist (see CronStore.firing).
+            async with self.service.storage.crons.firing(now, limit=BATCH) as due:
+                for cron in due:
+                    run = await self._fire(cron)
+                    if run is not None:
+                        created.append(run)
             if len(due) < BATCH:
                 return created
 
     async def _fire(self, cron: Cron) -> Run | None:
+        # One run id per (cron, slot): firing a slot again after a crash finds it taken.
+        slot = cron["next_run_date"]
+        run_id = str(
+            uuid.uuid5(_FIRING_NS, f"{cron['cron_id']}@{slot.isoformat() if slot else ''}")
+        )
         try:
-            return await self.service.create(cron["thread_id"], run_payload(cron))
+            return await self.service.create(cron["thread_id"], run_payload(cron), run_id=run_id)
+        except ConflictError as e:
+            if e.code == "run_exists":
+                log.info("cron %s: slot %s already fired", cron["cron_id"], slot)
+                return None
+            log.warning("cron %s: no run this time: %s", cron["cron_id"], e.message)
         except DockyardError as e:
             # The firing is spent (claimed) either way: a missing thread or
             # assistant, or a busy thread under 'reject', skips this slot only.

@@ -97,7 +97,12 @@ class RunService:
                     )
 
     def _run_row(
-        self, thread_id: str, assistant: Assistant, payload: dict[str, Any], temporary: bool
+        self,
+        thread_id: str,
+        assistant: Assistant,
+        payload: dict[str, Any],
+        temporary: bool,
+        run_id: str | None = None,
     ) -> Run:
         now = datetime.now(UTC)
         kwargs = {
@@ -128,7 +133,7 @@ class RunService:
             kwargs["durability"] = "exit"
         after = payload.get("after_seconds")
         return {
-            "run_id": new_id(),
+            "run_id": run_id or new_id(),
             "thread_id": thread_id,
             "assistant_id": assistant["assistant_id"],
             "status": "pending",
@@ -150,7 +155,11 @@ class RunService:
             "webhook": new_webhook(payload["webhook"]) if payload.get("webhook") else None,
         }
 
-    async def create(self, thread_id: str | None, payload: dict[str, Any]) -> Run:
+    async def create(
+        self, thread_id: str | None, payload: dict[str, Any], *, run_id: str | None = None
+    ) -> Run:
+        """Create (and start or queue) a run. ``run_id`` makes creation idempotent: a
+        second create with the same id raises ConflictError ``run_exists``."""
         assistant = await self.resolve_assistant(payload["assistant_id"])
         await self.validate(payload, assistant)
         create_thread: Thread | None = None
@@ -186,7 +195,7 @@ class RunService:
                         code="nothing_to_resume",
                     )
         strategy: str = payload.get("multitask_strategy") or "enqueue"
-        run = self._run_row(thread_id, assistant, payload, temporary)
+        run = self._run_row(thread_id, assistant, payload, temporary, run_id)
         # A stateless run starts on a thread nobody else can see: when this
         # process has a free slot it is stored as running and started directly,
         # without a trip through the claim queue.

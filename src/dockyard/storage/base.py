@@ -8,6 +8,7 @@ records. Every backend passes ``tests/storage/conformance.py``.
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypedDict
@@ -370,4 +371,13 @@ class CronStore(Protocol):
         not passed) and advance each one's ``next_run_date`` past ``now``, in one
         transaction: of any number of concurrent callers, exactly one gets each
         firing. Returns the crons as they were when due."""
+        ...
+
+    def firing(
+        self, now: datetime, limit: int = 100
+    ) -> contextlib.AbstractAsyncContextManager[builtins.list[Cron]]:
+        """``claim`` whose advance happens when the block exits without an error,
+        after the caller created the firings' runs: a caller that dies in between
+        leaves the firings due for the next one (exactly once with run ids derived
+        from the slot, which a second creation finds taken)."""
         ...

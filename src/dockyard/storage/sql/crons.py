@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, cast
 
@@ -10,7 +12,7 @@ import sqlalchemy as sa
 from dockyard.errors import NotFoundError
 from dockyard.storage.base import Cron, OnRunCompleted, SortOrder
 from dockyard.storage.schedule import next_run
-from dockyard.storage.sql._common import Engine, P, json_match, order_clause
+from dockyard.storage.sql._common import Conn, Engine, P, json_match, order_clause
 from dockyard.storage.tables import crons
 
 _CRON_BY_ID = crons.select().where(crons.c.cron_id == P("p_id"))
@@ -25,7 +27,10 @@ _DUE_CRONS = (
     .order_by(crons.c.next_run_date)
     .limit(P("p_limit"))
 )
-_ADVANCE = _UPDATE_CRON.values(next_run_date=P("p_next"))
+# Only from the slot that fired: an update made meanwhile (new schedule) wins.
+_ADVANCE = _UPDATE_CRON.where(crons.c.next_run_date == P("p_slot")).values(
+    next_run_date=P("p_next")
+)
 
 
 class SqlCrons:
@@ -161,23 +166,42 @@ class SqlCrons:
             return int((await conn.execute(q)).scalar_one())
 
     async def claim(self, now: datetime, limit: int = 100) -> list[Cron]:
+        async with self.firing(now, limit) as due:
+            return due
+
+    @contextlib.asynccontextmanager
+    async def firing(self, now: datetime, limit: int = 100) -> AsyncIterator[list[Cron]]:
         if limit <= 0:
-            return []
-        # PostgreSQL: rows another worker is claiming right now are skipped, and a
-        # row it already advanced no longer matches when re-checked under the lock,
-        # so a firing goes to exactly one caller. SQLite has one writer per process
-        # and dockyard runs one process on it, so the transaction alone suffices.
-        q = (
-            _DUE_CRONS.with_for_update(skip_locked=True)
-            if self.dialect == "postgresql"
-            else _DUE_CRONS
-        )
+            yield []
+            return
+        params = {"p_now": now, "p_limit": limit}
+        if self.dialect != "postgresql":
+            # SQLite has one writer and dockyard runs one process on it: no lock to
+            # hold. The slot advances after the caller's runs exist; a crash in
+            # between fires the slot again, and its run id (derived from the slot)
+            # is then already taken.
+            async with self.engine.connect() as conn:
+                due = [
+                    cast(Cron, dict(r)) for r in (await conn.execute(_DUE_CRONS, params)).mappings()
+                ]
+            yield due
+            async with self.engine.begin() as conn:
+                await self._advance(conn, due, now)
+            return
+        # PostgreSQL: the due rows stay locked until the caller's runs exist. A
+        # concurrent caller skips them (SKIP LOCKED) and, once they are advanced,
+        # no longer finds them due; a caller that dies rolls back, and the next
+        # one fires the slot again under the same run id.
         async with self.engine.begin() as conn:
-            due = [
-                cast(Cron, dict(r))
-                for r in (await conn.execute(q, {"p_now": now, "p_limit": limit})).mappings()
-            ]
-            for cron in due:
-                nxt = next_run(cron["schedule"], cron["timezone"], now, cron["end_time"])
-                await conn.execute(_ADVANCE, {"p_id": cron["cron_id"], "p_next": nxt})
-        return due
+            res = await conn.execute(_DUE_CRONS.with_for_update(skip_locked=True), params)
+            due = [cast(Cron, dict(r)) for r in res.mappings()]
+            yield due
+            await self._advance(conn, due, now)
+
+    @staticmethod
+    async def _advance(conn: Conn, due: list[Cron], now: datetime) -> None:
+        for cron in due:
+            nxt = next_run(cron["schedule"], cron["timezone"], now, cron["end_time"])
+            await conn.execute(
+                _ADVANCE, {"p_id": cron["cron_id"], "p_next": nxt, "p_slot": cron["next_run_date"]}
+            )

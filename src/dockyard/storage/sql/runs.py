@@ -97,6 +97,20 @@ class SqlRuns:
         create_thread: Thread | None,
         graph_id: str,
     ) -> tuple[Run, builtins.list[Run]]:
+        try:
+            return await self._create(run, reject_if_busy, create_thread, graph_id)
+        except sa.exc.IntegrityError as e:
+            if await self.get(run["run_id"]) is None:
+                raise
+            raise ConflictError(f"run {run['run_id']} already exists", code="run_exists") from e
+
+    async def _create(
+        self,
+        run: Run,
+        reject_if_busy: bool,
+        create_thread: Thread | None,
+        graph_id: str,
+    ) -> tuple[Run, builtins.list[Run]]:
         async with self.engine.begin() as conn:
             # The row lock (PostgreSQL) / the single writer (SQLite) makes the
             # busy check and the insert one step: two concurrent resumes of
