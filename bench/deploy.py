@@ -229,26 +229,45 @@ class Deployment:
             if not p.alive()
         ]
 
-    def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM every process (by PID), SIGKILL whatever outlives ``grace`` seconds."""
-        for p in self.procs:
-            if p.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    p.popen.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for p in self.procs:
-            try:
-                p.popen.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.popen.kill()
-                p.popen.wait(5.0)
+    def stop(self, grace: float = 15.0) -> None:
+        """Stop every process by PID: the APIs first, then the workers.
+
+        In that order an API's in-flight requests (e.g. a ``runs.wait`` of an interrupted
+        client) can still finish: uvicorn waits for them on SIGTERM, and with the workers
+        gone first they would never end. Whatever outlives ``grace`` gets SIGKILL.
+        """
+        _terminate([p for p in self.procs if p.spec.kind == "api"], grace)
+        _terminate([p for p in self.procs if p.spec.kind != "api"], grace)
+
+
+def _terminate(procs: list[Proc], grace: float) -> None:
+    for p in procs:
+        if p.alive():
+            with contextlib.suppress(ProcessLookupError):
+                p.popen.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.popen.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.popen.kill()
+            p.popen.wait(5.0)
+
+
+# Looked up once in the parent: between fork and exec the child should do as little as
+# possible (the parent has threads, e.g. rich's spinner, whose locks the child inherits).
+_prctl: Callable[..., int] | None
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+_PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
     """In the child before exec: get SIGTERM when the benchmark dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -263,7 +282,11 @@ def fresh_database(admin_url: str = ADMIN_URL) -> Iterator[str]:
     import psycopg
 
     name = f"dockyard_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise RuntimeError(f"PostgreSQL at {admin_url} is not available: {exc}") from exc
+    with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
             base, _, _ = admin_url.rpartition("/")
@@ -278,7 +301,10 @@ def fresh_redis_prefix(redis_url: str = REDIS_URL) -> Iterator[str]:
     import redis
 
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=3)
-    client.ping()
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise RuntimeError(f"Redis at {redis_url} is not available: {exc}") from exc
     prefix = f"dockyard-bench-{uuid.uuid4().hex[:10]}"
     try:
         yield prefix
