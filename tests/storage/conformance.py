@@ -15,6 +15,7 @@ gets a new, empty backend. JSON filters mean what PostgreSQL's ``jsonb @>`` mean
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -680,6 +681,15 @@ class StorageConformance(CronConformance):
         assert await b.runs.requeue_running() == []
         again = await b.runs.claim(10, datetime.now(UTC))
         assert sorted(r["attempts"] for r in again) == [2, 2]
+
+    async def test_assistant_created_concurrently_with_do_nothing(self, b: Backend) -> None:
+        # Processes starting together all create the graphs' default assistants.
+        aid = new_id()
+        made = await asyncio.gather(
+            *(make_assistant(b, assistant_id=aid, if_exists="do_nothing") for _ in range(6))
+        )
+        assert {m["assistant_id"] for m in made} == {aid}
+        assert len(await b.assistants.versions(aid)) == 1
 
     async def test_run_lease_heartbeat_and_expiry(self, b: Backend) -> None:
         now = datetime.now(UTC)

@@ -56,23 +56,30 @@ class SqlAssistants:
             "created_at": now,
             "updated_at": now,
         }
-        async with self.engine.begin() as conn:
-            existing = await self._get(conn, assistant_id)
-            if existing is not None:
-                if if_exists == "do_nothing":
-                    return existing
-                raise ConflictError(
-                    f"assistant {assistant_id} already exists; pass if_exists='do_nothing' "
-                    "to reuse it",
-                    code="assistant_exists",
-                )
-            await conn.execute(assistants.insert().values(**row))
-            await conn.execute(
-                assistant_versions.insert().values(
-                    {k: v for k, v in row.items() if k != "updated_at"}
-                )
-            )
-        return cast(Assistant, row)
+        try:
+            async with self.engine.begin() as conn:
+                existing = await self._get(conn, assistant_id)
+                if existing is None:
+                    await conn.execute(assistants.insert().values(**row))
+                    await conn.execute(
+                        assistant_versions.insert().values(
+                            {k: v for k, v in row.items() if k != "updated_at"}
+                        )
+                    )
+                    return cast(Assistant, row)
+        except sa.exc.IntegrityError:
+            # Created by someone else between our check and our insert (processes
+            # starting together all create the graphs' default assistants).
+            async with self.engine.connect() as conn:
+                existing = await self._get(conn, assistant_id)
+            if existing is None:
+                raise
+        if if_exists == "do_nothing":
+            return existing
+        raise ConflictError(
+            f"assistant {assistant_id} already exists; pass if_exists='do_nothing' to reuse it",
+            code="assistant_exists",
+        )
 
     async def _get(self, conn: Conn, assistant_id: str) -> Assistant | None:
         res = await conn.execute(_ASSISTANT_BY_ID, {"p_id": assistant_id})
