@@ -142,14 +142,16 @@ async def test_enqueue_runs_in_order(client: LangGraphClient) -> None:
 
 
 async def test_concurrent_resumes_never_both_execute(client: LangGraphClient) -> None:
-    for _ in range(5):
+    # approve_slow spends a second after the approval: the two resumes always overlap,
+    # so the second one meets the first one's run (not a thread it already finished).
+    for _ in range(3):
         tid = (await client.threads.create())["thread_id"]
-        await client.runs.wait(tid, "hitl", input={"x": 1})
+        await client.runs.wait(tid, "approve_slow", input={"x": 1})
 
         async def resume(answer: str, tid: str = tid) -> Any:
             try:
                 return await client.runs.wait(
-                    tid, "hitl", command={"resume": answer}, multitask_strategy="reject"
+                    tid, "approve_slow", command={"resume": answer}, multitask_strategy="reject"
                 )
             except httpx.HTTPStatusError as e:  # runs.wait raises httpx's error type
                 assert e.response.status_code == 409
@@ -160,7 +162,7 @@ async def test_concurrent_resumes_never_both_execute(client: LangGraphClient) ->
         assert results.count("rejected") == 1, results
         winner = next(r for r in results if r != "rejected")
         state = await client.threads.get_state(tid)
-        assert state["values"]["log"] == ["prepare", "ask", "finish"]
+        assert state["values"]["log"] == ["prepare", "ask", "slow_finish"]
         assert state["values"]["approved"] == winner["approved"]
         assert len(await client.runs.list(tid)) == 2
 

@@ -138,14 +138,15 @@ async def test_concurrent_resumes_on_two_api_processes_never_both_execute(
     clients: tuple[LangGraphClient, LangGraphClient],
 ) -> None:
     a, b = clients
-    for _ in range(5):
+    # approve_slow spends a second after the approval, so the resumes always overlap.
+    for _ in range(3):
         tid = (await a.threads.create())["thread_id"]
-        await a.runs.wait(tid, "hitl", input={"x": 1})
+        await a.runs.wait(tid, "approve_slow", input={"x": 1})
 
         async def resume(c: LangGraphClient, answer: str, tid: str = tid) -> Any:
             try:
                 return await c.runs.wait(
-                    tid, "hitl", command={"resume": answer}, multitask_strategy="reject"
+                    tid, "approve_slow", command={"resume": answer}, multitask_strategy="reject"
                 )
             except httpx.HTTPStatusError as e:
                 assert e.response.status_code == 409
@@ -154,7 +155,7 @@ async def test_concurrent_resumes_on_two_api_processes_never_both_execute(
         results = await asyncio.gather(resume(a, "a"), resume(b, "b"))
         assert results.count("rejected") == 1, results
         state = await b.threads.get_state(tid)
-        assert state["values"]["log"] == ["prepare", "ask", "finish"]
+        assert state["values"]["log"] == ["prepare", "ask", "slow_finish"]
         assert len(await a.runs.list(tid)) == 2
 
 

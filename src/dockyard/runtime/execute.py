@@ -110,6 +110,8 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
         # resumed attempt (or one created by another process) announces itself.
         publish("metadata", dumps({"run_id": run_id, "attempt": run["attempts"]}))
     translator = EventTranslator(requested, publish)
+    # The thread goes when the run ends: its checkpoints need not reach storage.
+    ephemeral = run["temporary"] and kw.get("on_completion", "delete") == "delete"
     status: RunStatus = "success"
     error: dict[str, str] | None = None
     rollback = False
@@ -126,7 +128,7 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
         if assistant is None:
             raise LookupError(f"assistant {run['assistant_id']} was deleted before the run started")
         config = build_config(run, dict(assistant))
-        graph = await ctx.registry.get(assistant["graph_id"], config)
+        graph = await ctx.registry.get(assistant["graph_id"], config, ephemeral=ephemeral)
         if not run["temporary"]:
             start = await storage.checkpoint_admin.pending_write_keys(run["thread_id"])
         context = {**(assistant["context"] or {}), **(kw.get("context") or {})} or None
@@ -192,6 +194,8 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
         )
     finally:
         ctx.settling.discard(run_id)
+        if ephemeral:
+            await ctx.registry.ephemeral.adelete_thread(run["thread_id"])
         if settled or not await _taken_over(ctx, run):
             if error is not None:
                 publish("error", dumps(error))
@@ -225,8 +229,7 @@ async def _record_outcome(
     kw = run["kwargs"]
     if run["temporary"] and kw.get("on_completion", "delete") == "delete":
         # The stateless run's thread goes, and its runs and checkpoints with it.
-        await storage.threads.delete(thread_id)
-        await storage.checkpointer.adelete_thread(thread_id)
+        await storage.threads.delete(thread_id)  # its checkpoints were in memory
         return True
     if rollback:
         await storage.checkpoint_admin.delete_run(thread_id, run_id, start)

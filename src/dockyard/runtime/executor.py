@@ -57,6 +57,10 @@ class Executor:
         self._reserved = 0
         self._started: set[str] = set()
         self._orphan_cancels: set[str] = set()
+        # When the earliest delayed run is due: asked from storage now and then,
+        # and lowered by wake-ups that announce a delayed run (see wake).
+        self._next_due: datetime | None = None
+        self._next_due_checked = 0.0
 
     async def start(self) -> None:
         if self.requeue_on_start:
@@ -97,7 +101,10 @@ class Executor:
         await self.stop()
         return left
 
-    def wake(self) -> None:
+    def wake(self, due: datetime | None = None) -> None:
+        """Claim now; ``due``: a run was queued to start at that time."""
+        if due is not None and (self._next_due is None or due < self._next_due):
+            self._next_due = due
         self._wake.set()
 
     def is_running(self, run_id: str) -> bool:
@@ -157,6 +164,16 @@ class Executor:
             except Exception:
                 log.exception("heartbeat failed; retrying")
 
+    async def _earliest_due(self, now: datetime) -> datetime | None:
+        # Asking storage on every wake-up cost a query per run; the answer only
+        # changes when a delayed run is queued (announced by wake) or comes due.
+        loop_now = asyncio.get_running_loop().time()
+        stale = loop_now - self._next_due_checked > _IDLE_POLL_SECONDS * 6
+        if stale or (self._next_due is not None and self._next_due <= now):
+            self._next_due = await self.ctx.storage.runs.next_due()
+            self._next_due_checked = loop_now
+        return self._next_due
+
     def _forget_orphan_cancels(self) -> None:
         # cancel_when_started is also called for runs that execute elsewhere;
         # entries whose run has not shown up here for a whole beat are dropped.
@@ -183,7 +200,7 @@ class Executor:
                 if claimed and len(claimed) == free:
                     continue
                 timeout = _IDLE_POLL_SECONDS
-                due = await runs.next_due()
+                due = await self._earliest_due(now)
                 if due is not None:
                     timeout = max(0.0, min(timeout, (due - datetime.now(UTC)).total_seconds()))
                 with contextlib.suppress(TimeoutError):

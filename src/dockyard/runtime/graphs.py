@@ -19,6 +19,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
@@ -73,6 +74,11 @@ class GraphRegistry:
         """Import every graph now, so a bad spec stops start-up with a clear message."""
         self.checkpointer: BaseCheckpointSaver[Any] | None = None
         self.store: BaseStore | None = None
+        # Checkpoints of runs whose thread is deleted when they end (stateless
+        # runs): kept in memory for the run's life instead of written to storage
+        # only to be deleted. Such a run cut short by a crash starts over anyway.
+        self.ephemeral = InMemorySaver()
+        self._ephemeral_graphs: dict[str, Pregel[Any, Any, Any, Any]] = {}
         self._raw: dict[str, Any] = {}
         self._graphs: dict[str, Pregel[Any, Any, Any, Any]] = {}
         self._factories: dict[str, Callable[..., Any]] = {}
@@ -92,13 +98,17 @@ class GraphRegistry:
         """Give every graph the server's checkpointer and store."""
         self.checkpointer, self.store = checkpointer, store
         self._graphs = {name: self._attach(obj) for name, obj in self._raw.items()}
+        self._ephemeral_graphs = {
+            name: self._attach(obj, ephemeral=True) for name, obj in self._raw.items()
+        }
 
-    def _attach(self, graph: Any) -> Pregel[Any, Any, Any, Any]:
+    def _attach(self, graph: Any, ephemeral: bool = False) -> Pregel[Any, Any, Any, Any]:
         if isinstance(graph, StateGraph):
             graph = graph.compile()
         if not isinstance(graph, Pregel):
             raise ConfigError(f"a graph factory returned {type(graph).__name__}, not a graph")
-        return graph.copy(update={"checkpointer": self.checkpointer, "store": self.store})
+        checkpointer = self.ephemeral if ephemeral else self.checkpointer
+        return graph.copy(update={"checkpointer": checkpointer, "store": self.store})
 
     @property
     def names(self) -> list[str]:
@@ -108,10 +118,12 @@ class GraphRegistry:
         return name in self._raw or name in self._factories
 
     async def get(
-        self, name: str, config: RunnableConfig | None = None
+        self, name: str, config: RunnableConfig | None = None, *, ephemeral: bool = False
     ) -> Pregel[Any, Any, Any, Any]:
-        if name in self._graphs:
-            return self._graphs[name]
+        """The graph bound to storage, or (``ephemeral``) to the in-memory checkpointer."""
+        graphs = self._ephemeral_graphs if ephemeral else self._graphs
+        if name in graphs:
+            return graphs[name]
         factory = self._factories.get(name)
         if factory is None:
             raise NotFoundError(
@@ -122,7 +134,7 @@ class GraphRegistry:
         result = factory(config or {}) if params else factory()
         if inspect.isawaitable(result):
             result = await result
-        return self._attach(result)
+        return self._attach(result, ephemeral)
 
 
 def apply_project_env(settings: Settings) -> None:

@@ -237,7 +237,7 @@ class RunService:
                 # Another process may run it: the metadata is in Redis before
                 # the worker that claims it adds its own events.
                 await broker.flush()
-            await self.signals.wake()
+            await self.signals.wake(run["not_before"])
         return run
 
     async def delete_thread(self, thread_id: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 import orjson
@@ -27,8 +28,8 @@ log = logging.getLogger("dockyard.signals")
 
 
 class Signals(Protocol):
-    async def wake(self) -> None:
-        """New work is queued: executors, claim now."""
+    async def wake(self, due: datetime | None = None) -> None:
+        """New work is queued: executors, claim now (``due``: it starts at that time)."""
 
     async def cancel(self, run_id: str, action: CancelAction) -> None:
         """Whichever process executes ``run_id``: stop it."""
@@ -40,9 +41,9 @@ class LocalSignals:
     def __init__(self, executor: Executor | None) -> None:
         self.executor = executor
 
-    async def wake(self) -> None:
+    async def wake(self, due: datetime | None = None) -> None:
         if self.executor is not None:
-            self.executor.wake()
+            self.executor.wake(due)
 
     async def cancel(self, run_id: str, action: CancelAction) -> None:
         if self.executor is not None:
@@ -57,10 +58,13 @@ class RedisSignals:
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
-    async def wake(self) -> None:
+    async def wake(self, due: datetime | None = None) -> None:
         if self.executor is not None:
-            self.executor.wake()
-        await self._send({"t": "wake"})
+            self.executor.wake(due)
+        msg = {"t": "wake"}
+        if due is not None:
+            msg["due"] = due.isoformat()
+        await self._send(msg)
 
     async def cancel(self, run_id: str, action: CancelAction) -> None:
         await self._send({"t": "cancel", "run_id": run_id, "action": action})
@@ -110,6 +114,7 @@ class RedisSignals:
         except orjson.JSONDecodeError:
             return
         if msg.get("t") == "wake":
-            executor.wake()
+            due = msg.get("due")
+            executor.wake(datetime.fromisoformat(due) if isinstance(due, str) else None)
         elif msg.get("t") == "cancel" and msg.get("action") in ("interrupt", "rollback"):
             await executor.cancel(msg["run_id"], msg["action"])
