@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,18 @@ from dockyard.storage.inline import InlineConnection, InlineEngine
 # SQLite runs inline (see storage.inline); PostgreSQL through SQLAlchemy's asyncio engine.
 Engine = AsyncEngine | InlineEngine
 Conn = AsyncConnection | InlineConnection
+
+
+@contextlib.asynccontextmanager
+async def one_statement(engine: Engine) -> AsyncIterator[Conn]:
+    """A connection for one write statement: autocommit on PostgreSQL, which saves the
+    BEGIN and COMMIT round trips of a transaction (SQLite runs inline: no trip to save)."""
+    if isinstance(engine, InlineEngine):
+        async with engine.begin() as conn:
+            yield conn
+        return
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def utcnow() -> datetime:

@@ -16,7 +16,7 @@ from dockyard.storage.base import (
     RunStatus,
     Thread,
 )
-from dockyard.storage.sql._common import Engine, P, json_match, utcnow
+from dockyard.storage.sql._common import Engine, P, json_match, one_statement, utcnow
 from dockyard.storage.sql.threads import MARK_THREAD_BUSY, get_thread_row
 from dockyard.storage.tables import runs, threads
 
@@ -270,7 +270,7 @@ class SqlRuns:
             values["lease_expires_at"] = None
         if cancel_reason is not None:
             values["cancel_reason"] = cancel_reason
-        async with self.engine.begin() as conn:
+        async with one_statement(self.engine) as conn:
             res = await conn.execute(q, values)
             return bool(res.rowcount)
 
@@ -302,21 +302,21 @@ class SqlRuns:
         if not run_ids:
             return {}
         params = {"p_ids": list(run_ids), "p_worker": worker_id, "p_lease": lease_until}
-        async with self.engine.begin() as conn:
+        async with one_statement(self.engine) as conn:
             res = await conn.execute(_HEARTBEAT, params)
             return {r.run_id: r.cancel_requested for r in res}
 
     async def requeue_expired(self, now: datetime) -> builtins.list[str]:
-        async with self.engine.begin() as conn:
+        async with one_statement(self.engine) as conn:
             return [r.run_id for r in await conn.execute(_REQUEUE_EXPIRED, {"p_now": now})]
 
     async def release(self, run_id: str, worker_id: str) -> bool:
         params = {"p_id": run_id, "p_worker": worker_id, "p_now": utcnow()}
-        async with self.engine.begin() as conn:
+        async with one_statement(self.engine) as conn:
             return bool((await conn.execute(_RELEASE, params)).rowcount)
 
     async def request_cancel(self, run_id: str, action: str) -> bool:
-        async with self.engine.begin() as conn:
+        async with one_statement(self.engine) as conn:
             res = await conn.execute(_REQUEST_CANCEL, {"p_id": run_id, "p_action": action})
             return bool(res.rowcount)
 

@@ -15,7 +15,15 @@ from dockyard.storage.base import (
     Thread,
     ThreadStatus,
 )
-from dockyard.storage.sql._common import Conn, Engine, P, json_match, order_clause, utcnow
+from dockyard.storage.sql._common import (
+    Conn,
+    Engine,
+    P,
+    json_match,
+    one_statement,
+    order_clause,
+    utcnow,
+)
 from dockyard.storage.tables import threads
 
 _THREAD_BY_ID = threads.select().where(threads.c.thread_id == P("p_id"))
@@ -107,11 +115,11 @@ class SqlThreads:
             upd["interrupts"] = interrupts
         if graph_id is not None:
             upd["graph_id"] = graph_id
-        async with self.engine.begin() as conn:
+        async with one_statement(self.engine) as conn:
             await conn.execute(_UPDATE_THREAD, {"p_id": thread_id, **upd})
 
     async def delete(self, thread_id: str) -> bool:
-        async with self.engine.begin() as conn:
+        async with one_statement(self.engine) as conn:
             # runs.thread_id is ON DELETE CASCADE (SQLite: PRAGMA foreign_keys=ON)
             res = await conn.execute(_DELETE_THREAD, {"p_id": thread_id})
             return bool(res.rowcount)
