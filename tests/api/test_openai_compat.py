@@ -334,8 +334,14 @@ async def test_client_leaving_a_stream_cancels_the_run(
             if line.startswith("data: "):
                 break  # the role chunk: the run is under way; now hang up
 
+    seen: list[Any] = []
+
     async def cancelled() -> bool:
         runs = await client.runs.list(thread_id)
+        seen.append([(x["status"], x["cancel_reason"]) for x in runs])
         return [x["status"] for x in runs] == ["interrupted"]
 
-    await eventually(cancelled, timeout=5)
+    try:
+        await eventually(cancelled, timeout=5)
+    except AssertionError:
+        raise AssertionError(seen[-3:]) from None

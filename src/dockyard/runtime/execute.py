@@ -105,10 +105,6 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
     def publish(event: str, data: bytes) -> None:
         broker.publish(run_id, event, data)
 
-    if run["attempts"] > 1 or not await broker.has(run_id):
-        # The first attempt's metadata went out when the run was created; a
-        # resumed attempt (or one created by another process) announces itself.
-        publish("metadata", dumps({"run_id": run_id, "attempt": run["attempts"]}))
     translator = EventTranslator(requested, publish)
     # The thread goes when the run ends: its checkpoints need not reach storage.
     ephemeral = run["temporary"] and kw.get("on_completion", "delete") == "delete"
@@ -124,6 +120,12 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
             cancel_action.setdefault(run_id, asked)  # type: ignore[arg-type]
         if run_id in cancel_action:  # cancelled between its claim and its start
             raise asyncio.CancelledError
+        # The first attempt's metadata went out when the run was created (a shared
+        # broker has it before any worker can claim the run); a resumed attempt, or
+        # one created by a process whose in-memory events are gone, announces itself.
+        # (No Redis round trip here: redis-py lets a cancel landing in one go unseen.)
+        if run["attempts"] > 1 or not (broker.shared or await broker.has(run_id)):
+            publish("metadata", dumps({"run_id": run_id, "attempt": run["attempts"]}))
         assistant = await storage.assistants.get(run["assistant_id"])
         if assistant is None:
             raise LookupError(f"assistant {run['assistant_id']} was deleted before the run started")
