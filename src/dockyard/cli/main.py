@@ -91,8 +91,6 @@ def serve(
     from dockyard.runtime.process import check_layout
 
     _app_factory_env(settings)  # graphs that read get_settings() see this project's file
-    if no_workers:
-        os.environ["DOCKYARD_RUNS__IN_PROCESS"] = "false"  # for --workers' child processes
     try:
         # With several processes each child builds its own app; here only the
         # layout is checked, so that a bad one stops before any child starts.
@@ -108,6 +106,8 @@ def serve(
         f"{'; runs execute in `dockyard worker` processes' if no_workers else ''})"
     )
     if application is None:
+        if no_workers:  # the child processes read their settings from the environment
+            os.environ["DOCKYARD_RUNS__IN_PROCESS"] = "false"
         uvicorn.run(
             "dockyard.api.app:create_app",
             factory=True,
