@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ from dockyard.runtime.webhooks import new_webhook, validate_webhook_url
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run, Thread
 from dockyard.storage.database import Storage
 from dockyard.storage.sql import new_thread_row
+
+_FLUSH_SECONDS = 5.0
 
 # A fixed namespace so a graph's default assistant has the same id everywhere.
 _ASSISTANT_NS = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
@@ -229,14 +232,17 @@ class RunService:
         # a streaming client learns its run id at once.
         broker = self.ctx.broker
         broker.publish(run["run_id"], "metadata", dumps({"run_id": run["run_id"], "attempt": 1}))
+        if broker.shared:
+            # The metadata is in Redis before anyone can read the run's stream or
+            # a worker elsewhere adds its own events (a stream that does not exist
+            # yet reads as a run that has none). Bounded: while Redis is away the
+            # run still starts, and its events follow when Redis is back.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(broker.flush(), _FLUSH_SECONDS)
         if direct:
             assert executor is not None
             executor.start_reserved(run)
         else:
-            if broker.shared:
-                # Another process may run it: the metadata is in Redis before
-                # the worker that claims it adds its own events.
-                await broker.flush()
             await self.signals.wake(run["not_before"])
         return run
 
