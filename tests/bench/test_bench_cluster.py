@@ -3,30 +3,17 @@ clients over servers, the deployment's command lines and CLI split. Nothing star
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench.loader import load_bench
 
-
-def _load(name: str) -> ModuleType:
-    """Import bench/<name>.py by path, without putting bench/ on sys.path."""
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-_spread = _load("spread")
-_deploy = _load("deploy")
-_machine = _load("machine")
+_spread = load_bench("spread")
+_deploy = load_bench("deploy")
+_machine = load_bench("machine")
 Layout = _deploy.Layout
 
 

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench.loader import load_bench
 
-
-def _load(name: str) -> ModuleType:
-    """Import bench/<name>.py by path, without putting bench/ on sys.path."""
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-_stats = _load("stats")
-_chart = _load("chart")
+_stats = load_bench("stats")
+_chart = load_bench("chart")
 Sample = _stats.Sample
 percentile = _stats.percentile
 summarize = _stats.summarize
