@@ -73,7 +73,14 @@ class Proxy:
     def restore(self) -> None:
         self._call(self._listen())
 
+    async def _finish(self) -> None:
+        await self._cut()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def stop(self) -> None:
-        self._call(self._cut())
+        self._call(self._finish())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
