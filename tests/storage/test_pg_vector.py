@@ -22,9 +22,11 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from dockyard.settings import Settings, load_settings
+from dockyard.storage import pg_vector
 from dockyard.storage.pg_vector import (
     VECTORS_TABLE,
     ExactScanPostgresStore,
+    PgvectorStatus,
     adopt_fallback_vectors,
     detect_pgvector,
 )
@@ -211,10 +213,17 @@ async def test_selection_hands_langgraph_the_index_when_pgvector_is_present(
 
 
 async def test_startup_warns_once_and_uses_the_fallback(
-    pool: AsyncConnectionPool[Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    pool: AsyncConnectionPool[Any],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if (await detect_pgvector(pool)).available:
-        pytest.skip("this PostgreSQL has pgvector, so the fallback is not chosen")
+    # The fallback works on any server; detection is pinned to "absent" so that this
+    # runs the same on a PostgreSQL that has pgvector.
+    async def absent(_pool: Any) -> PgvectorStatus:
+        return PgvectorStatus(False, "the vector extension is not available on this server")
+
+    monkeypatch.setattr(pg_vector, "detect_pgvector", absent)
     with caplog.at_level(logging.WARNING, logger="dockyard.storage"):
         s = await open_postgres_store(pool, _settings(tmp_path))
     assert isinstance(s, ExactScanPostgresStore)
@@ -233,10 +242,9 @@ async def test_adopting_fallback_vectors_never_loses_them(
     store: ExactScanPostgresStore, pool: AsyncConnectionPool[Any]
 ) -> None:
     await _put_docs(store)
-    # The copy into pgvector's table cannot succeed without pgvector; it must fail
-    # before dropping the fallback's table (open_postgres_store logs it and goes on).
-    if (await detect_pgvector(pool)).available:
-        pytest.skip("this PostgreSQL has pgvector")
+    # The copy into pgvector's table fails here (this database has no store_vectors
+    # table: the fallback never creates one, with or without pgvector on the server);
+    # it must fail before dropping the fallback's table.
     with pytest.raises(psycopg.Error):
         await adopt_fallback_vectors(pool, DIMS)
     assert len(await _vector_rows(pool)) == len(DOCS)
