@@ -79,8 +79,9 @@ def serve(
     settings = _settings(
         config, host=host, port=port, workers=workers, log_level=log_level, runs=runs
     )
-    shared = bool(settings.redis_url) and (settings.database_url or "").startswith("postgres")
-    if settings.workers > 1 and not shared:
+    from dockyard.runtime.process import check_layout, missing_for_processes
+
+    if settings.workers > 1 and missing_for_processes(settings):
         console.print(
             "[bold red]--workers > 1[/] needs PostgreSQL + Redis (the embedded SQLite "
             "store is one process); run one worker, or set DOCKYARD_DATABASE_URL and "
@@ -88,7 +89,6 @@ def serve(
         )
         raise typer.Exit(2)
     from dockyard.api import create_app
-    from dockyard.runtime.process import check_layout
 
     _app_factory_env(settings)  # graphs that read get_settings() see this project's file
     try:

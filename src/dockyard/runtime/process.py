@@ -55,22 +55,29 @@ class Runtime:
         return problems
 
 
+def missing_for_processes(settings: Settings) -> list[str]:
+    """What several processes sharing runs still lack: PostgreSQL (they share runs
+    through it, not an embedded SQLite file) and Redis (run events and signals)."""
+    missing = []
+    if not (settings.database_url or "").startswith(("postgresql", "postgres")):
+        missing.append("database_url = postgresql://... (DOCKYARD_DATABASE_URL)")
+    if not settings.redis_url:
+        missing.append("redis_url = redis://host:6379/0 (DOCKYARD_REDIS_URL)")
+    return missing
+
+
+def require_shared_layout(settings: Settings, who: str) -> None:
+    if missing := missing_for_processes(settings):
+        raise ConfigError(
+            f"{who} needs {' and '.join(missing)}: worker processes share runs through "
+            "PostgreSQL and send run events and take cancel signals through Redis"
+        )
+
+
 def check_layout(settings: Settings) -> None:
     """Refuse process layouts that cannot work, before anything starts."""
-    if settings.runs.in_process:
-        return
-    if not settings.redis_url:
-        raise ConfigError(
-            "runs.in_process = False (serve --no-workers) needs redis_url: worker "
-            "processes send run events and take cancel signals through Redis; set "
-            "DOCKYARD_REDIS_URL=redis://host:6379/0"
-        )
-    if not (settings.database_url or "").startswith(("postgresql", "postgres")):
-        raise ConfigError(
-            "runs.in_process = False (serve --no-workers) needs database_url = "
-            "postgresql://... (set DOCKYARD_DATABASE_URL): worker processes share runs "
-            "through PostgreSQL, not the embedded SQLite file"
-        )
+    if not settings.runs.in_process:
+        require_shared_layout(settings, "runs.in_process = False (serve --no-workers)")
 
 
 def _open_redis(settings: Settings) -> Any:

@@ -13,30 +13,15 @@ import logging
 import signal
 
 from dockyard.api.responses import run_out
-from dockyard.errors import ConfigError
 from dockyard.runtime.graphs import load_registry
-from dockyard.runtime.process import open_runtime
+from dockyard.runtime.process import open_runtime, require_shared_layout
 from dockyard.settings import Settings
 
 log = logging.getLogger("dockyard.worker")
 
 
-def check_worker_layout(settings: Settings) -> None:
-    if not (settings.database_url or "").startswith(("postgresql", "postgres")):
-        raise ConfigError(
-            "dockyard worker needs database_url = postgresql://... (set "
-            "DOCKYARD_DATABASE_URL): workers share runs through PostgreSQL; the embedded "
-            "SQLite default executes runs inside `dockyard serve`"
-        )
-    if not settings.redis_url:
-        raise ConfigError(
-            "dockyard worker needs redis_url (set DOCKYARD_REDIS_URL=redis://host:6379/0): "
-            "run events and cancel signals reach the API processes through Redis"
-        )
-
-
 async def run_worker(settings: Settings, ready: asyncio.Event | None = None) -> None:
-    check_worker_layout(settings)
+    require_shared_layout(settings, "dockyard worker")
     registry = load_registry(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
