@@ -61,6 +61,10 @@ class Executor:
         # and lowered by wake-ups that announce a delayed run (see wake).
         self._next_due: datetime | None = None
         self._next_due_checked = 0.0
+        # Runs may be waiting that this process had no slot for: the next run to end
+        # here claims again. Otherwise only a run with a thread others can queue on
+        # does (a stateless run's end frees nothing another run waits for).
+        self._backlog = False
 
     async def start(self) -> None:
         if self.requeue_on_start:
@@ -197,6 +201,7 @@ class Executor:
                 )
                 for run in claimed:
                     self._spawn(run)
+                self._backlog = free <= 0 or len(claimed) == free
                 if claimed and len(claimed) == free:
                     continue
                 timeout = _IDLE_POLL_SECONDS
@@ -251,4 +256,5 @@ class Executor:
             self._tasks.pop(run_id, None)
             self._started.discard(run_id)
             self._cancel_action.pop(run_id, None)
-            self.wake()
+            if self._backlog or not run["temporary"]:
+                self.wake()

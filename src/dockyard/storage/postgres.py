@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings
 from dockyard.storage.checkpoints import WriteKeys
+from dockyard.storage.pg_pool import IdleCheck, ping_idle_connections
 
 if TYPE_CHECKING:
     from langgraph.store.postgres.aio import AsyncPostgresStore
@@ -211,6 +212,7 @@ async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
         ) from None
     from dockyard.storage.database import Storage, migrate
     from dockyard.storage.sql import SqlAssistants, SqlCrons, SqlRuns, SqlThreads
+    from dockyard.storage.sql.pg_direct import DirectPg
 
     assert settings.database_url is not None
     size = settings.database_pool_size
@@ -218,22 +220,25 @@ async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
         sqlalchemy_url(settings.database_url),
         pool_size=size,
         max_overflow=size,
-        pool_pre_ping=True,  # a restarted server's dead connections are replaced
         pool_timeout=settings.database_pool_timeout,
     )
+    ping_idle_connections(engine)
+    idle_check = IdleCheck()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         libpq_url(settings.database_url),
         min_size=1,
         max_size=size,
         open=False,
         kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
-        check=AsyncConnectionPool.check_connection,
+        check=idle_check.check,
+        reset=idle_check.reset,
         # While the server is away a request fails after this long (503), not 30 s.
         timeout=settings.database_pool_timeout,
     )
     try:
         await pool.open(wait=True, timeout=30)
         checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        direct = DirectPg(pool)
         # API and worker processes often start together on a fresh database:
         # one at a time creates the tables, the others then find them done.
         async with engine.connect() as lock:
@@ -249,9 +254,9 @@ async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
         try:
             yield Storage(
                 engine=engine,
-                assistants=SqlAssistants(engine),
-                threads=SqlThreads(engine),
-                runs=SqlRuns(engine),
+                assistants=SqlAssistants(engine, direct=direct),
+                threads=SqlThreads(engine, direct),
+                runs=SqlRuns(engine, direct),
                 crons=SqlCrons(engine),
                 checkpointer=checkpointer,
                 checkpoint_admin=PostgresCheckpointAdmin(pool),

@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -17,6 +17,9 @@ from dockyard.storage.base import (
     SortOrder,
 )
 from dockyard.storage.inline import InlineConnection, InlineEngine
+
+if TYPE_CHECKING:
+    from dockyard.storage.sql.pg_direct import DirectPg
 
 # SQLite runs inline (see storage.inline); PostgreSQL through SQLAlchemy's asyncio engine.
 Engine = AsyncEngine | InlineEngine
@@ -33,6 +36,40 @@ async def one_statement(engine: Engine) -> AsyncIterator[Conn]:
         return
     async with engine.connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+class SqlStore:
+    """An SQL store's engine and, on PostgreSQL, the direct path (storage.sql.pg_direct)
+    that its per-run single statements take."""
+
+    def __init__(self, engine: Engine, direct: DirectPg | None = None) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.direct = direct
+
+    async def _rows(
+        self,
+        stmt: Any,
+        params: dict[str, Any],
+        *,
+        columns: tuple[str, ...] | None = None,
+        write: bool = False,
+    ) -> list[dict[str, Any]]:
+        """One statement's rows; ``write``: it changes rows (an UPDATE … RETURNING)."""
+        if self.direct is not None:
+            return await self.direct.fetch(stmt, params, columns)
+        ctx = one_statement(self.engine) if write else self.engine.connect()
+        async with ctx as conn:
+            return [dict(r) for r in (await conn.execute(stmt, params)).mappings()]
+
+    async def _write(
+        self, stmt: Any, params: dict[str, Any], *, columns: tuple[str, ...] | None = None
+    ) -> int:
+        """One statement that changes rows; how many it changed."""
+        if self.direct is not None:
+            return await self.direct.execute(stmt, params, columns)
+        async with one_statement(self.engine) as conn:
+            return int((await conn.execute(stmt, params)).rowcount)
 
 
 def utcnow() -> datetime:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 
@@ -13,18 +13,30 @@ from dockyard.storage.base import (
     IfExists,
     SortOrder,
 )
-from dockyard.storage.sql._common import Conn, Engine, P, json_match, order_clause, utcnow
+from dockyard.storage.sql._common import (
+    Conn,
+    Engine,
+    P,
+    SqlStore,
+    json_match,
+    order_clause,
+    utcnow,
+)
 from dockyard.storage.tables import assistant_versions, assistants
+
+if TYPE_CHECKING:
+    from dockyard.storage.sql.pg_direct import DirectPg
 
 _ASSISTANT_BY_ID = assistants.select().where(assistants.c.assistant_id == P("p_id"))
 
 
-class SqlAssistants:
+class SqlAssistants(SqlStore):
     _SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
-    def __init__(self, engine: Engine, cache_seconds: float = 1.0) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
+    def __init__(
+        self, engine: Engine, cache_seconds: float = 1.0, direct: DirectPg | None = None
+    ) -> None:
+        super().__init__(engine, direct)
         # Every run reads its assistant twice; assistants change rarely. Writes
         # through this object drop the entry at once; another process's write
         # is seen within cache_seconds.
@@ -91,8 +103,8 @@ class SqlAssistants:
         hit = self._cache.get(assistant_id)
         if hit is not None and hit[0] > now:
             return cast(Assistant, dict(hit[1]))
-        async with self.engine.connect() as conn:
-            found = await self._get(conn, assistant_id)
+        rows = await self._rows(_ASSISTANT_BY_ID, {"p_id": assistant_id})
+        found = cast(Assistant, rows[0]) if rows else None
         if found is not None and self._cache_seconds > 0:
             if len(self._cache) > 10_000:
                 self._cache.clear()

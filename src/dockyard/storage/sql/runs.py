@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from dockyard.errors import ConflictError, NotFoundError
 from dockyard.storage.base import (
@@ -16,19 +18,38 @@ from dockyard.storage.base import (
     RunStatus,
     Thread,
 )
-from dockyard.storage.sql._common import Engine, P, json_match, one_statement, utcnow
+from dockyard.storage.sql._common import P, SqlStore, json_match, one_statement, utcnow
 from dockyard.storage.sql.threads import MARK_THREAD_BUSY, get_thread_row
 from dockyard.storage.tables import runs, threads
+
+
+def _status_in(statuses: Sequence[str]) -> Any:
+    # OR of equalities, not IN: SQLAlchemy renders IN with an expanding parameter,
+    # which the direct PostgreSQL path (pg_direct) does not take.
+    return sa.or_(*(runs.c.status == s for s in statuses))
+
 
 _RUN_BY_ID = runs.select().where(runs.c.run_id == P("p_id"))
 _RUN_BY_ID_ON_THREAD = _RUN_BY_ID.where(runs.c.thread_id == P("p_thread_id"))
 _ACTIVE_RUNS = (
     runs.select()
-    .where(runs.c.thread_id == P("p_id"), runs.c.status.in_(ACTIVE_RUN_STATUSES))
+    .where(runs.c.thread_id == P("p_id"), _status_in(ACTIVE_RUN_STATUSES))
     .order_by(runs.c.created_at)
 )
 _UPDATE_RUN = runs.update().where(runs.c.run_id == P("p_id"))
-_UPDATE_RUN_IF = _UPDATE_RUN.where(runs.c.status.in_(P("p_only", expanding=True)))
+
+
+@functools.cache
+def _finish_stmt(only_if: tuple[str, ...], fenced: bool) -> Any:
+    q = _UPDATE_RUN
+    if only_if:
+        q = q.where(_status_in(only_if))
+    if fenced:
+        # A worker whose lease was taken over must not settle the run.
+        q = q.where(runs.c.worker_id == P("p_worker"))
+    return q
+
+
 _CLAIM_RUN = _UPDATE_RUN.where(runs.c.status == "pending").values(
     status="running",
     attempts=runs.c.attempts + 1,
@@ -64,7 +85,7 @@ _RELEASE = (
 )
 _REQUEST_CANCEL = (
     runs.update()
-    .where(runs.c.run_id == P("p_id"), runs.c.status.in_(ACTIVE_RUN_STATUSES))
+    .where(runs.c.run_id == P("p_id"), _status_in(ACTIVE_RUN_STATUSES))
     .values(cancel_requested=P("p_action"))
 )
 _DUE_RUNS = (
@@ -79,16 +100,72 @@ _DUE_RUNS = (
     .order_by(runs.c.created_at)
     .limit(P("p_limit"))
 )
+# PostgreSQL claims in one autocommit statement: lock up to p_scan due runs (skipping
+# those another worker holds), keep the oldest per thread, take up to p_limit of them.
+# A transaction of SELECT … FOR UPDATE + one UPDATE per run cost four round trips or more.
+_CLAIM_CANDIDATES = (
+    _DUE_RUNS.with_only_columns(runs.c.run_id, runs.c.thread_id, runs.c.created_at)
+    .limit(P("p_scan"))
+    .with_for_update(skip_locked=True)
+    .cte("claim_candidates")
+)
+_FIRST_PER_THREAD = (
+    sa.select(_CLAIM_CANDIDATES.c.run_id, _CLAIM_CANDIDATES.c.created_at)
+    .ext(distinct_on(_CLAIM_CANDIDATES.c.thread_id))
+    .order_by(_CLAIM_CANDIDATES.c.thread_id, _CLAIM_CANDIDATES.c.created_at)
+    .cte("claim_first_per_thread")
+)
+_CLAIM_DUE_PG = (
+    runs.update()
+    .where(
+        runs.c.run_id.in_(
+            sa.select(_FIRST_PER_THREAD.c.run_id)
+            .order_by(_FIRST_PER_THREAD.c.created_at)
+            .limit(P("p_limit"))
+        ),
+        runs.c.status == "pending",
+    )
+    .values(
+        status="running",
+        attempts=runs.c.attempts + 1,
+        started_at=P("p_now"),
+        updated_at=P("p_now"),
+        worker_id=P("p_worker"),
+        lease_expires_at=P("p_lease"),
+    )
+    .returning(*runs.c)
+)
 _NEXT_DUE = sa.select(sa.func.min(runs.c.not_before)).where(
     runs.c.status == "pending", runs.c.not_before.is_not(None)
 )
 
 
-class SqlRuns:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
+def _new_thread_row(create_thread: Thread, run: Run, graph_id: str) -> dict[str, Any]:
+    return {
+        **create_thread,
+        "status": "busy",
+        "graph_id": create_thread["graph_id"] or graph_id,
+        "updated_at": run["created_at"],
+    }
 
+
+@functools.cache
+def _insert_thread_and_run(thread_keys: tuple[str, ...], run_keys: tuple[str, ...]) -> Any:
+    # A data-modifying CTE runs whether or not the statement reads it; the run's
+    # foreign key is checked at the end of the statement, after the thread is in.
+    new_thread = (
+        threads.insert()
+        .values({k: P(f"t_{k}", type_=threads.c[k].type) for k in thread_keys})
+        .cte("new_thread")
+    )
+    return (
+        runs.insert()
+        .values({k: P(f"r_{k}", type_=runs.c[k].type) for k in run_keys})
+        .add_cte(new_thread)
+    )
+
+
+class SqlRuns(SqlStore):
     async def create(
         self,
         run: Run,
@@ -98,6 +175,8 @@ class SqlRuns:
         graph_id: str,
     ) -> tuple[Run, builtins.list[Run]]:
         try:
+            if create_thread is not None and run["temporary"] and self.dialect == "postgresql":
+                return await self._create_stateless(run, create_thread, graph_id)
             return await self._create(run, reject_if_busy, create_thread, graph_id)
         except sa.exc.IntegrityError as e:
             if await self.get(run["run_id"]) is None:
@@ -123,13 +202,7 @@ class SqlRuns:
                         "if_not_exists='create'",
                         code="thread_not_found",
                     )
-                row = {
-                    **create_thread,
-                    "status": "busy",
-                    "graph_id": create_thread["graph_id"] or graph_id,
-                    "updated_at": run["created_at"],
-                }
-                await conn.execute(threads.insert(), row)
+                await conn.execute(threads.insert(), _new_thread_row(create_thread, run, graph_id))
                 await conn.execute(runs.insert(), run)
                 return run, []
             else:
@@ -149,14 +222,25 @@ class SqlRuns:
             )
         return run, inflight
 
+    async def _create_stateless(
+        self, run: Run, create_thread: Thread, graph_id: str
+    ) -> tuple[Run, builtins.list[Run]]:
+        """A stateless run's thread is new and nobody else's: no lock or busy check, so
+        thread and run go in with one autocommit statement (a transaction took five round
+        trips). A thread id that exists after all fails as a conflict."""
+        row = _new_thread_row(create_thread, run, graph_id)
+        q = _insert_thread_and_run(tuple(row), tuple(run))
+        params = {f"t_{k}": v for k, v in row.items()} | {f"r_{k}": v for k, v in run.items()}
+        await self._write(q, params)
+        return run, []
+
     async def get(self, run_id: str, thread_id: str | None = None) -> Run | None:
         if thread_id is None:
             q, params = _RUN_BY_ID, {"p_id": run_id}
         else:
             q, params = _RUN_BY_ID_ON_THREAD, {"p_id": run_id, "p_thread_id": thread_id}
-        async with self.engine.connect() as conn:
-            r = (await conn.execute(q, params)).mappings().first()
-            return cast(Run, dict(r)) if r else None
+        rows = await self._rows(q, params)
+        return cast(Run, rows[0]) if rows else None
 
     async def list(
         self,
@@ -174,9 +258,7 @@ class SqlRuns:
             return [cast(Run, dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def active(self, thread_id: str) -> builtins.list[Run]:
-        async with self.engine.connect() as conn:
-            res = await conn.execute(_ACTIVE_RUNS, {"p_id": thread_id})
-            return [cast(Run, dict(r)) for r in res.mappings()]
+        return cast(builtins.list[Run], await self._rows(_ACTIVE_RUNS, {"p_id": thread_id}))
 
     async def with_status(
         self, statuses: Sequence[RunStatus], limit: int = 1000
@@ -200,15 +282,22 @@ class SqlRuns:
     ) -> builtins.list[Run]:
         if limit <= 0:
             return []
-        q = (
-            _DUE_RUNS.with_for_update(skip_locked=True)
-            if self.dialect == "postgresql"
-            else _DUE_RUNS
-        )
+        if self.dialect == "postgresql":
+            params = {
+                "p_now": now,
+                "p_scan": limit * 4,
+                "p_limit": limit,
+                "p_worker": worker_id,
+                "p_lease": lease_until,
+            }
+            rows = await self._rows(_CLAIM_DUE_PG, params, write=True)
+            return sorted(cast(builtins.list[Run], rows), key=lambda r: r["created_at"])
         claimed: builtins.list[Run] = []
         async with self.engine.begin() as conn:
             seen: set[str] = set()
-            for r in (await conn.execute(q, {"p_now": now, "p_limit": limit * 4})).mappings():
+            for r in (
+                await conn.execute(_DUE_RUNS, {"p_now": now, "p_limit": limit * 4})
+            ).mappings():
                 if r["thread_id"] in seen:
                     continue
                 seen.add(r["thread_id"])
@@ -256,13 +345,8 @@ class SqlRuns:
             "updated_at": now,
             "error": error,
         }
-        q = _UPDATE_RUN
-        if only_if:
-            q = _UPDATE_RUN_IF
-            values["p_only"] = list(only_if)
+        q = _finish_stmt(tuple(only_if or ()), worker_id is not None)
         if worker_id is not None:
-            # Fencing: a worker whose lease was taken over must not settle the run.
-            q = q.where(runs.c.worker_id == P("p_worker"))
             values["p_worker"] = worker_id
         if status not in ACTIVE_RUN_STATUSES:
             values["ended_at"] = now
@@ -270,9 +354,8 @@ class SqlRuns:
             values["lease_expires_at"] = None
         if cancel_reason is not None:
             values["cancel_reason"] = cancel_reason
-        async with one_statement(self.engine) as conn:
-            res = await conn.execute(q, values)
-            return bool(res.rowcount)
+        columns = tuple(k for k in values if not k.startswith("p_"))
+        return bool(await self._write(q, values, columns=columns))
 
     async def delete(self, run_id: str) -> bool:
         async with self.engine.begin() as conn:
@@ -307,18 +390,15 @@ class SqlRuns:
             return {r.run_id: r.cancel_requested for r in res}
 
     async def requeue_expired(self, now: datetime) -> builtins.list[str]:
-        async with one_statement(self.engine) as conn:
-            return [r.run_id for r in await conn.execute(_REQUEUE_EXPIRED, {"p_now": now})]
+        rows = await self._rows(_REQUEUE_EXPIRED, {"p_now": now}, write=True)
+        return [r["run_id"] for r in rows]
 
     async def release(self, run_id: str, worker_id: str) -> bool:
         params = {"p_id": run_id, "p_worker": worker_id, "p_now": utcnow()}
-        async with one_statement(self.engine) as conn:
-            return bool((await conn.execute(_RELEASE, params)).rowcount)
+        return bool(await self._write(_RELEASE, params))
 
     async def request_cancel(self, run_id: str, action: str) -> bool:
-        async with one_statement(self.engine) as conn:
-            res = await conn.execute(_REQUEST_CANCEL, {"p_id": run_id, "p_action": action})
-            return bool(res.rowcount)
+        return bool(await self._write(_REQUEST_CANCEL, {"p_id": run_id, "p_action": action}))
 
     async def set_webhook(self, run_id: str, webhook: dict[str, Any]) -> None:
         params = {"p_id": run_id, "webhook": webhook, "updated_at": utcnow()}

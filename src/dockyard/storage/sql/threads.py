@@ -17,10 +17,9 @@ from dockyard.storage.base import (
 )
 from dockyard.storage.sql._common import (
     Conn,
-    Engine,
     P,
+    SqlStore,
     json_match,
-    one_statement,
     order_clause,
     utcnow,
 )
@@ -37,12 +36,8 @@ MARK_THREAD_BUSY = _UPDATE_THREAD.values(
 )
 
 
-class SqlThreads:
+class SqlThreads(SqlStore):
     _SORTABLE = ("thread_id", "status", "created_at", "updated_at")
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
 
     async def create(
         self,
@@ -70,8 +65,8 @@ class SqlThreads:
         return row
 
     async def get(self, thread_id: str) -> Thread | None:
-        async with self.engine.connect() as conn:
-            return await get_thread_row(conn, thread_id)
+        rows = await self._rows(_THREAD_BY_ID, {"p_id": thread_id})
+        return cast(Thread, rows[0]) if rows else None
 
     async def update(
         self,
@@ -115,14 +110,11 @@ class SqlThreads:
             upd["interrupts"] = interrupts
         if graph_id is not None:
             upd["graph_id"] = graph_id
-        async with one_statement(self.engine) as conn:
-            await conn.execute(_UPDATE_THREAD, {"p_id": thread_id, **upd})
+        await self._write(_UPDATE_THREAD, {"p_id": thread_id, **upd}, columns=tuple(upd))
 
     async def delete(self, thread_id: str) -> bool:
-        async with one_statement(self.engine) as conn:
-            # runs.thread_id is ON DELETE CASCADE (SQLite: PRAGMA foreign_keys=ON)
-            res = await conn.execute(_DELETE_THREAD, {"p_id": thread_id})
-            return bool(res.rowcount)
+        # runs.thread_id is ON DELETE CASCADE (SQLite: PRAGMA foreign_keys=ON)
+        return bool(await self._write(_DELETE_THREAD, {"p_id": thread_id}))
 
     def _where(
         self,
