@@ -133,10 +133,11 @@ def _unreachable_dependency(exc: BaseException) -> str | None:
         return "database"
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
         return "database"
-    if name.startswith(("psycopg", "psycopg_pool")) and type(exc).__name__ in (
-        "OperationalError",
-        "InterfaceError",
-        "PoolTimeout",
+    # psycopg raises subclasses (AdminShutdown is an OperationalError): look up the MRO.
+    if any(
+        c.__module__.startswith(("psycopg", "psycopg_pool"))
+        and c.__name__ in ("OperationalError", "InterfaceError", "PoolTimeout")
+        for c in type(exc).__mro__
     ):
         return "database"
     if name.startswith("redis") and type(exc).__name__ in ("ConnectionError", "TimeoutError"):
@@ -159,6 +160,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = load_registry(settings)
     _install_error_handlers(app)
     app.add_middleware(CatchAll)
-    for module in (ops, assistants, threads, runs, crons, store, openai_compat, chat):
+    # Routes are matched in order, one pattern at a time: the run routes, hit once
+    # or more per run, come first.
+    for module in (runs, threads, assistants, ops, crons, store, openai_compat, chat):
         app.include_router(module.router)
     return app

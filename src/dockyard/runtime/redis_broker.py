@@ -47,12 +47,14 @@ class RedisBroker:
         self._retention = max(1, int(retention_seconds))
         self._max_events = max_events
         self._block_ms = block_ms
-        self._queue: list[tuple[str, bytes, bytes]] = []  # (run_id, event, data)
+        # (run_id, event, data, who waits for the entry's id)
+        self._queue: list[tuple[str, bytes, bytes, asyncio.Future[str] | None]] = []
         self._queued = 0  # events ever queued
         self._sent = 0  # events ever written
         self._kick = asyncio.Event()
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._opened: set[str] = set()  # stream keys this process gave the open TTL
 
     def key(self, run_id: str) -> str:
         return f"{self._prefix}:stream:{run_id}"
@@ -72,15 +74,26 @@ class RedisBroker:
     def publish(self, run_id: str, event: str, data: bytes) -> None:
         self._enqueue(run_id, event.encode(), data)
 
+    async def announce(self, run_id: str, event: str, data: bytes) -> Event:
+        stored: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._enqueue(run_id, event.encode(), data, stored)
+        return Event(await stored, event, data)
+
     def close(self, run_id: str) -> None:
         self._enqueue(run_id, _CLOSE, b"")
 
-    def _enqueue(self, run_id: str, event: bytes, data: bytes) -> None:
+    def _enqueue(
+        self,
+        run_id: str,
+        event: bytes,
+        data: bytes,
+        stored: asyncio.Future[str] | None = None,
+    ) -> None:
         if len(self._queue) >= _MAX_QUEUED:
             del self._queue[0]
             self._sent += 1  # counted as done so flush() does not wait for it
             log.error("redis unreachable: dropped the oldest queued run event")
-        self._queue.append((run_id, event, data))
+        self._queue.append((run_id, event, data, stored))
         self._queued += 1
         self._kick.set()
 
@@ -108,7 +121,7 @@ class RedisBroker:
                 continue
             self._queue = []
             try:
-                await self._write(batch)
+                ids = await self._write(batch)
             except RedisError as e:
                 log.warning("redis write failed (%s); retrying in %.1fs", e, delay)
                 self._queue[:0] = batch  # keep order: the failed batch goes first
@@ -117,20 +130,41 @@ class RedisBroker:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
+            for (_run, _ev, _data, stored), entry_id in zip(batch, ids, strict=True):
+                if stored is not None and not stored.done():  # done: its waiter gave up
+                    stored.set_result(
+                        entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                    )
             self._sent += len(batch)
             progress, self._progress = self._progress, asyncio.Event()
             progress.set()
 
-    async def _write(self, batch: list[tuple[str, bytes, bytes]]) -> None:
+    async def _write(
+        self, batch: list[tuple[str, bytes, bytes, asyncio.Future[str] | None]]
+    ) -> list[Any]:
+        """Send a batch; the entry ids of its events, in order."""
         pipe = self._redis.pipeline(transaction=False)
         touched: dict[str, bool] = {}  # run key -> closed in this batch
-        for run_id, event, data in batch:
+        for run_id, event, data, _stored in batch:
             key = self.key(run_id)
             pipe.xadd(key, {"e": event, "d": data}, maxlen=self._max_events + 1, approximate=True)
             touched[key] = touched.get(key, False) or event == _CLOSE
+        opened = self._opened
         for key, closed in touched.items():
-            pipe.expire(key, self._retention if closed else _OPEN_TTL_SECONDS)
-        await pipe.execute()
+            if closed:
+                pipe.expire(key, self._retention)
+            elif key not in opened:
+                # Once per stream and process: a later batch would only set the same TTL.
+                pipe.expire(key, _OPEN_TTL_SECONDS)
+        results = await pipe.execute()
+        if len(opened) > _MAX_QUEUED:
+            opened.clear()  # streams handed to another process never close here
+        for key, closed in touched.items():
+            if closed:
+                opened.discard(key)
+            else:
+                opened.add(key)
+        return list(results[: len(batch)])
 
     async def subscribe(self, run_id: str, after: str | None = None) -> AsyncIterator[Event]:
         key = self.key(run_id)

@@ -163,6 +163,13 @@ class RunService:
     ) -> Run:
         """Create (and start or queue) a run. ``run_id`` makes creation idempotent: a
         second create with the same id raises ConflictError ``run_exists``."""
+        return (await self.start(thread_id, payload, run_id=run_id))[0]
+
+    async def start(
+        self, thread_id: str | None, payload: dict[str, Any], *, run_id: str | None = None
+    ) -> tuple[Run, Event | None]:
+        """``create``, and the run's first event (None while the broker is unreachable):
+        whoever streams or waits for the run here follows its stream from there."""
         assistant = await self.resolve_assistant(payload["assistant_id"])
         await self.validate(payload, assistant)
         create_thread: Thread | None = None
@@ -230,21 +237,22 @@ class RunService:
                 await self.cancel(other, action)
         # The first event goes out now, not when the executor picks the run up:
         # a streaming client learns its run id at once.
-        broker = self.ctx.broker
-        broker.publish(run["run_id"], "metadata", dumps({"run_id": run["run_id"], "attempt": 1}))
-        if broker.shared:
-            # The metadata is in Redis before anyone can read the run's stream or
-            # a worker elsewhere adds its own events (a stream that does not exist
-            # yet reads as a run that has none). Bounded: while Redis is away the
-            # run still starts, and its events follow when Redis is back.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(broker.flush(), _FLUSH_SECONDS)
+        # The metadata is in Redis before anyone can read the run's stream or a
+        # worker elsewhere adds its own events (a stream that does not exist yet
+        # reads as a run that has none). Bounded: while Redis is away the run
+        # still starts, and its events follow when Redis is back.
+        metadata = dumps({"run_id": run["run_id"], "attempt": 1})
+        first: Event | None = None
+        with contextlib.suppress(TimeoutError):
+            first = await asyncio.wait_for(
+                self.ctx.broker.announce(run["run_id"], "metadata", metadata), _FLUSH_SECONDS
+            )
         if direct:
             assert executor is not None
             executor.start_reserved(run)
         else:
             await self.signals.wake(run["not_before"])
-        return run
+        return run, first
 
     async def delete_thread(self, thread_id: str) -> None:
         """Stop the thread's runs, then remove it with its runs and checkpoints."""
@@ -315,21 +323,31 @@ class RunService:
             )
         await self.cancel(run, action, wait)
 
-    async def events(self, run: Run, after: str | None = None) -> AsyncIterator[Event]:
-        """The run's events after ``after``; empty when it finished and is no longer kept."""
+    async def events(
+        self, run: Run, after: str | None = None, *, first: Event | None = None
+    ) -> AsyncIterator[Event]:
+        """The run's events after ``after``; empty when it finished and is no longer kept.
+        ``first``: the run's first event, from ``start`` in this process: it goes out
+        at once, and the stream is known to exist."""
         broker = self.ctx.broker
-        if not await broker.has(run["run_id"]):
+        if first is not None:
+            if after is None:
+                yield first
+        elif not await broker.has(run["run_id"]):
             fresh: Run | None = await self.storage.runs.get(run["run_id"])
             if fresh is None or fresh["status"] not in ACTIVE_RUN_STATUSES:
                 return
+        # Read from the start, not from after ``first``: a worker that claimed the
+        # run (woken by another run) may have written its events before ``first``.
         async for ev in broker.subscribe(run["run_id"], after):
-            yield ev
+            if first is None or ev.id != first.id:
+                yield ev
 
-    async def wait_result(self, run: Run) -> bytes:
+    async def wait_result(self, run: Run, *, first: Event | None = None) -> bytes:
         """The run's final values as JSON (``__error__`` when it failed)."""
         result: bytes | None = None
         error: bytes | None = None
-        async for ev in self.events(run):
+        async for ev in self.events(run, first=first):
             if ev.event == "__result__":
                 result = ev.data
             elif ev.event == "error":

@@ -42,6 +42,11 @@ class StreamBroker(Protocol):
     async def flush(self) -> None:
         """Return when everything published so far is visible to subscribers."""
 
+    async def announce(self, run_id: str, event: str, data: bytes) -> Event:
+        """Publish and return the event once subscribers can see it (with its id):
+        the process that creates a run sends its first event itself and follows
+        the stream from there."""
+
     async def has(self, run_id: str) -> bool: ...
 
     def parse_after(self, last_event_id: str) -> str:
@@ -86,6 +91,10 @@ class MemoryBroker:
     def parse_after(self, last_event_id: str) -> str:
         # Older dockyard builds sent "<run_id>:<n>"; accept the number either way.
         return str(int(last_event_id.rsplit(":", 1)[-1]))
+
+    async def announce(self, run_id: str, event: str, data: bytes) -> Event:
+        self.publish(run_id, event, data)
+        return self._log(run_id).events[-1]
 
     def publish(self, run_id: str, event: str, data: bytes) -> None:
         log = self._log(run_id)

@@ -12,6 +12,7 @@ from dockyard.api.routes.sse import run_paths, sse_events
 from dockyard.api.routes.threads import get_thread
 from dockyard.api.schemas import RunCreate, RunsCancel
 from dockyard.errors import ConflictError, InvalidRequestError
+from dockyard.runtime.stream import Event
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Run
 
 router = APIRouter(tags=["runs"])
@@ -19,18 +20,26 @@ router = APIRouter(tags=["runs"])
 CancelActionQ = Literal["interrupt", "rollback"]
 
 
-async def _create(rt: Runtime, thread_id: str | None, body: RunCreate) -> Run:
+async def _start(rt: Runtime, thread_id: str | None, body: RunCreate) -> tuple[Run, Event | None]:
     payload = body.model_dump(exclude_none=True)
     payload["stream_mode"] = body.stream_mode
-    return await rt.runs.create(thread_id, payload)
+    return await rt.runs.start(thread_id, payload)
 
 
-def _stream(rt: Runtime, run: Run, body: RunCreate) -> Response:
-    return sse_events(rt, run, None, None, cancel_on_disconnect=body.on_disconnect == "cancel")
+async def _create(rt: Runtime, thread_id: str | None, body: RunCreate) -> Run:
+    return (await _start(rt, thread_id, body))[0]
 
 
-async def _wait(rt: Runtime, run: Run) -> Response:
-    result = await rt.runs.wait_result(run)
+async def _stream(rt: Runtime, thread_id: str | None, body: RunCreate) -> Response:
+    run, first = await _start(rt, thread_id, body)
+    return sse_events(
+        rt, run, None, None, cancel_on_disconnect=body.on_disconnect == "cancel", first=first
+    )
+
+
+async def _wait(rt: Runtime, thread_id: str | None, body: RunCreate) -> Response:
+    run, first = await _start(rt, thread_id, body.model_copy(update={"stream_mode": []}))
+    result = await rt.runs.wait_result(run, first=first)
     base = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
     return json_response(result, headers={"Content-Location": base, "Location": f"{base}/join"})
 
@@ -48,14 +57,12 @@ async def create_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Respons
 
 @router.post("/threads/{thread_id}/runs/stream")
 async def stream_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Response:
-    run = await _create(rt, thread_id, body)
-    return _stream(rt, run, body)
+    return await _stream(rt, thread_id, body)
 
 
 @router.post("/threads/{thread_id}/runs/wait")
 async def wait_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Response:
-    run = await _create(rt, thread_id, body.model_copy(update={"stream_mode": []}))
-    return await _wait(rt, run)
+    return await _wait(rt, thread_id, body)
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -138,14 +145,12 @@ async def create_stateless_run(body: RunCreate, rt: RuntimeDep) -> Response:
 
 @router.post("/runs/stream")
 async def stream_stateless_run(body: RunCreate, rt: RuntimeDep) -> Response:
-    run = await _create(rt, None, body)
-    return _stream(rt, run, body)
+    return await _stream(rt, None, body)
 
 
 @router.post("/runs/wait")
 async def wait_stateless_run(body: RunCreate, rt: RuntimeDep) -> Response:
-    run = await _create(rt, None, body.model_copy(update={"stream_mode": []}))
-    return await _wait(rt, run)
+    return await _wait(rt, None, body)
 
 
 @router.post("/runs/batch")

@@ -11,6 +11,7 @@ from dockyard.api.deps import Runtime
 from dockyard.api.responses import sse_response
 from dockyard.errors import InvalidRequestError
 from dockyard.runtime.events import STREAM_MODES
+from dockyard.runtime.stream import Event
 from dockyard.storage.base import Run
 
 _ALWAYS = {"metadata", "error", "end"}
@@ -60,12 +61,13 @@ async def _body(
     allowed: set[str] | None,
     after: str | None,
     cancel_on_disconnect: bool,
+    first: Event | None = None,
 ) -> AsyncIterator[bytes]:
     if run is None:
         return
     finished = False
     try:
-        async for ev in rt.runs.events(run, after):
+        async for ev in rt.runs.events(run, after, first=first):
             if ev.event.startswith("__"):
                 continue
             if allowed is not None and ev.event.split("|", 1)[0] not in allowed:
@@ -102,9 +104,11 @@ def sse_events(
     last_event_id: str | None,
     *,
     cancel_on_disconnect: bool = False,
+    first: Event | None = None,
 ) -> StreamingResponse:
     after = parse_last_event_id(rt, last_event_id)
     headers = run_paths(run) if run is not None else {}
     return sse_response(
-        _body(rt, run, _allowed(modes), after, cancel_on_disconnect), headers=headers
+        _body(rt, run, _allowed(modes), after, cancel_on_disconnect, first),
+        headers=headers,
     )
