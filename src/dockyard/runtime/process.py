@@ -148,7 +148,7 @@ async def open_runtime(
         )
         signals: Signals
         if redis is not None:
-            signals = RedisSignals(redis, settings.redis_prefix, executor)
+            signals = RedisSignals(redis, settings.redis_prefix, executor, redis_broker)
             signals.start()
         else:
             signals = LocalSignals(executor)

@@ -55,6 +55,9 @@ class RedisBroker:
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._opened: set[str] = set()  # stream keys this process gave the open TTL
+        # Pub/sub messages that go out with the next batch, after its events (an
+        # ordered set: the same wake-up twice in one batch is sent once).
+        self._messages: dict[tuple[str, bytes], None] = {}
 
     def key(self, run_id: str) -> str:
         return f"{self._prefix}:stream:{run_id}"
@@ -73,6 +76,12 @@ class RedisBroker:
 
     def publish(self, run_id: str, event: str, data: bytes) -> None:
         self._enqueue(run_id, event.encode(), data)
+
+    def send_with_next_batch(self, channel: str, message: bytes) -> None:
+        """PUBLISH ``message`` in the next batch's round trip, after the events queued
+        before it (a new run's wake-up rides with its first event)."""
+        self._messages[(channel, message)] = None
+        self._kick.set()
 
     async def announce(self, run_id: str, event: str, data: bytes) -> Event:
         stored: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -116,15 +125,16 @@ class RedisBroker:
         while True:
             await self._kick.wait()
             self._kick.clear()
-            batch = self._queue
-            if not batch:
+            batch, messages = self._queue, self._messages
+            if not batch and not messages:
                 continue
-            self._queue = []
+            self._queue, self._messages = [], {}
             try:
-                ids = await self._write(batch)
+                ids = await self._write(batch, messages)
             except RedisError as e:
                 log.warning("redis write failed (%s); retrying in %.1fs", e, delay)
                 self._queue[:0] = batch  # keep order: the failed batch goes first
+                self._messages = messages | self._messages
                 self._kick.set()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -140,7 +150,9 @@ class RedisBroker:
             progress.set()
 
     async def _write(
-        self, batch: list[tuple[str, bytes, bytes, asyncio.Future[str] | None]]
+        self,
+        batch: list[tuple[str, bytes, bytes, asyncio.Future[str] | None]],
+        messages: dict[tuple[str, bytes], None],
     ) -> list[Any]:
         """Send a batch; the entry ids of its events, in order."""
         pipe = self._redis.pipeline(transaction=False)
@@ -156,6 +168,8 @@ class RedisBroker:
             elif key not in opened:
                 # Once per stream and process: a later batch would only set the same TTL.
                 pipe.expire(key, _OPEN_TTL_SECONDS)
+        for channel, message in messages:
+            pipe.publish(channel, message)
         results = await pipe.execute()
         if len(opened) > _MAX_QUEUED:
             opened.clear()  # streams handed to another process never close here

@@ -241,6 +241,10 @@ class RunService:
         # worker elsewhere adds its own events (a stream that does not exist yet
         # reads as a run that has none). Bounded: while Redis is away the run
         # still starts, and its events follow when Redis is back.
+        # The wake-up is queued first so that it rides with the metadata (Redis: one
+        # round trip, the PUBLISH after the XADD).
+        if not direct:
+            await self.signals.wake(run["not_before"])
         metadata = dumps({"run_id": run["run_id"], "attempt": 1})
         first: Event | None = None
         with contextlib.suppress(TimeoutError):
@@ -250,8 +254,6 @@ class RunService:
         if direct:
             assert executor is not None
             executor.start_reserved(run)
-        else:
-            await self.signals.wake(run["not_before"])
         return run, first
 
     async def delete_thread(self, thread_id: str) -> None:

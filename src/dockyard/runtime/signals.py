@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 if TYPE_CHECKING:
     from dockyard.runtime.execute import CancelAction
     from dockyard.runtime.executor import Executor
+    from dockyard.runtime.redis_broker import RedisBroker
 
 log = logging.getLogger("dockyard.signals")
 
@@ -51,8 +52,17 @@ class LocalSignals:
 
 
 class RedisSignals:
-    def __init__(self, redis: Redis, prefix: str, executor: Executor | None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        executor: Executor | None,
+        broker: RedisBroker | None = None,
+    ) -> None:
         self._redis = redis
+        # Wake-ups ride with the broker's next write: a run's creator has just queued
+        # its first event, so the wake-up costs no round trip of its own.
+        self._broker = broker
         self._channel = f"{prefix}:signals"
         self.executor = executor
         self._task: asyncio.Task[None] | None = None
@@ -64,6 +74,9 @@ class RedisSignals:
         msg = {"t": "wake"}
         if due is not None:
             msg["due"] = due.isoformat()
+        if self._broker is not None:
+            self._broker.send_with_next_batch(self._channel, orjson.dumps(msg))
+            return
         await self._send(msg)
 
     async def cancel(self, run_id: str, action: CancelAction) -> None:

@@ -229,7 +229,12 @@ async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
         min_size=1,
         max_size=size,
         open=False,
-        kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
+        kwargs={
+            "autocommit": True,
+            # psycopg prepares a query on its 5th execution on a connection.
+            "prepare_threshold": 5 if settings.database_prepared_statements else None,
+            "row_factory": dict_row,
+        },
         check=idle_check.check,
         reset=idle_check.reset,
         # While the server is away a request fails after this long (503), not 30 s.
