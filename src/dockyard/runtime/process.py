@@ -95,6 +95,9 @@ def _open_redis(settings: Settings) -> Any:
         socket_connect_timeout=5,
         health_check_interval=15,
         retry_on_timeout=True,
+        # RESP2: redis-py 8 speaks RESP3 by default and converts every XREAD reply
+        # back to the RESP2 shape in Python.
+        protocol=2,
     )
 
 
