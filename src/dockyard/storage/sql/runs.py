@@ -175,7 +175,7 @@ class SqlRuns(SqlStore):
         graph_id: str,
     ) -> tuple[Run, builtins.list[Run]]:
         try:
-            if create_thread is not None and run["temporary"] and self.dialect == "postgresql":
+            if create_thread is not None and run["temporary"]:
                 return await self._create_stateless(run, create_thread, graph_id)
             return await self._create(run, reject_if_busy, create_thread, graph_id)
         except sa.exc.IntegrityError as e:
@@ -225,10 +225,15 @@ class SqlRuns(SqlStore):
     async def _create_stateless(
         self, run: Run, create_thread: Thread, graph_id: str
     ) -> tuple[Run, builtins.list[Run]]:
-        """A stateless run's thread is new and nobody else's: no lock or busy check, so
-        thread and run go in with one autocommit statement (a transaction took five round
-        trips). A thread id that exists after all fails as a conflict."""
+        """A stateless run's thread is new and nobody else's: no lock or busy check. On
+        PostgreSQL thread and run go in with one autocommit statement (a transaction took
+        five round trips). A thread id that exists after all fails as a conflict."""
         row = _new_thread_row(create_thread, run, graph_id)
+        if self.dialect != "postgresql":  # SQLite: no data-modifying CTEs
+            async with self.engine.begin() as conn:
+                await conn.execute(threads.insert(), row)
+                await conn.execute(runs.insert(), run)
+            return run, []
         q = _insert_thread_and_run(tuple(row), tuple(run))
         params = {f"t_{k}": v for k, v in row.items()} | {f"r_{k}": v for k, v in run.items()}
         await self._write(q, params)
