@@ -40,7 +40,9 @@ async def _read(broker: StreamBroker, run_id: str, **kw: Any) -> list[Event]:
 
 
 async def test_announce_returns_the_stored_event_with_its_replay_id(broker: StreamBroker) -> None:
-    first = await broker.announce("r1", "metadata", b'{"run_id":"r1"}')
+    announced = await broker.announce("r1", "metadata", b'{"run_id":"r1"}')
+    assert announced.alone
+    first = announced.event
     broker.publish("r1", "values", b"{}")
     broker.close("r1")
     events = await _read(broker, "r1")
@@ -56,7 +58,9 @@ async def test_announce_after_other_events_keeps_them(broker: StreamBroker) -> N
     # lands (it claimed the run early): reading from the start still sees them.
     broker.publish("r2", "values", b"1")
     await broker.flush()
-    first = await broker.announce("r2", "metadata", b"{}")
+    announced = await broker.announce("r2", "metadata", b"{}")
+    assert not announced.alone  # so its reader starts from the beginning
+    first = announced.event
     broker.publish("r2", "values", b"2")
     broker.close("r2")
     events = await _read(broker, "r2")

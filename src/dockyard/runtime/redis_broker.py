@@ -20,13 +20,15 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from dockyard.runtime.stream import Event
+from dockyard.runtime.stream import Announced, Event
 
 log = logging.getLogger("dockyard.stream")
 
 _CLOSE = b"__close__"
 _OPEN_TTL_SECONDS = 24 * 3600
 _ID = re.compile(r"^\d+-\d+$")
+# Who waits for an announced event: its entry id, and whether it is the stream's first.
+_Waiter = asyncio.Future[tuple[str, bool]]
 # While Redis is away events wait in memory, up to this many; then the oldest go.
 _MAX_QUEUED = 100_000
 
@@ -48,7 +50,7 @@ class RedisBroker:
         self._max_events = max_events
         self._block_ms = block_ms
         # (run_id, event, data, who waits for the entry's id)
-        self._queue: list[tuple[str, bytes, bytes, asyncio.Future[str] | None]] = []
+        self._queue: list[tuple[str, bytes, bytes, _Waiter | None]] = []
         self._queued = 0  # events ever queued
         self._sent = 0  # events ever written
         self._kick = asyncio.Event()
@@ -83,10 +85,11 @@ class RedisBroker:
         self._messages[(channel, message)] = None
         self._kick.set()
 
-    async def announce(self, run_id: str, event: str, data: bytes) -> Event:
-        stored: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    async def announce(self, run_id: str, event: str, data: bytes) -> Announced:
+        stored: _Waiter = asyncio.get_running_loop().create_future()
         self._enqueue(run_id, event.encode(), data, stored)
-        return Event(await stored, event, data)
+        entry_id, alone = await stored
+        return Announced(Event(entry_id, event, data), alone)
 
     def close(self, run_id: str) -> None:
         self._enqueue(run_id, _CLOSE, b"")
@@ -96,7 +99,7 @@ class RedisBroker:
         run_id: str,
         event: bytes,
         data: bytes,
-        stored: asyncio.Future[str] | None = None,
+        stored: _Waiter | None = None,
     ) -> None:
         if len(self._queue) >= _MAX_QUEUED:
             del self._queue[0]
@@ -140,26 +143,28 @@ class RedisBroker:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
-            for (_run, _ev, _data, stored), entry_id in zip(batch, ids, strict=True):
+            for (_run, _ev, _data, stored), (entry_id, length) in zip(batch, ids, strict=True):
                 if stored is not None and not stored.done():  # done: its waiter gave up
-                    stored.set_result(
-                        entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                    )
+                    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                    stored.set_result((text, length == 1))
             self._sent += len(batch)
             progress, self._progress = self._progress, asyncio.Event()
             progress.set()
 
     async def _write(
         self,
-        batch: list[tuple[str, bytes, bytes, asyncio.Future[str] | None]],
+        batch: list[tuple[str, bytes, bytes, _Waiter | None]],
         messages: dict[tuple[str, bytes], None],
-    ) -> list[Any]:
-        """Send a batch; the entry ids of its events, in order."""
+    ) -> list[tuple[Any, int | None]]:
+        """Send a batch; per event its entry id and, for announced ones, the stream's
+        length right after it (1: nothing came before it)."""
         pipe = self._redis.pipeline(transaction=False)
         touched: dict[str, bool] = {}  # run key -> closed in this batch
-        for run_id, event, data, _stored in batch:
+        for run_id, event, data, stored in batch:
             key = self.key(run_id)
             pipe.xadd(key, {"e": event, "d": data}, maxlen=self._max_events + 1, approximate=True)
+            if stored is not None:
+                pipe.xlen(key)  # same round trip
             touched[key] = touched.get(key, False) or event == _CLOSE
         opened = self._opened
         for key, closed in touched.items():
@@ -178,7 +183,12 @@ class RedisBroker:
                 opened.discard(key)
             else:
                 opened.add(key)
-        return list(results[: len(batch)])
+        out: list[tuple[Any, int | None]] = []
+        it = iter(results)
+        for *_entry, stored in batch:
+            entry_id = next(it)
+            out.append((entry_id, next(it) if stored is not None else None))
+        return out
 
     async def subscribe(self, run_id: str, after: str | None = None) -> AsyncIterator[Event]:
         key = self.key(run_id)

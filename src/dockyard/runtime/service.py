@@ -14,7 +14,7 @@ from dockyard.runtime.execute import CancelAction, RunContext
 from dockyard.runtime.executor import Executor
 from dockyard.runtime.serde import dumps
 from dockyard.runtime.signals import LocalSignals, Signals
-from dockyard.runtime.stream import Event
+from dockyard.runtime.stream import Announced, Event
 from dockyard.runtime.webhooks import new_webhook, validate_webhook_url
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run, Thread
 from dockyard.storage.database import Storage
@@ -167,7 +167,7 @@ class RunService:
 
     async def start(
         self, thread_id: str | None, payload: dict[str, Any], *, run_id: str | None = None
-    ) -> tuple[Run, Event | None]:
+    ) -> tuple[Run, Announced | None]:
         """``create``, and the run's first event (None while the broker is unreachable):
         whoever streams or waits for the run here follows its stream from there."""
         assistant = await self.resolve_assistant(payload["assistant_id"])
@@ -246,7 +246,7 @@ class RunService:
         if not direct:
             await self.signals.wake(run["not_before"])
         metadata = dumps({"run_id": run["run_id"], "attempt": 1})
-        first: Event | None = None
+        first: Announced | None = None
         with contextlib.suppress(TimeoutError):
             first = await asyncio.wait_for(
                 self.ctx.broker.announce(run["run_id"], "metadata", metadata), _FLUSH_SECONDS
@@ -326,26 +326,31 @@ class RunService:
         await self.cancel(run, action, wait)
 
     async def events(
-        self, run: Run, after: str | None = None, *, first: Event | None = None
+        self, run: Run, after: str | None = None, *, first: Announced | None = None
     ) -> AsyncIterator[Event]:
         """The run's events after ``after``; empty when it finished and is no longer kept.
         ``first``: the run's first event, from ``start`` in this process: it goes out
         at once, and the stream is known to exist."""
         broker = self.ctx.broker
+        skip = None
         if first is not None:
             if after is None:
-                yield first
+                yield first.event
+                if first.alone:
+                    after = first.event.id
+                else:
+                    # A worker that claimed the run (woken by another run) wrote its
+                    # events before ``first``: read from the start, without ``first``.
+                    skip = first.event.id
         elif not await broker.has(run["run_id"]):
             fresh: Run | None = await self.storage.runs.get(run["run_id"])
             if fresh is None or fresh["status"] not in ACTIVE_RUN_STATUSES:
                 return
-        # Read from the start, not from after ``first``: a worker that claimed the
-        # run (woken by another run) may have written its events before ``first``.
         async for ev in broker.subscribe(run["run_id"], after):
-            if first is None or ev.id != first.id:
+            if ev.id != skip:
                 yield ev
 
-    async def wait_result(self, run: Run, *, first: Event | None = None) -> bytes:
+    async def wait_result(self, run: Run, *, first: Announced | None = None) -> bytes:
         """The run's final values as JSON (``__error__`` when it failed)."""
         result: bytes | None = None
         error: bytes | None = None

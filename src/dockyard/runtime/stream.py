@@ -29,6 +29,14 @@ class Event:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Announced:
+    event: Event
+    # Nothing was in the stream before it: a reader may start right after it. (Not
+    # always so: a worker elsewhere can claim a new run and write first.)
+    alone: bool
+
+
 class StreamBroker(Protocol):
     # True when other processes see the events (a run may move between them).
     shared: bool
@@ -42,7 +50,7 @@ class StreamBroker(Protocol):
     async def flush(self) -> None:
         """Return when everything published so far is visible to subscribers."""
 
-    async def announce(self, run_id: str, event: str, data: bytes) -> Event:
+    async def announce(self, run_id: str, event: str, data: bytes) -> Announced:
         """Publish and return the event once subscribers can see it (with its id):
         the process that creates a run sends its first event itself and follows
         the stream from there."""
@@ -92,9 +100,12 @@ class MemoryBroker:
         # Older dockyard builds sent "<run_id>:<n>"; accept the number either way.
         return str(int(last_event_id.rsplit(":", 1)[-1]))
 
-    async def announce(self, run_id: str, event: str, data: bytes) -> Event:
+    async def announce(self, run_id: str, event: str, data: bytes) -> Announced:
+        log = self._log(run_id)
+        if log.closed:  # not stored; a reader starts from the beginning
+            return Announced(Event("0", event, data), alone=False)
         self.publish(run_id, event, data)
-        return self._log(run_id).events[-1]
+        return Announced(log.events[-1], alone=log.next_id == 2)
 
     def publish(self, run_id: str, event: str, data: bytes) -> None:
         log = self._log(run_id)

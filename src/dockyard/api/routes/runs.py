@@ -12,7 +12,7 @@ from dockyard.api.routes.sse import run_paths, sse_events
 from dockyard.api.routes.threads import get_thread
 from dockyard.api.schemas import RunCreate, RunsCancel
 from dockyard.errors import ConflictError, InvalidRequestError
-from dockyard.runtime.stream import Event
+from dockyard.runtime.stream import Announced
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Run
 
 router = APIRouter(tags=["runs"])
@@ -20,7 +20,9 @@ router = APIRouter(tags=["runs"])
 CancelActionQ = Literal["interrupt", "rollback"]
 
 
-async def _start(rt: Runtime, thread_id: str | None, body: RunCreate) -> tuple[Run, Event | None]:
+async def _start(
+    rt: Runtime, thread_id: str | None, body: RunCreate
+) -> tuple[Run, Announced | None]:
     payload = body.model_dump(exclude_none=True)
     payload["stream_mode"] = body.stream_mode
     return await rt.runs.start(thread_id, payload)

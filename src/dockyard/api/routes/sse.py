@@ -11,7 +11,7 @@ from dockyard.api.deps import Runtime
 from dockyard.api.responses import sse_response
 from dockyard.errors import InvalidRequestError
 from dockyard.runtime.events import STREAM_MODES
-from dockyard.runtime.stream import Event
+from dockyard.runtime.stream import Announced
 from dockyard.storage.base import Run
 
 _ALWAYS = {"metadata", "error", "end"}
@@ -61,7 +61,7 @@ async def _body(
     allowed: set[str] | None,
     after: str | None,
     cancel_on_disconnect: bool,
-    first: Event | None = None,
+    first: Announced | None = None,
 ) -> AsyncIterator[bytes]:
     if run is None:
         return
@@ -104,7 +104,7 @@ def sse_events(
     last_event_id: str | None,
     *,
     cancel_on_disconnect: bool = False,
-    first: Event | None = None,
+    first: Announced | None = None,
 ) -> StreamingResponse:
     after = parse_last_event_id(rt, last_event_id)
     headers = run_paths(run) if run is not None else {}
