@@ -50,14 +50,16 @@ def _finish_stmt(only_if: tuple[str, ...], fenced: bool) -> Any:
     return q
 
 
-_CLAIM_RUN = _UPDATE_RUN.where(runs.c.status == "pending").values(
-    status="running",
-    attempts=runs.c.attempts + 1,
-    started_at=P("p_now"),
-    updated_at=P("p_now"),
-    worker_id=P("p_worker"),
-    lease_expires_at=P("p_lease"),
-)
+# What a claim sets, on SQLite (one run at a time) and PostgreSQL (_CLAIM_DUE_PG).
+_CLAIMED = {
+    "status": "running",
+    "attempts": runs.c.attempts + 1,
+    "started_at": P("p_now"),
+    "updated_at": P("p_now"),
+    "worker_id": P("p_worker"),
+    "lease_expires_at": P("p_lease"),
+}
+_CLAIM_RUN = _UPDATE_RUN.where(runs.c.status == "pending").values(_CLAIMED)
 _HEARTBEAT = (
     runs.update()
     .where(
@@ -125,14 +127,7 @@ _CLAIM_DUE_PG = (
         ),
         runs.c.status == "pending",
     )
-    .values(
-        status="running",
-        attempts=runs.c.attempts + 1,
-        started_at=P("p_now"),
-        updated_at=P("p_now"),
-        worker_id=P("p_worker"),
-        lease_expires_at=P("p_lease"),
-    )
+    .values(_CLAIMED)
     .returning(*runs.c)
 )
 _NEXT_DUE = sa.select(sa.func.min(runs.c.not_before)).where(
