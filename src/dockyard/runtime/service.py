@@ -20,7 +20,7 @@ from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run, Thread
 from dockyard.storage.database import Storage
 from dockyard.storage.sql import new_thread_row
 
-_FLUSH_SECONDS = 5.0
+_ANNOUNCE_SECONDS = 5.0
 
 # A fixed namespace so a graph's default assistant has the same id everywhere.
 _ASSISTANT_NS = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
@@ -237,19 +237,18 @@ class RunService:
                 await self.cancel(other, action)
         # The first event goes out now, not when the executor picks the run up:
         # a streaming client learns its run id at once.
-        # The metadata is in Redis before anyone can read the run's stream or a
-        # worker elsewhere adds its own events (a stream that does not exist yet
-        # reads as a run that has none). Bounded: while Redis is away the run
-        # still starts, and its events follow when Redis is back.
         # The wake-up is queued first so that it rides with the metadata (Redis: one
-        # round trip, the PUBLISH after the XADD).
+        # round trip, the PUBLISH after the XADD); we wait until the metadata is
+        # stored (a stream that does not exist yet reads as a run that has none).
+        # Bounded: while Redis is away the run still starts, and its events follow
+        # when Redis is back.
         if not direct:
             await self.signals.wake(run["not_before"])
         metadata = dumps({"run_id": run["run_id"], "attempt": 1})
         first: Announced | None = None
         with contextlib.suppress(TimeoutError):
             first = await asyncio.wait_for(
-                self.ctx.broker.announce(run["run_id"], "metadata", metadata), _FLUSH_SECONDS
+                self.ctx.broker.announce(run["run_id"], "metadata", metadata), _ANNOUNCE_SECONDS
             )
         if direct:
             assert executor is not None

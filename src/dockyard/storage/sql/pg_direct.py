@@ -13,6 +13,8 @@ searches and admin work stay on the engine.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -89,19 +91,28 @@ class DirectPg:
                 values[name] = Jsonb(v)
         return plan.sql, values
 
+    @contextlib.asynccontextmanager
+    async def _cursor(
+        self, stmt: Executable, params: dict[str, Any], columns: tuple[str, ...] | None
+    ) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
+        """A cursor that has executed ``stmt``; constraint violations surface as
+        SQLAlchemy's IntegrityError, as on the engine path."""
+        sql, values = self._params(stmt, params, columns)
+        try:
+            async with self.pool.connection() as conn, conn.cursor() as cur:
+                await cur.execute(sql, values)
+                yield cur
+        except psycopg.IntegrityError as e:
+            raise sa.exc.IntegrityError(sql, None, e) from e
+
     async def fetch(
         self,
         stmt: Executable,
         params: dict[str, Any],
         columns: tuple[str, ...] | None = None,
     ) -> list[dict[str, Any]]:
-        sql, values = self._params(stmt, params, columns)
-        try:
-            async with self.pool.connection() as conn, conn.cursor() as cur:
-                await cur.execute(sql, values)
-                return [_utc(r) for r in await cur.fetchall()]
-        except psycopg.IntegrityError as e:
-            raise sa.exc.IntegrityError(sql, None, e) from e
+        async with self._cursor(stmt, params, columns) as cur:
+            return [_utc(r) for r in await cur.fetchall()]
 
     async def execute(
         self,
@@ -110,10 +121,5 @@ class DirectPg:
         columns: tuple[str, ...] | None = None,
     ) -> int:
         """Run a statement without result rows; the number of rows it touched."""
-        sql, values = self._params(stmt, params, columns)
-        try:
-            async with self.pool.connection() as conn, conn.cursor() as cur:
-                await cur.execute(sql, values)
-                return int(cur.rowcount)
-        except psycopg.IntegrityError as e:
-            raise sa.exc.IntegrityError(sql, None, e) from e
+        async with self._cursor(stmt, params, columns) as cur:
+            return int(cur.rowcount)
