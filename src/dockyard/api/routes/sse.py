@@ -111,4 +111,6 @@ def sse_events(
     return sse_response(
         _body(rt, run, _allowed(modes), after, cancel_on_disconnect, first),
         headers=headers,
+        # The first event (metadata, every mode's) is at hand: out with the headers.
+        eager_first=first is not None and after is None,
     )
