@@ -28,6 +28,7 @@ from dockyard.storage.sql import (
     SqlThreads,
     register_sqlite_functions,
 )
+from dockyard.storage.sqlite_wal import WalCheckpointer
 from dockyard.storage.store import open_sqlite_store
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -58,7 +59,8 @@ class Storage:
             ("checkpoints", self.checkpoint_admin.ping),
         ):
             try:
-                await asyncio.wait_for(check(), timeout)
+                async with asyncio.timeout(timeout):
+                    await check()
             except TimeoutError:
                 problems[name] = f"no answer within {timeout:g}s"
             except Exception as e:  # any driver error means "not ready"
@@ -119,9 +121,12 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
     engine = _sqlite_engine(data_dir / "dockyard.db")
     await migrate(engine)
     cp_conn = sqlite_connect(str(data_dir / "checkpoints.db"))
+    wal = WalCheckpointer([data_dir / "dockyard.db", data_dir / "checkpoints.db"])
+    wal.start()
     try:
         store, store_conn = await open_sqlite_store(settings, data_dir / "store.db")
     except BaseException:
+        wal.stop()
         cp_conn.close()
         await engine.dispose()
         raise
@@ -144,5 +149,6 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
         with contextlib.suppress(Exception):
             await store.stop_ttl_sweeper()
         await store_conn.close()
+        wal.stop()
         cp_conn.close()
         await engine.dispose()
