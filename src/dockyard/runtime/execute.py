@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,6 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from dockyard.runtime.events import EventTranslator, langgraph_modes
+from dockyard.runtime.gate import UntilFirstCall
 from dockyard.runtime.graphs import GraphRegistry
 from dockyard.runtime.serde import dumps, to_jsonable
 from dockyard.runtime.stream import StreamBroker
@@ -96,7 +98,15 @@ def _error_body(exc: BaseException) -> dict[str, str]:
     return {"error": type(exc).__name__, "message": str(exc)}
 
 
-async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, CancelAction]) -> None:
+async def execute_run(
+    ctx: RunContext,
+    run: Run,
+    cancel_action: dict[str, CancelAction],
+    *,
+    on_first_call: Callable[[], None] | None = None,
+) -> None:
+    """Run ``run`` to its outcome. ``on_first_call``: called when the graph first calls
+    a model or a tool (runtime.gate: the run stops holding its place there)."""
     storage, broker = ctx.storage, ctx.broker
     run_id = run["run_id"]
     kw = run["kwargs"]
@@ -130,6 +140,8 @@ async def execute_run(ctx: RunContext, run: Run, cancel_action: dict[str, Cancel
         if assistant is None:
             raise LookupError(f"assistant {run['assistant_id']} was deleted before the run started")
         config = build_config(run, dict(assistant))
+        if on_first_call is not None:
+            config["callbacks"] = [UntilFirstCall(on_first_call)]
         graph = await ctx.registry.get(assistant["graph_id"], config, ephemeral=ephemeral)
         if not run["temporary"]:
             start = await storage.checkpoint_admin.pending_write_keys(run["thread_id"])

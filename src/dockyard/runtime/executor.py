@@ -18,11 +18,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from dockyard.runtime.execute import CancelAction, RunContext, execute_run
+from dockyard.runtime.gate import LoadGate
 from dockyard.storage.base import Run
 
 log = logging.getLogger("dockyard.executor")
 
 _IDLE_POLL_SECONDS = 5.0
+# A cancel the run did not take up is repeated after these delays, doubling.
+_RECANCEL_FIRST_SECONDS = 0.25
+_RECANCEL_LAST_SECONDS = 8.0
 
 
 def new_worker_id() -> str:
@@ -37,8 +41,10 @@ class Executor:
         *,
         lease_seconds: float = 30.0,
         requeue_on_start: bool = False,
+        gate: LoadGate | None = None,
     ) -> None:
         self.ctx = ctx
+        self.gate = gate
         self.max_concurrency = max_concurrency
         self.worker_id = new_worker_id()
         self.lease = timedelta(seconds=lease_seconds)
@@ -87,6 +93,8 @@ class Executor:
         for t in tasks:
             t.cancel()  # no cancel action recorded: the run is handed back as pending
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.gate is not None:
+            await self.gate.close()
 
     async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 - a grace period, not a deadline
         """Stop claiming, let running runs finish for up to ``timeout`` seconds,
@@ -124,10 +132,31 @@ class Executor:
         self._cancel_action[run_id] = action
         if run_id in self._started:
             task.cancel()
+            self._cancel_again_later(run_id, task, _RECANCEL_FIRST_SECONDS)
         # else: a task cancelled before its first step would never run
         # execute_run, and the run would stay "running"; execute_run sees the
         # recorded action as its first step instead.
         return True
+
+    def _cancel_again_later(self, run_id: str, task: asyncio.Task[None], delay: float) -> None:
+        """Repeat a cancel that the run did not act on.
+
+        Python 3.11's ``asyncio.wait_for`` drops a cancel that lands together with
+        the result it waited for (fixed in 3.12), and psycopg_pool waits for a free
+        connection that way: under load a cancelled run went on to ``success``
+        (tests/api/test_runs_lifecycle.py, about 1 in 15 with both cores busy). A
+        run that has the cancel is settling its outcome, or done.
+        """
+
+        def again() -> None:
+            if task.done() or run_id in self.ctx.settling or self._tasks.get(run_id) is not task:
+                return
+            log.info("run %s: cancel not taken up after %.2fs; cancelling again", run_id, delay)
+            task.cancel()
+            if delay < _RECANCEL_LAST_SECONDS:
+                self._cancel_again_later(run_id, task, delay * 2)
+
+        asyncio.get_running_loop().call_later(delay, again)
 
     def cancel_when_started(self, run_id: str, action: CancelAction) -> None:
         """A run claimed but not yet started here stops as soon as it starts."""
@@ -209,7 +238,8 @@ class Executor:
                 if due is not None:
                     timeout = max(0.0, min(timeout, (due - datetime.now(UTC)).total_seconds()))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
                 self._wake.clear()
             except asyncio.CancelledError:
                 raise
@@ -246,13 +276,33 @@ class Executor:
     async def _run(self, run: Run) -> None:
         run_id = run["run_id"]
         self._started.add(run_id)
+        held = False
+
+        def leave_gate() -> None:
+            nonlocal held
+            if held:
+                held = False
+                assert self.gate is not None
+                self.gate.release()
+
         try:
-            await execute_run(self.ctx, run, self._cancel_action)
+            if self.gate is not None:
+                try:
+                    await self.gate.acquire()
+                    held = True
+                except asyncio.CancelledError:
+                    # Stopped while waiting for its turn: execute_run settles it
+                    # (interrupted, rolled back or handed back) as its first step.
+                    self._cancel_action.setdefault(run_id, "shutdown")
+            await execute_run(
+                self.ctx, run, self._cancel_action, on_first_call=leave_gate if held else None
+            )
         except asyncio.CancelledError:
             pass
         except Exception:
             log.exception("run %s: unexpected failure recording its outcome", run_id)
         finally:
+            leave_gate()
             self._tasks.pop(run_id, None)
             self._started.discard(run_id)
             self._cancel_action.pop(run_id, None)

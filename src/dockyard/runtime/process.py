@@ -20,6 +20,7 @@ from dockyard.errors import ConfigError
 from dockyard.runtime.crons import CronScheduler
 from dockyard.runtime.execute import RunContext
 from dockyard.runtime.executor import Executor
+from dockyard.runtime.gate import LoadGate
 from dockyard.runtime.graphs import GraphRegistry
 from dockyard.runtime.service import RunService
 from dockyard.runtime.signals import LocalSignals, RedisSignals, Signals
@@ -47,7 +48,8 @@ class Runtime:
         problems = await self.storage.ping()
         if self.redis is not None:
             try:
-                await asyncio.wait_for(self.redis.ping(), 3.0)
+                async with asyncio.timeout(3.0):
+                    await self.redis.ping()
             except TimeoutError:
                 problems["redis"] = "no answer within 3s"
             except Exception as e:  # any client error means "not ready"
@@ -145,6 +147,9 @@ async def open_runtime(
                 settings.runs.max_concurrency,
                 lease_seconds=settings.runs.lease_seconds,
                 requeue_on_start=storage.backend == "sqlite",
+                gate=LoadGate(settings.runs.max_concurrency)
+                if settings.runs.adaptive_concurrency
+                else None,
             )
             if execute
             else None

@@ -70,7 +70,8 @@ class RedisBroker:
     async def stop(self) -> None:
         """Write what is queued (bounded), then stop the writer."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.flush(), 5.0)
+            async with asyncio.timeout(5.0):
+                await self.flush()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
