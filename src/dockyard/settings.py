@@ -101,9 +101,10 @@ class StoreConfig(_Strict):
 class RunsConfig(_Strict):
     max_concurrency: int = Field(default=16, gt=0, le=10_000)
     # Execute fewer runs at once (not below 4) while the event loop falls behind,
-    # so that requests and streams are not queued behind CPU-bound runs
-    # (runtime/gate.py); false: always up to max_concurrency.
-    adaptive_concurrency: bool = True
+    # so that requests and the first event of streams are not queued behind CPU-bound
+    # runs (runtime/gate.py). Off by default: on CPU-bound graphs it costs runs/s and
+    # delays their first data events (docs/perf.md).
+    adaptive_concurrency: bool = False
     timeout_seconds: float | None = Field(default=None, gt=0)
     # How long a finished run's events stay replayable for join_stream / Last-Event-ID.
     stream_retention_seconds: float = Field(default=300.0, ge=0)

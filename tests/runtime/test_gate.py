@@ -136,9 +136,13 @@ async def test_a_tool_call_also_releases() -> None:
     assert calls == [1]
 
 
+async def test_the_gate_is_off_unless_asked(live_server: LiveServer) -> None:
+    assert live_server.app.state.runtime.executor.gate is None
+
+
 @pytest.fixture
 def held_server(tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path).start()
+    server = LiveServer(tmp_path, runs={"adaptive_concurrency": True}).start()
     gate = server.app.state.runtime.executor.gate
     gate.observe = lambda lag: None  # the test sets the limit
     gate.limit = 1.0

@@ -14,6 +14,10 @@ raises it by a quarter run (not above the executor's ``max_concurrency``). Runs
 over the limit wait here, in order, already claimed and leased; nothing is
 written for them. An idle process does not probe.
 
+Off by default (``runs.adaptive_concurrency``): on CPU-bound graphs the shorter loop
+turns cost runs/s (15-30% on bench/'s trivial graph) and a run's first data event
+comes later; what it buys is a prompt first event and API answers under that load.
+
 A run holds its place only until its first model or tool call
 (:class:`UntilFirstCall`): from there on it mostly waits on the outside world,
 and holding it back would only cut an I/O-bound agent's throughput (measured:
