@@ -151,7 +151,7 @@ class Executor:
         def again() -> None:
             if task.done() or run_id in self.ctx.settling or self._tasks.get(run_id) is not task:
                 return
-            log.info("run %s: cancel not taken up after %.2fs; cancelling again", run_id, delay)
+            log.info("run %s: cancel not taken up; cancelling again", run_id)
             task.cancel()
             if delay < _RECANCEL_LAST_SECONDS:
                 self._cancel_again_later(run_id, task, delay * 2)

@@ -5,11 +5,12 @@ SQLite checkpoints a WAL database inside whichever commit pushes the log past
 that too. Measured here: 10-20 ms instead of 0.1 ms, about every 170 commits,
 and dockyard commits inline in the event loop (storage.inline), so every request
 and run waited behind it. This thread runs a PASSIVE checkpoint (it never blocks
-a writer) every 50 ms on its own connection; sqlite3 releases the GIL while SQLite
-works. When a commit then reaches the threshold, little is left to sync and copy
-(commit p99 10.6 ms -> 0.9 ms under bench/'s load). The commit's own checkpoint
-stays on: only a writer restarts the log from its beginning after a complete
-checkpoint, and with the thread alone the log grew without bound (295 MB in 40 s).
+a writer) every 50 ms on its own connection (once a second while nothing is
+written); sqlite3 releases the GIL while SQLite works. When a commit then reaches
+the threshold, little is left to sync and copy (commit p99 10.6 ms -> 0.9 ms under
+bench/'s load). The commit's own checkpoint stays on: only a writer restarts the
+log from its beginning after a complete checkpoint, and with the thread alone the
+log grew without bound (295 MB in 40 s).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class WalCheckpointer:
             self._thread.join()
 
     def _loop(self) -> None:
-        conns = [sqlite3.connect(p, check_same_thread=False) for p in self.paths]
+        conns = [sqlite3.connect(p) for p in self.paths]  # made and used in this thread
         try:
             for conn in conns:
                 conn.execute("PRAGMA busy_timeout=5000")
