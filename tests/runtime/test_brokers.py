@@ -40,7 +40,7 @@ async def _read(broker: StreamBroker, run_id: str, **kw: Any) -> list[Event]:
 
 
 async def test_announce_returns_the_stored_event_with_its_replay_id(broker: StreamBroker) -> None:
-    announced = await broker.announce("r1", "metadata", b'{"run_id":"r1"}')
+    announced = broker.announce("r1", "metadata", b'{"run_id":"r1"}')
     assert announced.alone
     first = announced.event
     broker.publish("r1", "values", b"{}")
@@ -55,18 +55,43 @@ async def test_announce_returns_the_stored_event_with_its_replay_id(broker: Stre
 
 async def test_announce_after_other_events_keeps_them(broker: StreamBroker) -> None:
     # A worker elsewhere may write a run's events before its creator's first one
-    # lands (it claimed the run early): reading from the start still sees them.
+    # lands (it claimed the run at once): the creator's reader still sees them all.
     broker.publish("r2", "values", b"1")
     await broker.flush()
-    announced = await broker.announce("r2", "metadata", b"{}")
-    assert not announced.alone  # so its reader starts from the beginning
-    first = announced.event
+    announced = broker.announce("r2", "metadata", b"{}")
     broker.publish("r2", "values", b"2")
     broker.close("r2")
-    events = await _read(broker, "r2")
-    assert [(e.event, e.data) for e in events] == [
-        ("values", b"1"),
-        ("metadata", b"{}"),
-        ("values", b"2"),
-    ]
-    assert events[1].id == first.id
+    first = announced.event
+    if announced.alone:
+        seen = await _read(broker, "r2", after=first.id)
+    else:  # read from the start, without the creator's own copy
+        seen = [e for e in await _read(broker, "r2") if e.id != first.id]
+    assert [(e.event, e.data) for e in seen] == [("values", b"1"), ("values", b"2")]
+
+
+async def test_the_first_event_is_stored_once_whoever_writes_it_first() -> None:
+    # Creator and claiming worker both write a run's first event under the same id:
+    # the stream holds it once, first, and the refused copy does not stall the writer.
+    with fresh_prefix() as prefix:
+        client = Redis.from_url(REDIS_URL)
+        worker, creator = RedisBroker(client, prefix), RedisBroker(client, prefix)
+        worker.start()
+        creator.start()
+        try:
+            worker.announce("r3", "metadata", b"{}")
+            worker.publish("r3", "values", b"1")
+            await worker.flush()
+            first = creator.announce("r3", "metadata", b"{}").event
+            creator.publish("r3", "values", b"2")
+            creator.close("r3")
+            await creator.flush()
+            events = await _read(creator, "r3")
+            assert [(e.id, e.event) for e in events[:1]] == [(first.id, "metadata")]
+            assert [(e.event, e.data) for e in events[1:]] == [
+                ("values", b"1"),
+                ("values", b"2"),
+            ]
+        finally:
+            await worker.stop()
+            await creator.stop()
+            await client.aclose()

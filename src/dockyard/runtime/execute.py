@@ -19,7 +19,7 @@ from dockyard.runtime.events import EventTranslator, langgraph_modes
 from dockyard.runtime.gate import UntilFirstCall
 from dockyard.runtime.graphs import GraphRegistry
 from dockyard.runtime.serde import dumps, to_jsonable
-from dockyard.runtime.stream import StreamBroker
+from dockyard.runtime.stream import StreamBroker, first_event
 from dockyard.settings import Settings
 from dockyard.storage.base import Run, RunStatus, ThreadStatus
 from dockyard.storage.checkpoints import WriteKeys
@@ -130,11 +130,15 @@ async def execute_run(
             cancel_action.setdefault(run_id, asked)  # type: ignore[arg-type]
         if run_id in cancel_action:  # cancelled between its claim and its start
             raise asyncio.CancelledError
-        # The first attempt's metadata went out when the run was created (a shared
-        # broker has it before any worker can claim the run); a resumed attempt, or
-        # one created by a process whose in-memory events are gone, announces itself.
-        # (No Redis round trip here: redis-py lets a cancel landing in one go unseen.)
-        if run["attempts"] > 1 or not (broker.shared or await broker.has(run_id)):
+        # The first attempt's metadata went out when the run was created. In a shared
+        # stream it may not be there yet (this worker claimed the run at once): the
+        # same event under the same fixed id, whichever lands first stays. A resumed
+        # attempt, or one created by a process whose in-memory events are gone,
+        # announces itself. (No Redis round trip here: redis-py lets a cancel
+        # landing in one go unseen.)
+        if run["attempts"] == 1 and broker.shared:
+            broker.announce(run_id, "metadata", first_event(run_id))
+        elif run["attempts"] > 1 or not await broker.has(run_id):
             publish("metadata", dumps({"run_id": run_id, "attempt": run["attempts"]}))
         assistant = await storage.assistants.get(run["assistant_id"])
         if assistant is None:

@@ -6,6 +6,11 @@ that id. ``publish`` only queues: a single writer task sends queued events in
 pipelined batches, in order, so a run step never waits on the network.
 A closed stream ends with a ``__close__`` entry and expires after the retention
 time; an abandoned one (its process died before closing) after a day.
+
+A run's first event (its metadata) has the fixed id ``0-1``: the process that
+creates the run knows the id without a round trip, and the worker that claims the
+run writes the same event under the same id, so whichever comes first is the
+stream's first entry and the other one is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from dockyard.runtime.stream import Announced, Event
 
@@ -27,8 +32,7 @@ log = logging.getLogger("dockyard.stream")
 _CLOSE = b"__close__"
 _OPEN_TTL_SECONDS = 24 * 3600
 _ID = re.compile(r"^\d+-\d+$")
-# Who waits for an announced event: its entry id, and whether it is the stream's first.
-_Waiter = asyncio.Future[tuple[str, bool]]
+FIRST_ID = "0-1"
 # While Redis is away events wait in memory, up to this many; then the oldest go.
 _MAX_QUEUED = 100_000
 
@@ -49,8 +53,8 @@ class RedisBroker:
         self._retention = max(1, int(retention_seconds))
         self._max_events = max_events
         self._block_ms = block_ms
-        # (run_id, event, data, who waits for the entry's id)
-        self._queue: list[tuple[str, bytes, bytes, _Waiter | None]] = []
+        # (run_id, event, data, whether it is the run's first event)
+        self._queue: list[tuple[str, bytes, bytes, bool]] = []
         self._queued = 0  # events ever queued
         self._sent = 0  # events ever written
         self._kick = asyncio.Event()
@@ -86,11 +90,11 @@ class RedisBroker:
         self._messages[(channel, message)] = None
         self._kick.set()
 
-    async def announce(self, run_id: str, event: str, data: bytes) -> Announced:
-        stored: _Waiter = asyncio.get_running_loop().create_future()
-        self._enqueue(run_id, event.encode(), data, stored)
-        entry_id, alone = await stored
-        return Announced(Event(entry_id, event, data), alone)
+    def announce(self, run_id: str, event: str, data: bytes) -> Announced:
+        # A reader after FIRST_ID sees everything else the stream holds, also when
+        # the claiming worker's copy of this event got there first.
+        self._enqueue(run_id, event.encode(), data, first=True)
+        return Announced(Event(FIRST_ID, event, data), alone=True)
 
     def close(self, run_id: str) -> None:
         self._enqueue(run_id, _CLOSE, b"")
@@ -100,13 +104,13 @@ class RedisBroker:
         run_id: str,
         event: bytes,
         data: bytes,
-        stored: _Waiter | None = None,
+        first: bool = False,
     ) -> None:
         if len(self._queue) >= _MAX_QUEUED:
             del self._queue[0]
             self._sent += 1  # counted as done so flush() does not wait for it
             log.error("redis unreachable: dropped the oldest queued run event")
-        self._queue.append((run_id, event, data, stored))
+        self._queue.append((run_id, event, data, first))
         self._queued += 1
         self._kick.set()
 
@@ -134,7 +138,7 @@ class RedisBroker:
                 continue
             self._queue, self._messages = [], {}
             try:
-                ids = await self._write(batch, messages)
+                await self._write(batch, messages)
             except RedisError as e:
                 log.warning("redis write failed (%s); retrying in %.1fs", e, delay)
                 self._queue[:0] = batch  # keep order: the failed batch goes first
@@ -144,28 +148,27 @@ class RedisBroker:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
-            for (_run, _ev, _data, stored), (entry_id, length) in zip(batch, ids, strict=True):
-                if stored is not None and not stored.done():  # done: its waiter gave up
-                    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                    stored.set_result((text, length == 1))
             self._sent += len(batch)
             progress, self._progress = self._progress, asyncio.Event()
             progress.set()
 
     async def _write(
         self,
-        batch: list[tuple[str, bytes, bytes, _Waiter | None]],
+        batch: list[tuple[str, bytes, bytes, bool]],
         messages: dict[tuple[str, bytes], None],
-    ) -> list[tuple[Any, int | None]]:
-        """Send a batch; per event its entry id and, for announced ones, the stream's
-        length right after it (1: nothing came before it)."""
+    ) -> None:
+        """Send a batch in one round trip."""
         pipe = self._redis.pipeline(transaction=False)
         touched: dict[str, bool] = {}  # run key -> closed in this batch
-        for run_id, event, data, stored in batch:
+        for run_id, event, data, first in batch:
             key = self.key(run_id)
-            pipe.xadd(key, {"e": event, "d": data}, maxlen=self._max_events + 1, approximate=True)
-            if stored is not None:
-                pipe.xlen(key)  # same round trip
+            pipe.xadd(
+                key,
+                {"e": event, "d": data},
+                id=FIRST_ID if first else "*",
+                maxlen=self._max_events + 1,
+                approximate=True,
+            )
             touched[key] = touched.get(key, False) or event == _CLOSE
         opened = self._opened
         for key, closed in touched.items():
@@ -176,7 +179,13 @@ class RedisBroker:
                 pipe.expire(key, _OPEN_TTL_SECONDS)
         for channel, message in messages:
             pipe.publish(channel, message)
-        results = await pipe.execute()
+        results = await pipe.execute(raise_on_error=False)
+        for i, result in enumerate(results):
+            if not isinstance(result, Exception):
+                continue
+            if i < len(batch) and batch[i][3] and _refused_first(result):
+                continue  # the run's first event is there already
+            raise result
         if len(opened) > _MAX_QUEUED:
             opened.clear()  # streams handed to another process never close here
         for key, closed in touched.items():
@@ -184,12 +193,6 @@ class RedisBroker:
                 opened.discard(key)
             else:
                 opened.add(key)
-        out: list[tuple[Any, int | None]] = []
-        it = iter(results)
-        for *_entry, stored in batch:
-            entry_id = next(it)
-            out.append((entry_id, next(it) if stored is not None else None))
-        return out
 
     async def subscribe(self, run_id: str, after: str | None = None) -> AsyncIterator[Event]:
         key = self.key(run_id)
@@ -209,3 +212,8 @@ class RedisBroker:
                     if event == _CLOSE:
                         return
                     yield Event(last, event.decode(), fields[b"d"])
+
+
+def _refused_first(error: Exception) -> bool:
+    # XADD with an id at or below the stream's last one.
+    return isinstance(error, ResponseError) and "equal or smaller" in str(error)

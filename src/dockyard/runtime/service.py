@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,13 +13,11 @@ from dockyard.runtime.execute import CancelAction, RunContext
 from dockyard.runtime.executor import Executor
 from dockyard.runtime.serde import dumps
 from dockyard.runtime.signals import LocalSignals, Signals
-from dockyard.runtime.stream import Announced, Event
+from dockyard.runtime.stream import Announced, Event, first_event
 from dockyard.runtime.webhooks import new_webhook, validate_webhook_url
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run, Thread
 from dockyard.storage.database import Storage
 from dockyard.storage.sql import new_thread_row
-
-_ANNOUNCE_SECONDS = 5.0
 
 # A fixed namespace so a graph's default assistant has the same id everywhere.
 _ASSISTANT_NS = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
@@ -167,9 +164,9 @@ class RunService:
 
     async def start(
         self, thread_id: str | None, payload: dict[str, Any], *, run_id: str | None = None
-    ) -> tuple[Run, Announced | None]:
-        """``create``, and the run's first event (None while the broker is unreachable):
-        whoever streams or waits for the run here follows its stream from there."""
+    ) -> tuple[Run, Announced]:
+        """``create``, and the run's first event: whoever streams or waits for the run
+        here follows its stream from there."""
         assistant = await self.resolve_assistant(payload["assistant_id"])
         await self.validate(payload, assistant)
         create_thread: Thread | None = None
@@ -235,22 +232,15 @@ class RunService:
             action: CancelAction = "interrupt" if strategy == "interrupt" else "rollback"
             for other in inflight:
                 await self.cancel(other, action)
-        # The first event goes out now, not when the executor picks the run up:
-        # a streaming client learns its run id at once.
-        # The wake-up is queued first so that it rides with the metadata (Redis: one
-        # round trip, the PUBLISH after the XADD); we wait until the metadata is
-        # stored (a stream that does not exist yet reads as a run that has none).
-        # Bounded: while Redis is away the run still starts, and its events follow
-        # when Redis is back.
+        # The first event goes out now, once the run is stored, not when the
+        # executor picks the run up: a streaming client learns its run id at once.
+        # It is not awaited in Redis (its id is known beforehand); a reader that
+        # comes early waits for it there. The wake-up rides in the same round
+        # trip, after it. While Redis is away the run still starts, and its events
+        # follow when Redis is back.
+        first = self.ctx.broker.announce(run["run_id"], "metadata", first_event(run["run_id"]))
         if not direct:
             await self.signals.wake(run["not_before"])
-        metadata = dumps({"run_id": run["run_id"], "attempt": 1})
-        first: Announced | None = None
-        # asyncio.timeout, not wait_for: on 3.11 wait_for runs the call as a task
-        # of its own, two loop turns even when it never suspends (in-memory broker).
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_ANNOUNCE_SECONDS):
-                first = await self.ctx.broker.announce(run["run_id"], "metadata", metadata)
         if direct:
             assert executor is not None
             executor.start_reserved(run)

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from dockyard.runtime.serde import dumps
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -27,6 +29,12 @@ class Event:
             self.data,
             self.id.encode(),
         )
+
+
+def first_event(run_id: str) -> bytes:
+    """The data of a run's first event (``metadata``): the same wherever it is made,
+    by the process that creates the run or by the worker that claims it."""
+    return dumps({"run_id": run_id, "attempt": 1})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +58,10 @@ class StreamBroker(Protocol):
     async def flush(self) -> None:
         """Return when everything published so far is visible to subscribers."""
 
-    async def announce(self, run_id: str, event: str, data: bytes) -> Announced:
-        """Publish and return the event once subscribers can see it (with its id):
-        the process that creates a run sends its first event itself and follows
-        the stream from there."""
+    def announce(self, run_id: str, event: str, data: bytes) -> Announced:
+        """Publish a run's first event and return it with its replay id, without
+        waiting for it to be stored: the process that creates a run sends the first
+        event itself and follows the stream from there."""
 
     async def has(self, run_id: str) -> bool: ...
 
@@ -100,7 +108,7 @@ class MemoryBroker:
         # Older dockyard builds sent "<run_id>:<n>"; accept the number either way.
         return str(int(last_event_id.rsplit(":", 1)[-1]))
 
-    async def announce(self, run_id: str, event: str, data: bytes) -> Announced:
+    def announce(self, run_id: str, event: str, data: bytes) -> Announced:
         log = self._log(run_id)
         if log.closed:  # not stored; a reader starts from the beginning
             return Announced(Event("0", event, data), alone=False)

@@ -20,9 +20,7 @@ router = APIRouter(tags=["runs"])
 CancelActionQ = Literal["interrupt", "rollback"]
 
 
-async def _start(
-    rt: Runtime, thread_id: str | None, body: RunCreate
-) -> tuple[Run, Announced | None]:
+async def _start(rt: Runtime, thread_id: str | None, body: RunCreate) -> tuple[Run, Announced]:
     payload = body.model_dump(exclude_none=True)
     payload["stream_mode"] = body.stream_mode
     return await rt.runs.start(thread_id, payload)
