@@ -110,6 +110,9 @@ class RunsConfig(_Strict):
     stream_retention_seconds: float = Field(default=300.0, ge=0)
     # A run stays in memory's event log at most this many events (oldest dropped).
     stream_max_events: int = Field(default=10_000, gt=0)
+    # Without Redis: the events of finished runs kept in this process's memory for
+    # replay, at most this many bytes (the oldest finished runs are forgotten first).
+    stream_retention_max_bytes: int = Field(default=256 * 2**20, ge=0)
     # Execute runs in this process (embedded default). `dockyard serve --no-workers`
     # turns it off: the API only queues runs, `dockyard worker` processes run them.
     in_process: bool = True

@@ -149,3 +149,17 @@ async def test_memory_broker_keeps_only_the_bytes_of_each_event() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 1000 * 1024, f"{grown // 1000} bytes per finished run"
+
+
+async def test_memory_broker_forgets_the_oldest_finished_runs_over_its_byte_budget() -> None:
+    broker = MemoryBroker(retention_max_bytes=250)
+    for i in range(3):
+        broker.publish(f"r{i}", "values", b"x" * 100)
+        broker.close(f"r{i}")
+    # 3 x 106 bytes of events: the oldest goes, the newer two stay replayable.
+    assert [await broker.has(f"r{i}") for i in range(3)] == [False, True, True]
+    assert [e.data for e in await _read(broker, "r2")] == [b"x" * 100]
+    broker.publish("big", "values", b"y" * 1000)  # alone over the budget: not kept
+    broker.close("big")
+    assert not await broker.has("big")
+    assert not await broker.has("r1") and not await broker.has("r2")

@@ -134,7 +134,9 @@ async def open_runtime(
             redis_broker.start()
         else:
             broker = MemoryBroker(
-                settings.runs.stream_retention_seconds, settings.runs.stream_max_events
+                settings.runs.stream_retention_seconds,
+                settings.runs.stream_max_events,
+                settings.runs.stream_retention_max_bytes,
             )
         ctx = RunContext(storage=storage, registry=registry, broker=broker, settings=settings)
         # Started before the executor and stopped after it: runs resumed at

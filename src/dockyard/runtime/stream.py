@@ -97,17 +97,31 @@ _Finished = tuple[str | bytes, ...]
 class MemoryBroker:
     shared = False
 
-    def __init__(self, retention_seconds: float = 300.0, max_events: int = 10_000) -> None:
+    def __init__(
+        self,
+        retention_seconds: float = 300.0,
+        max_events: int = 10_000,
+        retention_max_bytes: int = 256 * 2**20,
+    ) -> None:
         self._live: dict[str, _RunLog] = {}
         self._finished: dict[str, _Finished] = {}
-        self._expiry: deque[tuple[float, str]] = deque()  # in closing order
+        # (deadline, run id, bytes) of each finished run, in closing order
+        self._expiry: deque[tuple[float, str, int]] = deque()
+        self._finished_bytes = 0
         self._retention = retention_seconds
         self._max_events = max_events
+        self._max_bytes = retention_max_bytes
 
     def _expire(self) -> None:
+        """Forget finished runs past their retention, then the oldest while the
+        kept events are over the byte budget (a busy server with large states
+        would otherwise hold minutes of them)."""
         now = time.monotonic()
-        while self._expiry and self._expiry[0][0] <= now:
-            self._finished.pop(self._expiry.popleft()[1], None)
+        expiry = self._expiry
+        while expiry and (expiry[0][0] <= now or self._finished_bytes > self._max_bytes):
+            _, run_id, size = expiry.popleft()
+            del self._finished[run_id]
+            self._finished_bytes -= size
 
     def _log(self, run_id: str) -> _RunLog:
         log = self._live.get(run_id)
@@ -155,10 +169,13 @@ class MemoryBroker:
         log.closed = True
         log.notify()  # readers following it finish from their own reference
         flat: list[str | bytes] = [str(log.first_id)]
+        size = 0
         for e in log.events:
             flat += (e.event, e.data)
+            size += len(e.event) + len(e.data)
         self._finished[run_id] = tuple(flat)
-        self._expiry.append((time.monotonic() + self._retention, run_id))
+        self._expiry.append((time.monotonic() + self._retention, run_id, size))
+        self._finished_bytes += size
         self._expire()
 
     async def subscribe(self, run_id: str, after: str | None = None) -> AsyncIterator[Event]:
