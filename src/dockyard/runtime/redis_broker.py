@@ -19,12 +19,13 @@ import asyncio
 import contextlib
 import logging
 import re
+import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from dockyard.runtime.redis_reader import StreamReader
 from dockyard.runtime.stream import Announced, Event
 
 log = logging.getLogger("dockyard.stream")
@@ -64,6 +65,14 @@ class RedisBroker:
         # Pub/sub messages that go out with the next batch, after its events (an
         # ordered set: the same wake-up twice in one batch is sent once).
         self._messages: dict[tuple[str, bytes], None] = {}
+        # This process's control stream: an entry there wakes its reader's XREAD.
+        self._control = f"{prefix}:reader:{uuid.uuid4().hex}"
+        self._wake_reader = False
+        self._reader = StreamReader(redis, self._control, block_ms, self._request_wake)
+
+    def _request_wake(self) -> None:
+        self._wake_reader = True
+        self._kick.set()
 
     def key(self, run_id: str) -> str:
         return f"{self._prefix}:stream:{run_id}"
@@ -73,6 +82,7 @@ class RedisBroker:
 
     async def stop(self) -> None:
         """Write what is queued (bounded), then stop the writer."""
+        await self._reader.stop()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5.0):
                 await self.flush()
@@ -133,16 +143,17 @@ class RedisBroker:
         while True:
             await self._kick.wait()
             self._kick.clear()
-            batch, messages = self._queue, self._messages
-            if not batch and not messages:
+            batch, messages, wake = self._queue, self._messages, self._wake_reader
+            if not batch and not messages and not wake:
                 continue
-            self._queue, self._messages = [], {}
+            self._queue, self._messages, self._wake_reader = [], {}, False
             try:
-                await self._write(batch, messages)
+                await self._write(batch, messages, wake)
             except RedisError as e:
                 log.warning("redis write failed (%s); retrying in %.1fs", e, delay)
                 self._queue[:0] = batch  # keep order: the failed batch goes first
                 self._messages = messages | self._messages
+                self._wake_reader = self._wake_reader or wake
                 self._kick.set()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -156,6 +167,7 @@ class RedisBroker:
         self,
         batch: list[tuple[str, bytes, bytes, bool]],
         messages: dict[tuple[str, bytes], None],
+        wake_reader: bool = False,
     ) -> None:
         """Send a batch in one round trip."""
         pipe = self._redis.pipeline(transaction=False)
@@ -179,6 +191,9 @@ class RedisBroker:
                 pipe.expire(key, _OPEN_TTL_SECONDS)
         for channel, message in messages:
             pipe.publish(channel, message)
+        if wake_reader:
+            pipe.xadd(self._control, {"w": b""}, maxlen=16, approximate=True)
+            pipe.expire(self._control, 3600)
         results = await pipe.execute(raise_on_error=False)
         for i, result in enumerate(results):
             if not isinstance(result, Exception):
@@ -195,23 +210,13 @@ class RedisBroker:
                 opened.add(key)
 
     async def subscribe(self, run_id: str, after: str | None = None) -> AsyncIterator[Event]:
-        key = self.key(run_id)
-        last = after or "0-0"
-        while True:
-            resp: Any = await self._redis.xread({key: last}, count=1000, block=self._block_ms)
-            if not resp:
-                # Quiet for a while: a stream that no longer exists (expired,
-                # or its run deleted) will never say more.
-                if not await self._redis.exists(key):
-                    return
-                continue
-            for _key, entries in resp:
-                for entry_id, fields in entries:
-                    last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                    event = fields[b"e"]
+        followed = self._reader.follow(self.key(run_id), after or "0-0")
+        async with contextlib.aclosing(followed) as batches:
+            async for batch in batches:
+                for entry_id, event, data in batch:
                     if event == _CLOSE:
                         return
-                    yield Event(last, event.decode(), fields[b"d"])
+                    yield Event(entry_id, event.decode(), data)
 
 
 def _refused_first(error: Exception) -> bool:

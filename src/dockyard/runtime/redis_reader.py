@@ -1,0 +1,163 @@
+"""One blocking ``XREAD`` per process for every run stream it is following.
+
+A blocking read holds its Redis connection until it returns, so a reader per
+open stream meant a connection per SSE client in every API process. Here one
+task reads all followed streams at once and hands each subscriber what is new
+for it. A new subscription wakes a read already in progress through the
+process's own control stream: the broker's writer adds an entry to it with its
+next pipelined batch, so following a new run costs no round trip of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("dockyard.stream")
+
+Entry = tuple[str, bytes, bytes]  # (id, event, data)
+
+
+def _pos(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class _Sub:
+    __slots__ = ("last", "queue")
+
+    def __init__(self, last: str) -> None:
+        self.last = _pos(last)
+        # Batches of new entries; None: the stream is gone (expired or deleted).
+        self.queue: asyncio.Queue[list[Entry] | None] = asyncio.Queue()
+
+
+class StreamReader:
+    def __init__(
+        self,
+        redis: Redis,
+        control_key: str,
+        block_ms: int,
+        wake: Callable[[], None],
+    ) -> None:
+        self._redis = redis
+        self._control = control_key
+        self._control_last = "0-0"
+        self._block_ms = block_ms
+        self._wake = wake  # asks the writer to add a control entry with its next batch
+        self._subs: dict[str, set[_Sub]] = {}
+        self._seen: dict[str, float] = {}  # key -> when it last had news or a new reader
+        self._blocked = False
+        self._checked_at = 0.0
+        self._idle = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def follow(self, key: str, after: str) -> AsyncGenerator[list[Entry], None]:
+        """Batches of the entries of ``key`` after ``after``, until the stream is gone
+        (the caller stops at the stream's close entry)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="dockyard-redis-reader")
+        sub = _Sub(after)
+        self._subs.setdefault(key, set()).add(sub)
+        self._seen[key] = time.monotonic()
+        if self._blocked:
+            self._wake()
+        self._idle.set()
+        try:
+            while (batch := await sub.queue.get()) is not None:
+                yield batch
+        finally:
+            subs = self._subs.get(key)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[key]
+                    self._seen.pop(key, None)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.queue.put_nowait(None)
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while not self._stopping:
+            if not self._subs:
+                self._idle.clear()
+                await self._idle.wait()
+                continue
+            streams: dict[Any, Any] = {self._control: self._control_last}
+            for key, subs in self._subs.items():
+                low = min(sub.last for sub in subs)
+                streams[key] = f"{low[0]}-{low[1]}"
+            self._blocked = True
+            try:
+                resp: Any = await self._redis.xread(streams, count=1000, block=self._block_ms)
+                await self._end_quiet_gone()
+            except RedisError as e:
+                # redis-py may turn a cancelled blocking read into a timeout error.
+                if self._stopping:
+                    return
+                log.warning("redis read failed (%s); retrying in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            finally:
+                self._blocked = False
+            delay = 0.1
+            self._deliver(resp or [])
+
+    def _deliver(self, resp: list[Any]) -> None:
+        now = time.monotonic()
+        for raw_key, raw_entries in resp:
+            key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+            if key == self._control:
+                last = raw_entries[-1][0]
+                self._control_last = last.decode() if isinstance(last, bytes) else last
+                continue
+            entries = [
+                (i.decode() if isinstance(i, bytes) else i, f[b"e"], f[b"d"])
+                for i, f in raw_entries
+            ]
+            self._seen[key] = now
+            for sub in self._subs.get(key, ()):
+                new = [e for e in entries if _pos(e[0]) > sub.last]
+                if new:
+                    sub.last = _pos(new[-1][0])
+                    sub.queue.put_nowait(new)
+
+    async def _end_quiet_gone(self) -> None:
+        """End the readers of streams quiet for a whole block time that no longer
+        exist (expired, or their run deleted): they will never say more."""
+        now = time.monotonic()
+        if now - self._checked_at < self._block_ms / 2000:
+            return
+        self._checked_at = now
+        cutoff = now - self._block_ms / 1000
+        quiet = [key for key, seen in self._seen.items() if seen <= cutoff]
+        if not quiet:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for key in quiet:
+            pipe.exists(key)
+        now = time.monotonic()
+        for key, exists in zip(quiet, await pipe.execute(), strict=True):
+            self._seen[key] = now
+            if not exists:
+                for sub in self._subs.pop(key, ()):
+                    sub.queue.put_nowait(None)
+                self._seen.pop(key, None)

@@ -1,0 +1,99 @@
+"""The Redis broker follows every open stream of a process with one blocking read."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from redis.asyncio import Redis
+
+from dockyard.runtime.redis_broker import RedisBroker
+from dockyard.runtime.stream import Event
+from tests.redis_server import REDIS_URL, fresh_prefix
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _follow(broker: RedisBroker, run_id: str, after: str) -> list[Event]:
+    return [ev async for ev in broker.subscribe(run_id, after)]
+
+
+async def test_many_open_streams_share_one_connection() -> None:
+    # A blocking XREAD per stream held a Redis connection per SSE client.
+    with fresh_prefix() as prefix:
+        name = f"dockyard-reader-test-{uuid.uuid4().hex[:8]}"
+        client = Redis.from_url(REDIS_URL, client_name=name)
+        admin = Redis.from_url(REDIS_URL)
+        broker = RedisBroker(client, prefix, block_ms=2_000)
+        broker.start()
+        try:
+            runs = [f"run-{i}" for i in range(40)]
+            firsts = [broker.announce(r, "metadata", b"{}").event.id for r in runs]
+            await broker.flush()
+            readers = [
+                asyncio.create_task(_follow(broker, r, first))
+                for r, first in zip(runs, firsts, strict=True)
+            ]
+            await asyncio.sleep(0.5)  # every reader waits; nothing new yet
+            ours = [c for c in await admin.client_list() if c.get("name") == name]
+            assert len(ours) <= 3, f"{len(ours)} connections for 40 open streams"
+            for r in runs:
+                broker.publish(r, "values", r.encode())
+                broker.close(r)
+            results = await asyncio.wait_for(asyncio.gather(*readers), 10)
+            assert [[(e.event, e.data) for e in evs] for evs in results] == [
+                [("values", r.encode())] for r in runs
+            ]
+        finally:
+            await broker.stop()
+            await client.aclose()
+            await admin.aclose()
+
+
+async def test_a_reader_joining_a_busy_read_is_woken_at_once() -> None:
+    with fresh_prefix() as prefix:
+        client = Redis.from_url(REDIS_URL)
+        broker = RedisBroker(client, prefix, block_ms=5_000)
+        broker.start()
+        try:
+            broker.publish("quiet", "metadata", b"{}")
+            await broker.flush()
+            quiet = asyncio.create_task(_follow(broker, "quiet", "0-0"))
+            await asyncio.sleep(0.2)  # the shared read now blocks for up to 5 s
+            broker.publish("late", "values", b"1")
+            broker.close("late")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            events = await asyncio.wait_for(_follow(broker, "late", "0-0"), 10)
+            assert [e.data for e in events] == [b"1"]
+            assert loop.time() - started < 1.0  # not after the other read's 5 s
+            broker.close("quiet")
+            assert [e.event for e in await asyncio.wait_for(quiet, 10)] == ["metadata"]
+        finally:
+            await broker.stop()
+            await client.aclose()
+
+
+async def test_a_reader_of_a_stream_that_is_gone_ends() -> None:
+    with fresh_prefix() as prefix:
+        client = Redis.from_url(REDIS_URL)
+        broker = RedisBroker(client, prefix, block_ms=200)
+        broker.start()
+        try:
+            broker.announce("r", "metadata", b"{}")  # id 0-1
+            broker.announce("busy", "metadata", b"{}")
+            await broker.flush()
+            busy = asyncio.create_task(_follow(broker, "busy", "0-1"))
+            reader = asyncio.create_task(_follow(broker, "r", "0-1"))
+            await asyncio.sleep(0.3)
+            await client.delete(broker.key("r"))  # as when the run's thread is deleted
+            for i in range(20):  # another stream keeps the shared read busy meanwhile
+                broker.publish("busy", "values", str(i).encode())
+                await asyncio.sleep(0.05)
+            assert await asyncio.wait_for(reader, 5) == []
+            broker.close("busy")
+            assert len(await asyncio.wait_for(busy, 5)) == 20
+        finally:
+            await broker.stop()
+            await client.aclose()
