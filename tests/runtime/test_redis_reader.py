@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -13,6 +15,19 @@ from dockyard.runtime.stream import Event
 from tests.redis_server import REDIS_URL, fresh_prefix
 
 pytestmark = pytest.mark.asyncio
+
+
+@contextlib.asynccontextmanager
+async def _broker(block_ms: int) -> AsyncIterator[RedisBroker]:
+    with fresh_prefix() as prefix:
+        client = Redis.from_url(REDIS_URL)
+        broker = RedisBroker(client, prefix, block_ms=block_ms)
+        broker.start()
+        try:
+            yield broker
+        finally:
+            await broker.stop()
+            await client.aclose()
 
 
 async def _follow(broker: RedisBroker, run_id: str, after: str) -> list[Event]:
@@ -52,48 +67,36 @@ async def test_many_open_streams_share_one_connection() -> None:
 
 
 async def test_a_reader_joining_a_busy_read_is_woken_at_once() -> None:
-    with fresh_prefix() as prefix:
-        client = Redis.from_url(REDIS_URL)
-        broker = RedisBroker(client, prefix, block_ms=5_000)
-        broker.start()
-        try:
-            broker.publish("quiet", "metadata", b"{}")
-            await broker.flush()
-            quiet = asyncio.create_task(_follow(broker, "quiet", "0-0"))
-            await asyncio.sleep(0.2)  # the shared read now blocks for up to 5 s
-            broker.publish("late", "values", b"1")
-            broker.close("late")
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            events = await asyncio.wait_for(_follow(broker, "late", "0-0"), 10)
-            assert [e.data for e in events] == [b"1"]
-            assert loop.time() - started < 1.0  # not after the other read's 5 s
-            broker.close("quiet")
-            assert [e.event for e in await asyncio.wait_for(quiet, 10)] == ["metadata"]
-        finally:
-            await broker.stop()
-            await client.aclose()
+    async with _broker(block_ms=5_000) as broker:
+        broker.publish("quiet", "metadata", b"{}")
+        await broker.flush()
+        quiet = asyncio.create_task(_follow(broker, "quiet", "0-0"))
+        await asyncio.sleep(0.2)  # the shared read now blocks for up to 5 s
+        broker.publish("late", "values", b"1")
+        broker.close("late")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        events = await asyncio.wait_for(_follow(broker, "late", "0-0"), 10)
+        assert [e.data for e in events] == [b"1"]
+        assert loop.time() - started < 1.0  # not after the other read's 5 s
+        broker.close("quiet")
+        assert [e.event for e in await asyncio.wait_for(quiet, 10)] == ["metadata"]
 
 
 async def test_a_reader_of_a_stream_that_is_gone_ends() -> None:
-    with fresh_prefix() as prefix:
-        client = Redis.from_url(REDIS_URL)
-        broker = RedisBroker(client, prefix, block_ms=200)
-        broker.start()
-        try:
-            broker.announce("r", "metadata", b"{}")  # id 0-1
-            broker.announce("busy", "metadata", b"{}")
-            await broker.flush()
-            busy = asyncio.create_task(_follow(broker, "busy", "0-1"))
-            reader = asyncio.create_task(_follow(broker, "r", "0-1"))
-            await asyncio.sleep(0.3)
-            await client.delete(broker.key("r"))  # as when the run's thread is deleted
-            for i in range(20):  # another stream keeps the shared read busy meanwhile
-                broker.publish("busy", "values", str(i).encode())
-                await asyncio.sleep(0.05)
-            assert await asyncio.wait_for(reader, 5) == []
-            broker.close("busy")
-            assert len(await asyncio.wait_for(busy, 5)) == 20
-        finally:
-            await broker.stop()
-            await client.aclose()
+    async with _broker(block_ms=200) as broker:
+        broker.announce("r", "metadata", b"{}")  # id 0-1
+        broker.announce("busy", "metadata", b"{}")
+        await broker.flush()
+        busy = asyncio.create_task(_follow(broker, "busy", "0-1"))
+        reader = asyncio.create_task(_follow(broker, "r", "0-1"))
+        await asyncio.sleep(0.3)
+        admin = Redis.from_url(REDIS_URL)
+        await admin.delete(broker.key("r"))  # as when the run's thread is deleted
+        await admin.aclose()
+        for i in range(20):  # another stream keeps the shared read busy meanwhile
+            broker.publish("busy", "values", str(i).encode())
+            await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(reader, 5) == []
+        broker.close("busy")
+        assert len(await asyncio.wait_for(busy, 5)) == 20
