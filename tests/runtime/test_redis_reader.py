@@ -100,3 +100,18 @@ async def test_a_reader_of_a_stream_that_is_gone_ends() -> None:
         assert await asyncio.wait_for(reader, 5) == []
         broker.close("busy")
         assert len(await asyncio.wait_for(busy, 5)) == 20
+
+
+async def test_an_entry_that_is_not_an_event_is_passed_over() -> None:
+    # One task reads every stream of the process: a stray entry must not stop it.
+    async with _broker(block_ms=2_000) as broker:
+        broker.announce("r", "metadata", b"{}")
+        await broker.flush()
+        reader = asyncio.create_task(_follow(broker, "r", "0-1"))
+        await asyncio.sleep(0.2)
+        admin = Redis.from_url(REDIS_URL)
+        await admin.xadd(broker.key("r"), {"something": "else"})
+        await admin.aclose()
+        broker.publish("r", "values", b"1")
+        broker.close("r")
+        assert [e.data for e in await asyncio.wait_for(reader, 5)] == [b"1"]

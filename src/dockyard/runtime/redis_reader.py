@@ -63,6 +63,8 @@ class StreamReader:
     async def follow(self, key: str, after: str) -> AsyncGenerator[list[Entry], None]:
         """Batches of the entries of ``key`` after ``after``, until the stream is gone
         (the caller stops at the stream's close entry)."""
+        if self._stopping:  # shutting down: nothing more will be read
+            return
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="dockyard-redis-reader")
         sub = _Sub(after)
@@ -107,19 +109,24 @@ class StreamReader:
             self._blocked = True
             try:
                 resp: Any = await self._redis.xread(streams, count=1000, block=self._block_ms)
+                self._blocked = False
+                self._deliver(resp or [])
                 await self._end_quiet_gone()
-            except RedisError as e:
+            except Exception as e:
                 # redis-py may turn a cancelled blocking read into a timeout error.
                 if self._stopping:
                     return
-                log.warning("redis read failed (%s); retrying in %.1fs", e, delay)
+                # Every open stream of the process waits on this task: it must not die.
+                if isinstance(e, RedisError):
+                    log.warning("redis read failed (%s); retrying in %.1fs", e, delay)
+                else:
+                    log.exception("reading run streams failed; retrying in %.1fs", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             finally:
                 self._blocked = False
             delay = 0.1
-            self._deliver(resp or [])
 
     def _deliver(self, resp: list[Any]) -> None:
         now = time.monotonic()
@@ -129,15 +136,19 @@ class StreamReader:
                 last = raw_entries[-1][0]
                 self._control_last = last.decode() if isinstance(last, bytes) else last
                 continue
+            last_id = raw_entries[-1][0]
+            last = _pos(last_id.decode() if isinstance(last_id, bytes) else last_id)
+            # Entries that are not ours (no event name) are passed over, not fatal.
             entries = [
-                (i.decode() if isinstance(i, bytes) else i, f[b"e"], f[b"d"])
+                (i.decode() if isinstance(i, bytes) else i, f[b"e"], f.get(b"d", b""))
                 for i, f in raw_entries
+                if b"e" in f
             ]
             self._seen[key] = now
             for sub in self._subs.get(key, ()):
                 new = [e for e in entries if _pos(e[0]) > sub.last]
+                sub.last = max(sub.last, last)
                 if new:
-                    sub.last = _pos(new[-1][0])
                     sub.queue.put_nowait(new)
 
     async def _end_quiet_gone(self) -> None:
