@@ -18,9 +18,9 @@ pytestmark = pytest.mark.asyncio
 
 
 @contextlib.asynccontextmanager
-async def _broker(block_ms: int) -> AsyncIterator[RedisBroker]:
+async def _broker(block_ms: int, client_name: str | None = None) -> AsyncIterator[RedisBroker]:
     with fresh_prefix() as prefix:
-        client = Redis.from_url(REDIS_URL)
+        client = Redis.from_url(REDIS_URL, client_name=client_name)
         broker = RedisBroker(client, prefix, block_ms=block_ms)
         broker.start()
         try:
@@ -36,34 +36,27 @@ async def _follow(broker: RedisBroker, run_id: str, after: str) -> list[Event]:
 
 async def test_many_open_streams_share_one_connection() -> None:
     # A blocking XREAD per stream held a Redis connection per SSE client.
-    with fresh_prefix() as prefix:
-        name = f"dockyard-reader-test-{uuid.uuid4().hex[:8]}"
-        client = Redis.from_url(REDIS_URL, client_name=name)
+    name = f"dockyard-reader-test-{uuid.uuid4().hex[:8]}"
+    async with _broker(block_ms=2_000, client_name=name) as broker:
+        runs = [f"run-{i}" for i in range(40)]
+        firsts = [broker.announce(r, "metadata", b"{}").event.id for r in runs]
+        await broker.flush()
+        readers = [
+            asyncio.create_task(_follow(broker, r, first))
+            for r, first in zip(runs, firsts, strict=True)
+        ]
+        await asyncio.sleep(0.5)  # every reader waits; nothing new yet
         admin = Redis.from_url(REDIS_URL)
-        broker = RedisBroker(client, prefix, block_ms=2_000)
-        broker.start()
-        try:
-            runs = [f"run-{i}" for i in range(40)]
-            firsts = [broker.announce(r, "metadata", b"{}").event.id for r in runs]
-            await broker.flush()
-            readers = [
-                asyncio.create_task(_follow(broker, r, first))
-                for r, first in zip(runs, firsts, strict=True)
-            ]
-            await asyncio.sleep(0.5)  # every reader waits; nothing new yet
-            ours = [c for c in await admin.client_list() if c.get("name") == name]
-            assert len(ours) <= 3, f"{len(ours)} connections for 40 open streams"
-            for r in runs:
-                broker.publish(r, "values", r.encode())
-                broker.close(r)
-            results = await asyncio.wait_for(asyncio.gather(*readers), 10)
-            assert [[(e.event, e.data) for e in evs] for evs in results] == [
-                [("values", r.encode())] for r in runs
-            ]
-        finally:
-            await broker.stop()
-            await client.aclose()
-            await admin.aclose()
+        ours = [c for c in await admin.client_list() if c.get("name") == name]
+        await admin.aclose()
+        assert len(ours) <= 3, f"{len(ours)} connections for 40 open streams"
+        for r in runs:
+            broker.publish(r, "values", r.encode())
+            broker.close(r)
+        results = await asyncio.wait_for(asyncio.gather(*readers), 10)
+        assert [[(e.event, e.data) for e in evs] for evs in results] == [
+            [("values", r.encode())] for r in runs
+        ]
 
 
 async def test_a_reader_joining_a_busy_read_is_woken_at_once() -> None:

@@ -25,6 +25,10 @@ log = logging.getLogger("dockyard.stream")
 Entry = tuple[str, bytes, bytes]  # (id, event, data)
 
 
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _pos(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
@@ -131,22 +135,21 @@ class StreamReader:
     def _deliver(self, resp: list[Any]) -> None:
         now = time.monotonic()
         for raw_key, raw_entries in resp:
-            key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+            key = _str(raw_key)
+            last_id = _str(raw_entries[-1][0])
             if key == self._control:
-                last = raw_entries[-1][0]
-                self._control_last = last.decode() if isinstance(last, bytes) else last
+                self._control_last = last_id
                 continue
-            last_id = raw_entries[-1][0]
-            last = _pos(last_id.decode() if isinstance(last_id, bytes) else last_id)
+            last = _pos(last_id)
             # Entries that are not ours (no event name) are passed over, not fatal.
-            entries = [
-                (i.decode() if isinstance(i, bytes) else i, f[b"e"], f.get(b"d", b""))
-                for i, f in raw_entries
-                if b"e" in f
-            ]
+            entries = [(_str(i), f[b"e"], f.get(b"d", b"")) for i, f in raw_entries if b"e" in f]
             self._seen[key] = now
             for sub in self._subs.get(key, ()):
-                new = [e for e in entries if _pos(e[0]) > sub.last]
+                # Usually the read started at this reader's position: all of it is new.
+                if entries and _pos(entries[0][0]) <= sub.last:
+                    new = [e for e in entries if _pos(e[0]) > sub.last]
+                else:
+                    new = entries
                 sub.last = max(sub.last, last)
                 if new:
                     sub.queue.put_nowait(new)
