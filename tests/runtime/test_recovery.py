@@ -116,6 +116,12 @@ async def test_postgres_restart_during_load_fails_only_requests_in_flight(
         r = await _ready(http)
         assert r.status_code == 503
         assert "database" in r.json()["problems"]
+        # A request during the outage gets a clear answer. (The load's own requests
+        # may all be waiting for runs that settle once PostgreSQL is back.)
+        probe = await http.post("/threads", json={})
+        assert probe.status_code == 503, probe.text
+        assert probe.json()["code"] == "database_unavailable", probe.text
+        assert "Traceback" not in probe.text
         await asyncio.sleep(2.0)
         pg.restore()
         restored_at = time.monotonic()
@@ -131,7 +137,6 @@ async def test_postgres_restart_during_load_fails_only_requests_in_flight(
 
     timeline = [(round(t - cut_at, 2), o) for t, o in outcomes]
     failures = [(t, o) for t, o in outcomes if o != "ok"]
-    assert failures, "the cut should have failed the requests in flight"
     # Only requests started around the outage fail; once /ready says so again,
     # everything works.
     assert ready_at - restored_at < 10, timeline

@@ -108,3 +108,26 @@ async def test_an_entry_that_is_not_an_event_is_passed_over() -> None:
         broker.publish("r", "values", b"1")
         broker.close("r")
         assert [e.data for e in await asyncio.wait_for(reader, 5)] == [b"1"]
+
+
+async def test_a_second_reader_joining_mid_read_gets_the_whole_stream() -> None:
+    # The shared read of a stream starts at its furthest-behind reader's position as
+    # of when the read was sent; a reader that joins during it from further back must
+    # not be handed only what that read returns.
+    async with _broker(block_ms=5_000) as broker:
+        broker.publish("r", "metadata", b"{}")
+        broker.publish("r", "values", b"1")
+        await broker.flush()
+        first = asyncio.create_task(_follow(broker, "r", "0-0"))
+        await asyncio.sleep(0.2)  # the first reader has both; the read now blocks
+        second = asyncio.create_task(_follow(broker, "r", "0-0"))
+        await asyncio.sleep(0)  # it has joined; its wake-up goes with the next batch
+        broker.publish("r", "values", b"2")  # ... in the same batch as the wake-up
+        broker.close("r")
+        for task in (first, second):
+            events = await asyncio.wait_for(task, 10)
+            assert [(e.event, e.data) for e in events] == [
+                ("metadata", b"{}"),
+                ("values", b"1"),
+                ("values", b"2"),
+            ]

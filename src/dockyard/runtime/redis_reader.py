@@ -114,7 +114,7 @@ class StreamReader:
             try:
                 resp: Any = await self._redis.xread(streams, count=1000, block=self._block_ms)
                 self._blocked = False
-                self._deliver(resp or [])
+                self._deliver(resp or [], streams)
                 await self._end_quiet_gone()
             except Exception as e:
                 # redis-py may turn a cancelled blocking read into a timeout error.
@@ -132,7 +132,7 @@ class StreamReader:
                 self._blocked = False
             delay = 0.1
 
-    def _deliver(self, resp: list[Any]) -> None:
+    def _deliver(self, resp: list[Any], read_from: dict[Any, Any]) -> None:
         now = time.monotonic()
         for raw_key, raw_entries in resp:
             key = _str(raw_key)
@@ -140,11 +140,19 @@ class StreamReader:
             if key == self._control:
                 self._control_last = last_id
                 continue
+            subs = self._subs.get(key)
+            if not subs:
+                continue  # its readers left while the read was out
+            start = _pos(read_from[key])
             last = _pos(last_id)
             # Entries that are not ours (no event name) are passed over, not fatal.
             entries = [(_str(i), f[b"e"], f.get(b"d", b"")) for i, f in raw_entries if b"e" in f]
             self._seen[key] = now
-            for sub in self._subs.get(key, ()):
+            for sub in subs:
+                if sub.last < start:
+                    # It joined while this read was out, from an earlier position: the
+                    # entries between are not here. The next read starts from it.
+                    continue
                 # Usually the read started at this reader's position: all of it is new.
                 if entries and _pos(entries[0][0]) <= sub.last:
                     new = [e for e in entries if _pos(e[0]) > sub.last]

@@ -335,7 +335,11 @@ class RunService:
         elif not await broker.has(run["run_id"]):
             fresh: Run | None = await self.storage.runs.get(run["run_id"])
             if fresh is None or fresh["status"] not in ACTIVE_RUN_STATUSES:
-                return
+                # A run executed here can end before this process's writer has sent
+                # its first event: its stream is then on its way, not gone.
+                await broker.flush()
+                if not await broker.has(run["run_id"]):
+                    return
         async for ev in broker.subscribe(run["run_id"], after):
             if ev.id != skip:
                 yield ev
