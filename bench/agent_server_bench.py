@@ -54,6 +54,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--label", default=None, help="server label for reports (default: the URL)")
     p.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open loop: start this many runs per second in total, on at most --clients "
+        "clients at a time; latency counts from each run's scheduled start "
+        "(default: closed loop, each client starts its next run when its last one ends)",
+    )
     phase = p.add_mutually_exclusive_group()
     phase.add_argument(
         "--duration", type=float, default=None, help="seconds of measured phase (default 20)"
@@ -107,6 +115,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--runs must be >= 1")
     if args.duration is not None and args.duration <= 0:
         p.error("--duration must be > 0")
+    if args.rate is not None and args.rate <= 0:
+        p.error("--rate must be > 0")
     if args.timeout <= 0 or args.warmup < 0:
         p.error("--timeout must be > 0 and --warmup >= 0")
     return args
@@ -178,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         max_duration=args.max_duration,
         api_key=args.api_key,
         urls=args.urls,
+        rate=args.rate,
     )
     infos = [probe(url, console) for url in args.urls]  # every server must answer
     info = infos[0]

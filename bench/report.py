@@ -73,6 +73,18 @@ def rich_table(rows: list[Row], title: str) -> Table:
     return table
 
 
+def _load(spec: LoadSpec, meta: dict[str, Any]) -> str:
+    clients = (
+        f"langgraph-sdk {meta['sdk_version']} async clients in {meta['processes']} process(es)"
+    )
+    if spec.rate is None:
+        return f"{spec.clients} concurrent {clients}"
+    return (
+        f"open loop: {spec.rate:g} runs/s scheduled, at most {spec.clients} at a time, "
+        f"{clients}; latency counts from each run's scheduled start"
+    )
+
+
 def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
     spec: LoadSpec = meta["spec"]
     phase = (
@@ -86,8 +98,7 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
         f"- **Machine:** {meta['machine']}",
         f"- **Date:** {meta['date']}",
         (
-            f"- **Load:** {spec.clients} concurrent langgraph-sdk {meta['sdk_version']} async "
-            f"clients in {meta['processes']} process(es); warm-up {spec.warmup:g} s, {phase}; "
+            f"- **Load:** {_load(spec, meta)}; warm-up {spec.warmup:g} s, {phase}; "
             f"stream_mode={spec.stream_mode}; per-run timeout {spec.timeout:g} s"
         ),
         "",

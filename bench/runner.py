@@ -51,6 +51,10 @@ class LoadSpec:
     api_key: str | None = None
     # Servers the clients talk to, round-robin over all clients (empty: just ``url``).
     urls: tuple[str, ...] = ()
+    # Open loop: runs start at this many per second in total, whatever the latency, on
+    # at most ``clients`` clients at a time. None: each client starts its next run when
+    # its last one ends (closed loop).
+    rate: float | None = None
 
     def url_of(self, client_index: int) -> str:
         return client_url(self.urls or (self.url,), client_index)
@@ -111,10 +115,14 @@ async def one_run(
     thread_id: str | None,
     scenario: Scenario,
     spec: LoadSpec,
+    late: float = 0.0,
 ) -> Sample:
-    """Start one run, consume it fully, time it. Never raises (except on cancellation)."""
-    start_wall = time.time()
-    t0 = time.perf_counter()
+    """Start one run, consume it fully, time it. Never raises (except on cancellation).
+
+    ``late``: how long after its scheduled start the run began (open loop); it counts in
+    its latencies, so that a client pool that cannot keep up shows as latency."""
+    start_wall = time.time() - late
+    t0 = time.perf_counter() - late
     first_event: float | None = None
     first_data: float | None = None
     error: str | None = None
@@ -218,10 +226,55 @@ async def run_clients(
                     if not sample.ok:
                         errors.value += 1
 
+        async def open_loop() -> None:
+            # This process's share of the rate; its schedule interleaves with the others'.
+            assert spec.rate is not None
+            interval = spec.clients / (spec.rate * n_clients)
+            offset = first_client / spec.clients * interval
+            idle: asyncio.Queue[int] = asyncio.Queue()
+            for i in range(n_clients):
+                idle.put_nowait(i)
+            running: set[asyncio.Task[None]] = set()
+
+            async def run(i: int, due: float, measured: bool) -> None:
+                try:
+                    sample = await one_run(
+                        clients[i], thread_ids[i], scenario, spec, max(0.0, time.time() - due)
+                    )
+                    if measured:
+                        result.samples.append(sample)
+                        done.value += 1
+                        if not sample.ok:
+                            errors.value += 1
+                finally:
+                    idle.put_nowait(i)
+
+            k = 0
+            while (due := t_start + offset + k * interval) < measure_end:
+                k += 1
+                await asyncio.sleep(max(0.0, due - time.time()))
+                measured = due >= warmup_end
+                if measured:
+                    if not cpu_at_measure:
+                        cpu_at_measure.append(time.process_time())
+                    if remaining[0] is not None:
+                        if remaining[0] <= 0:
+                            break
+                        remaining[0] -= 1
+                i = await idle.get()  # every client busy: this run starts late
+                task = asyncio.create_task(run(i, due, measured))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            if running:
+                await asyncio.gather(*running)
+
         hard_stop = measure_end - time.time() + spec.timeout + 5.0
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(hard_stop):
-                await asyncio.gather(*(loop(i) for i in range(n_clients)))
+                if spec.rate is not None:
+                    await open_loop()
+                else:
+                    await asyncio.gather(*(loop(i) for i in range(n_clients)))
         if cpu_at_measure:
             result.cpu_seconds = time.process_time() - cpu_at_measure[0]
     finally:
