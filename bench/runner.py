@@ -208,23 +208,32 @@ async def run_clients(
         remaining = [runs_budget]  # shared by this process' clients in --runs mode
         cpu_at_measure: list[float] = []
 
+        def may_start(measured: bool) -> bool:
+            """Account for a run about to start; False when --runs' budget is spent."""
+            if measured:
+                if not cpu_at_measure:
+                    cpu_at_measure.append(time.process_time())
+                if remaining[0] is not None:
+                    if remaining[0] <= 0:
+                        return False
+                    remaining[0] -= 1
+            return True
+
+        def record(sample: Sample) -> None:
+            result.samples.append(sample)
+            done.value += 1
+            if not sample.ok:
+                errors.value += 1
+
         async def loop(i: int) -> None:
             await asyncio.sleep(max(0.0, t_start - time.time()))
             while (now := time.time()) < measure_end:
                 measured = now >= warmup_end
-                if measured:
-                    if not cpu_at_measure:
-                        cpu_at_measure.append(time.process_time())
-                    if remaining[0] is not None:
-                        if remaining[0] <= 0:
-                            return
-                        remaining[0] -= 1
+                if not may_start(measured):
+                    return
                 sample = await one_run(clients[i], thread_ids[i], scenario, spec)
                 if measured:
-                    result.samples.append(sample)
-                    done.value += 1
-                    if not sample.ok:
-                        errors.value += 1
+                    record(sample)
 
         async def open_loop() -> None:
             # This process's share of the rate; its schedule interleaves with the others'.
@@ -242,10 +251,7 @@ async def run_clients(
                         clients[i], thread_ids[i], scenario, spec, max(0.0, time.time() - due)
                     )
                     if measured:
-                        result.samples.append(sample)
-                        done.value += 1
-                        if not sample.ok:
-                            errors.value += 1
+                        record(sample)
                 finally:
                     idle.put_nowait(i)
 
@@ -254,13 +260,8 @@ async def run_clients(
                 k += 1
                 await asyncio.sleep(max(0.0, due - time.time()))
                 measured = due >= warmup_end
-                if measured:
-                    if not cpu_at_measure:
-                        cpu_at_measure.append(time.process_time())
-                    if remaining[0] is not None:
-                        if remaining[0] <= 0:
-                            break
-                        remaining[0] -= 1
+                if not may_start(measured):
+                    break
                 i = await idle.get()  # every client busy: this run starts late
                 task = asyncio.create_task(run(i, due, measured))
                 running.add(task)
