@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +36,6 @@ def test_rows_sorted_by_rate_repeats_kept(rate_chart: Any) -> None:
     assert rate_chart.rows_of(runs, "wait", "first_event") == []
 
 
-def test_closed_loop_runs_are_refused(rate_chart: Any, tmp_path: Path) -> None:
+def test_closed_loop_runs_are_refused(rate_chart: Any) -> None:
     with pytest.raises(ValueError, match="closed loop"):
         rate_chart.rows_of([_run(None, 0.01)], "", "first_event")

@@ -107,14 +107,15 @@ class StreamReader:
                 await self._idle.wait()
                 continue
             streams: dict[Any, Any] = {self._control: self._control_last}
+            lows: dict[str, tuple[int, int]] = {}
             for key, subs in self._subs.items():
-                low = min(sub.last for sub in subs)
+                low = lows[key] = min(sub.last for sub in subs)
                 streams[key] = f"{low[0]}-{low[1]}"
             self._blocked = True
             try:
                 resp: Any = await self._redis.xread(streams, count=1000, block=self._block_ms)
                 self._blocked = False
-                self._deliver(resp or [], streams)
+                self._deliver(resp or [], lows)
                 await self._end_quiet_gone()
             except Exception as e:
                 # redis-py may turn a cancelled blocking read into a timeout error.
@@ -132,7 +133,7 @@ class StreamReader:
                 self._blocked = False
             delay = 0.1
 
-    def _deliver(self, resp: list[Any], read_from: dict[Any, Any]) -> None:
+    def _deliver(self, resp: list[Any], read_from: dict[str, tuple[int, int]]) -> None:
         now = time.monotonic()
         for raw_key, raw_entries in resp:
             key = _str(raw_key)
@@ -143,7 +144,7 @@ class StreamReader:
             subs = self._subs.get(key)
             if not subs:
                 continue  # its readers left while the read was out
-            start = _pos(read_from[key])
+            start = read_from[key]
             last = _pos(last_id)
             # Entries that are not ours (no event name) are passed over, not fatal.
             entries = [(_str(i), f[b"e"], f.get(b"d", b"")) for i, f in raw_entries if b"e" in f]
@@ -154,10 +155,10 @@ class StreamReader:
                     # entries between are not here. The next read starts from it.
                     continue
                 # Usually the read started at this reader's position: all of it is new.
-                if entries and _pos(entries[0][0]) <= sub.last:
-                    new = [e for e in entries if _pos(e[0]) > sub.last]
-                else:
+                if sub.last == start:
                     new = entries
+                else:
+                    new = [e for e in entries if _pos(e[0]) > sub.last]
                 sub.last = max(sub.last, last)
                 if new:
                     sub.queue.put_nowait(new)
