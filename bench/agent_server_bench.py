@@ -90,6 +90,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="cap on the measured phase with --runs, seconds (default 300)",
     )
     p.add_argument("--processes", type=int, default=1, help="spread the clients over K processes")
+    p.add_argument(
+        "--client",
+        choices=["sdk", "lean"],
+        default="sdk",
+        help="sdk: langgraph-sdk (default); lean: the same requests over raw HTTP/1.1, for a "
+        "load generator that must not take the servers' CPU (see lean_client.py)",
+    )
     p.add_argument("--api-key", default=None, help="x-api-key to send (default: none)")
     p.add_argument(
         "--server-pid",
@@ -189,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         api_key=args.api_key,
         urls=args.urls,
         rate=args.rate,
+        client=args.client,
     )
     infos = [probe(url, console) for url in args.urls]  # every server must answer
     info = infos[0]

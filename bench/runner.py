@@ -14,11 +14,14 @@ from typing import Any, Literal, Protocol
 import httpx
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
+from lean_client import LeanClient
 from machine import procs_cpu_seconds
 from spread import client_offsets, client_url
 from stats import Sample
 
 Kind = Literal["wait", "stream"]
+ClientKind = Literal["sdk", "lean"]
+Client = LangGraphClient | LeanClient
 
 # How long a worker may take to import, connect and create its threads before the start signal.
 SETUP_TIMEOUT = 60.0
@@ -55,6 +58,9 @@ class LoadSpec:
     # at most ``clients`` clients at a time. None: each client starts its next run when
     # its last one ends (closed loop).
     rate: float | None = None
+    # "sdk": langgraph-sdk's client; "lean": lean_client.LeanClient, the same requests at a
+    # fraction of the CPU (for a load generator that shares the cores with the servers).
+    client: ClientKind = "sdk"
 
     def url_of(self, client_index: int) -> str:
         return client_url(self.urls or (self.url,), client_index)
@@ -111,7 +117,7 @@ def _describe(exc: BaseException) -> str:
 
 
 async def one_run(
-    client: LangGraphClient,
+    client: Client,
     thread_id: str | None,
     scenario: Scenario,
     spec: LoadSpec,
@@ -165,6 +171,14 @@ async def one_run(
     )
 
 
+def _client(spec: LoadSpec, index: int) -> Client:
+    """A langgraph-sdk client, or the lean one with the same calls (see lean_client)."""
+    url = spec.url_of(index)
+    if spec.client == "lean":
+        return LeanClient(url, spec.api_key)
+    return get_client(url=url, api_key=spec.api_key, timeout=httpx.Timeout(spec.timeout))
+
+
 async def run_clients(
     scenario: Scenario,
     spec: LoadSpec,
@@ -182,14 +196,7 @@ async def run_clients(
     global index of this process' first client, for the round-robin over ``spec.urls``.
     """
     result = WorkerResult()
-    clients = [
-        get_client(
-            url=spec.url_of(first_client + i),
-            api_key=spec.api_key,
-            timeout=httpx.Timeout(spec.timeout),
-        )
-        for i in range(n_clients)
-    ]
+    clients = [_client(spec, first_client + i) for i in range(n_clients)]
     thread_ids: list[str | None] = [None] * n_clients
     try:
         if scenario.stateful:
@@ -283,8 +290,8 @@ async def run_clients(
     return result
 
 
-async def _cleanup(clients: list[LangGraphClient], thread_ids: list[str | None]) -> None:
-    async def close(client: LangGraphClient, thread_id: str | None) -> None:
+async def _cleanup(clients: list[Client], thread_ids: list[str | None]) -> None:
+    async def close(client: Client, thread_id: str | None) -> None:
         if thread_id is not None:
             with contextlib.suppress(Exception):
                 await client.threads.delete(thread_id)
