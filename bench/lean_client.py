@@ -39,8 +39,14 @@ class _Response:
     """httptools callbacks: the body as it arrives, and whether the message is complete."""
 
     def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
         self.body: list[bytes] = []
         self.complete = False
+        self.keep_alive = False
+
+    def on_headers_complete(self) -> None:
+        # Asked here: llhttp forgets it once the message is complete.
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
@@ -69,7 +75,7 @@ class _Connection:
             % (method.encode(), path.encode(), self.headers, len(payload), payload)
         )
         response = _Response()
-        parser = httptools.HttpResponseParser(response)
+        parser = response.parser
         try:
             while not response.complete:
                 data = await reader.read(65536)
@@ -83,7 +89,7 @@ class _Connection:
                     yield chunk
             if parser.get_status_code() >= 400:
                 raise LeanHTTPError(parser.get_status_code(), b"".join(response.body))
-            if not parser.should_keep_alive():
+            if not response.keep_alive:
                 await self.close()
         except BaseException:
             await self.close()  # a request cut short leaves the connection mid-response

@@ -20,10 +20,13 @@ METRICS = ("first_event", "latency", "first_data")
 
 
 def rows_of(runs: list[dict[str, Any]], scenario: str, metric: str) -> list[ChartRow]:
-    """One row per run's scenario whose name contains ``scenario``, by rate then file order."""
+    """One row per run's scenario whose name contains ``scenario``, by rate then file order.
+    Runs made with different ``--client`` kinds say theirs in their labels."""
     found: list[tuple[float, int, ChartRow]] = []
+    kinds = {run["meta"]["spec"].get("client", "sdk") for run in runs}
     for order, run in enumerate(runs):
         rate = run["meta"]["spec"].get("rate")
+        client = f", {run['meta']['spec'].get('client', 'sdk')} client" if len(kinds) > 1 else ""
         if rate is None:
             raise ValueError("a run without --rate (closed loop) has no offered load to chart")
         for sc in run["scenarios"]:
@@ -31,7 +34,7 @@ def rows_of(runs: list[dict[str, Any]], scenario: str, metric: str) -> list[Char
                 continue
             p = sc["summary"][metric]
             ms = [None if p[k] is None else p[k] * 1000.0 for k in ("p50", "p95", "p99")]
-            label = f"{rate:g}/s offered, {sc['summary']['runs_per_s']:.0f}/s done"
+            label = f"{rate:g}/s offered, {sc['summary']['runs_per_s']:.0f}/s done{client}"
             found.append((float(rate), order, ChartRow(label, *ms)))
     return [row for _, _, row in sorted(found, key=lambda t: (t[0], t[1]))]
 

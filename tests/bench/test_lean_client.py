@@ -3,6 +3,7 @@ the calls the benchmark makes, or its numbers would measure something else."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -50,14 +51,27 @@ async def test_stream_yields_the_events_the_sdk_gets(server: LiveServer) -> None
     assert got == want
 
 
-async def test_wait_threads_and_errors_over_one_connection(server: LiveServer) -> None:
+async def test_wait_threads_and_errors_over_one_connection(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = []
+    open_connection = asyncio.open_connection
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        opened.append(args)
+        return await open_connection(*args, **kwargs)
+
+    monkeypatch.setattr(lean.asyncio, "open_connection", counted)
     sdk, client = get_client(url=server.url), lean.LeanClient(server.url)
     try:
         thread = await client.threads.create()
-        for x in range(5):  # keep-alive: one connection carries every request
+        for x in range(5):
             assert await client.runs.wait(thread["thread_id"], "trivial", input={"x": x}) == {
                 "x": x
             }
+            async for _ in client.runs.stream(None, "trivial", input={}, stream_mode="values"):
+                pass
+        assert len(opened) == 1  # keep-alive: one connection carried all 11 requests
         got = await sdk.threads.get_state(thread["thread_id"])
         assert got["values"] == {"x": 4}
 

@@ -9,12 +9,20 @@ import pytest
 from tests.bench.loader import BENCH_DIR, load_bench
 
 
-def _run(rate: float | None, p95: float, name: str = "trivial · stream · stateless") -> Any:
+def _run(
+    rate: float | None,
+    p95: float,
+    name: str = "trivial · stream · stateless",
+    client: str | None = None,
+) -> Any:
     summary = {
         "runs_per_s": rate or 10.0,
         "first_event": {"p50": p95 / 2, "p95": p95, "p99": None},
     }
-    return {"meta": {"spec": {"rate": rate}}, "scenarios": [{"name": name, "summary": summary}]}
+    spec: dict[str, Any] = {"rate": rate}
+    if client is not None:
+        spec["client"] = client
+    return {"meta": {"spec": spec}, "scenarios": [{"name": name, "summary": summary}]}
 
 
 @pytest.fixture
@@ -39,3 +47,14 @@ def test_rows_sorted_by_rate_repeats_kept(rate_chart: Any) -> None:
 def test_closed_loop_runs_are_refused(rate_chart: Any) -> None:
     with pytest.raises(ValueError, match="closed loop"):
         rate_chart.rows_of([_run(None, 0.01)], "", "first_event")
+
+
+def test_labels_name_the_client_when_runs_differ(rate_chart: Any) -> None:
+    runs = [_run(150, 0.02, client="lean"), _run(150, 0.03)]  # no client: the SDK (older runs)
+    labels = [r.label for r in rate_chart.rows_of(runs, "stream", "first_event")]
+    assert labels == [
+        "150/s offered, 150/s done, lean client",
+        "150/s offered, 150/s done, sdk client",
+    ]
+    same = [_run(150, 0.02, client="lean"), _run(100, 0.01, client="lean")]
+    assert all("client" not in r.label for r in rate_chart.rows_of(same, "stream", "first_event"))
