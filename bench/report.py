@@ -74,9 +74,12 @@ def rich_table(rows: list[Row], title: str) -> Table:
 
 
 def _load(spec: LoadSpec, meta: dict[str, Any]) -> str:
-    clients = (
-        f"langgraph-sdk {meta['sdk_version']} async clients in {meta['processes']} process(es)"
+    kind = (
+        "lean HTTP/1.1 clients (bench/lean_client.py)"
+        if spec.client == "lean"
+        else f"langgraph-sdk {meta['sdk_version']} async clients"
     )
+    clients = f"{kind} in {meta['processes']} process(es)"
     if spec.rate is None:
         return f"{spec.clients} concurrent {clients}"
     return (

@@ -97,9 +97,10 @@ def test_the_benchmark_runs_on_the_lean_client(server: LiveServer, tmp_path: Pat
     out = tmp_path / "r.json"
     cmd = [sys.executable, str(BENCH_DIR / "agent_server_bench.py"), "--url", server.url]
     cmd += ["--warmup", "0.3", "--duration", "1", "--clients", "4", "--graph", "trivial"]
-    cmd += ["--client", "lean", "--stateful", "--json", str(out)]
+    cmd += ["--client", "lean", "--stateful", "--json", str(out), "--markdown"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "lean HTTP/1.1 clients" in done.stdout and "langgraph-sdk" not in done.stdout
     report = json.loads(out.read_text())
     assert report["meta"]["spec"]["client"] == "lean"
     assert len(report["scenarios"]) == 4  # wait / stream, stateless / stateful
