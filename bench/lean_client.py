@@ -95,6 +95,10 @@ class _Connection:
             await self.close()  # a request cut short leaves the connection mid-response
             raise
 
+    async def fetch(self, method: str, path: str, body: Any = None) -> bytes:
+        """Send one request; return its whole body."""
+        return b"".join([chunk async for chunk in self.request(method, path, body)])
+
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -106,11 +110,10 @@ class _Threads:
         self._conn = conn
 
     async def create(self) -> dict[str, Any]:
-        return orjson.loads(b"".join([c async for c in self._conn.request("POST", "/threads", {})]))
+        return orjson.loads(await self._conn.fetch("POST", "/threads", {}))
 
     async def delete(self, thread_id: str) -> None:
-        async for _ in self._conn.request("DELETE", f"/threads/{thread_id}"):
-            pass
+        await self._conn.fetch("DELETE", f"/threads/{thread_id}")
 
 
 class _Runs:
@@ -125,8 +128,7 @@ class _Runs:
         self, thread_id: str | None, assistant_id: str, *, input: Any, raise_error: bool = True
     ) -> Any:
         body = {"assistant_id": assistant_id, "input": input}
-        chunks = [c async for c in self._conn.request("POST", self._path(thread_id, "wait"), body)]
-        result = orjson.loads(b"".join(chunks))
+        result = orjson.loads(await self._conn.fetch("POST", self._path(thread_id, "wait"), body))
         error = result.get("__error__") if isinstance(result, dict) else None
         if raise_error and isinstance(error, dict):
             raise RuntimeError(f"{error.get('error')}: {error.get('message')}")

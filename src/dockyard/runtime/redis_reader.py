@@ -179,8 +179,11 @@ class StreamReader:
             pipe.exists(key)
         now = time.monotonic()
         for key, exists in zip(quiet, await pipe.execute(), strict=True):
-            self._seen[key] = now
-            if not exists:
-                for sub in self._subs.pop(key, ()):
+            if key not in self._subs:
+                continue  # its readers left while we asked: nothing to keep checking
+            if exists:
+                self._seen[key] = now
+            else:
+                for sub in self._subs.pop(key):
                     sub.queue.put_nowait(None)
                 self._seen.pop(key, None)
