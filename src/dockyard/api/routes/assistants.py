@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Response
-from langgraph.warnings import LangGraphDeprecatedSinceV10
-from pydantic import TypeAdapter
 
 from dockyard.api.deps import Runtime, RuntimeDep
 from dockyard.api.responses import assistant_out, json_response, page, select_fields
@@ -20,6 +18,7 @@ from dockyard.api.schemas import (
     AssistantVersions,
 )
 from dockyard.errors import InvalidRequestError, NotFoundError
+from dockyard.runtime.graph_schemas import graph_schemas
 from dockyard.runtime.service import new_id
 from dockyard.storage.base import Assistant
 
@@ -142,44 +141,16 @@ async def assistant_graph(assistant_id: str, rt: RuntimeDep, xray: int | bool = 
     return drawable.to_json()
 
 
-def _safe(fn: Any) -> Any:
-    try:
-        return fn()
-    except Exception:  # a schema pydantic cannot render is reported as absent
-        return None
-
-
-def _config_schema(graph: Any) -> Any:
-    # Deprecated in LangGraph 1.0 in favour of context, but the Agent Server API
-    # still answers config_schema; the warning would fire on every request.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LangGraphDeprecatedSinceV10)
-        return graph.get_config_jsonschema()
-
-
-def _state_schema(graph: Any) -> Any:
-    builder = getattr(graph, "builder", None)
-    state = getattr(builder, "state_schema", None)
-    return TypeAdapter(state).json_schema() if state is not None else None
-
-
-def _schemas(graph: Any, graph_id: str) -> dict[str, Any]:
-    input_schema = _safe(graph.get_input_jsonschema)
-    return {
-        "graph_id": graph_id,
-        "input_schema": input_schema,
-        "output_schema": _safe(graph.get_output_jsonschema),
-        "state_schema": _safe(lambda: _state_schema(graph)) or input_schema,
-        "config_schema": _safe(lambda: _config_schema(graph)),
-        "context_schema": _safe(graph.get_context_jsonschema),
-    }
+async def _schemas(graph: Any, graph_id: str) -> dict[str, Any]:
+    # Off the event loop: a graph's first description takes pydantic a while.
+    return {"graph_id": graph_id, **await asyncio.to_thread(graph_schemas, graph)}
 
 
 @router.get("/{assistant_id}/schemas")
 async def assistant_schemas(assistant_id: str, rt: RuntimeDep) -> Response:
     a = await _get(rt, assistant_id)
     graph = await rt.registry.get(a["graph_id"])
-    return json_response(_schemas(graph, a["graph_id"]))
+    return json_response(await _schemas(graph, a["graph_id"]))
 
 
 @router.get("/{assistant_id}/subgraphs")
@@ -190,7 +161,7 @@ async def assistant_subgraphs(
     a = await _get(rt, assistant_id)
     graph = await rt.registry.get(a["graph_id"])
     out = {
-        ns: _schemas(sub, a["graph_id"])
+        ns: await _schemas(sub, a["graph_id"])
         async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)
     }
     return json_response(out)
