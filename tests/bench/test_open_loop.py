@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -39,9 +40,13 @@ def test_runs_start_at_the_given_rate(server: LiveServer, tmp_path: Path) -> Non
     )  # fmt: skip
     summary = got["summary"]
     assert summary["errors"] == 0
-    # 2 s at 40 runs/s, whatever each run's latency.
+    # 2 s at 40 runs/s, whatever each run's latency. The achieved runs/s is not asserted:
+    # it depends on how busy the machine is, the schedule does not.
     assert 72 <= summary["runs"] <= 82, summary
-    assert 34 <= summary["runs_per_s"] <= 44, summary
+    starts = sorted(s["start"] for s in got["samples"])
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert statistics.median(gaps) == pytest.approx(0.025, abs=0.005), gaps
+    assert starts[-1] - starts[0] == pytest.approx(2.0, abs=0.2), starts
     assert summary["first_event"]["p50"] is not None
 
 
