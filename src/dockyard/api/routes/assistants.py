@@ -21,6 +21,7 @@ from dockyard.api.schemas import (
 )
 from dockyard.errors import InvalidRequestError, NotFoundError
 from dockyard.runtime.service import new_id
+from dockyard.sampling import config_problem
 from dockyard.storage.base import Assistant
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
@@ -35,6 +36,11 @@ def _check_graph(rt: Runtime, graph_id: str) -> None:
         )
 
 
+def _check_config(config: dict[str, Any] | None) -> None:
+    if problem := config_problem(config):
+        raise InvalidRequestError(problem, param="config")
+
+
 async def _get(rt: Runtime, assistant_id: str) -> Assistant:
     return await rt.runs.resolve_assistant(assistant_id)
 
@@ -42,6 +48,7 @@ async def _get(rt: Runtime, assistant_id: str) -> Assistant:
 @router.post("")
 async def create_assistant(body: AssistantCreate, rt: RuntimeDep) -> Response:
     _check_graph(rt, body.graph_id)
+    _check_config(body.config)
     a = await rt.storage.assistants.create(
         assistant_id=body.assistant_id or new_id(),
         graph_id=body.graph_id,
@@ -88,6 +95,7 @@ async def update_assistant(assistant_id: str, body: AssistantUpdate, rt: Runtime
     current = await _get(rt, assistant_id)
     if body.graph_id is not None:
         _check_graph(rt, body.graph_id)
+    _check_config(body.config)
     a = await rt.storage.assistants.update(
         current["assistant_id"],
         graph_id=body.graph_id,
