@@ -115,7 +115,7 @@ async def delete_assistant(
     current = await _get(rt, assistant_id)
     if delete_threads:
         raise InvalidRequestError(
-            "delete_threads is not supported yet; delete the threads with DELETE /threads/{id}",
+            "delete_threads is not supported; delete the threads with DELETE /threads/{id}",
             code="unsupported_field",
             param="delete_threads",
         )
