@@ -332,3 +332,30 @@ async def test_bad_model_params_in_a_config_are_422(
             assert r.status_code == 422, r.text
             assert r.json()["code"] == "invalid_request"
             assert named in r.json()["detail"]
+
+
+# -- on every deployment: the settings go through run storage (and Redis) to the model ----
+
+
+@pytest.fixture
+async def oai_any(server_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=f"{server_url}/v1", api_key="unused", max_retries=0)
+    yield client
+    await client.close()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_max_tokens_on_every_deployment(oai_any: openai.AsyncOpenAI, stream: bool) -> None:
+    # weather_agent's fake model says "Let me check." and calls a tool; one token cuts
+    # the call, so the agent stops after its first model call.
+    kw: dict[str, Any] = {"model": "weather_agent", "messages": [QUESTION], "max_tokens": 1}
+    if stream:
+        chunks = [c async for c in await oai_any.chat.completions.create(stream=True, **kw)]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        finish = chunks[-1].choices[0].finish_reason
+    else:
+        out = await oai_any.chat.completions.create(**kw)
+        text, finish = out.choices[0].message.content, out.choices[0].finish_reason
+    assert (text, finish) == ("Let", "length")
+    full = await oai_any.chat.completions.create(model="weather_agent", messages=[QUESTION])
+    assert full.choices[0].message.content == "It is sunny in Paris."
