@@ -236,8 +236,8 @@ async def test_unknown_model(oai: openai.AsyncOpenAI) -> None:
 @pytest.mark.parametrize(
     ("field", "kwargs"),
     [
-        ("temperature", {"temperature": 0.2}),
-        ("max_tokens", {"max_tokens": 10}),
+        ("logit_bias", {"logit_bias": {"50256": -100}}),
+        ("parallel_tool_calls", {"parallel_tool_calls": True}),
         ("n", {"n": 2}),
         ("response_format", {"response_format": {"type": "json_object"}}),
         (

@@ -154,6 +154,7 @@ async def start_run(
     graph_input: dict[str, Any] | None = None,
     command: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
     stream: bool = False,
 ) -> Run:
     payload: dict[str, Any] = {
@@ -161,6 +162,8 @@ async def start_run(
         "stream_mode": ["messages-tuple"] if stream else ["values"],
         "metadata": metadata or {},
     }
+    if config is not None:
+        payload["config"] = config
     if command is not None:
         payload["command"] = command
     else:

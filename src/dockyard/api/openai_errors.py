@@ -47,44 +47,34 @@ class AgentTimeoutError(AgentRunError):
     default_code = "agent_timeout"
 
 
-# Request fields OpenAI defines that dockyard refuses, and why.
-_MODEL_SETTING = (
-    "model settings belong to the assistant's configuration, not to a request; "
-    "create an assistant with the settings you need"
+# Request fields OpenAI defines that dockyard refuses, and why. The sampling settings it
+# does pass on are listed in docs/openai.md.
+_NOT_PASSED = (
+    "not one of the settings passed to the agent's models (max_tokens, temperature, top_p, "
+    "stop, seed, presence_penalty, frequency_penalty); set it on the model the graph builds"
 )
 UNSUPPORTED_FIELDS: dict[str, str] = {
     **{
         f: "the agent brings its own tools; define them in the graph"
         for f in ("tools", "tool_choice", "functions", "function_call", "parallel_tool_calls")
     },
-    **{
-        f: _MODEL_SETTING
-        for f in (
-            "temperature",
-            "top_p",
-            "max_tokens",
-            "max_completion_tokens",
-            "frequency_penalty",
-            "presence_penalty",
-            "stop",
-            "seed",
-            "logit_bias",
-            "reasoning_effort",
-            "verbosity",
-            "modalities",
-            "audio",
-            "prediction",
-            "service_tier",
-            "web_search_options",
-        )
-    },
+    **{f: _NOT_PASSED for f in ("reasoning_effort", "verbosity", "service_tier")},
+    "logit_bias": "token ids belong to one tokenizer and the agent's models may use another; "
+    "they are not passed on",
+    "modalities": "the agent answers in text",
+    "audio": "the agent answers in text",
+    "prediction": "predicted outputs are an OpenAI platform feature",
+    "web_search_options": "give the agent a search tool in the graph",
     "n": "only one choice per request (n=1) is produced",
     "logprobs": "log probabilities are not available from an agent run",
     "top_logprobs": "log probabilities are not available from an agent run",
-    "response_format": "the reply's format is defined by the graph",
+    "response_format": 'the reply\'s format is defined by the graph; only {"type": "text"} '
+    "is accepted",
     "store": "stored completions are an OpenAI platform feature; use X-Thread-Id for state",
-    "prompt_cache_key": "response caching is configured per assistant",
-    "safety_identifier": "not supported; use `user`",
+    "prompt_cache_key": "dockyard does not pass cache keys to the agent's models; prompt "
+    "caching is left to the model provider",
+    "safety_identifier": "not passed to the agent's models; `user` is accepted and kept in the "
+    "run's metadata",
 }
 
 

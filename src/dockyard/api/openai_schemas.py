@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dockyard.sampling import MAX_STOP_SEQUENCES, PENALTY, TEMPERATURE, TOP_P
+
 # -- request bodies -------------------------------------------------------------------------
 
 _PART_TYPES = ("text", "image_url", "input_audio", "file")
@@ -83,6 +85,9 @@ class StreamOptions(_Strict):
     include_usage: bool = False
 
 
+_INT64 = 2**63
+
+
 class ChatCompletionRequest(_Strict):
     model: str = Field(min_length=1)
     messages: list[ChatMessageIn] = Field(min_length=1)
@@ -91,12 +96,54 @@ class ChatCompletionRequest(_Strict):
     user: str | None = Field(default=None, max_length=256)
     metadata: dict[str, str] | None = None
     n: int | None = None
+    # Sampling settings: they reach the run's models as configurable["model_params"]
+    # (dockyard/sampling.py; docs/openai.md has the mapping). Bounds as OpenAI's.
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=TEMPERATURE[0], le=TEMPERATURE[1])
+    top_p: float | None = Field(default=None, ge=TOP_P[0], le=TOP_P[1])
+    stop: str | list[str] | None = None
+    seed: int | None = Field(default=None, ge=-_INT64, lt=_INT64)
+    presence_penalty: float | None = Field(default=None, ge=PENALTY[0], le=PENALTY[1])
+    frequency_penalty: float | None = Field(default=None, ge=PENALTY[0], le=PENALTY[1])
+    # Accepted at the values that ask for what an agent run gives anyway; others are 422.
+    logprobs: bool | None = None
+    response_format: dict[str, Any] | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, v: str | list[str] | None) -> str | list[str] | None:
+        items = [v] if isinstance(v, str) else v
+        if items is not None:
+            if not items or len(items) > MAX_STOP_SEQUENCES:
+                raise ValueError(f"give 1 to {MAX_STOP_SEQUENCES} stop sequences")
+            if not all(items):
+                raise ValueError("a stop sequence cannot be empty")
+        return v
 
     @model_validator(mode="after")
     def _checks(self) -> ChatCompletionRequest:
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options is only allowed with stream: true")
+        if self.max_tokens is not None and self.max_completion_tokens is not None:
+            raise ValueError(
+                "max_tokens and max_completion_tokens are the same setting; send one of them"
+            )
         return self
+
+    def model_params(self) -> dict[str, Any]:
+        """The request's sampling settings, as ``configurable["model_params"]`` holds them."""
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        params = {
+            "max_tokens": self.max_completion_tokens or self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "stop": stop,
+            "seed": self.seed,
+            "presence_penalty": self.presence_penalty,
+            "frequency_penalty": self.frequency_penalty,
+        }
+        return {k: v for k, v in params.items() if v is not None}
 
 
 # -- graph input ----------------------------------------------------------------------------

@@ -17,8 +17,8 @@ graphs:
 
 # Every key can also be set with a DOCKYARD_* environment variable, e.g. DOCKYARD_PORT=9000.
 # runs:
-#   max_concurrency: 16
-#   timeout_seconds: 300
+#   max_concurrency: 16      # the default
+#   timeout_seconds: 300     # no timeout unless set
 """
 
 AGENT_PY = '''\

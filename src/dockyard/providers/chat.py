@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from dockyard.errors import ConfigError
 from dockyard.providers._spec import ANTHROPIC, OPENAI, require_sdk, resolve_api_key, split_spec
+from dockyard.sampling import with_run_params
 from dockyard.testing.models import SUPPORT_RULES, OfflineChatModel, ScriptedChatModel
 
 CHAT_PROVIDERS = ("anthropic", "openai", "fake", "offline")
@@ -41,7 +42,9 @@ def load_chat_model(
 
     Other keyword arguments (``temperature``, ``max_tokens``, ``timeout``,
     ``max_retries``, ...) go to the model's constructor; ``None`` values are dropped so
-    provider defaults apply.
+    provider defaults apply. Every model returned also applies the sampling settings of
+    the run calling it (``config["configurable"]["model_params"]``, see
+    ``dockyard.sampling``), over the constructor's.
 
     Raises ``ConfigError`` for a malformed spec or an unknown provider (with a
     suggestion), ``ProviderSetupError`` when the SDK is not installed or no key is set.
@@ -65,11 +68,12 @@ def load_chat_model(
         kwargs["base_url"] = base_url
     if provider == "openai":
         # langchain-openai only asks for usage in streams when talking to api.openai.com;
-        # dockyard's budgets and cost accounting need it from every server.
+        # without it, streamed runs on other servers report no token usage (the /v1
+        # route's `usage` comes from it).
         kwargs.setdefault("stream_usage", True)
 
     chat_model: BaseChatModel = init_chat_model(model, model_provider=provider, **kwargs)
-    return chat_model
+    return with_run_params(chat_model)
 
 
 def _echo(messages: list[BaseMessage]) -> str:

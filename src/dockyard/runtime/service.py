@@ -15,6 +15,7 @@ from dockyard.runtime.serde import dumps
 from dockyard.runtime.signals import LocalSignals, Signals
 from dockyard.runtime.stream import Announced, Event, first_event
 from dockyard.runtime.webhooks import new_webhook, validate_webhook_url
+from dockyard.sampling import config_problem
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run, Thread
 from dockyard.storage.database import Storage
 from dockyard.storage.sql import new_thread_row
@@ -80,10 +81,12 @@ class RunService:
             validate_webhook_url(payload["webhook"], self.ctx.settings.webhooks.allowed_hosts)
         for field, why in (
             ("feedback_keys", "feedback keys belong to LangSmith, which dockyard does not use"),
-            ("langsmith_tracer", "LangSmith tracing is not available; use OpenTelemetry"),
+            ("langsmith_tracer", "dockyard does not send traces to LangSmith"),
         ):
             if payload.get(field):
                 raise UnsupportedFieldError(f"{field}: {why}; remove the field", param=field)
+        if problem := config_problem(payload.get("config")):
+            raise InvalidRequestError(problem, param="config")
         for field in ("interrupt_before", "interrupt_after"):
             nodes = payload.get(field)
             if isinstance(nodes, list):

@@ -25,6 +25,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from dockyard.sampling import RunParamsMixin
 from dockyard.testing._text import count_tokens, stream_pieces
 
 ToolSpec = dict[str, Any]
@@ -38,8 +39,15 @@ def tool_name(tool: ToolSpec) -> str:
     return str(tool.get("name", ""))
 
 
-class FakeChatModelBase(BaseChatModel):
-    """Base class for offline chat models; subclasses implement ``_reply``."""
+class FakeChatModelBase(RunParamsMixin, BaseChatModel):
+    """Base class for offline chat models; subclasses implement ``_reply``.
+
+    They honour ``stop`` (the text ends before the first stop sequence) and
+    ``max_tokens`` (the text is cut to that many words, tool calls dropped, and
+    ``finish_reason`` is ``"length"``), from the call or from the run's sampling settings
+    (``dockyard.sampling``). They answer the same whatever the temperature, top_p, seed
+    or penalties: they do not sample.
+    """
 
     model_name: str = "fake"
     """Reported as ``response_metadata["model_name"]``, like a real provider's model id."""
@@ -73,9 +81,12 @@ class FakeChatModelBase(BaseChatModel):
 
     # -- answering -------------------------------------------------------------------
 
-    def _answer(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
+    def _answer(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> AIMessage:
         tools: list[ToolSpec] = list(kwargs.get("tools") or [])
         message = self._reply(messages, tools).model_copy(deep=True)
+        _limit(message, stop, kwargs.get("max_tokens"))
         return self._finish(message, messages)
 
     def _finish(self, message: AIMessage, prompt: list[BaseMessage]) -> AIMessage:
@@ -116,7 +127,9 @@ class FakeChatModelBase(BaseChatModel):
     ) -> ChatResult:
         if self.latency:
             time.sleep(self.latency)
-        return ChatResult(generations=[ChatGeneration(message=self._answer(messages, kwargs))])
+        return ChatResult(
+            generations=[ChatGeneration(message=self._answer(messages, stop, kwargs))]
+        )
 
     async def _agenerate(
         self,
@@ -127,7 +140,9 @@ class FakeChatModelBase(BaseChatModel):
     ) -> ChatResult:
         if self.latency:
             await asyncio.sleep(self.latency)
-        return ChatResult(generations=[ChatGeneration(message=self._answer(messages, kwargs))])
+        return ChatResult(
+            generations=[ChatGeneration(message=self._answer(messages, stop, kwargs))]
+        )
 
     def _stream(
         self,
@@ -138,7 +153,7 @@ class FakeChatModelBase(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         if self.latency:
             time.sleep(self.latency)
-        for chunk in to_chunks(self._answer(messages, kwargs)):
+        for chunk in to_chunks(self._answer(messages, stop, kwargs)):
             if run_manager is not None:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -152,12 +167,33 @@ class FakeChatModelBase(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         if self.latency:
             await asyncio.sleep(self.latency)
-        for chunk in to_chunks(self._answer(messages, kwargs)):
+        for chunk in to_chunks(self._answer(messages, stop, kwargs)):
             if run_manager is not None:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
             # Yield to the loop between tokens, as a network stream would.
             await asyncio.sleep(0)
+
+
+def _limit(message: AIMessage, stop: list[str] | None, max_tokens: int | None) -> None:
+    """Cut ``message`` as a provider would for ``stop`` and ``max_tokens``."""
+    if not isinstance(message.content, str):
+        return
+    text = message.content
+    if stop:
+        cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+        if cuts:
+            text = text[: min(cuts)]
+    if max_tokens is not None:
+        calls = sum(
+            count_tokens(call["name"]) + count_tokens(json.dumps(call["args"]))
+            for call in message.tool_calls
+        )
+        if count_tokens(text) + calls > max_tokens:
+            text = "".join(stream_pieces(text)[:max_tokens])
+            message.tool_calls = []
+            message.response_metadata = {**message.response_metadata, "finish_reason": "length"}
+    message.content = text
 
 
 def to_chunks(message: AIMessage) -> list[ChatGenerationChunk]:

@@ -4,7 +4,8 @@
 handful of regex rules, enough to drive a sample support agent end to end. Both are
 real ``BaseChatModel``s: they bind tools, stream token by token (tool-call chunks
 included), report usage and carry message ids, so ``create_agent``, LangGraph's
-``messages`` stream mode and dockyard's policies treat them like a provider's model.
+``messages`` stream mode and dockyard's /v1 route (usage, ``finish_reason``) treat them
+like a provider's model.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from dockyard.api.schemas import (
 from dockyard.errors import InvalidRequestError, NotFoundError
 from dockyard.runtime.graph_schemas import graph_schemas
 from dockyard.runtime.service import new_id
+from dockyard.sampling import config_problem
 from dockyard.storage.base import Assistant
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
@@ -34,6 +35,11 @@ def _check_graph(rt: Runtime, graph_id: str) -> None:
         )
 
 
+def _check_config(config: dict[str, Any] | None) -> None:
+    if problem := config_problem(config):
+        raise InvalidRequestError(problem, param="config")
+
+
 async def _get(rt: Runtime, assistant_id: str) -> Assistant:
     return await rt.runs.resolve_assistant(assistant_id)
 
@@ -41,6 +47,7 @@ async def _get(rt: Runtime, assistant_id: str) -> Assistant:
 @router.post("")
 async def create_assistant(body: AssistantCreate, rt: RuntimeDep) -> Response:
     _check_graph(rt, body.graph_id)
+    _check_config(body.config)
     a = await rt.storage.assistants.create(
         assistant_id=body.assistant_id or new_id(),
         graph_id=body.graph_id,
@@ -87,6 +94,7 @@ async def update_assistant(assistant_id: str, body: AssistantUpdate, rt: Runtime
     current = await _get(rt, assistant_id)
     if body.graph_id is not None:
         _check_graph(rt, body.graph_id)
+    _check_config(body.config)
     a = await rt.storage.assistants.update(
         current["assistant_id"],
         graph_id=body.graph_id,
@@ -106,7 +114,7 @@ async def delete_assistant(
     current = await _get(rt, assistant_id)
     if delete_threads:
         raise InvalidRequestError(
-            "delete_threads is not supported yet; delete the threads with DELETE /threads/{id}",
+            "delete_threads is not supported; delete the threads with DELETE /threads/{id}",
             code="unsupported_field",
             param="delete_threads",
         )

@@ -28,10 +28,17 @@ Usage
     The sum of ``usage_metadata`` over the AI messages the run added. When none of them
     reports usage, ``usage`` is null rather than made-up zeros.
 
+Sampling settings
+    ``max_tokens`` (or ``max_completion_tokens``), ``temperature``, ``top_p``, ``stop``,
+    ``seed``, ``presence_penalty`` and ``frequency_penalty`` go to the run as
+    ``config["configurable"]["model_params"]`` (over the assistant's own, key by key);
+    the models dockyard builds apply them to each model call of the run
+    (``dockyard.sampling``, docs/openai.md).
+
 Errors use OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``; an agent
 that fails answers 502 ``agent_failed`` (504 ``agent_timeout``) with the run's error.
-Request fields dockyard does not honour (sampling settings, ``tools``, ``n`` > 1, ...)
-are refused with 422 naming the field, never ignored.
+Request fields dockyard does not honour (``tools``, ``n`` > 1, ``logprobs``, ...) are
+refused with 422 naming the field, never ignored.
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ from dockyard.errors import (
     UnsupportedFieldError,
 )
 from dockyard.runtime.serde import dumps
+from dockyard.sampling import MODEL_PARAMS_KEY
 from dockyard.storage.base import Assistant, Run
 
 log = logging.getLogger("dockyard.api.openai")
@@ -146,11 +154,33 @@ class _Turn:
     command: dict[str, Any] | None
     known_ids: set[str]
     metadata: dict[str, Any]
+    config: dict[str, Any] | None
+
+
+def _refuse(field: str) -> UnsupportedFieldError:
+    return UnsupportedFieldError(
+        f"{field} is not supported: {UNSUPPORTED_FIELDS[field]}", param=field
+    )
+
+
+def _run_config(assistant: Assistant, body: ChatCompletionRequest) -> dict[str, Any] | None:
+    """The run's config: the request's sampling settings over the assistant's."""
+    params = body.model_params()
+    if not params:
+        return None
+    configurable = (assistant["config"] or {}).get("configurable") or {}
+    own = configurable.get(MODEL_PARAMS_KEY)
+    merged = {**own, **params} if isinstance(own, dict) else params
+    return {"configurable": {MODEL_PARAMS_KEY: merged}}
 
 
 async def _plan(rt: Runtime, body: ChatCompletionRequest, thread_id: str | None) -> _Turn:
     if body.n is not None and body.n != 1:
-        raise UnsupportedFieldError(f"n is not supported: {UNSUPPORTED_FIELDS['n']}", param="n")
+        raise _refuse("n")
+    if body.logprobs:
+        raise _refuse("logprobs")
+    if body.response_format is not None and body.response_format != {"type": "text"}:
+        raise _refuse("response_format")
     assistant = await resolve_model(rt, body.model)
     metadata: dict[str, Any] = dict(body.metadata or {})
     if body.user is not None:
@@ -189,7 +219,8 @@ async def _plan(rt: Runtime, body: ChatCompletionRequest, thread_id: str | None)
         lc = [to_langchain(m) for m in messages]
         known |= {m["id"] for m in lc}
         graph_input = {"messages": lc}
-    return _Turn(assistant, thread_id, graph_input, command, known, metadata)
+    config = _run_config(assistant, body)
+    return _Turn(assistant, thread_id, graph_input, command, known, metadata, config)
 
 
 def _headers(run: Run) -> dict[str, str]:
@@ -242,6 +273,7 @@ async def chat_completions(
         graph_input=turn.graph_input,
         command=turn.command,
         metadata=turn.metadata,
+        config=turn.config,
         stream=body.stream,
     )
     if body.stream:

@@ -72,7 +72,7 @@ def _config(thread_id: str, checkpoint: dict[str, Any] | None = None) -> Runnabl
 async def create_thread(body: ThreadCreate, rt: RuntimeDep) -> Response:
     if body.supersteps:
         raise UnsupportedFieldError(
-            "supersteps: creating a thread from supersteps is not supported yet; create the "
+            "supersteps: dockyard does not create threads from supersteps; create the "
             "thread, then POST /threads/{id}/state",
             param="supersteps",
         )
@@ -98,7 +98,7 @@ async def create_thread(body: ThreadCreate, rt: RuntimeDep) -> Response:
 @router.post("/search")
 async def search_threads(body: ThreadSearch, rt: RuntimeDep) -> Response:
     if body.extract:
-        raise UnsupportedFieldError("extract: not supported yet; remove it", param="extract")
+        raise UnsupportedFieldError("extract: not supported; remove it", param="extract")
     items = await rt.storage.threads.search(
         ids=body.ids,
         metadata=body.metadata,
@@ -382,7 +382,7 @@ async def join_thread_stream(
     modes = [m for m in (stream_mode or []) if m != "run_modes"]
     if any(m in ("lifecycle", "state_update") for m in modes):
         raise UnsupportedFieldError(
-            "stream_mode: thread streams support 'run_modes' only for now", param="stream_mode"
+            "stream_mode: thread streams support 'run_modes' only", param="stream_mode"
         )
     active = await rt.storage.runs.active(thread_id)
     return sse_events(rt, active[0] if active else None, modes or None, last_event_id)

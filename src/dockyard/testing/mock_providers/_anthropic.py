@@ -40,6 +40,12 @@ def _tool_use_id(call_id: str | None) -> str:
     return call_id or f"toolu_{uuid.uuid4().hex[:24]}"
 
 
+def _stop_reason(reply: MockReply) -> str:
+    if reply.stop_reason is not None:
+        return reply.stop_reason
+    return "tool_use" if reply.tool_calls else "end_turn"
+
+
 def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
     return {
         "input_tokens": input_tokens,
@@ -103,8 +109,8 @@ class AnthropicWire:
             "role": "assistant",
             "model": body["model"],
             "content": self._blocks(reply),
-            "stop_reason": "tool_use" if reply.tool_calls else "end_turn",
-            "stop_sequence": None,
+            "stop_reason": _stop_reason(reply),
+            "stop_sequence": reply.stop_sequence,
             "usage": _usage(input_tokens, reply.count_output_tokens()),
         }
 
@@ -144,10 +150,7 @@ class AnthropicWire:
                 for d in deltas
             )
             events.append(sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
-        delta = {
-            "stop_reason": "tool_use" if reply.tool_calls else "end_turn",
-            "stop_sequence": None,
-        }
+        delta = {"stop_reason": _stop_reason(reply), "stop_sequence": reply.stop_sequence}
         # Usage on message_delta is cumulative and is the only usage langchain-anthropic reads.
         usage = _usage(input_tokens, reply.count_output_tokens())
         events.append(

@@ -13,14 +13,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from dockyard.testing._text import count_tokens
+from dockyard.testing._text import count_tokens, stream_pieces
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,25 @@ class MockToolCall:
     id: str | None = None
 
 
+StopReason = Literal["max_tokens", "stop_sequence"]
+
+
 @dataclass(frozen=True)
 class MockReply:
-    """One scripted answer. Token counts default to the deterministic word counts."""
+    """One scripted answer. Token counts default to the deterministic word counts.
+
+    ``stop_reason`` says the reply was cut: the server sets it when the request's
+    ``max_tokens`` (``max_completion_tokens``) or stop sequences cut the scripted text, as
+    a provider would (OpenAI's ``finish_reason`` ``"length"``, Anthropic's ``stop_reason``
+    ``"max_tokens"`` / ``"stop_sequence"``); a script may also set it directly.
+    """
 
     text: str = ""
     tool_calls: Sequence[MockToolCall] = ()
     input_tokens: int | None = None
     output_tokens: int | None = None
+    stop_reason: StopReason | None = None
+    stop_sequence: str | None = None
 
     def count_output_tokens(self) -> int:
         if self.output_tokens is not None:
@@ -48,6 +59,28 @@ class MockReply:
             count_tokens(call.name) + count_tokens(json.dumps(call.arguments))
             for call in self.tool_calls
         )
+
+
+def limit_reply(reply: MockReply, body: Mapping[str, Any]) -> MockReply:
+    """``reply`` as the request's stop sequences and output token limit leave it.
+
+    A stop sequence ends the text before it; past the limit (one token per word) the
+    text is cut to that many words and tool calls are dropped, since a cut-off call is
+    no call at all."""
+    text = reply.text
+    stops = body.get("stop_sequences") or body.get("stop") or []
+    stops = [stops] if isinstance(stops, str) else [s for s in stops if isinstance(s, str) and s]
+    found = sorted((text.find(s), s) for s in stops if s in text)
+    if found:
+        at, seq = found[0]
+        reply = replace(reply, text=text[:at], stop_reason="stop_sequence", stop_sequence=seq)
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(limit, int) and reply.count_output_tokens() > limit:
+        text = "".join(stream_pieces(reply.text)[:limit])
+        reply = replace(
+            reply, text=text, tool_calls=(), stop_reason="max_tokens", stop_sequence=None
+        )
+    return reply
 
 
 @dataclass(frozen=True)
@@ -230,7 +263,7 @@ async def handle_model_call(
         payload = cast(EmbeddingsWire, wire).embeddings(body, state.embedding_dims, input_tokens)
     else:
         reply = state.take_reply(consume=fault is None)
-        reply = reply or MockReply(text=wire.last_text(body) or "echo")
+        reply = limit_reply(reply or MockReply(text=wire.last_text(body) or "echo"), body)
         if reply.input_tokens is not None:
             input_tokens = reply.input_tokens
         if stream:

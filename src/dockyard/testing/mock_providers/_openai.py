@@ -48,6 +48,12 @@ def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
     }
 
 
+def _finish_reason(reply: MockReply) -> str:
+    if reply.stop_reason == "max_tokens":
+        return "length"
+    return "tool_calls" if reply.tool_calls else "stop"
+
+
 def _call_id(call_id: str | None) -> str:
     return call_id or f"call_{uuid.uuid4().hex[:24]}"
 
@@ -103,7 +109,7 @@ class OpenAIWire:
                     "index": 0,
                     "message": message,
                     "logprobs": None,
-                    "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                    "finish_reason": _finish_reason(reply),
                 }
             ],
             "usage": _usage(input_tokens, reply.count_output_tokens()),
@@ -147,7 +153,7 @@ class OpenAIWire:
                 chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
                 for piece in stream_pieces(json.dumps(call.arguments))
             )
-        events.append(chunk({}, "tool_calls" if reply.tool_calls else "stop"))
+        events.append(chunk({}, _finish_reason(reply)))
         if include_usage:
             usage = _usage(input_tokens, reply.count_output_tokens())
             events.append(sse({**envelope, "choices": [], "usage": usage}))
