@@ -14,7 +14,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import UnprocessableEntityError
 
-from tests.conftest import LiveServer, eventually
+from tests.conftest import TEST_WEBHOOKS, LiveServer, eventually
 
 PLATFORM = Path(__file__).parent.parent / "fixtures" / "platform" / "langgraph.json"
 ORIGIN = "https://studio.example"
@@ -229,3 +229,96 @@ async def test_copy_a_checkpoint_then_rerun_from_it(sdk: LangGraphClient) -> Non
     assert again["log"] == ["prepare"]
     with pytest.raises(UnprocessableEntityError, match="__copy__"):
         await sdk.threads.update_state(tid, None, as_node="__nope__")
+
+
+# -- variants of the fixture: what the disable_* switches take away --------------------------
+
+
+@pytest.fixture
+def variant(tmp_path: Path) -> Iterator[Any]:
+    """Start the fixture project with some settings changed (as DOCKYARD_* would)."""
+    servers: list[LiveServer] = []
+
+    def start(**overrides: Any) -> LiveServer:
+        servers.append(LiveServer(tmp_path / str(len(servers)), PLATFORM, **overrides).start())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+async def test_disabled_families_answer_404_and_leave_the_docs(variant: Any) -> None:
+    off = {f"disable_{f}": True for f in ("assistants", "threads", "runs")}
+    server = variant(http={"app": None, "mount_prefix": None, "disable_store": False, **off})
+    async with httpx.AsyncClient(base_url=server.url) as h:
+        for method, path in [
+            ("POST", "/assistants/search"),
+            ("GET", "/assistants/trivial"),
+            ("POST", "/threads"),
+            ("GET", "/threads/t1/state"),
+            ("POST", "/runs/wait"),
+            ("POST", "/threads/t1/runs"),
+            ("POST", "/runs/crons"),
+        ]:
+            r = await h.request(method, path, json={})
+            assert (r.status_code, r.json()["code"]) == (404, "not_found"), path
+        paths = (await h.get("/openapi.json")).json()["paths"]
+        assert not [p for p in paths if p.startswith(("/assistants", "/threads", "/runs"))]
+        assert "/store/items" in paths and "/ok" in paths
+        assert (await h.get("/info")).json()["flags"] == {
+            "assistants": False,
+            "crons": False,
+            "store": True,
+        }
+        put = {"namespace": ["n"], "key": "k", "value": {"v": 1}}
+        assert (await h.put("/store/items", json=put)).status_code == 204
+
+
+async def test_disabled_meta_and_webhooks(variant: Any) -> None:
+    server = variant(
+        http={"app": None, "mount_prefix": None, "disable_meta": True, "disable_webhooks": True}
+    )
+    async with httpx.AsyncClient(base_url=server.url) as h:
+        for path in ("/docs", "/redoc", "/openapi.json", "/info"):
+            assert (await h.get(path)).status_code == 404, path
+        assert (await h.get("/ok")).json() == {"ok": True}
+    client = get_client(url=server.url)
+    tid = (await client.threads.create())["thread_id"]
+    # The run runs; its webhook is neither checked against webhooks.url nor sent.
+    out = await client.runs.wait(tid, "trivial", input={"x": 2}, webhook="http://x.invalid/h")
+    assert out == {"x": 2}
+    assert (await client.runs.list(tid))[0]["webhook"] is None
+    assert server.app.state.runtime.runs.ctx.webhooks is None
+    await client.aclose()
+
+
+async def test_webhook_headers_reach_an_absolute_url_and_loopback_can_be_refused(
+    variant: Any,
+) -> None:
+    from tests.api.test_webhooks import Receiver
+
+    receiver = Receiver()
+    receiver.thread.start()
+    try:
+        policy = {
+            "require_https": False,
+            "allowed_domains": ["127.0.0.1"],
+            "allowed_ports": [receiver.server.server_address[1]],
+            "disable_loopback": True,
+        }
+        server = variant(webhooks={**TEST_WEBHOOKS, "url": policy})
+        client = get_client(url=server.url + "/api")
+        tid = (await client.threads.create())["thread_id"]
+        url = receiver.url("hook")
+        await client.runs.wait(tid, "trivial", input={"x": 4}, webhook=url)
+        (sent,) = await receiver.arrived(url)
+        assert sent.headers["Authorization"] == "Bearer token-from-the-project-env"
+        assert sent.headers["X-Source"] == "dockyard-fixture"
+        assert sent.signed and sent.json()["values"] == {"x": 4}
+        with pytest.raises(UnprocessableEntityError, match="disable_loopback"):
+            await client.runs.create(tid, "trivial", input={}, webhook="/hooks/run-done")
+        await client.aclose()
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
