@@ -61,6 +61,10 @@ async def test_project_routes_come_first_and_its_middleware_wraps_dockyard(
     assert info.headers["x-project-app"] == "yes"
     thread = await sdk.threads.create()
     assert await sdk.runs.wait(thread["thread_id"], "trivial", input={"x": 3}) == {"x": 3}
+    # An event stream passes through the project's middleware too.
+    parts = [p async for p in sdk.runs.stream(thread["thread_id"], "trivial", input={"x": 4})]
+    assert [p.event for p in parts][:2] == ["metadata", "values"]
+    assert parts[1].data == {"x": 4}
     # A path neither side has: dockyard's JSON 404; a method neither has: 405.
     missing = await api.get("/no/such/route")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"

@@ -4,6 +4,10 @@ A run created with ``webhook=<url>`` gets, when it ends, a ``POST <url>`` whose 
 is the run as ``GET /threads/{thread_id}/runs/{run_id}`` returns it (its ``error`` is
 null unless it failed), plus ``values`` (the final state) and ``webhook_sent_at``.
 
+The URL may be a path (``/hooks/done``): it is POSTed to this server itself, e.g. to a
+route of the project's ``http.app``. ``webhooks.url`` limits what a client may give
+(``runtime/webhook_urls.py``); ``webhooks.headers`` are added to every attempt.
+
 Signature. With ``webhooks.secret`` (``DOCKYARD_WEBHOOKS__SECRET`` or ``secret_file``)
 every attempt carries::
 
