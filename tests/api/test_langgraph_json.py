@@ -14,6 +14,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import UnprocessableEntityError
 
+from dockyard.errors import ConfigError
 from tests.conftest import TEST_WEBHOOKS, LiveServer, eventually
 
 PLATFORM = Path(__file__).parent.parent / "fixtures" / "platform" / "langgraph.json"
@@ -326,3 +327,24 @@ async def test_webhook_headers_reach_an_absolute_url_and_loopback_can_be_refused
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+async def test_a_plain_starlette_app_and_what_is_not_an_app(variant: Any, tmp_path: Path) -> None:
+    app_file = tmp_path / "plain.py"
+    app_file.write_text(
+        "from starlette.applications import Starlette\n"
+        "from starlette.responses import PlainTextResponse\n"
+        "from starlette.routing import Route\n\n"
+        "async def hi(request):\n"
+        "    return PlainTextResponse('hi')\n\n"
+        "app = Starlette(routes=[Route('/hi', hi)])\n"
+        "not_an_app = object()\n",
+        encoding="utf-8",
+    )
+    server = variant(http={"app": f"{app_file}:app", "mount_prefix": None})
+    async with httpx.AsyncClient(base_url=server.url) as h:
+        assert (await h.get("/hi")).text == "hi"
+        assert (await h.post("/threads", json={})).status_code == 200
+        assert "/hi" not in (await h.get("/openapi.json")).json()["paths"]  # not FastAPI
+    with pytest.raises(ConfigError, match="expected a Starlette or FastAPI app, got object"):
+        variant(http={"app": f"{app_file}:not_an_app"})
