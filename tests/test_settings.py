@@ -140,6 +140,136 @@ def test_unknown_langgraph_json_key_is_refused(tmp_path: Path, key: str) -> None
     assert "not supported" in message and "graphs" in message  # what is supported
 
 
+PLATFORM = Path(__file__).parent / "fixtures" / "platform" / "langgraph.json"
+
+# The platform fixture's sections, as dockyard.yaml writes them.
+PLATFORM_YAML = """\
+graphs:
+  trivial: ../project/graphs.py:trivial
+http:
+  app: ./webapp.py:app
+  mount_prefix: /api/
+  cors:
+    allow_origins: [https://studio.example]
+    allow_methods: [GET, POST]
+    allow_headers: [content-type, x-api-key]
+    allow_credentials: true
+    expose_headers: [x-pagination-next]
+    max_age: 120
+  disable_store: true
+checkpointer:
+  ttl: {strategy: keep_latest, default_ttl: 10080, sweep_interval_minutes: 60}
+webhooks:
+  env_prefix: LG_WEBHOOK_
+  url:
+    allowed_domains: [hooks.example.com, "*.hooks.example.com"]
+    allowed_ports: [443, 8443]
+    require_https: true
+    disable_loopback: false
+    max_url_length: 300
+  headers:
+    Authorization: Bearer ${{ env.LG_WEBHOOK_TOKEN }}
+    X-Source: dockyard-fixture
+"""
+
+
+def test_platform_langgraph_json_and_the_same_dockyard_yaml(tmp_path: Path) -> None:
+    lg = load_settings(PLATFORM)
+    assert lg.http.app == "./webapp.py:app" and lg.http.mount_prefix == "/api"
+    assert lg.http.cors is not None and lg.http.cors.allow_origins == ["https://studio.example"]
+    assert (lg.http.cors.allow_credentials, lg.http.cors.max_age) == (True, 120)
+    assert lg.http.disable_store and not lg.http.disable_threads
+    assert lg.checkpointer.ttl is not None and lg.checkpointer.ttl.strategy == "keep_latest"
+    assert lg.thread_ttl == ("keep_latest", 10080)
+    assert lg.thread_sweep_interval_seconds == 3600
+    assert lg.store.ttl.default_ttl == 1440
+    assert lg.webhooks.url.allowed_ports == [443, 8443] and lg.webhooks.url.require_https
+    assert lg.webhooks.allowed_domains == ["hooks.example.com", "*.hooks.example.com"]
+    assert lg.webhooks.headers["X-Source"] == "dockyard-fixture"
+
+    yml = load_settings(write(tmp_path / "dockyard.yaml", PLATFORM_YAML))
+    for section in ("http", "checkpointer"):
+        assert getattr(yml, section) == getattr(lg, section), section
+    assert (yml.webhooks.url, yml.webhooks.headers) == (lg.webhooks.url, lg.webhooks.headers)
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"auth": {"path": "./auth.py:auth"}}, "auth"),
+        ({"encryption": {"path": "./e.py:e"}}, "encryption"),
+        ({"ui": {"agent": "./ui.tsx"}}, "ui"),
+        ({"http": {"configurable_headers": {"includes": ["x-*"]}}}, "http.configurable_headers"),
+        ({"http": {"middleware_order": "auth_first"}}, "http.middleware_order"),
+        ({"http": {"disable_mcp": False}}, "http.disable_mcp"),
+        ({"checkpointer": {"path": "./cp.py:make"}}, "checkpointer.path"),
+        ({"checkpointer": {"serde": {"pickle_fallback": False}}}, "checkpointer.serde"),
+        ({"webhooks": {"signing": {"secret": "s3cret"}}}, "webhooks.signing"),
+    ],
+)
+def test_what_dockyard_cannot_honour_is_refused_by_name(
+    tmp_path: Path, raw: dict[str, object], key: str
+) -> None:
+    config = write(tmp_path / "langgraph.json", json.dumps({"graphs": {}, **raw}))
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    message = str(err.value)
+    assert str(config) in message and repr(key) in message
+    assert "not supported by dockyard" in message
+    assert "s3cret" not in message  # a section's values are not printed
+
+
+def test_switches_for_what_dockyard_does_not_serve_are_accepted_when_true(
+    tmp_path: Path,
+) -> None:
+    raw = {"http": {"disable_mcp": True, "disable_a2a": True, "disable_ui": True}}
+    assert load_settings(write(tmp_path / "langgraph.json", json.dumps(raw))).http.app is None
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "words"),
+    [
+        ("http:\n  mount_prefix: api\n", ["http.mount_prefix", "'/api'"]),
+        ("http:\n  app: webapp.py\n", ["http.app", "'path/to/file.py:attr'"]),
+        ("http:\n  cors:\n    allow_origin_regex: '('\n", ["allow_origin_regex", "regular"]),
+        ("checkpointer:\n  ttl:\n    strategy: archive\n", ["checkpointer.ttl.strategy"]),
+        (
+            "threads:\n  default_ttl_minutes: 5\ncheckpointer:\n  ttl:\n    default_ttl: 5\n",
+            ["threads.default_ttl_minutes or checkpointer.ttl.default_ttl"],
+        ),
+        (
+            "webhooks:\n  allowed_hosts: [a.example]\n  url:\n    allowed_domains: [b.example]\n",
+            ["webhooks.allowed_hosts or webhooks.url.allowed_domains"],
+        ),
+        (
+            "webhooks:\n  headers:\n    X-Key: ${{ env.HOME }}\n",
+            ["env.HOME", "env_prefix 'LG_WEBHOOK_'"],
+        ),
+    ],
+)
+def test_bad_platform_sections_stop_with_one_message(
+    tmp_path: Path, yaml_text: str, words: list[str]
+) -> None:
+    config = write(tmp_path / "dockyard.yaml", yaml_text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    for word in words:
+        assert word in str(err.value), str(err.value)
+
+
+def test_webhook_header_templates_are_filled_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "webhooks:\n  headers:\n    X-Key: k=${{ env.LG_WEBHOOK_KEY }}/${{env.LG_WEBHOOK_B}}\n"
+    s = load_settings(write(tmp_path / "dockyard.yaml", text))
+    with pytest.raises(ConfigError, match="LG_WEBHOOK_B, LG_WEBHOOK_KEY") as err:
+        s.webhooks.resolve_headers()
+    monkeypatch.setenv("LG_WEBHOOK_KEY", "secret-value")
+    monkeypatch.setenv("LG_WEBHOOK_B", "b")
+    assert s.webhooks.resolve_headers() == {"X-Key": "k=secret-value/b"}
+    assert "secret-value" not in repr(s) + str(err.value)
+
+
 def test_env_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = write(tmp_path / "dockyard.yaml", DOCKYARD_YAML)
     monkeypatch.setenv("DOCKYARD_PORT", "9100")

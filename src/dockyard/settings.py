@@ -34,22 +34,9 @@ from pydantic_settings import (
 )
 
 from dockyard.errors import ConfigError
+from dockyard.langgraph_json import from_langgraph_json
 
 CONFIG_FILE_NAMES = ("dockyard.yaml", "dockyard.yml", "langgraph.json")
-
-# langgraph.json keys that only shape a container build; a local server has
-# nothing to do with them, so they are accepted and left alone.
-_LANGGRAPH_BUILD_KEYS = {
-    "dependencies",
-    "dockerfile_lines",
-    "python_version",
-    "node_version",
-    "pip_config_file",
-    "pip_installer",
-    "image_distro",
-    "keep_pkg_tools",
-    "$schema",
-}
 
 
 class _Strict(BaseModel):
@@ -90,7 +77,8 @@ class StoreTTLConfig(_Strict):
 
     refresh_on_read: bool = True
     default_ttl: float | None = Field(default=None, gt=0, description="minutes")
-    sweep_interval_minutes: int | None = Field(default=5, gt=0)
+    # A fraction of a minute is allowed (LangGraph's schema says int).
+    sweep_interval_minutes: float | None = Field(default=5, gt=0)
 
 
 class StoreConfig(_Strict):
@@ -129,6 +117,95 @@ class ThreadsConfig(_Strict):
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
 
 
+class CheckpointerTTLConfig(_Strict):
+    """langgraph.json's ``checkpointer.ttl``: the ttl new threads get, and what happens
+    when it passes: ``delete`` the thread (runs and checkpoints with it) or
+    ``keep_latest`` (the thread stays with only its newest checkpoint)."""
+
+    strategy: Literal["delete", "keep_latest"] = "delete"
+    default_ttl: float | None = Field(default=None, gt=0, description="minutes")
+    # Replaces threads.sweep_interval_seconds when set; a fraction of a minute is allowed.
+    sweep_interval_minutes: float | None = Field(default=None, gt=0)
+    sweep_limit: int = Field(default=1000, gt=0)
+
+
+class CheckpointerConfig(_Strict):
+    ttl: CheckpointerTTLConfig | None = None
+
+
+class CorsConfig(_Strict):
+    """Starlette's CORSMiddleware, with its defaults."""
+
+    allow_origins: list[str] = Field(default_factory=list)
+    allow_origin_regex: str | None = None
+    allow_methods: list[str] = Field(default_factory=lambda: ["GET"])
+    allow_headers: list[str] = Field(default_factory=list)
+    allow_credentials: bool = False
+    expose_headers: list[str] = Field(default_factory=list)
+    max_age: int = Field(default=600, ge=0)
+
+    @field_validator("allow_origin_regex")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"not a regular expression: {e}") from e
+        return v
+
+
+class HttpConfig(_Strict):
+    """What langgraph.json's ``http`` section says about the API itself."""
+
+    # The project's own Starlette/FastAPI app, 'path/to/file.py:attr' or 'module:attr':
+    # its routes come before dockyard's, its middleware wraps both.
+    app: str | None = None
+    cors: CorsConfig | None = None
+    # Every route (dockyard's and the app's) under this path, e.g. "/api".
+    mount_prefix: str | None = None
+    # Route families that answer 404 and leave /docs.
+    disable_assistants: bool = False
+    disable_threads: bool = False
+    disable_runs: bool = False  # run routes and crons
+    disable_store: bool = False
+    disable_meta: bool = False  # /docs, /redoc, /openapi.json, /info
+    disable_webhooks: bool = False  # runs still run; their webhooks are not sent
+
+    @field_validator("app")
+    @classmethod
+    def _app_spec(cls, v: str | None) -> str | None:
+        if v is not None and ":" not in v:
+            raise ValueError(f"{v!r} is not 'path/to/file.py:attr' or 'module:attr'")
+        return v
+
+    @field_validator("mount_prefix")
+    @classmethod
+    def _prefix(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+/?", v):
+            raise ValueError("expected a path such as '/api' (letters, digits, '._~-' and '/')")
+        return v.rstrip("/")
+
+
+class WebhookUrlPolicy(_Strict):
+    """Which webhook URLs a client may give (langgraph.json's ``webhooks.url``)."""
+
+    # "hooks.example.com" or "*.example.com" (subdomains only); None allows any host.
+    allowed_domains: list[str] | None = None
+    # The URL's port, or 443/80 when it names none, must be one of these.
+    allowed_ports: list[int] | None = None
+    require_https: bool = False
+    # Relative URLs ("/hooks/done") are POSTed to this server itself; this refuses them.
+    disable_loopback: bool = False
+    max_url_length: int = Field(default=2048, gt=0)
+
+
+# LangGraph's header template: "${{ env.VAR }}", resolved from the environment at start.
+_HEADER_TEMPLATE = re.compile(r"\$\{\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
 class WebhooksConfig(_Strict):
     """Webhooks on run completion (``runtime/webhooks.py`` describes the wire format).
 
@@ -148,7 +225,13 @@ class WebhooksConfig(_Strict):
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
     # Hosts a webhook may point at ("hooks.example.com", "*.example.com");
     # None allows any. Limits what a client can make the server call.
+    # (``url.allowed_domains`` is langgraph.json's name for it: set one.)
     allowed_hosts: list[str] | None = None
+    url: WebhookUrlPolicy = Field(default_factory=WebhookUrlPolicy)
+    # Static headers of every webhook POST; values may hold "${{ env.VAR }}" where
+    # VAR starts with env_prefix (so a template cannot read any variable it likes).
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    env_prefix: str = "LG_WEBHOOK_"
 
     @field_validator("secret", mode="before")
     @classmethod
@@ -176,7 +259,41 @@ class WebhooksConfig(_Strict):
             raise ValueError(
                 "webhooks.redeliver_after_seconds must exceed backoff_max_seconds + timeout_seconds"
             )
+        if self.allowed_hosts is not None and self.url.allowed_domains is not None:
+            raise ValueError("set webhooks.allowed_hosts or webhooks.url.allowed_domains, not both")
+        for name, value in self.headers.items():
+            for var in _HEADER_TEMPLATE.findall(value):
+                if not var.startswith(self.env_prefix):
+                    raise ValueError(
+                        f"webhooks.headers.{name}: ${{{{ env.{var} }}}} does not start with "
+                        f"webhooks.env_prefix {self.env_prefix!r}; rename the variable"
+                    )
         return self
+
+    @property
+    def allowed_domains(self) -> list[str] | None:
+        return self.url.allowed_domains if self.allowed_hosts is None else self.allowed_hosts
+
+    def resolve_headers(self) -> dict[str, str]:
+        """``headers`` with their templates filled from the environment (read when the
+        process starts, after the project's ``env`` is applied). The values are never
+        logged; an unset variable is a ConfigError naming it."""
+        missing: list[str] = []
+
+        def fill(match: re.Match[str]) -> str:
+            value = os.environ.get(match.group(1))
+            if value is None:
+                missing.append(match.group(1))
+                return ""
+            return value
+
+        out = {name: _HEADER_TEMPLATE.sub(fill, value) for name, value in self.headers.items()}
+        if missing:
+            raise ConfigError(
+                f"webhooks.headers: environment variable(s) {', '.join(sorted(set(missing)))} "
+                "are not set; set them (or the project's env file) before starting"
+            )
+        return out
 
 
 class CronsConfig(_Strict):
@@ -217,6 +334,8 @@ class Settings(BaseSettings):
     threads: ThreadsConfig = Field(default_factory=ThreadsConfig)
     crons: CronsConfig = Field(default_factory=CronsConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    checkpointer: CheckpointerConfig = Field(default_factory=CheckpointerConfig)
     env: dict[str, str] | str | None = None
 
     @field_validator("graphs")
@@ -235,6 +354,32 @@ class Settings(BaseSettings):
         if isinstance(v, dict):
             return {k: {"model": s} if isinstance(s, str) else s for k, s in v.items()}
         return v
+
+    @model_validator(mode="after")
+    def _one_thread_ttl(self) -> Settings:
+        ttl = self.checkpointer.ttl
+        if ttl is not None and ttl.default_ttl and self.threads.default_ttl_minutes:
+            raise ValueError(
+                "set threads.default_ttl_minutes or checkpointer.ttl.default_ttl, not both"
+            )
+        return self
+
+    @property
+    def thread_ttl(self) -> tuple[str, float] | None:
+        """(strategy, minutes) a new thread gets when its request names no ttl."""
+        ttl = self.checkpointer.ttl
+        if ttl is not None and ttl.default_ttl:
+            return ttl.strategy, ttl.default_ttl
+        if self.threads.default_ttl_minutes:
+            return "delete", self.threads.default_ttl_minutes
+        return None
+
+    @property
+    def thread_sweep_interval_seconds(self) -> float:
+        ttl = self.checkpointer.ttl
+        if ttl is not None and ttl.sweep_interval_minutes:
+            return ttl.sweep_interval_minutes * 60
+        return self.threads.sweep_interval_seconds
 
     @property
     def sqlite_dir(self) -> Path:
@@ -297,37 +442,16 @@ def read_config_file(path: Path) -> dict[str, Any]:
             f"config file {path}: expected a mapping at the top level, got {type(raw).__name__}"
         )
     if path.name == "langgraph.json" or path.suffix == ".json":
-        return _from_langgraph_json(path, raw)
+        return from_langgraph_json(path, raw)
     return raw
-
-
-def _from_langgraph_json(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in _LANGGRAPH_BUILD_KEYS:
-            continue
-        if key in ("graphs", "env"):
-            out[key] = value
-        elif key == "store":
-            out["store"] = value
-        else:
-            raise ConfigError(
-                f"config file {path}: key {key!r} = {value!r} is not supported by dockyard; "
-                f"supported: graphs, env, store (and the build-only keys "
-                f"{', '.join(sorted(_LANGGRAPH_BUILD_KEYS))})"
-            )
-    graphs = out.get("graphs")
-    if isinstance(graphs, dict):
-        # langgraph.json allows {"path": ..., "description": ...} objects too.
-        out["graphs"] = {
-            k: (v.get("path") if isinstance(v, dict) else v) for k, v in graphs.items()
-        }
-    return out
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
+        if not e["loc"]:  # a rule across sections
+            lines.append(f"{e['msg']} (in {source})")
+            continue
         key = ".".join(str(p) for p in e["loc"])
         env_name = "DOCKYARD_" + "__".join(str(p) for p in e["loc"]).upper()
         value = e.get("input")

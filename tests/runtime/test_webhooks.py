@@ -29,7 +29,7 @@ from dockyard.runtime.webhooks import (
     validate_webhook_url,
     verify_signature,
 )
-from dockyard.settings import WebhooksConfig, load_settings
+from dockyard.settings import WebhooksConfig, WebhookUrlPolicy, load_settings
 from dockyard.storage.base import Run
 from dockyard.storage.database import Storage
 from dockyard.storage.tables import runs
@@ -95,6 +95,54 @@ def test_allowed_hosts() -> None:
     for url in ("https://evil.example/a", "http://internal.example/a", "http://127.0.0.1/"):
         with pytest.raises(InvalidRequestError, match="allowed_hosts"):
             validate_webhook_url(url, allowed)
+
+
+def test_url_policy() -> None:
+    policy = WebhookUrlPolicy(
+        allowed_domains=["hooks.example.com"],
+        allowed_ports=[443, 8443],
+        require_https=True,
+        max_url_length=60,
+    )
+    for url in (
+        "https://hooks.example.com/a",  # no port: 443
+        "https://hooks.example.com:8443/a",
+        "/hooks/local",  # relative: to this server, whatever the host policy says
+    ):
+        assert validate_webhook_url(url, policy=policy) == url
+    for url, why in [
+        ("http://hooks.example.com/a", "require_https"),
+        ("https://other.example.com/a", "url.allowed_domains"),
+        ("https://hooks.example.com:444/a", "port 444 is not in webhooks.url.allowed_ports"),
+        ("https://hooks.example.com/" + "a" * 60, "at most 60 characters"),
+        ("//hooks.example.com/a", "http"),  # scheme-relative is not a path on this server
+    ]:
+        with pytest.raises(InvalidRequestError, match=why):
+            validate_webhook_url(url, policy=policy)
+    plain_http = WebhookUrlPolicy(allowed_ports=[80])
+    assert validate_webhook_url("http://h.example/a", policy=plain_http)
+    with pytest.raises(InvalidRequestError, match="disable_loopback"):
+        validate_webhook_url("/hooks/local", policy=WebhookUrlPolicy(disable_loopback=True))
+    # dockyard's allowed_hosts wins over the policy's domains
+    assert validate_webhook_url("https://mine.example/a", ["mine.example"], policy=policy)
+
+
+async def test_static_headers_and_relative_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = Receiver()
+    cfg = config(headers={"X-Token": "t-${{ env.LG_WEBHOOK_T }}", "Content-Type": "text/x"})
+    monkeypatch.setenv("LG_WEBHOOK_T", "42")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as client:
+        sender = WebhookSender(cfg, client, loopback_base="http://127.0.0.1:9/api")
+        assert (await sender.post("/hooks/done", b"{}")).ok
+        assert (await sender.post(URL, b"{}")).ok
+    first, second = receiver.requests
+    assert str(first.url) == "http://127.0.0.1:9/api/hooks/done"
+    assert str(second.url) == URL
+    for request in (first, second):
+        assert request.headers["X-Token"] == "t-42"
+        assert request.headers["Content-Type"] == "application/json"  # not overridable
+        assert request.headers[SIGNATURE_HEADER].startswith("sha256=")
+    assert redact_url("/hooks/done?token=abc") == "/hooks/done"
 
 
 def test_urls_are_shown_without_query_or_credentials() -> None:

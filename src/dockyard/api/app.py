@@ -7,13 +7,16 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import __version__
+from dockyard.api import custom_app
+from dockyard.api.prefix import MountPrefix
 from dockyard.api.responses import run_out
 from dockyard.api.routes import (
     assistants,
@@ -25,22 +28,29 @@ from dockyard.api.routes import (
     store,
     threads,
 )
+from dockyard.api.text_json import TextPlainJSON
 from dockyard.errors import DockyardError
 from dockyard.runtime.graphs import load_registry
 from dockyard.runtime.process import check_layout, open_runtime
-from dockyard.settings import Settings, load_settings
+from dockyard.settings import HttpConfig, Settings, load_settings
 
 log = logging.getLogger("dockyard.api")
 
 
 @contextlib.asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[Any]:
     settings: Settings = app.state.settings
     async with open_runtime(
         settings, app.state.registry, execute=settings.runs.in_process, run_view=run_out
     ) as runtime:
         app.state.runtime = runtime
-        yield
+        project = app.state.project_app
+        if project is None:
+            yield None
+            return
+        # The project app's startup runs once dockyard's runtime is up.
+        async with custom_app.project_lifespan(project) as state:
+            yield state
 
 
 def _error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -145,23 +155,52 @@ def _unreachable_dependency(exc: BaseException) -> str | None:
     return None
 
 
+def _routers(http: HttpConfig) -> list[APIRouter]:
+    """The route families ``http`` leaves on. Routes are matched in order, one pattern
+    at a time: the run routes, hit once or more per run, come first."""
+    families = [
+        (runs.router, http.disable_runs),
+        (threads.router, http.disable_threads),
+        (assistants.router, http.disable_assistants),
+        (ops.router, False),
+        (ops.meta, http.disable_meta),
+        (crons.router, http.disable_runs),  # LangGraph's crons are run routes
+        (store.router, http.disable_store),
+        (openai_compat.router, False),
+        (chat.router, False),
+    ]
+    return [router for router, disabled in families if not disabled]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    meta = not settings.http.disable_meta
     app = FastAPI(
         title="dockyard",
         version=__version__,
         description="A self-hosted runtime for LangGraph agents (Agent Server API).",
         lifespan=_lifespan,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        docs_url="/docs" if meta else None,
+        redoc_url="/redoc" if meta else None,
+        openapi_url="/openapi.json" if meta else None,
     )
     check_layout(settings)
     app.state.settings = settings
     app.state.registry = load_registry(settings)
+    # After load_registry: header templates may name variables of the project's env.
+    settings.webhooks.resolve_headers()
+    app.state.project_app = custom_app.load_project_app(settings)
     _install_error_handlers(app)
+    # Middleware added last wraps the others: CORS answers first, the prefix is
+    # taken off next, then the project's app sees the request before dockyard's routes.
     app.add_middleware(CatchAll)
-    # Routes are matched in order, one pattern at a time: the run routes, hit once
-    # or more per run, come first.
-    for module in (runs, threads, assistants, ops, crons, store, openai_compat, chat):
-        app.include_router(module.router)
+    app.add_middleware(TextPlainJSON)
+    if app.state.project_app is not None:
+        custom_app.mount(app, app.state.project_app)
+    if settings.http.mount_prefix:
+        app.add_middleware(MountPrefix, prefix=settings.http.mount_prefix)
+    if settings.http.cors is not None:
+        app.add_middleware(CORSMiddleware, **settings.http.cors.model_dump())
+    for router in _routers(settings.http):
+        app.include_router(router)
     return app

@@ -127,12 +127,12 @@ async def open_thread(
     graph_id = assistant["graph_id"]
     thread = await rt.storage.threads.get(thread_id)
     if thread is None:
-        minutes = rt.settings.threads.default_ttl_minutes
+        strategy, minutes = rt.settings.thread_ttl or (None, None)
         thread = await rt.storage.threads.create(
             thread_id=thread_id,
             metadata={**metadata, "graph_id": graph_id},
             if_exists="do_nothing",
-            ttl={"strategy": "delete", "ttl": minutes} if minutes else None,
+            ttl={"strategy": strategy, "ttl": minutes} if minutes else None,
             expires_at=datetime.now(UTC) + timedelta(minutes=minutes) if minutes else None,
             graph_id=graph_id,
         )

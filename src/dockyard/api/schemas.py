@@ -103,7 +103,8 @@ class AssistantLatest(Strict):
 
 
 class TTL(Strict):
-    strategy: Literal["delete"] = "delete"
+    # On expiry: delete the thread, or keep it with only its newest checkpoint.
+    strategy: Literal["delete", "keep_latest"] = "delete"
     ttl: float = Field(gt=0, description="minutes")
 
 

@@ -102,9 +102,11 @@ def serve(
         typer.echo(f"configuration error: {e.message}", err=True)
         raise typer.Exit(2) from None
     _tune_gc()
+    prefix = settings.http.mount_prefix or ""
+    docs = "API docs off (http.disable_meta)" if settings.http.disable_meta else "API docs: /docs"
     console.print(
         f"dockyard serving {', '.join(settings.graphs) or 'no graphs'} on "
-        f"http://{settings.host}:{settings.port}  (API docs: /docs"
+        f"http://{settings.host}:{settings.port}{prefix}  ({docs}"
         f"{'; runs execute in `dockyard worker` processes' if no_workers else ''})"
     )
     if application is None:

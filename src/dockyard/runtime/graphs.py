@@ -28,20 +28,20 @@ from dockyard.errors import ConfigError, NotFoundError
 from dockyard.settings import Settings
 
 
-def _import_attr(name: str, spec: str, project_dir: Path) -> Any:
+def import_attr(key: str, spec: str, project_dir: Path, module_name: str) -> Any:
+    """The object ``spec`` names; ConfigError naming ``key`` (the setting) when it cannot.
+    A file is imported as module ``module_name``."""
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
-        raise ConfigError(
-            f"graphs.{name} = {spec!r}: expected 'path/to/file.py:attr' or 'module:attr'"
-        )
+        raise ConfigError(f"{key} = {spec!r}: expected 'path/to/file.py:attr' or 'module:attr'")
     if target.endswith(".py") or "/" in target:
         path = (project_dir / target).resolve()
         if not path.is_file():
-            raise ConfigError(f"graphs.{name} = {spec!r}: file {path} does not exist")
-        mod_name = f"dockyard_graph_{name}_{abs(hash(str(path)))}"
+            raise ConfigError(f"{key} = {spec!r}: file {path} does not exist")
+        mod_name = f"{module_name}_{abs(hash(str(path)))}"
         mod_spec = importlib.util.spec_from_file_location(mod_name, path)
         if mod_spec is None or mod_spec.loader is None:
-            raise ConfigError(f"graphs.{name} = {spec!r}: cannot import {path}")
+            raise ConfigError(f"{key} = {spec!r}: cannot import {path}")
         module = importlib.util.module_from_spec(mod_spec)
         sys.modules[mod_name] = module
         # Let the graph file import its siblings, as `langgraph dev` does.
@@ -51,7 +51,7 @@ def _import_attr(name: str, spec: str, project_dir: Path) -> Any:
             mod_spec.loader.exec_module(module)
         except Exception as e:
             raise ConfigError(
-                f"graphs.{name} = {spec!r}: importing {path} failed: {type(e).__name__}: {e}"
+                f"{key} = {spec!r}: importing {path} failed: {type(e).__name__}: {e}"
             ) from e
     else:
         if str(project_dir.resolve()) not in sys.path:
@@ -60,13 +60,12 @@ def _import_attr(name: str, spec: str, project_dir: Path) -> Any:
             module = importlib.import_module(target)
         except Exception as e:
             raise ConfigError(
-                f"graphs.{name} = {spec!r}: importing module {target!r} failed: "
-                f"{type(e).__name__}: {e}"
+                f"{key} = {spec!r}: importing module {target!r} failed: {type(e).__name__}: {e}"
             ) from e
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise ConfigError(f"graphs.{name} = {spec!r}: {target} has no attribute {attr!r}") from None
+        raise ConfigError(f"{key} = {spec!r}: {target} has no attribute {attr!r}") from None
 
 
 class GraphRegistry:
@@ -83,7 +82,7 @@ class GraphRegistry:
         self._graphs: dict[str, Pregel[Any, Any, Any, Any]] = {}
         self._factories: dict[str, Callable[..., Any]] = {}
         for name, spec in specs.items():
-            obj = _import_attr(name, spec, project_dir)
+            obj = import_attr(f"graphs.{name}", spec, project_dir, f"dockyard_graph_{name}")
             if isinstance(obj, StateGraph | Pregel):
                 self._raw[name] = obj
             elif callable(obj):

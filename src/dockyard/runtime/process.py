@@ -26,6 +26,7 @@ from dockyard.runtime.service import RunService
 from dockyard.runtime.signals import LocalSignals, RedisSignals, Signals
 from dockyard.runtime.stream import MemoryBroker, StreamBroker
 from dockyard.runtime.sweeper import ThreadSweeper
+from dockyard.runtime.webhook_urls import loopback_base
 from dockyard.runtime.webhooks import RunView, WebhookDispatcher
 from dockyard.settings import Settings
 from dockyard.storage.database import Storage, open_storage
@@ -141,8 +142,12 @@ async def open_runtime(
         ctx = RunContext(storage=storage, registry=registry, broker=broker, settings=settings)
         # Started before the executor and stopped after it: runs resumed at
         # start-up and runs ending during shutdown both find it running.
-        webhooks = ctx.webhooks = WebhookDispatcher(storage, settings.webhooks, run_view)
-        webhooks.start()
+        webhooks = None
+        if not settings.http.disable_webhooks:
+            webhooks = ctx.webhooks = WebhookDispatcher(
+                storage, settings.webhooks, run_view, loopback_base=loopback_base(settings)
+            )
+            webhooks.start()
         executor = (
             Executor(
                 ctx,
@@ -164,7 +169,12 @@ async def open_runtime(
             signals = LocalSignals(executor)
         service = RunService(ctx, executor, signals)
         runtime = Runtime(settings, storage, registry, broker, executor, service, redis)
-        sweeper = ThreadSweeper(service, settings.threads.sweep_interval_seconds)
+        cp_ttl = settings.checkpointer.ttl
+        sweeper = ThreadSweeper(
+            service,
+            settings.thread_sweep_interval_seconds,
+            limit=cp_ttl.sweep_limit if cp_ttl is not None else 1000,
+        )
         crons = CronScheduler(service, settings.crons.poll_interval_seconds)
         try:
             await service.ensure_default_assistants()
@@ -183,7 +193,8 @@ async def open_runtime(
                     await signals.wake()
             if isinstance(signals, RedisSignals):
                 await signals.stop()
-            await webhooks.stop()
+            if webhooks is not None:
+                await webhooks.stop()
             if redis_broker is not None:
                 await redis_broker.stop()
             if redis is not None:

@@ -77,8 +77,9 @@ class RunService:
         return assistant
 
     async def validate(self, payload: dict[str, Any], assistant: Assistant) -> None:
-        if payload.get("webhook"):
-            validate_webhook_url(payload["webhook"], self.ctx.settings.webhooks.allowed_hosts)
+        hooks = self.ctx.settings.webhooks
+        if payload.get("webhook") and not self.ctx.settings.http.disable_webhooks:
+            validate_webhook_url(payload["webhook"], hooks.allowed_hosts, policy=hooks.url)
         for field, why in (
             ("feedback_keys", "feedback keys belong to LangSmith, which dockyard does not use"),
             ("langsmith_tracer", "dockyard does not send traces to LangSmith"),
@@ -155,8 +156,22 @@ class RunService:
             "worker_id": None,
             "lease_expires_at": None,
             "cancel_requested": None,
-            "webhook": new_webhook(payload["webhook"]) if payload.get("webhook") else None,
+            # http.disable_webhooks: the run runs, its webhook is not sent (as LangGraph does).
+            "webhook": new_webhook(payload["webhook"])
+            if payload.get("webhook") and not self.ctx.settings.http.disable_webhooks
+            else None,
         }
+
+    def _new_thread(self, thread_id: str, graph_id: str) -> Thread:
+        """A thread a run creates, with the configured default ttl."""
+        strategy, minutes = self.ctx.settings.thread_ttl or (None, None)
+        return new_thread_row(
+            thread_id,
+            {"graph_id": graph_id},
+            graph_id=graph_id,
+            ttl={"strategy": strategy, "ttl": minutes} if minutes else None,
+            expires_at=datetime.now(UTC) + timedelta(minutes=minutes) if minutes else None,
+        )
 
     async def create(
         self, thread_id: str | None, payload: dict[str, Any], *, run_id: str | None = None
@@ -176,9 +191,7 @@ class RunService:
         if thread_id is None:
             thread_id = new_id()
             temporary = True
-            create_thread = new_thread_row(
-                thread_id, {"graph_id": assistant["graph_id"]}, graph_id=assistant["graph_id"]
-            )
+            create_thread = self._new_thread(thread_id, assistant["graph_id"])
             payload.setdefault("on_completion", "delete")
             payload["on_completion"] = payload["on_completion"] or "delete"
         else:
@@ -189,9 +202,7 @@ class RunService:
                     param="on_completion",
                 )
             if payload.get("if_not_exists") == "create":
-                create_thread = new_thread_row(
-                    thread_id, {"graph_id": assistant["graph_id"]}, graph_id=assistant["graph_id"]
-                )
+                create_thread = self._new_thread(thread_id, assistant["graph_id"])
             if (
                 payload.get("strict_resume")
                 and payload.get("command", {})

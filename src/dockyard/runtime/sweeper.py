@@ -1,11 +1,13 @@
-"""Deletes threads whose ttl has passed, periodically."""
+"""Threads whose ttl has passed, handled periodically by their ttl's strategy:
+``delete`` removes the thread with its runs and checkpoints; ``keep_latest`` keeps the
+thread and its newest checkpoint, removes the older ones, and starts the ttl again."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dockyard.runtime.service import RunService
 
@@ -13,28 +15,46 @@ log = logging.getLogger("dockyard.sweeper")
 
 
 class ThreadSweeper:
-    def __init__(self, service: RunService, interval_seconds: float) -> None:
+    def __init__(self, service: RunService, interval_seconds: float, limit: int = 1000) -> None:
         self.service = service
         self.interval = interval_seconds
+        self.limit = limit  # threads handled per pass; the rest wait for the next one
         self._task: asyncio.Task[None] | None = None
 
     async def sweep_once(self) -> int:
-        """Delete every expired thread now; returns how many went."""
-        deleted = 0
-        while True:
-            expired = await self.service.storage.threads.expired(datetime.now(UTC), limit=100)
-            if not expired:
-                return deleted
-            for thread_id in expired:
-                await self.service.delete_thread(thread_id)
-                deleted += 1
+        """Handle every expired thread now (up to ``limit``); returns how many were."""
+        storage = self.service.storage
+        handled = 0
+        seen: set[str] = set()
+        while handled < self.limit:
+            now = datetime.now(UTC)
+            batch = [t for t in await storage.threads.expired(now, limit=100) if t not in seen]
+            if not batch:
+                return handled
+            for thread_id in batch[: self.limit - handled]:
+                seen.add(thread_id)
+                thread = await storage.threads.get(thread_id)
+                if thread is None:
+                    continue
+                ttl = thread["ttl"] or {}
+                if ttl.get("strategy", "delete") == "delete":
+                    await self.service.delete_thread(thread_id)
+                elif thread["status"] == "busy":
+                    continue  # its run is writing checkpoints: the next pass prunes
+                else:
+                    await storage.checkpoint_admin.keep_latest(thread_id)
+                    minutes = float(ttl.get("ttl") or 0)
+                    again = now + timedelta(minutes=minutes) if minutes else None
+                    await storage.threads.set_expiry(thread_id, again)
+                handled += 1
+        return handled
 
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
             try:
                 if n := await self.sweep_once():
-                    log.info("deleted %d expired thread(s)", n)
+                    log.info("swept %d expired thread(s)", n)
             except Exception:  # a storage hiccup must not end the sweeper
                 log.exception("thread sweep failed; retrying next interval")
 

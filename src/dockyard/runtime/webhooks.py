@@ -4,6 +4,10 @@ A run created with ``webhook=<url>`` gets, when it ends, a ``POST <url>`` whose 
 is the run as ``GET /threads/{thread_id}/runs/{run_id}`` returns it (its ``error`` is
 null unless it failed), plus ``values`` (the final state) and ``webhook_sent_at``.
 
+The URL may be a path (``/hooks/done``): it is POSTed to this server itself, e.g. to a
+route of the project's ``http.app``. ``webhooks.url`` limits what a client may give
+(``runtime/webhook_urls.py``); ``webhooks.headers`` are added to every attempt.
+
 Signature. With ``webhooks.secret`` (``DOCKYARD_WEBHOOKS__SECRET`` or ``secret_file``)
 every attempt carries::
 
@@ -43,15 +47,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 from tenacity import wait_exponential as _wait_exponential
 
 from dockyard import __version__
-from dockyard.errors import InvalidRequestError
 from dockyard.runtime.serde import dumps, to_jsonable
+from dockyard.runtime.webhook_urls import is_loopback, redact_url, validate_webhook_url
 from dockyard.settings import WebhooksConfig
 from dockyard.storage.base import Run, RunStatus
 from dockyard.storage.database import Storage
@@ -64,47 +67,7 @@ TIMESTAMP_HEADER = "X-Dockyard-Timestamp"
 RunView = Callable[[Run], dict[str, Any]]
 Sleep = Callable[[float], Awaitable[None]]
 
-_MAX_URL_LENGTH = 2048
-
-
-# -- the URL ---------------------------------------------------------------------------------
-
-
-def validate_webhook_url(url: str, allowed_hosts: list[str] | None = None) -> str:
-    """The URL if a webhook may be sent to it; InvalidRequestError naming the problem."""
-    try:
-        parts = urlsplit(url) if len(url) <= _MAX_URL_LENGTH else None
-        _ = parts and parts.port  # a non-numeric port only fails when read
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequestError(
-            "webhook: expected an http:// or https:// URL with a host "
-            f"(at most {_MAX_URL_LENGTH} characters), e.g. https://example.com/hooks/run-done",
-            param="webhook",
-        )
-    host = parts.hostname.lower()
-    if allowed_hosts is not None and not any(_host_matches(host, p) for p in allowed_hosts):
-        raise InvalidRequestError(
-            f"webhook: host {host!r} is not in webhooks.allowed_hosts; "
-            "use one of the allowed hosts or ask the operator to add it",
-            param="webhook",
-        )
-    return url
-
-
-def _host_matches(host: str, pattern: str) -> bool:
-    pattern = pattern.lower()
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    return host == pattern
-
-
-def redact_url(url: str) -> str:
-    """scheme://host[:port]/path: query strings and credentials often carry tokens."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}"
+# -- the record ------------------------------------------------------------------------------
 
 
 def new_webhook(url: str) -> dict[str, Any]:
@@ -200,10 +163,15 @@ class WebhookSender:
         config: WebhooksConfig,
         client: httpx.AsyncClient,
         sleep: Sleep = asyncio.sleep,
+        *,
+        loopback_base: str | None = None,
     ) -> None:
         self.config = config
         self.client = client
         self.sleep = sleep
+        # Relative webhook URLs are POSTed here (this server's own address).
+        self.loopback_base = loopback_base
+        self._static_headers = config.resolve_headers()
         self._secret = config.secret.get_secret_value().encode() if config.secret else None
         self._backoff = _wait_exponential(
             multiplier=config.backoff_initial_seconds, max=config.backoff_max_seconds
@@ -217,7 +185,11 @@ class WebhookSender:
         return float(self._backoff(state))
 
     async def post(self, url: str, body: bytes) -> Attempt:
-        headers = {"Content-Type": "application/json", "User-Agent": f"dockyard/{__version__}"}
+        headers = {
+            **self._static_headers,
+            "Content-Type": "application/json",
+            "User-Agent": f"dockyard/{__version__}",
+        }
         if self._secret is not None:
             headers.update(signature_headers(self._secret, body))
         elif not self._warned_unsigned:
@@ -226,8 +198,13 @@ class WebhookSender:
                 "webhooks are sent unsigned: set DOCKYARD_WEBHOOKS__SECRET or "
                 "webhooks.secret_file so receivers can verify them"
             )
+        target = url
+        if is_loopback(url):
+            if self.loopback_base is None:
+                return Attempt(None, "relative URL: this process has no address", give_up=True)
+            target = self.loopback_base + url
         try:
-            r = await self.client.post(url, content=body, headers=headers)
+            r = await self.client.post(target, content=body, headers=headers)
         except Exception as e:
             # httpx messages may quote the URL; its query string stays out of the record.
             message = f"{type(e).__name__}: {e}".replace(url, redact_url(url))[:500]
@@ -309,10 +286,12 @@ class WebhookDispatcher:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
+        loopback_base: str | None = None,
     ) -> None:
         self.storage = storage
         self.config = config
         self.run_view = run_view
+        self._loopback_base = loopback_base
         self._transport = transport
         self._sleep = sleep
         self._sender: WebhookSender | None = None
@@ -327,7 +306,9 @@ class WebhookDispatcher:
             timeout=httpx.Timeout(self.config.timeout_seconds, pool=None),
             follow_redirects=False,
         )
-        self._sender = WebhookSender(self.config, self._client, self._sleep)
+        self._sender = WebhookSender(
+            self.config, self._client, self._sleep, loopback_base=self._loopback_base
+        )
         self._loop_task = asyncio.create_task(self._loop(), name="dockyard-webhooks")
 
     async def stop(self) -> None:

@@ -192,6 +192,10 @@ class ThreadStore(Protocol):
 
     async def expired(self, now: datetime, limit: int = 100) -> list[str]: ...
 
+    async def set_expiry(self, thread_id: str, expires_at: datetime | None) -> None:
+        """Move the thread's ttl deadline (its ``updated_at`` stays)."""
+        ...
+
 
 class RunStore(Protocol):
     async def create(

@@ -1,4 +1,5 @@
-"""Liveness, readiness and version."""
+"""Liveness and readiness (``router``); version and features (``meta``, which
+``http.disable_meta`` leaves out)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dockyard.api.deps import RuntimeDep
 from dockyard.api.responses import json_response
 
 router = APIRouter(tags=["ops"])
+meta = APIRouter(tags=["ops"])
 
 
 @router.get("/health")
@@ -36,12 +38,17 @@ async def ready(rt: RuntimeDep) -> Response:
     )
 
 
-@router.get("/info")
+@meta.get("/info")
 async def info(rt: RuntimeDep) -> dict[str, object]:
+    http = rt.settings.http
     return {
         "name": "dockyard",
         "version": __version__,
         "graphs": rt.registry.names,
         "storage": rt.storage.backend,
-        "flags": {"assistants": True, "crons": True, "store": True},
+        "flags": {
+            "assistants": not http.disable_assistants,
+            "crons": not http.disable_runs,
+            "store": not http.disable_store,
+        },
     }

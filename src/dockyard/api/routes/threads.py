@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Query, Response
 from langchain_core.runnables import RunnableConfig
+from langgraph.errors import InvalidUpdateError
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
@@ -35,13 +36,16 @@ from dockyard.storage.checkpoints import copy_thread
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
+COPY_NODE = "__copy__"
+
 
 def _ttl(ttl: TTL | None, rt: Runtime) -> tuple[dict[str, Any] | None, datetime | None]:
-    minutes = ttl.ttl if ttl else rt.settings.threads.default_ttl_minutes
+    # Without a ttl in the request: the configured default (checkpointer.ttl in langgraph.json).
+    strategy, minutes = (ttl.strategy, ttl.ttl) if ttl else (rt.settings.thread_ttl or (None, None))
     if minutes is None:
         return None, None
     return (
-        {"strategy": "delete", "ttl": minutes},
+        {"strategy": strategy, "ttl": minutes},
         datetime.now(UTC) + timedelta(minutes=minutes),
     )
 
@@ -301,17 +305,19 @@ async def update_state(thread_id: str, body: StateUpdate, rt: RuntimeDep) -> Res
     if checkpoint.get("checkpoint_id"):
         # LangGraph would fork silently from an empty state; a typo must not do that.
         await _snapshot(graph, thread_id, checkpoint)
-    if body.as_node is not None and body.as_node not in graph.nodes:
+    # "__copy__" (Studio's "re-run from here"): LangGraph copies the checkpoint as a new one.
+    if body.as_node not in (None, COPY_NODE) and body.as_node not in graph.nodes:
         raise InvalidRequestError(
             f"as_node: unknown node {body.as_node!r}; nodes: "
-            f"{sorted(n for n in graph.nodes if not n.startswith('__'))}",
+            f"{sorted(n for n in graph.nodes if not n.startswith('__'))} "
+            f"(or {COPY_NODE!r} to copy the checkpoint)",
             param="as_node",
         )
     try:
         new_config = await graph.aupdate_state(
             _config(thread_id, checkpoint), body.values, as_node=body.as_node
         )
-    except (ValueError, KeyError, TypeError) as e:  # LangGraph's word on a bad update
+    except (ValueError, KeyError, TypeError, InvalidUpdateError) as e:  # LangGraph's word
         raise InvalidRequestError(f"state update rejected: {e}") from e
     snap = await graph.aget_state(_config(thread_id))
     interrupts = {t.id: to_jsonable(list(t.interrupts)) for t in snap.tasks if t.interrupts}

@@ -179,6 +179,13 @@ class SqlThreads(SqlStore):
         async with self.engine.connect() as conn:
             return list((await conn.execute(q)).scalars())
 
+    async def set_expiry(self, thread_id: str, expires_at: datetime | None) -> None:
+        await self._write(
+            _UPDATE_THREAD,
+            {"p_id": thread_id, "expires_at": expires_at},
+            columns=("expires_at",),
+        )
+
 
 def new_thread_row(
     thread_id: str,
