@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import __version__
+from dockyard.api import openai_errors
+from dockyard.api.body_limit import BodyLimit
 from dockyard.api.responses import run_out
 from dockyard.api.routes import (
     assistants,
@@ -74,6 +76,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error_response(exc.status_code, code, str(exc.detail))
+
+
+def _refusal(scope: Scope, error: DockyardError) -> ASGIApp:
+    """A request refused before it reaches a route, in its route family's error shape."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if path.startswith(openai_compat.router.prefix + "/"):
+        return openai_errors.error_response(error)
+    return JSONResponse(error.to_body(), status_code=error.status_code)
 
 
 class CatchAll:
@@ -159,6 +172,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = load_registry(settings)
     _install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.server.max_body_bytes,
+        max_depth=settings.server.max_json_depth,
+        refusal=_refusal,
+    )
     app.add_middleware(CatchAll)
     # Routes are matched in order, one pattern at a time: the run routes, hit once
     # or more per run, come first.

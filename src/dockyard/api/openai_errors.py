@@ -107,7 +107,8 @@ def openai_error(
     return json_response(body, status_code=status, headers=out)
 
 
-def _error_from(exc: DockyardError) -> Response:
+def error_response(exc: DockyardError) -> Response:
+    """``exc`` in OpenAI's shape: what every error of the /v1 routes answers."""
     code = "model_not_found" if exc.code == "assistant_not_found" else exc.code
     param = "model" if code == "model_not_found" else exc.param
     headers: dict[str, str] = {}
@@ -150,7 +151,7 @@ class OpenAIRoute(APIRoute):
             except RequestValidationError as exc:
                 return _validation_error(exc)
             except DockyardError as exc:
-                return _error_from(exc)
+                return error_response(exc)
             except Exception as exc:
                 log.exception("unhandled error in %s: %s", request.url.path, exc)
                 return openai_error(
