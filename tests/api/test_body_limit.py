@@ -478,3 +478,12 @@ async def test_openai_sdk_sees_its_own_error_shape(server_url: str) -> None:
     assert err.value.status_code == 413
     assert err.value.code == "payload_too_large"
     assert err.value.type == "invalid_request_error"
+
+
+async def test_unparsable_body_on_the_openai_route_answers_in_its_shape(
+    h: httpx.AsyncClient,
+) -> None:
+    # Not UTF-8: FastAPI's own 400, which the /v1 routes used to turn into a 500.
+    r = await h.post("/v1/chat/completions", content=b'{"model": "\xff"}', headers=JSON)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "invalid_request"

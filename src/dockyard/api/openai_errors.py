@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dockyard.api.responses import json_response
 from dockyard.errors import (
@@ -152,6 +153,9 @@ class OpenAIRoute(APIRoute):
                 return _validation_error(exc)
             except DockyardError as exc:
                 return error_response(exc)
+            except StarletteHTTPException as exc:
+                # FastAPI's own refusals, e.g. a body that is not UTF-8.
+                return openai_error(exc.status_code, str(exc.detail), "invalid_request")
             except Exception as exc:
                 log.exception("unhandled error in %s: %s", request.url.path, exc)
                 return openai_error(
