@@ -187,6 +187,7 @@ class ServerConfig(_Strict):
     ``Content-Length`` over it is refused before any byte is read, a chunked body as soon
     as its count passes it. ``max_json_depth``: a JSON body nesting arrays and objects
     deeper is answered 422 ``json_too_deep``, before the parser recurses into it.
+    From the environment: ``DOCKYARD_SERVER__MAX_BODY_BYTES``, ``DOCKYARD_SERVER__MAX_JSON_DEPTH``.
     """
 
     max_body_bytes: int = Field(default=4 * 2**20, gt=0)
