@@ -356,6 +356,13 @@ async def test_studio_text_plain_json_is_depth_checked(h: httpx.AsyncClient) -> 
     assert_refused(r, 422, "json_too_deep")
 
 
+async def test_bodies_that_are_not_json_are_not_depth_checked(h: httpx.AsyncClient) -> None:
+    body = b"[" * (DEPTH + 1) + b"]" * (DEPTH + 1)
+    r = await h.post("/threads", content=body, headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 422, r.text  # the route's own answer: not a JSON object
+    assert r.json()["code"] != "json_too_deep"
+
+
 # -- bodies that stream in ------------------------------------------------------------------
 
 

@@ -64,7 +64,8 @@ def json_too_deep(body: bytes, max_depth: int) -> bool:
 def _jsonish(content_type: bytes) -> bool:
     # FastAPI parses a body without Content-Type as JSON; LangGraph Studio sends
     # JSON as text/plain. Uploads of other types may hold any bytes.
-    return b"json" in content_type or content_type.startswith(b"text/plain")
+    content_type = content_type.lower()
+    return not content_type or b"json" in content_type or content_type.startswith(b"text/plain")
 
 
 class BodyLimit:
@@ -83,7 +84,7 @@ class BodyLimit:
             return
         length: int | None = None
         framed = False  # Transfer-Encoding: a body of unannounced length
-        jsonish = True
+        content_type = b""
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -93,7 +94,7 @@ class BodyLimit:
             elif name == b"transfer-encoding":
                 framed = True
             elif name == b"content-type":
-                jsonish = _jsonish(value.lower())
+                content_type = value
         if length == 0 or (length is None and not framed and scope.get("http_version") != "2"):
             await self.app(scope, receive, send)  # HTTP/1: no body to limit
             return
@@ -124,7 +125,7 @@ class BodyLimit:
         if chunks is not None:
             body = b"".join(chunks)
             message = {"type": "http.request", "body": body, "more_body": False}
-        if jsonish and json_too_deep(body, self.max_depth):
+        if _jsonish(content_type) and json_too_deep(body, self.max_depth):
             await self._refuse(scope, receive, send, self._too_deep())
             return
 
