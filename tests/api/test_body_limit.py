@@ -20,6 +20,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import APIStatusError
 
 from dockyard.api.body_limit import json_too_deep
+from dockyard.api.conversation import resume_value
 from dockyard.errors import ConfigError
 from dockyard.settings import load_settings
 from tests.conftest import LiveServer
@@ -494,3 +495,20 @@ async def test_unparsable_body_on_the_openai_route_answers_in_its_shape(
     r = await h.post("/v1/chat/completions", content=b'{"model": "\xff"}', headers=JSON)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == "invalid_request"
+
+
+async def test_deep_json_inside_a_string_is_not_a_500(http: httpx.AsyncClient) -> None:
+    # Tool-call arguments are JSON in a string, parsed by the route: 100 000 levels
+    # there used to be a RecursionError and a 500.
+    args = "[" * 100_000 + "]" * 100_000
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": args}}
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+    ]
+    r = await http.post("/v1/chat/completions", json={"model": "chat", "messages": messages})
+    assert r.status_code == 422, r.text[:300]
+    assert r.json()["error"]["param"] == "messages.1.tool_calls.0.function.arguments"
+    # A reply to an interrupt is taken as JSON when it parses: too deep, it stays text.
+    assert resume_value(args) == args
