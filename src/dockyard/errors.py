@@ -10,6 +10,7 @@ machine-readable ``code``; the message says what to change.
     │   └── UnsupportedFieldError 422 unsupported_field
     ├── NotFoundError             404 not_found
     ├── ConflictError             409 conflict
+    ├── PayloadTooLargeError      413 payload_too_large
     └── UnavailableError          503 unavailable
 """
 
@@ -68,6 +69,13 @@ class ConflictError(DockyardError):
     default_code = "conflict"
 
 
+class PayloadTooLargeError(DockyardError):
+    """A request body over ``server.max_body_bytes`` (api/body_limit.py refuses it unread)."""
+
+    status_code = 413
+    default_code = "payload_too_large"
+
+
 class UnavailableError(DockyardError):
     status_code = 503
     default_code = "unavailable"
@@ -79,6 +87,7 @@ __all__ = [
     "DockyardError",
     "InvalidRequestError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "ProviderSetupError",
     "UnavailableError",
     "UnsupportedFieldError",

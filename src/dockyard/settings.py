@@ -296,6 +296,22 @@ class WebhooksConfig(_Strict):
         return out
 
 
+class ServerConfig(_Strict):
+    """What one request may send (api/body_limit.py); both are checked before the body
+    is parsed, so a refused request costs no more memory than the cap and stores nothing.
+
+    ``max_body_bytes``: a larger body is answered 413 ``payload_too_large``; a declared
+    ``Content-Length`` over it is refused before any byte is read, a chunked body as soon
+    as its count passes it. ``max_json_depth``: a JSON body nesting arrays and objects
+    deeper is answered 422 ``json_too_deep``, before the parser recurses into it.
+    From the environment: ``DOCKYARD_SERVER__MAX_BODY_BYTES``, ``DOCKYARD_SERVER__MAX_JSON_DEPTH``.
+    """
+
+    max_body_bytes: int = Field(default=4 * 2**20, gt=0)
+    # Deeper than ~250 levels, orjson refuses to serialise what the request would store.
+    max_json_depth: int = Field(default=64, ge=1, le=200)
+
+
 class CronsConfig(_Strict):
     # How often each process looks for due crons: a firing starts up to this late.
     poll_interval_seconds: float = Field(default=5.0, gt=0)
@@ -336,6 +352,7 @@ class Settings(BaseSettings):
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     checkpointer: CheckpointerConfig = Field(default_factory=CheckpointerConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
     env: dict[str, str] | str | None = None
 
     @field_validator("graphs")

@@ -15,7 +15,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard import __version__
-from dockyard.api import custom_app
+from dockyard.api import custom_app, openai_errors
+from dockyard.api.body_limit import BodyLimit
 from dockyard.api.prefix import MountPrefix
 from dockyard.api.responses import run_out
 from dockyard.api.routes import (
@@ -84,6 +85,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error_response(exc.status_code, code, str(exc.detail))
+
+
+def _refusal(scope: Scope, error: DockyardError) -> ASGIApp:
+    """A request refused before it reaches a route, in its route family's error shape."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if path.startswith(openai_compat.router.prefix + "/"):
+        return openai_errors.error_response(error)
+    return JSONResponse(error.to_body(), status_code=error.status_code)
 
 
 class CatchAll:
@@ -192,7 +204,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.project_app = custom_app.load_project_app(settings)
     _install_error_handlers(app)
     # Middleware added last wraps the others: CORS answers first, the prefix is
-    # taken off next, then the project's app sees the request before dockyard's routes.
+    # taken off next, then the project's app sees the request before dockyard's routes;
+    # the body limit is innermost, inside CatchAll, so its refusals are plain answers.
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.server.max_body_bytes,
+        max_depth=settings.server.max_json_depth,
+        refusal=_refusal,
+    )
     app.add_middleware(CatchAll)
     app.add_middleware(TextPlainJSON)
     if app.state.project_app is not None:

@@ -3,7 +3,6 @@ threads and runs, resuming interrupts, and the outcome of a run."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -82,7 +81,7 @@ def resume_value(text: str) -> Any:
     stripped = text.strip()
     if stripped[:1] in ("{", "["):
         try:
-            return json.loads(stripped)
+            return orjson.loads(stripped)  # bounded depth, unlike json.loads
         except ValueError:
             pass
     return text

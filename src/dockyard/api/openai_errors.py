@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dockyard.api.responses import json_response
 from dockyard.errors import (
@@ -97,7 +98,8 @@ def openai_error(
     return json_response(body, status_code=status, headers=out)
 
 
-def _error_from(exc: DockyardError) -> Response:
+def error_response(exc: DockyardError) -> Response:
+    """``exc`` in OpenAI's shape: what every error of the /v1 routes answers."""
     code = "model_not_found" if exc.code == "assistant_not_found" else exc.code
     param = "model" if code == "model_not_found" else exc.param
     headers: dict[str, str] = {}
@@ -140,7 +142,10 @@ class OpenAIRoute(APIRoute):
             except RequestValidationError as exc:
                 return _validation_error(exc)
             except DockyardError as exc:
-                return _error_from(exc)
+                return error_response(exc)
+            except StarletteHTTPException as exc:
+                # FastAPI's own refusals, e.g. a body that is not UTF-8.
+                return openai_error(exc.status_code, str(exc.detail), "invalid_request")
             except Exception as exc:
                 log.exception("unhandled error in %s: %s", request.url.path, exc)
                 return openai_error(

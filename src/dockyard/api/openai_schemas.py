@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dockyard.sampling import MAX_STOP_SEQUENCES, PENALTY, TEMPERATURE, TOP_P
@@ -26,7 +26,9 @@ class FunctionCallIn(_Strict):
     @classmethod
     def _json_object(cls, v: str) -> str:
         try:
-            parsed = json.loads(v or "{}")
+            # orjson: bounded depth (1024) and no recursion in Python, unlike json.loads,
+            # which raises RecursionError on a string of deeply nested arrays.
+            parsed = orjson.loads(v or "{}")
         except ValueError:
             raise ValueError("must be a JSON object encoded as a string") from None
         if not isinstance(parsed, dict):
