@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from langgraph.store.base import Item, SearchItem
 
 from dockyard.api.deps import RuntimeDep
-from dockyard.api.responses import json_response
+from dockyard.api.responses import json_response, page
 from dockyard.api.schemas import StoreItemDelete, StoreItemPut, StoreNamespaces, StoreSearch
 from dockyard.errors import InvalidRequestError, NotFoundError
 
@@ -104,17 +104,20 @@ async def search_items(body: StoreSearch, rt: RuntimeDep) -> Response:
             "dockyard.yaml, or search with filter only",
             param="query",
         )
+    # One row past the page says whether a next page exists; it counts as read (its
+    # TTL is refreshed with the page's).
     items = await _checked(
         rt.storage.store.asearch(
             tuple(body.namespace_prefix),
             query=body.query,
             filter=body.filter,
-            limit=body.limit,
+            limit=body.limit + 1,
             offset=body.offset,
             refresh_ttl=body.refresh_ttl,
         )
     )
-    return json_response({"items": [_item_out(i) for i in items]})
+    items, headers = page(items, body.limit, body.offset)
+    return json_response({"items": [_item_out(i) for i in items]}, headers=headers)
 
 
 @router.post("/namespaces")
@@ -124,8 +127,9 @@ async def list_namespaces(body: StoreNamespaces, rt: RuntimeDep) -> Response:
             prefix=tuple(body.prefix) if body.prefix else None,
             suffix=tuple(body.suffix) if body.suffix else None,
             max_depth=body.max_depth,
-            limit=body.limit,
+            limit=body.limit + 1,
             offset=body.offset,
         )
     )
-    return json_response({"namespaces": [list(n) for n in namespaces]})
+    namespaces, headers = page(namespaces, body.limit, body.offset)
+    return json_response({"namespaces": [list(n) for n in namespaces]}, headers=headers)
