@@ -2,8 +2,9 @@
 (``live_server`` runs this file on SQLite, PostgreSQL, and PostgreSQL with Redis).
 
 The items are chosen so that each operator gives a different answer, numbers compare as
-numbers (10 > 2, though "10" < "2" as text), and an item without the key matches no
-comparison at all.
+numbers (10 > 2, though "10" < "2" as text), an item without the key matches no
+comparison at all, and a filter value matches values of its own JSON type only (as jsonb
+decides: true is not 1, null is not a missing key).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ ITEMS: dict[str, dict[str, Any]] = {
     "two": {"n": 2, "s": "banana", "f": 2.25},
     "ten": {"n": 10, "s": "cherry", "f": 10.75},
     "none": {"other": True},
+    # one key, a value of each JSON type: a filter value matches its own type only
+    "m-int": {"m": 1},
+    "m-true": {"m": True},
+    "m-false": {"m": False},
+    "m-null": {"m": None},
+    "m-str": {"m": "1"},
 }
 
 CASES: list[tuple[dict[str, Any], set[str]]] = [
@@ -52,6 +59,21 @@ CASES: list[tuple[dict[str, Any], set[str]]] = [
     ({"n": {"$gte": 2}, "s": {"$ne": "cherry"}}, {"two"}),
     ({"n": {"$ne": 1}, "f": {"$lt": 10}}, {"two"}),
     ({"n": {"$gt": 10}}, set()),
+    # JSON types are told apart (true is not 1, null is not a missing key), as jsonb does
+    ({"m": 1}, {"m-int"}),
+    ({"m": {"$eq": 1}}, {"m-int"}),
+    ({"m": True}, {"m-true"}),
+    ({"m": {"$eq": False}}, {"m-false"}),
+    ({"m": None}, {"m-null"}),
+    ({"m": "1"}, {"m-str"}),
+    ({"m": {"$ne": 1}}, {"m-true", "m-false", "m-null", "m-str"}),
+    ({"m": {"$ne": True}}, {"m-int", "m-false", "m-null", "m-str"}),
+    ({"m": {"$ne": None}}, {"m-int", "m-true", "m-false", "m-str"}),
+    ({"m": {"$gte": 0}}, {"m-int"}),
+    ({"m": {"$lt": 5}}, {"m-int"}),
+    ({"m": {"$gte": "0"}}, {"m-str"}),
+    ({"s": {"$gt": -1}}, set()),
+    ({"n": {"$lt": "z"}}, set()),
 ]
 
 

@@ -45,6 +45,14 @@ def _check_namespace(namespace: list[str]) -> tuple[str, ...]:
     return tuple(namespace)
 
 
+def _operators(flt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``{"k": v}`` as ``{"k": {"$eq": v}}``: the SQLite store has a looser path of its
+    own for the short form, and the operator form means the same on every backend."""
+    if flt is None:
+        return None
+    return {k: v if isinstance(v, dict) else {"$eq": v} for k, v in flt.items()}
+
+
 def _item_out(item: Item | SearchItem) -> dict[str, Any]:
     out: dict[str, Any] = {
         "namespace": list(item.namespace),
@@ -110,7 +118,7 @@ async def search_items(body: StoreSearch, rt: RuntimeDep) -> Response:
         rt.storage.store.asearch(
             tuple(body.namespace_prefix),
             query=body.query,
-            filter=body.filter,
+            filter=_operators(body.filter),
             limit=body.limit + 1,
             offset=body.offset,
             refresh_ttl=body.refresh_ttl,
