@@ -200,9 +200,10 @@ class Outcome:
             return "tool_calls"
         meta = (self.reply or {}).get("response_metadata") or {}
         reason = meta.get("finish_reason") or meta.get("stop_reason")
-        if reason in ("length", "max_tokens"):
+        # OpenAI's reasons, and Anthropic's stop_reason for the same endings.
+        if reason in ("length", "max_tokens", "model_context_window_exceeded"):
             return "length"
-        if reason == "content_filter":
+        if reason in ("content_filter", "refusal"):
             return "content_filter"
         return "stop"
 

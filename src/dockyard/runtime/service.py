@@ -284,7 +284,9 @@ class RunService:
             return
         # Not executing here: a pending run is settled directly.
         if action == "rollback":
-            deleted = await self.storage.runs.delete(run_id)
+            # Only while pending: a run running elsewhere is rolled back by its
+            # owner, which also removes its checkpoints.
+            deleted = await self.storage.runs.delete(run_id, only_if=("pending",))
         else:
             deleted = await self.storage.runs.finish(
                 run_id, status="interrupted", cancel_reason="cancelled", only_if=("pending",)

@@ -261,7 +261,9 @@ class RunStore(Protocol):
         """Set the status; with ``worker_id`` only while that worker holds the run."""
         ...
 
-    async def delete(self, run_id: str) -> bool: ...
+    async def delete(self, run_id: str, *, only_if: Sequence[RunStatus] | None = None) -> bool:
+        """Remove the run; with ``only_if``, only while its status is one of those."""
+        ...
 
     async def requeue_running(self) -> builtins.list[Run]:
         """Runs left running by a dead process go back to pending (one-process mode)."""

@@ -111,8 +111,10 @@ _COMPARE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
 
 def _numeric_filters(store_cls: Any) -> Any:
-    """LangGraph's Postgres store compares ``$gt``/``$lt`` filter values as text
-    (so 100 < 3); numbers are compared as numbers here, as on the SQLite store."""
+    """LangGraph's Postgres store compares ``$gt``/``$lt`` filter values as text, of
+    any JSON type (so 100 < 3, and 5 < "b"); here numbers compare as numbers and
+    strings as strings (by code point, whatever the database's collation), each with
+    values of its own type only, as on the SQLite store (storage.store)."""
 
     class NumericFilterStore(store_cls):  # type: ignore[misc, valid-type]
         def _get_filter_condition(self, key: str, op: str, value: Any) -> tuple[str, list[Any]]:
@@ -120,6 +122,12 @@ def _numeric_filters(store_cls: Any) -> Any:
                 return (
                     f"(jsonb_typeof(value->%s) = 'number' AND "
                     f"(value->>%s)::numeric {_COMPARE[op]} %s)",
+                    [key, key, value],
+                )
+            if op in _COMPARE and isinstance(value, str):
+                return (
+                    f"(jsonb_typeof(value->%s) = 'string' AND "
+                    f'(value->>%s) COLLATE "C" {_COMPARE[op]} %s)',
                     [key, key, value],
                 )
             result: tuple[str, list[Any]] = super()._get_filter_condition(key, op, value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,45 @@ from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings
+
+_FILTER_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")  # what LangGraph's SQLite store allows
+_SQL = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def _json_types(value: Any) -> tuple[str, ...] | None:
+    """SQLite's json_type() names for a filter value's JSON type."""
+    if value is None:
+        return ("null",)
+    if isinstance(value, bool):
+        return ("true",) if value else ("false",)
+    if isinstance(value, int | float):
+        return ("integer", "real")
+    if isinstance(value, str):
+        return ("text",)
+    return None
+
+
+class TypedFilterSqliteStore(AsyncSqliteStore):
+    """LangGraph's SQLite store compares what json_extract() returns, in which true is 1
+    and a missing key is null: ``{"flag": true}`` matched 1, ``{"x": null}`` matched items
+    without x, ``{"n": {"$gt": -1}}`` matched strings. Here a filter value matches values
+    of its own JSON type only, as on PostgreSQL (jsonb; storage.postgres)."""
+
+    def _get_filter_condition(self, key: str, op: str, value: Any) -> tuple[str, list[Any]]:
+        types = _json_types(value)
+        scalar = value is None or isinstance(value, bool)
+        if op not in _SQL or types is None or (scalar and op not in ("$eq", "$ne")):
+            result: tuple[str, list[Any]] = super()._get_filter_condition(key, op, value)
+            return result
+        if not _FILTER_KEY.match(key):  # it goes into the SQL text
+            raise ValueError(f"invalid filter key {key!r}: use letters, digits, _ . -")
+        kind = f"json_type(value, '$.{key}')"
+        if scalar:
+            return f"{kind} {_SQL[op]} '{types[0]}'", []
+        of_type = f"{kind} IN ({', '.join(repr(t) for t in types)})"
+        if op == "$ne":  # present and of another type, or of this type and another value
+            return f"(NOT {of_type} OR json_extract(value, '$.{key}') != ?)", [value]
+        return f"({of_type} AND json_extract(value, '$.{key}') {_SQL[op]} ?)", [value]
 
 
 def _connector(path: Path, needs_extensions: bool) -> Any:
@@ -61,7 +101,7 @@ async def open_sqlite_store(
     ):
         await conn.execute(pragma)
     ttl = settings.store.ttl.model_dump(exclude_none=True)
-    store = AsyncSqliteStore(conn, index=index, ttl=ttl)  # type: ignore[arg-type]
+    store = TypedFilterSqliteStore(conn, index=index, ttl=ttl)  # type: ignore[arg-type]
     await store.setup()
     if settings.store.ttl.sweep_interval_minutes:
         await store.start_ttl_sweeper()

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from dockyard.api.deps import Runtime, RuntimeDep
-from dockyard.api.responses import json_response, run_out
+from dockyard.api.responses import json_response, page, run_out
 from dockyard.api.routes.sse import run_paths, sse_events
 from dockyard.api.routes.threads import get_thread
 from dockyard.api.schemas import RunCreate, RunsCancel
@@ -76,11 +76,12 @@ async def list_runs(
     select: list[str] | None = Query(None),
 ) -> Response:
     await get_thread(rt, thread_id)
-    runs = await rt.storage.runs.list(thread_id, limit=limit, offset=offset, status=status)
+    runs = await rt.storage.runs.list(thread_id, limit=limit + 1, offset=offset, status=status)
+    runs, headers = page(runs, limit, offset)
     out = [run_out(r) for r in runs]
     if select:
         out = [{k: v for k, v in r.items() if k in select} for r in out]
-    return json_response(out)
+    return json_response(out, headers=headers)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from langgraph.store.base import Item, SearchItem
 
 from dockyard.api.deps import RuntimeDep
-from dockyard.api.responses import json_response
+from dockyard.api.responses import json_response, page
 from dockyard.api.schemas import StoreItemDelete, StoreItemPut, StoreNamespaces, StoreSearch
 from dockyard.errors import InvalidRequestError, NotFoundError
 
@@ -43,6 +43,14 @@ def _check_namespace(namespace: list[str]) -> tuple[str, ...]:
                 param="namespace",
             )
     return tuple(namespace)
+
+
+def _operators(flt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``{"k": v}`` as ``{"k": {"$eq": v}}``: the SQLite store has a looser path of its
+    own for the short form, and the operator form means the same on every backend."""
+    if flt is None:
+        return None
+    return {k: v if isinstance(v, dict) else {"$eq": v} for k, v in flt.items()}
 
 
 def _item_out(item: Item | SearchItem) -> dict[str, Any]:
@@ -104,17 +112,20 @@ async def search_items(body: StoreSearch, rt: RuntimeDep) -> Response:
             "dockyard.yaml, or search with filter only",
             param="query",
         )
+    # One row past the page says whether a next page exists; it counts as read (its
+    # TTL is refreshed with the page's).
     items = await _checked(
         rt.storage.store.asearch(
             tuple(body.namespace_prefix),
             query=body.query,
-            filter=body.filter,
-            limit=body.limit,
+            filter=_operators(body.filter),
+            limit=body.limit + 1,
             offset=body.offset,
             refresh_ttl=body.refresh_ttl,
         )
     )
-    return json_response({"items": [_item_out(i) for i in items]})
+    items, headers = page(items, body.limit, body.offset)
+    return json_response({"items": [_item_out(i) for i in items]}, headers=headers)
 
 
 @router.post("/namespaces")
@@ -124,8 +135,9 @@ async def list_namespaces(body: StoreNamespaces, rt: RuntimeDep) -> Response:
             prefix=tuple(body.prefix) if body.prefix else None,
             suffix=tuple(body.suffix) if body.suffix else None,
             max_depth=body.max_depth,
-            limit=body.limit,
+            limit=body.limit + 1,
             offset=body.offset,
         )
     )
-    return json_response({"namespaces": [list(n) for n in namespaces]})
+    namespaces, headers = page(namespaces, body.limit, body.offset)
+    return json_response({"namespaces": [list(n) for n in namespaces]}, headers=headers)

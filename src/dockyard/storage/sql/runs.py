@@ -357,9 +357,12 @@ class SqlRuns(SqlStore):
         columns = tuple(k for k in values if not k.startswith("p_"))
         return bool(await self._write(q, values, columns=columns))
 
-    async def delete(self, run_id: str) -> bool:
+    async def delete(self, run_id: str, *, only_if: Sequence[RunStatus] | None = None) -> bool:
+        q = runs.delete().where(runs.c.run_id == run_id)
+        if only_if:
+            q = q.where(runs.c.status.in_(list(only_if)))
         async with self.engine.begin() as conn:
-            res = await conn.execute(runs.delete().where(runs.c.run_id == run_id))
+            res = await conn.execute(q)
             return bool(res.rowcount)
 
     async def requeue_running(self) -> builtins.list[Run]:
