@@ -6,12 +6,26 @@ import itertools
 import time
 
 import anthropic
-import httpx2
+import httpx
 import pytest
 
 from dockyard.testing import MockAnthropicServer, MockReply, MockToolCall
 
 MESSAGES = [{"role": "user", "content": "Where is my order?"}]
+
+
+def _body_cut_off_errors() -> tuple[type[Exception], ...]:
+    """What the SDK's transport raises when the server closes mid-body: anthropic reads
+    through httpx2 since 1.0, through httpx before."""
+    errors: list[type[Exception]] = [httpx.RemoteProtocolError]
+    try:
+        import httpx2
+    except ImportError:
+        return tuple(errors)
+    return (*errors, httpx2.RemoteProtocolError)
+
+
+BODY_CUT_OFF = _body_cut_off_errors()
 
 
 def client(srv: MockAnthropicServer, **options: object) -> anthropic.Anthropic:
@@ -191,15 +205,21 @@ def test_disconnect_mid_stream(mock_anthropic: MockAnthropicServer) -> None:
     mock_anthropic.enqueue_text("a long answer that never fully arrives")
     received: list[str] = []
 
-    # The SDK does not wrap errors raised while iterating a stream: the transport's
-    # own exception reaches the caller.
-    with pytest.raises(httpx2.RemoteProtocolError):
+    with pytest.raises((anthropic.APIConnectionError, *BODY_CUT_OFF)) as caught:
         for event in client(mock_anthropic, max_retries=0).messages.create(
             model="m", max_tokens=10, messages=MESSAGES, stream=True
         ):
             received.append(event.type)
 
+    # Up to anthropic 2.16 the transport's own exception left the stream; since 2.17 it
+    # is wrapped in APIConnectionError (checked with 0.120, 1.17, 2.16 and 2.17). Either
+    # way it must be the body cut off.
+    error = caught.value
+    cause = error if isinstance(error, BODY_CUT_OFF) else error.__cause__
+    assert isinstance(cause, BODY_CUT_OFF), repr(error)
+    assert "incomplete chunked read" in str(cause)
     assert received[0] == "message_start"
+    assert "message_stop" not in received
     assert mock_anthropic.pending_replies == 1  # the cut-off reply stays for a retry
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydantic import SecretStr
 
 from dockyard.errors import ConfigError, ProviderSetupError
+from dockyard.extras import require_extra
 from dockyard.providers._env import env_var_is_set
 
 # Placeholder key for OpenAI-compatible servers (vLLM, Ollama, llama.cpp) that ignore
@@ -22,15 +22,12 @@ class SdkProvider:
     """A provider backed by a vendor SDK and its LangChain integration."""
 
     name: str
-    modules: tuple[str, ...]
     extra: str
     key_env_var: str
 
 
-ANTHROPIC = SdkProvider(
-    "anthropic", ("anthropic", "langchain_anthropic"), "anthropic", "ANTHROPIC_API_KEY"
-)
-OPENAI = SdkProvider("openai", ("openai", "langchain_openai"), "openai", "OPENAI_API_KEY")
+ANTHROPIC = SdkProvider("anthropic", "anthropic", "ANTHROPIC_API_KEY")
+OPENAI = SdkProvider("openai", "openai", "OPENAI_API_KEY")
 
 # Model-name prefixes, only to suggest a provider when a spec lacks one.
 _PREFIX_HINTS = {
@@ -68,14 +65,7 @@ def split_spec(spec: str, providers: Iterable[str], *, what: str) -> tuple[str, 
 
 
 def require_sdk(provider: SdkProvider) -> None:
-    for module in provider.modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise ProviderSetupError(
-                f"the {provider.name!r} provider needs the {module!r} package, which is not "
-                f'installed; install it with: pip install "dockyard[{provider.extra}]"'
-            ) from exc
+    require_extra(provider.extra, f"the {provider.name!r} provider", error=ProviderSetupError)
 
 
 def resolve_api_key(

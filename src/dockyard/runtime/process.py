@@ -14,22 +14,26 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import ConfigError
+from dockyard.extras import require_extra
 from dockyard.runtime.crons import CronScheduler
 from dockyard.runtime.execute import RunContext
 from dockyard.runtime.executor import Executor
 from dockyard.runtime.gate import LoadGate
 from dockyard.runtime.graphs import GraphRegistry
 from dockyard.runtime.service import RunService
-from dockyard.runtime.signals import LocalSignals, RedisSignals, Signals
+from dockyard.runtime.signals import LocalSignals, Signals
 from dockyard.runtime.stream import MemoryBroker, StreamBroker
 from dockyard.runtime.sweeper import ThreadSweeper
 from dockyard.runtime.webhook_urls import loopback_base
 from dockyard.runtime.webhooks import RunView, WebhookDispatcher
 from dockyard.settings import Settings
 from dockyard.storage.database import Storage, open_storage
+
+if TYPE_CHECKING:
+    from dockyard.runtime.redis_signals import RedisSignals
 
 log = logging.getLogger("dockyard.runtime")
 
@@ -79,17 +83,19 @@ def require_shared_layout(settings: Settings, who: str) -> None:
 
 def check_layout(settings: Settings) -> None:
     """Refuse process layouts that cannot work, before anything starts."""
+    # The packages a setting needs, checked here so that `dockyard serve` stops with
+    # the pip command before uvicorn starts (the embedded mode needs no extra).
+    if (settings.database_url or "").startswith(("postgresql", "postgres")):
+        require_extra("postgres", "database_url (PostgreSQL)")
+    if settings.redis_url:
+        require_extra("redis", "redis_url")
     if not settings.runs.in_process:
         require_shared_layout(settings, "runs.in_process = False (serve --no-workers)")
 
 
 def _open_redis(settings: Settings) -> Any:
-    try:
-        from redis.asyncio import Redis
-    except ImportError as e:  # pragma: no cover - the extra is part of dev installs
-        raise ConfigError(
-            f"redis_url is set but redis-py is missing ({e}); pip install 'dockyard[redis]'"
-        ) from e
+    from redis.asyncio import Redis  # check_layout has made sure it is installed
+
     assert settings.redis_url is not None
     # Blocking XREADs wait up to 5 s: the socket timeout must outlast them.
     return Redis.from_url(
@@ -162,9 +168,14 @@ async def open_runtime(
             else None
         )
         signals: Signals
+        redis_signals: RedisSignals | None = None
         if redis is not None:
-            signals = RedisSignals(redis, settings.redis_prefix, executor, redis_broker)
-            signals.start()
+            from dockyard.runtime.redis_signals import RedisSignals
+
+            signals = redis_signals = RedisSignals(
+                redis, settings.redis_prefix, executor, redis_broker
+            )
+            redis_signals.start()
         else:
             signals = LocalSignals(executor)
         service = RunService(ctx, executor, signals)
@@ -191,8 +202,8 @@ async def open_runtime(
                 if left:
                     log.warning("handed %d unfinished run(s) back to the queue", left)
                     await signals.wake()
-            if isinstance(signals, RedisSignals):
-                await signals.stop()
+            if redis_signals is not None:
+                await redis_signals.stop()
             if webhooks is not None:
                 await webhooks.stop()
             if redis_broker is not None:

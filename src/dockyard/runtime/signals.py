@@ -3,29 +3,19 @@
 Runs are created by API processes and executed by workers; a new run wakes the
 workers' claim loops, and a cancel reaches whichever process executes the run.
 In one process these are method calls; across processes they travel over Redis
-pub/sub. A lost message only costs time, never correctness: cancel requests are
-also stored on the run (workers see them with their next heartbeat) and claim
-loops poll.
+pub/sub (``redis_signals``, imported only with ``redis_url``). A lost message
+only costs time, never correctness: cancel requests are also stored on the run
+(workers see them with their next heartbeat) and claim loops poll.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
-
-import orjson
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
     from dockyard.runtime.execute import CancelAction
     from dockyard.runtime.executor import Executor
-    from dockyard.runtime.redis_broker import RedisBroker
-
-log = logging.getLogger("dockyard.signals")
 
 
 class Signals(Protocol):
@@ -49,85 +39,3 @@ class LocalSignals:
     async def cancel(self, run_id: str, action: CancelAction) -> None:
         if self.executor is not None:
             await self.executor.cancel(run_id, action)
-
-
-class RedisSignals:
-    def __init__(
-        self,
-        redis: Redis,
-        prefix: str,
-        executor: Executor | None,
-        broker: RedisBroker | None = None,
-    ) -> None:
-        self._redis = redis
-        # Wake-ups ride with the broker's next write: a run's creator has just queued
-        # its first event, so the wake-up costs no round trip of its own.
-        self._broker = broker
-        self._channel = f"{prefix}:signals"
-        self.executor = executor
-        self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
-
-    async def wake(self, due: datetime | None = None) -> None:
-        if self.executor is not None:
-            self.executor.wake(due)
-        msg = {"t": "wake"}
-        if due is not None:
-            msg["due"] = due.isoformat()
-        if self._broker is not None:
-            self._broker.send_with_next_batch(self._channel, orjson.dumps(msg))
-            return
-        await self._send(msg)
-
-    async def cancel(self, run_id: str, action: CancelAction) -> None:
-        await self._send({"t": "cancel", "run_id": run_id, "action": action})
-
-    async def _send(self, msg: dict[str, str]) -> None:
-        try:
-            await self._redis.publish(self._channel, orjson.dumps(msg))
-        except RedisError as e:
-            # Workers poll and heartbeats carry cancel requests: late, not lost.
-            log.warning("redis publish failed (%s); workers will notice by polling", e)
-
-    def start(self) -> None:
-        """Listen for signals (only processes that execute runs need to)."""
-        if self.executor is not None:
-            self._task = asyncio.create_task(self._listen(), name="dockyard-signals")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _listen(self) -> None:
-        assert self.executor is not None
-        executor = self.executor
-        while True:
-            try:
-                async with self._redis.pubsub(ignore_subscribe_messages=True) as ps:
-                    await ps.subscribe(self._channel)
-                    self.connected.set()
-                    executor.wake()  # anything sent while we were not listening
-                    async for msg in ps.listen():
-                        await self._handle(executor, msg.get("data"))
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as e:
-                self.connected.clear()
-                log.warning("redis signals lost (%s); reconnecting in 1s", e)
-                await asyncio.sleep(1.0)
-
-    @staticmethod
-    async def _handle(executor: Executor, data: object) -> None:
-        if not isinstance(data, bytes | str):
-            return
-        try:
-            msg = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if msg.get("t") == "wake":
-            due = msg.get("due")
-            executor.wake(datetime.fromisoformat(due) if isinstance(due, str) else None)
-        elif msg.get("t") == "cancel" and msg.get("action") in ("interrupt", "rollback"):
-            await executor.cancel(msg["run_id"], msg["action"])

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from dockyard.errors import ConfigError
+from dockyard.extras import require_extra
 from dockyard.settings import Settings
 from dockyard.storage.checkpoints import WriteKeys
 from dockyard.storage.pg_pool import IdleCheck, ping_idle_connections
@@ -210,14 +210,11 @@ async def _setup_lock(conn: AsyncConnection) -> None:
 
 @contextlib.asynccontextmanager
 async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
-    try:
-        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-        from psycopg.rows import dict_row
-        from psycopg_pool import AsyncConnectionPool
-    except ImportError:
-        raise ConfigError(
-            'database_url: PostgreSQL needs the postgres extra: pip install "dockyard[postgres]"'
-        ) from None
+    require_extra("postgres", "database_url (PostgreSQL)")
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
     from dockyard.storage.database import Storage, migrate
     from dockyard.storage.sql import SqlAssistants, SqlCrons, SqlRuns, SqlThreads
     from dockyard.storage.sql.pg_direct import DirectPg
