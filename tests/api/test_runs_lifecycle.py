@@ -390,11 +390,12 @@ async def test_stream_disconnect_cancels_when_asked(
     await wait_status(client, tid, runs[0]["run_id"], "interrupted")
 
 
-async def test_a_cancel_the_run_drops_is_repeated(client: LangGraphClient) -> None:
+async def test_a_cancel_the_run_drops_is_repeated(client: LangGraphClient, tmp_path: Path) -> None:
     """Python 3.11's wait_for can swallow a cancel (psycopg_pool waits that way);
     the executor cancels again until the run takes it up."""
     tid = (await client.threads.create())["thread_id"]
-    run = await client.runs.create(tid, "stubborn", input={"delay": 3})
+    # Held where it drops the first cancel; then it sleeps long enough for any repeat.
+    run = await client.runs.create(tid, "stubborn", input={"delay": 30}, config=held(tmp_path))
     await wait_status(client, tid, run["run_id"], "running")
     await client.runs.cancel(tid, run["run_id"], wait=True)
     assert await run_status(client, tid, run["run_id"]) == "interrupted"
