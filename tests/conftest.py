@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import socket
 import threading
 import time
@@ -133,10 +134,13 @@ async def eventually(
     timeout: float = 10.0,  # noqa: ASYNC109 - a polling deadline
     interval: float = 0.05,
 ) -> Any:
-    """Poll an async predicate until it returns a truthy value."""
+    """Poll ``predicate`` (a function, async or not) until it returns a truthy value,
+    and return that value. The way a test waits for something: never a fixed sleep."""
     deadline = time.monotonic() + timeout
     while True:
-        value = await predicate()
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:

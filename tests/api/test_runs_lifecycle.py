@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError
+from langgraph_sdk.schema import Config
 
 from tests.conftest import eventually
+
+
+def hold(go: Path) -> Config:
+    """A run config that holds "slow" before its second step (and "approve_slow" before
+    it finishes) until the file ``go`` exists: the run is busy until the test says."""
+    return {"configurable": {"hold": str(go)}}
+
+
+def held(tmp_path: Path) -> Config:
+    """Held for good: the test ends the run itself (cancel, interrupt, rollback)."""
+    return hold(tmp_path / "never")
 
 
 async def run_status(client: LangGraphClient, thread_id: str, run_id: str) -> str:
@@ -86,19 +100,23 @@ async def test_interrupt_before_unknown_node_is_422(http: httpx.AsyncClient) -> 
 # -- multitask strategies -------------------------------------------------------------------
 
 
-async def test_reject_answers_409_on_busy_thread(client: LangGraphClient) -> None:
+async def test_reject_answers_409_on_busy_thread(client: LangGraphClient, tmp_path: Path) -> None:
     tid = (await client.threads.create())["thread_id"]
-    first = await client.runs.create(tid, "slow", input={"delay": 0.3})
+    go = tmp_path / "go"
+    first = await client.runs.create(tid, "slow", input={"delay": 0}, config=hold(go))
     with pytest.raises(ConflictError) as err:
         await client.runs.create(tid, "slow", input={"delay": 0}, multitask_strategy="reject")
     assert err.value.code == "thread_busy"
+    go.touch()
     await client.runs.join(tid, first["run_id"])
     assert await run_status(client, tid, first["run_id"]) == "success"
 
 
-async def test_interrupt_strategy_interrupts_the_earlier_run(client: LangGraphClient) -> None:
+async def test_interrupt_strategy_interrupts_the_earlier_run(
+    client: LangGraphClient, tmp_path: Path
+) -> None:
     tid = (await client.threads.create())["thread_id"]
-    first = await client.runs.create(tid, "slow", input={"delay": 0.5})
+    first = await client.runs.create(tid, "slow", input={"delay": 0}, config=held(tmp_path))
     await wait_status(client, tid, first["run_id"], "running")
     second = await client.runs.create(
         tid, "slow", input={"delay": 0}, multitask_strategy="interrupt"
@@ -108,9 +126,11 @@ async def test_interrupt_strategy_interrupts_the_earlier_run(client: LangGraphCl
     assert await run_status(client, tid, second["run_id"]) == "success"
 
 
-async def test_rollback_strategy_deletes_the_earlier_run(client: LangGraphClient) -> None:
+async def test_rollback_strategy_deletes_the_earlier_run(
+    client: LangGraphClient, tmp_path: Path
+) -> None:
     tid = (await client.threads.create())["thread_id"]
-    first = await client.runs.create(tid, "slow", input={"delay": 0.4})
+    first = await client.runs.create(tid, "slow", input={"delay": 0}, config=held(tmp_path))
     await wait_status(client, tid, first["run_id"], "running")
     second = await client.runs.create(
         tid, "slow", input={"delay": 0}, multitask_strategy="rollback"
@@ -141,24 +161,35 @@ async def test_enqueue_runs_in_order(client: LangGraphClient) -> None:
     assert state["values"]["steps"] == ["one", "two"] * 3
 
 
-async def test_concurrent_resumes_never_both_execute(client: LangGraphClient) -> None:
-    # approve_slow spends a second after the approval: the two resumes always overlap,
-    # so the second one meets the first one's run (not a thread it already finished).
-    for _ in range(3):
+async def test_concurrent_resumes_never_both_execute(
+    client: LangGraphClient, tmp_path: Path
+) -> None:
+    # approve_slow holds its last step until the test lets it go: the two resumes
+    # overlap, so the second one meets the first one's run (not a thread it finished).
+    for i in range(3):
+        go = tmp_path / f"go-{i}"
         tid = (await client.threads.create())["thread_id"]
         await client.runs.wait(tid, "approve_slow", input={"x": 1})
 
-        async def resume(answer: str, tid: str = tid) -> Any:
+        async def resume(answer: str, tid: str = tid, go: Path = go) -> Any:
             try:
                 return await client.runs.wait(
-                    tid, "approve_slow", command={"resume": answer}, multitask_strategy="reject"
+                    tid,
+                    "approve_slow",
+                    command={"resume": answer},
+                    multitask_strategy="reject",
+                    config=hold(go),
                 )
             except httpx.HTTPStatusError as e:  # runs.wait raises httpx's error type
                 assert e.response.status_code == 409
                 assert e.response.json()["code"] == "thread_busy"
                 return "rejected"
 
-        results = await asyncio.gather(resume("a"), resume("b"))
+        resumes = [asyncio.create_task(resume(answer)) for answer in ("a", "b")]
+        # One answer comes while the other run is held (none if both were taken).
+        await asyncio.wait(resumes, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        go.touch()
+        results = await asyncio.gather(*resumes)
         assert results.count("rejected") == 1, results
         winner = next(r for r in results if r != "rejected")
         state = await client.threads.get_state(tid)
@@ -170,9 +201,9 @@ async def test_concurrent_resumes_never_both_execute(client: LangGraphClient) ->
 # -- cancel ---------------------------------------------------------------------------------
 
 
-async def test_cancel_wait_leaves_run_interrupted(client: LangGraphClient) -> None:
+async def test_cancel_wait_leaves_run_interrupted(client: LangGraphClient, tmp_path: Path) -> None:
     tid = (await client.threads.create())["thread_id"]
-    run = await client.runs.create(tid, "slow", input={"delay": 2})
+    run = await client.runs.create(tid, "slow", input={"delay": 0}, config=held(tmp_path))
     await wait_status(client, tid, run["run_id"], "running")
     await client.runs.cancel(tid, run["run_id"], wait=True)
     assert await run_status(client, tid, run["run_id"]) == "interrupted"
@@ -181,28 +212,32 @@ async def test_cancel_wait_leaves_run_interrupted(client: LangGraphClient) -> No
     assert (await client.runs.wait(tid, "slow", input={"delay": 0}))["steps"]
 
 
-async def test_cancel_rollback_removes_run(client: LangGraphClient) -> None:
+async def test_cancel_rollback_removes_run(client: LangGraphClient, tmp_path: Path) -> None:
     tid = (await client.threads.create())["thread_id"]
-    run = await client.runs.create(tid, "slow", input={"delay": 2})
+    run = await client.runs.create(tid, "slow", input={"delay": 0}, config=held(tmp_path))
     await wait_status(client, tid, run["run_id"], "running")
     await client.runs.cancel(tid, run["run_id"], wait=True, action="rollback")
     assert await client.runs.list(tid) == []
 
 
-async def test_cancel_pending_run(client: LangGraphClient) -> None:
+async def test_cancel_pending_run(client: LangGraphClient, tmp_path: Path) -> None:
     tid = (await client.threads.create())["thread_id"]
-    first = await client.runs.create(tid, "slow", input={"delay": 0.3})
+    go = tmp_path / "go"
+    first = await client.runs.create(tid, "slow", input={"delay": 0}, config=hold(go))
     queued = await client.runs.create(tid, "slow", input={"delay": 0})
     await client.runs.cancel(tid, queued["run_id"])
     assert await run_status(client, tid, queued["run_id"]) == "interrupted"
+    go.touch()
     await client.runs.join(tid, first["run_id"])
     assert await run_status(client, tid, first["run_id"]) == "success"
 
 
-async def test_cancel_many_and_finished_run_conflict(client: LangGraphClient) -> None:
+async def test_cancel_many_and_finished_run_conflict(
+    client: LangGraphClient, tmp_path: Path
+) -> None:
     tid = (await client.threads.create())["thread_id"]
-    a = await client.runs.create(tid, "slow", input={"delay": 2})
-    b = await client.runs.create(tid, "slow", input={"delay": 2})
+    a = await client.runs.create(tid, "slow", input={"delay": 0}, config=held(tmp_path))
+    b = await client.runs.create(tid, "slow", input={"delay": 0}, config=held(tmp_path))
     await client.runs.cancel_many(thread_id=tid, run_ids=[a["run_id"], b["run_id"]])
     await wait_status(client, tid, a["run_id"], "interrupted")
     await wait_status(client, tid, b["run_id"], "interrupted")
@@ -239,10 +274,22 @@ async def test_join_returns_final_values(client: LangGraphClient) -> None:
     assert await client.runs.join(tid, run["run_id"]) == {"x": 11}
 
 
-async def test_thread_join_stream_follows_active_run(client: LangGraphClient) -> None:
+async def test_thread_join_stream_follows_active_run(
+    client: LangGraphClient, tmp_path: Path
+) -> None:
     tid = (await client.threads.create())["thread_id"]
-    run = await client.runs.create(tid, "slow", input={"delay": 0.1})
-    parts = [p async for p in await client.threads.join_stream(tid)]
+    go = tmp_path / "go"
+    run = await client.runs.create(tid, "slow", input={"delay": 0.1}, config=hold(go))
+    parts: list[Any] = []
+
+    async def follow() -> None:
+        async for p in await client.threads.join_stream(tid):
+            parts.append(p)
+
+    following = asyncio.create_task(follow())
+    await eventually(lambda: parts)  # it follows the run, which is still held
+    go.touch()
+    await asyncio.wait_for(following, 30)
     assert parts[0].event == "metadata" and parts[0].data["run_id"] == run["run_id"]
     assert parts[-2].data["steps"] == ["one", "two"]
     assert parts[-1].event == "end"
@@ -279,12 +326,15 @@ async def test_batch_creates_runs(client: LangGraphClient) -> None:
 async def test_after_seconds_delays_start(client: LangGraphClient) -> None:
     tid = (await client.threads.create())["thread_id"]
     run = await client.runs.create(tid, "trivial", input={"x": 1}, after_seconds=1)
-    await asyncio.sleep(0.4)
+    # Asked at once (well within the second), not after a sleep that a busy machine
+    # can stretch past it; the server's own timestamps show the delay below.
     assert await run_status(client, tid, run["run_id"]) == "pending"
     await client.runs.join(tid, run["run_id"])
     got = await client.runs.get(tid, run["run_id"])
     assert got["status"] == "success"
     assert got["started_at"] >= got["created_at"]
+    started, created = (datetime.fromisoformat(got[k]) for k in ("started_at", "created_at"))
+    assert started - created >= timedelta(seconds=1)
 
 
 async def test_list_get_delete_runs(client: LangGraphClient) -> None:
@@ -320,13 +370,18 @@ async def test_durability_and_checkpoint_id(client: LangGraphClient) -> None:
 
 
 async def test_stream_disconnect_cancels_when_asked(
-    client: LangGraphClient, http: httpx.AsyncClient
+    client: LangGraphClient, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     tid = (await client.threads.create())["thread_id"]
     async with http.stream(
         "POST",
         f"/threads/{tid}/runs/stream",
-        json={"assistant_id": "slow", "input": {"delay": 2}, "on_disconnect": "cancel"},
+        json={
+            "assistant_id": "slow",
+            "input": {"delay": 0},
+            "config": held(tmp_path),
+            "on_disconnect": "cancel",
+        },
     ) as r:
         async for line in r.aiter_lines():
             if line.startswith("data:"):
@@ -335,27 +390,32 @@ async def test_stream_disconnect_cancels_when_asked(
     await wait_status(client, tid, runs[0]["run_id"], "interrupted")
 
 
-async def test_a_cancel_the_run_drops_is_repeated(client: LangGraphClient) -> None:
+async def test_a_cancel_the_run_drops_is_repeated(client: LangGraphClient, tmp_path: Path) -> None:
     """Python 3.11's wait_for can swallow a cancel (psycopg_pool waits that way);
     the executor cancels again until the run takes it up."""
     tid = (await client.threads.create())["thread_id"]
-    run = await client.runs.create(tid, "stubborn", input={"delay": 3})
+    # Held where it drops the first cancel; then it sleeps long enough for any repeat.
+    run = await client.runs.create(tid, "stubborn", input={"delay": 30}, config=held(tmp_path))
     await wait_status(client, tid, run["run_id"], "running")
     await client.runs.cancel(tid, run["run_id"], wait=True)
     assert await run_status(client, tid, run["run_id"]) == "interrupted"
 
 
-async def test_rollback_of_a_resume_puts_the_interrupt_back(client: LangGraphClient) -> None:
+async def test_rollback_of_a_resume_puts_the_interrupt_back(
+    client: LangGraphClient, tmp_path: Path
+) -> None:
     tid = (await client.threads.create())["thread_id"]
     await client.runs.wait(tid, "approve_slow", input={"x": 1})
     assert (await client.threads.get_state(tid))["next"] == ["ask"]
-    resume = await client.runs.create(tid, "approve_slow", command={"resume": "yes"})
+    resume = await client.runs.create(
+        tid, "approve_slow", command={"resume": "yes"}, config=held(tmp_path)
+    )
 
     async def approval_written() -> bool:
         history = await client.threads.get_history(tid, limit=1)
         return history[0]["metadata"].get("run_id") == resume["run_id"]
 
-    await eventually(approval_written)  # "ask" finished; "slow_finish" is sleeping
+    await eventually(approval_written)  # "ask" finished; "slow_finish" is held
     await client.runs.cancel(tid, resume["run_id"], wait=True, action="rollback")
     state = await client.threads.get_state(tid)
     assert state["next"] == ["ask"]

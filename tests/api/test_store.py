@@ -10,7 +10,7 @@ import pytest
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, eventually
 
 
 def root() -> str:
@@ -55,12 +55,21 @@ async def test_put_with_ttl_expires_after_the_sweep(
     await client.store.put_item(ns, "long", {"v": 2}, ttl=60)
     await client.store.put_item(ns, "forever", {"v": 3})
     assert (await client.store.get_item(ns, "short"))["value"] == {"v": 1}
-    await asyncio.sleep(1.1)  # SQLite's CURRENT_TIMESTAMP, used by the sweep, has 1 s steps
     store = live_server.app.state.runtime.storage.store
-    # the sweeper runs every store.ttl.sweep_interval_minutes; run it now
-    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(store.sweep_ttl(), live_server.loop))
-    with pytest.raises(NotFoundError):
-        await client.store.get_item(ns, "short")
+
+    async def swept() -> bool:
+        # the sweeper runs every store.ttl.sweep_interval_minutes; run it now
+        sweep = asyncio.run_coroutine_threadsafe(store.sweep_ttl(), live_server.loop)
+        await asyncio.wrap_future(sweep)
+        try:
+            await client.store.get_item(ns, "short")
+        except NotFoundError:
+            return True
+        return False
+
+    # Once the TTL has passed by the database's clock (SQLite's CURRENT_TIMESTAMP,
+    # used by the sweep, has 1 s steps), a sweep removes the item.
+    await eventually(swept, interval=0.2)
     assert (await client.store.get_item(ns, "long"))["value"] == {"v": 2}
     assert (await client.store.get_item(ns, "forever"))["value"] == {"v": 3}
 

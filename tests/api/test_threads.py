@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -325,14 +326,18 @@ async def test_update_state_at_a_checkpoint_forks(client: LangGraphClient) -> No
     assert (await client.threads.get_state(tid))["values"] == {"x": 11}
 
 
-async def test_update_state_of_busy_thread_is_409(client: LangGraphClient) -> None:
+async def test_update_state_of_busy_thread_is_409(client: LangGraphClient, tmp_path: Path) -> None:
     tid = (await client.threads.create())["thread_id"]
-    run = await client.runs.create(tid, "slow", input={"delay": 0.2})
+    go = tmp_path / "go"  # the run stays busy until this file exists
+    run = await client.runs.create(
+        tid, "slow", input={"delay": 0}, config={"configurable": {"hold": str(go)}}
+    )
     try:
         with pytest.raises(ConflictError) as err:
             await client.threads.update_state(tid, {"steps": ["x"]})
         assert err.value.code == "thread_busy"
     finally:
+        go.touch()
         await client.runs.join(tid, run["run_id"])
 
 

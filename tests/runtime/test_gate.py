@@ -30,7 +30,7 @@ async def test_runs_over_the_limit_wait_in_order_and_start_as_others_end() -> No
 
     await gate.acquire()
     tasks = [asyncio.create_task(run(i)) for i in range(3)]
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # one loop turn: each task runs up to its wait at the gate
     assert order == [] and gate.waiting == 3
     gate.release()
     await asyncio.sleep(0)
@@ -151,20 +151,24 @@ def held_server(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 async def test_a_run_held_at_the_gate_is_running_then_runs_or_is_cancelled(
-    held_server: LiveServer,
+    held_server: LiveServer, tmp_path: Path
 ) -> None:
     client = get_client(url=held_server.url)
     slow_thread = (await client.threads.create())["thread_id"]
-    slow = await client.runs.create(slow_thread, "slow", input={"delay": 1.0})
+    go = tmp_path / "go"  # the slow run keeps its place until this file exists
+    slow = await client.runs.create(
+        slow_thread, "slow", input={"delay": 0}, config={"configurable": {"hold": str(go)}}
+    )
     await eventually(lambda: _status(client, slow_thread, slow["run_id"], "running"), timeout=10)
     held_threads = [(await client.threads.create())["thread_id"] for _ in range(2)]
     held = [await client.runs.create(t, "trivial", input={"x": 1}) for t in held_threads]
     gate = held_server.app.state.runtime.executor.gate
-    await eventually(lambda: _true(gate.waiting == 2), timeout=10)
+    await eventually(lambda: gate.waiting == 2, timeout=10)
     # Claimed and leased, so shown as running, though waiting for its turn.
     assert (await client.runs.get(held_threads[0], held[0]["run_id"]))["status"] == "running"
     await client.runs.cancel(held_threads[1], held[1]["run_id"], wait=True)
     assert (await client.runs.get(held_threads[1], held[1]["run_id"]))["status"] == "interrupted"
+    go.touch()
     assert (await client.runs.join(held_threads[0], held[0]["run_id"]))["x"] == 1
     assert (await client.runs.get(slow_thread, slow["run_id"]))["status"] == "success"
     assert (await client.threads.get(held_threads[1]))["status"] == "idle"
@@ -174,7 +178,3 @@ async def test_a_run_held_at_the_gate_is_running_then_runs_or_is_cancelled(
 
 async def _status(client: LangGraphClient, thread_id: str, run_id: str, status: str) -> bool:
     return bool((await client.runs.get(thread_id, run_id))["status"] == status)
-
-
-async def _true(value: bool) -> bool:
-    return value

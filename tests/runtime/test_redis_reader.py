@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from dockyard.runtime.redis_broker import RedisBroker
 from dockyard.runtime.stream import Event
+from tests.conftest import eventually
 from tests.redis_server import REDIS_URL, fresh_prefix
 
 pytestmark = pytest.mark.asyncio
@@ -19,8 +20,9 @@ pytestmark = pytest.mark.asyncio
 
 @contextlib.asynccontextmanager
 async def _broker(block_ms: int, client_name: str | None = None) -> AsyncIterator[RedisBroker]:
+    name = client_name or f"dockyard-reader-test-{uuid.uuid4().hex[:8]}"
     with fresh_prefix() as prefix:
-        client = Redis.from_url(REDIS_URL, client_name=client_name)
+        client = Redis.from_url(REDIS_URL, client_name=name)
         broker = RedisBroker(client, prefix, block_ms=block_ms)
         broker.start()
         try:
@@ -28,6 +30,24 @@ async def _broker(block_ms: int, client_name: str | None = None) -> AsyncIterato
         finally:
             await broker.stop()
             await client.aclose()
+
+
+async def _read_blocks(broker: RedisBroker, streams: int) -> None:
+    """Wait until the broker's reader follows ``streams`` streams and Redis reports its
+    read blocked (the ``b`` client flag): the read is out, waiting for news."""
+    name = broker._redis.get_connection_kwargs()["client_name"]
+    admin = Redis.from_url(REDIS_URL)
+
+    async def blocked() -> bool:
+        if len(broker._reader._subs) < streams:
+            return False
+        clients = await admin.client_list()
+        return any(c.get("name") == name and "b" in c.get("flags", "") for c in clients)
+
+    try:
+        await eventually(blocked)
+    finally:
+        await admin.aclose()
 
 
 async def _follow(broker: RedisBroker, run_id: str, after: str) -> list[Event]:
@@ -45,7 +65,7 @@ async def test_many_open_streams_share_one_connection() -> None:
             asyncio.create_task(_follow(broker, r, first))
             for r, first in zip(runs, firsts, strict=True)
         ]
-        await asyncio.sleep(0.5)  # every reader waits; nothing new yet
+        await _read_blocks(broker, len(runs))  # every reader waits; nothing new yet
         admin = Redis.from_url(REDIS_URL)
         ours = [c for c in await admin.client_list() if c.get("name") == name]
         await admin.aclose()
@@ -64,7 +84,7 @@ async def test_a_reader_joining_a_busy_read_is_woken_at_once() -> None:
         broker.publish("quiet", "metadata", b"{}")
         await broker.flush()
         quiet = asyncio.create_task(_follow(broker, "quiet", "0-0"))
-        await asyncio.sleep(0.2)  # the shared read now blocks for up to 5 s
+        await _read_blocks(broker, 1)  # the shared read now blocks for up to 5 s
         broker.publish("late", "values", b"1")
         broker.close("late")
         loop = asyncio.get_running_loop()
@@ -83,16 +103,23 @@ async def test_a_reader_of_a_stream_that_is_gone_ends() -> None:
         await broker.flush()
         busy = asyncio.create_task(_follow(broker, "busy", "0-1"))
         reader = asyncio.create_task(_follow(broker, "r", "0-1"))
-        await asyncio.sleep(0.3)
+        await _read_blocks(broker, 2)
         admin = Redis.from_url(REDIS_URL)
         await admin.delete(broker.key("r"))  # as when the run's thread is deleted
         await admin.aclose()
-        for i in range(20):  # another stream keeps the shared read busy meanwhile
-            broker.publish("busy", "values", str(i).encode())
+        # Another stream keeps the shared read busy meanwhile, until the reader ends
+        # (an event every 50 ms, far less than the block time: no read ever waits it out).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        published = 0
+        while not reader.done():
+            assert loop.time() < deadline, "the reader of the deleted stream did not end"
+            broker.publish("busy", "values", str(published).encode())
+            published += 1
             await asyncio.sleep(0.05)
-        assert await asyncio.wait_for(reader, 5) == []
+        assert await reader == []
         broker.close("busy")
-        assert len(await asyncio.wait_for(busy, 5)) == 20
+        assert len(await asyncio.wait_for(busy, 5)) == published
 
 
 async def test_an_entry_that_is_not_an_event_is_passed_over() -> None:
@@ -101,7 +128,7 @@ async def test_an_entry_that_is_not_an_event_is_passed_over() -> None:
         broker.announce("r", "metadata", b"{}")
         await broker.flush()
         reader = asyncio.create_task(_follow(broker, "r", "0-1"))
-        await asyncio.sleep(0.2)
+        await _read_blocks(broker, 1)
         admin = Redis.from_url(REDIS_URL)
         await admin.xadd(broker.key("r"), {"something": "else"})
         await admin.aclose()
@@ -119,9 +146,12 @@ async def test_a_second_reader_joining_mid_read_gets_the_whole_stream() -> None:
         broker.publish("r", "values", b"1")
         await broker.flush()
         first = asyncio.create_task(_follow(broker, "r", "0-0"))
-        await asyncio.sleep(0.2)  # the first reader has both; the read now blocks
+        # A read with entries for it returns at once: a blocked one means the first
+        # reader has both.
+        await _read_blocks(broker, 1)
         second = asyncio.create_task(_follow(broker, "r", "0-0"))
-        await asyncio.sleep(0)  # it has joined; its wake-up goes with the next batch
+        await asyncio.sleep(0)  # one loop turn: it joins; its wake-up goes with the next batch
+        assert len(broker._reader._subs[broker.key("r")]) == 2
         broker.publish("r", "values", b"2")  # ... in the same batch as the wake-up
         broker.close("r")
         for task in (first, second):

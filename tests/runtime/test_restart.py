@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -34,11 +35,10 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
+        time.sleep(0.1)  # the poll interval
     proc.kill()
     raise RuntimeError("server did not start")
 
@@ -50,7 +50,10 @@ async def test_sigkill_mid_run_then_restart_finishes_the_run(tmp_path: Path) -> 
     try:
         client = get_client(url=url)
         tid = (await client.threads.create())["thread_id"]
-        run = await client.runs.create(tid, "slow", input={"delay": 1.0})
+        go = tmp_path / "go"  # step two waits for this file: the kill lands mid-run
+        run = await client.runs.create(
+            tid, "slow", input={"delay": 0.1}, config={"configurable": {"hold": str(go)}}
+        )
 
         async def node_one_done() -> bool:
             state = await client.threads.get_state(tid)
@@ -62,6 +65,7 @@ async def test_sigkill_mid_run_then_restart_finishes_the_run(tmp_path: Path) -> 
         await client.aclose()
 
         proc = start_server(tmp_path, port)
+        go.touch()
         client = get_client(url=url)
         result = await client.runs.join(tid, run["run_id"])
         assert result["steps"] == ["one", "two"]  # node one did not run twice

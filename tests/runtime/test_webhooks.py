@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
@@ -33,7 +32,7 @@ from dockyard.settings import WebhooksConfig, WebhookUrlPolicy, load_settings
 from dockyard.storage.base import Run
 from dockyard.storage.database import Storage
 from dockyard.storage.tables import runs
-from tests.conftest import FIXTURE_PROJECT
+from tests.conftest import FIXTURE_PROJECT, eventually
 from tests.storage.conformance import add_run, make_thread
 from tests.storage.test_postgres import postgres_backend
 from tests.storage.test_sqlite import sqlite_backend
@@ -363,13 +362,14 @@ async def test_the_periodic_pass_delivers_what_a_dead_process_left(storage: Stor
 
     dispatcher = WebhookDispatcher(storage, config(), view, transport=httpx.MockTransport(receiver))
     dispatcher.start()
+
+    async def settled() -> Run | None:
+        got = await storage.runs.get(run["run_id"])
+        return got if got and got["webhook"] and got["webhook"]["status"] != "pending" else None
+
     try:
         assert await dispatcher.redeliver_once() == 1
-        for _ in range(200):
-            got = await storage.runs.get(run["run_id"])
-            if got and got["webhook"] and got["webhook"]["status"] != "pending":
-                break
-            await asyncio.sleep(0.02)
+        got = await eventually(settled, interval=0.02)
     finally:
         await dispatcher.stop()
     assert got is not None and got["webhook"] is not None

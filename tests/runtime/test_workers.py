@@ -11,12 +11,15 @@ import asyncio
 import random
 import signal
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.schema import Config
 
 from tests.cluster import Cluster, cluster
 from tests.conftest import eventually
@@ -44,6 +47,15 @@ async def clients(prod: Cluster) -> AsyncIterator[tuple[LangGraphClient, LangGra
     yield a, b
     await a.aclose()
     await b.aclose()
+
+
+def hold(go: Path, step: str | None = None) -> Config:
+    """A run config that holds the run (at ``step`` of "steps") until the file ``go``
+    exists: whatever the test does meanwhile finds the run still busy."""
+    configurable = {"hold": str(go)}
+    if step is not None:
+        configurable["hold_step"] = step
+    return {"configurable": configurable}
 
 
 def messages(state: dict[str, Any]) -> list[str]:
@@ -135,24 +147,33 @@ async def test_multitask_strategies_across_processes(
 
 
 async def test_concurrent_resumes_on_two_api_processes_never_both_execute(
-    clients: tuple[LangGraphClient, LangGraphClient],
+    clients: tuple[LangGraphClient, LangGraphClient], tmp_path: Path
 ) -> None:
     a, b = clients
-    # approve_slow spends a second after the approval, so the resumes always overlap.
-    for _ in range(3):
+    # approve_slow holds its last step until the test lets it go: the resumes overlap.
+    for i in range(3):
+        go = tmp_path / f"go-{i}"
         tid = (await a.threads.create())["thread_id"]
         await a.runs.wait(tid, "approve_slow", input={"x": 1})
 
-        async def resume(c: LangGraphClient, answer: str, tid: str = tid) -> Any:
+        async def resume(c: LangGraphClient, answer: str, tid: str = tid, go: Path = go) -> Any:
             try:
                 return await c.runs.wait(
-                    tid, "approve_slow", command={"resume": answer}, multitask_strategy="reject"
+                    tid,
+                    "approve_slow",
+                    command={"resume": answer},
+                    multitask_strategy="reject",
+                    config=hold(go),
                 )
             except httpx.HTTPStatusError as e:
                 assert e.response.status_code == 409
                 return "rejected"
 
-        results = await asyncio.gather(resume(a, "a"), resume(b, "b"))
+        resumes = [asyncio.create_task(resume(c, n)) for c, n in ((a, "a"), (b, "b"))]
+        # One answer comes while the other run is held (none if both were taken).
+        await asyncio.wait(resumes, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        go.touch()
+        results = await asyncio.gather(*resumes)
         assert results.count("rejected") == 1, results
         state = await b.threads.get_state(tid)
         assert state["values"]["log"] == ["prepare", "ask", "slow_finish"]
@@ -183,14 +204,16 @@ async def test_cancel_on_another_api_process(
 
 
 async def test_sigterm_drains_then_hands_back(
-    prod: Cluster, clients: tuple[LangGraphClient, LangGraphClient]
+    prod: Cluster, clients: tuple[LangGraphClient, LangGraphClient], tmp_path: Path
 ) -> None:
     a, _ = clients
     tid = (await a.threads.create())["thread_id"]
-    long = await a.runs.create(tid, "sleepy", input={"delay": 4})
+    go = tmp_path / "go"  # the run cannot end before the drain does
+    long = await a.runs.create(tid, "sleepy", input={"delay": 0.1}, config=hold(go))
     await wait_status(a, tid, long["run_id"], "running")
     holder = await _worker_of(prod, long["run_id"])
     prod.kill(holder, signal.SIGTERM)  # drain_seconds=1: it hands the run back
+    go.touch()
     prod.wait_ready(prod.start_worker())
     done = await wait_status(a, tid, long["run_id"], "success", "error")
     assert done["status"] == "success"
@@ -208,13 +231,19 @@ async def test_cron_fires_once_per_slot_across_four_processes(
     cron = await b.crons.create_for_thread(
         tid, "trivial", schedule="* * * * * *", input={"x": 1}, multitask_strategy="enqueue"
     )
-    await asyncio.sleep(4.5)
+    created = datetime.fromisoformat(cron["created_at"])
+
+    async def fired() -> tuple[list[Any], int] | None:
+        runs = await a.runs.list(tid, limit=100)
+        # Slots due so far: the whole seconds after the cron's creation, up to now.
+        slots = int(datetime.now(UTC).timestamp()) - int(created.timestamp())
+        return (runs, slots) if len(runs) >= 4 else None
+
+    runs, slots = await eventually(fired, timeout=30)
     await a.crons.update(cron["cron_id"], enabled=False)
-    await asyncio.sleep(1.0)
-    runs = await a.runs.list(tid, limit=100)
-    # About 4.5 one-second slots passed; a slot fired by each of the four
-    # processes would make four times as many runs.
-    assert 3 <= len(runs) <= 6, len(runs)
+    # Each slot makes at most one run; a slot fired by each of the four processes
+    # would make four times as many runs as slots.
+    assert 3 <= len(runs) <= slots, (len(runs), slots)
 
 
 async def _worker_of(prod: Cluster, run_id: str) -> Any:
@@ -232,7 +261,7 @@ TRIALS = 20
 
 
 async def test_sigkill_worker_mid_run_resumes_elsewhere_20_trials(
-    prod: Cluster, clients: tuple[LangGraphClient, LangGraphClient]
+    prod: Cluster, clients: tuple[LangGraphClient, LangGraphClient], tmp_path: Path
 ) -> None:
     """Each trial kills the worker executing a three-step run after a random step; the
     other worker takes the run over when its lease runs out and finishes it: status
@@ -240,14 +269,17 @@ async def test_sigkill_worker_mid_run_resumes_elsewhere_20_trials(
     a, b = clients
     rng = random.Random(7)
     for trial in range(TRIALS):
+        steps_before_kill = rng.choice([1, 2])
+        # The step after the kill point waits for this file: the kill lands mid-run.
+        go = tmp_path / f"go-{trial}"
         tid = (await a.threads.create())["thread_id"]
         run = await a.runs.create(
             tid,
             "steps",
             input={"messages": [{"role": "user", "content": f"t{trial}"}], "delay": 0.25},
+            config=hold(go, step=["one", "two", "three"][steps_before_kill]),
         )
         rid = run["run_id"]
-        steps_before_kill = rng.choice([1, 2])
 
         async def reached(tid: str = tid, n: int = steps_before_kill) -> bool:
             state = await b.threads.get_state(tid)
@@ -260,6 +292,7 @@ async def test_sigkill_worker_mid_run_resumes_elsewhere_20_trials(
         # Keep two workers; the replacement may still be starting while the
         # survivor takes the run over (or, next trial, is killed in turn).
         prod.start_worker()
+        go.touch()
         done = await wait_status(b, tid, rid, "success", "error", "interrupted")
         assert done["status"] == "success", (trial, done)
         assert done["attempts"] >= 2, (trial, done)
