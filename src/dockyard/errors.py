@@ -11,17 +11,33 @@ machine-readable ``code``; the message says what to change.
     ├── NotFoundError             404 not_found
     ├── ConflictError             409 conflict
     ├── PayloadTooLargeError      413 payload_too_large
-    └── UnavailableError          503 unavailable
+    ├── UnavailableError          503 unavailable
+    ├── AgentRunError             502 agent_failed (the graph failed; OpenAI routes and /chat)
+    │   └── AgentTimeoutError     504 agent_timeout
+    └── PolicyError               403 policy_refused
+        ├── RateLimitedError      429 rate_limited (Retry-After)
+        │   └── QuotaExceededError 429 quota_exceeded (Retry-After)
+        ├── BudgetExceededError   402 budget_exceeded
+        ├── GuardrailBlockedError 400 guardrail_blocked
+        ├── InputTooLongError     400 input_too_long
+        └── ProviderUnavailableError 503 provider_unavailable
+
+A ``PolicyError`` is a production policy's refusal. Raised anywhere (a route, a graph
+node, a model or tool call inside a graph, in a worker process), it ends its run with
+its code recorded on the run and reaches the client with its own status and code.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import math
+from typing import Any
 
 
 class DockyardError(Exception):
-    status_code: ClassVar[int] = 500
-    default_code: ClassVar[str] = "internal_error"
+    # Not ClassVars: a policy refusal read back from a run's record carries the status
+    # it was raised with, whatever class defined it (PolicyError.from_run_error).
+    status_code: int = 500
+    default_code: str = "internal_error"
 
     def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
@@ -36,6 +52,10 @@ class DockyardError(Exception):
         if self.param is not None:
             body["param"] = self.param
         return body
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers of the answer besides the body (Retry-After for a rate limit)."""
+        return {}
 
 
 class ConfigError(DockyardError):
@@ -81,14 +101,182 @@ class UnavailableError(DockyardError):
     default_code = "unavailable"
 
 
+class AgentRunError(DockyardError):
+    """The graph itself failed: the request was fine, the agent was not."""
+
+    status_code = 502
+    default_code = "agent_failed"
+
+    def __init__(self, message: str, *, run_id: str, thread_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.thread_id = thread_id
+
+    def to_body(self) -> dict[str, Any]:
+        return {**super().to_body(), "run_id": self.run_id, "thread_id": self.thread_id}
+
+
+class AgentTimeoutError(AgentRunError):
+    """The graph ran past ``runs.timeout_seconds``."""
+
+    status_code = 504
+    default_code = "agent_timeout"
+
+
+# -- policy refusals -------------------------------------------------------------------------
+
+
+class PolicyError(DockyardError):
+    """A production policy refused the work. Subclass it for a policy's own refusal (a
+    ``status_code`` and a ``default_code``); raise it with the message saying what to do.
+
+    ``retry_after``: seconds until the same request may succeed (the ``Retry-After``
+    header). ``run_id``/``thread_id``: set when the refusal ended a run."""
+
+    status_code = 403
+    default_code = "policy_refused"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        if retry_after is not None and not retry_after >= 0:  # NaN too
+            raise ValueError(f"retry_after must be a number of seconds >= 0, got {retry_after}")
+        self.retry_after = retry_after
+        self.run_id: str | None = None
+        self.thread_id: str | None = None
+
+    def to_body(self) -> dict[str, Any]:
+        body = super().to_body()
+        if self.retry_after is not None:
+            body["retry_after"] = self.retry_after
+        if self.run_id is not None:
+            body["run_id"] = self.run_id
+            body["thread_id"] = self.thread_id
+        return body
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(math.ceil(self.retry_after))}  # HTTP wants whole seconds
+
+    def to_run_error(self) -> dict[str, Any]:
+        """What the run records as its error and sends in its ``error`` event: the usual
+        ``{"error", "message"}`` with the code, and the status its callers are answered."""
+        out: dict[str, Any] = {
+            "error": type(self).__name__,
+            "message": self.message,
+            "code": self.code,
+            "status": self.status_code,
+        }
+        if self.retry_after is not None:
+            out["retry_after"] = self.retry_after
+        return out
+
+    @staticmethod
+    def from_run_error(error: Any, *, run_id: str, thread_id: str) -> PolicyError | None:
+        """The refusal a run's recorded error holds; None when the run failed otherwise.
+
+        The run may have ended in another process, whose project defines policy errors
+        this one never imported: the status and code come from the record, not a class."""
+        if not isinstance(error, dict) or "status" not in error:
+            return None
+        status, code = error.get("status"), error.get("code")
+        if not isinstance(status, int) or not 400 <= status <= 599 or not isinstance(code, str):
+            return None
+        retry_after = error.get("retry_after")
+        if not isinstance(retry_after, int | float) or isinstance(retry_after, bool):
+            retry_after = None
+        exc = PolicyError(str(error.get("message") or code), code=code, retry_after=retry_after)
+        exc.status_code = status
+        exc.run_id, exc.thread_id = run_id, thread_id
+        return exc
+
+
+class RateLimitedError(PolicyError):
+    """Too many requests (or tokens) in a window; ``retry_after`` says when the window
+    opens again."""
+
+    status_code = 429
+    default_code = "rate_limited"
+
+
+class QuotaExceededError(RateLimitedError):
+    """A usage quota for a period (a day, a month) is used up; it renews at ``retry_after``."""
+
+    default_code = "quota_exceeded"
+
+
+class BudgetExceededError(PolicyError):
+    """A spending budget is used up. 402, not 429: retrying does not help until someone
+    raises the budget, and clients (the OpenAI SDKs among them) retry a 429 by themselves."""
+
+    status_code = 402
+    default_code = "budget_exceeded"
+
+
+class GuardrailBlockedError(PolicyError):
+    """A guardrail blocked the input or the output (as OpenAI's and LiteLLM's do: 400)."""
+
+    status_code = 400
+    default_code = "guardrail_blocked"
+
+
+class InputTooLongError(PolicyError):
+    """The input is longer than a policy allows (tokens, characters, messages)."""
+
+    status_code = 400
+    default_code = "input_too_long"
+
+
+class ProviderUnavailableError(PolicyError):
+    """No model provider can take the call now (down, overloaded, circuit open)."""
+
+    status_code = 503
+    default_code = "provider_unavailable"
+
+
+def dockyard_cause(exc: BaseException) -> DockyardError | None:
+    """The dockyard error ``exc`` is or was raised from (``raise ... from``, an exception
+    group): what a library wrapping the original lets through."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, DockyardError):
+            return e
+        if isinstance(e, BaseExceptionGroup):
+            todo.extend(e.exceptions)
+        if e.__cause__ is not None:
+            todo.append(e.__cause__)
+    return None
+
+
 __all__ = [
+    "AgentRunError",
+    "AgentTimeoutError",
+    "BudgetExceededError",
     "ConfigError",
     "ConflictError",
     "DockyardError",
+    "GuardrailBlockedError",
+    "InputTooLongError",
     "InvalidRequestError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PolicyError",
     "ProviderSetupError",
+    "ProviderUnavailableError",
+    "QuotaExceededError",
+    "RateLimitedError",
     "UnavailableError",
     "UnsupportedFieldError",
+    "dockyard_cause",
 ]

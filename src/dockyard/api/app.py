@@ -61,7 +61,7 @@ def _error_response(status: int, code: str, message: str, **extra: Any) -> JSONR
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DockyardError)
     async def _dockyard(_: Request, exc: DockyardError) -> JSONResponse:
-        return JSONResponse(exc.to_body(), status_code=exc.status_code)
+        return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers())
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -95,7 +95,7 @@ def _refusal(scope: Scope, error: DockyardError) -> ASGIApp:
         path = path[len(root) :]
     if path.startswith(openai_compat.router.prefix + "/"):
         return openai_errors.error_response(error)
-    return JSONResponse(error.to_body(), status_code=error.status_code)
+    return JSONResponse(error.to_body(), status_code=error.status_code, headers=error.headers())
 
 
 class CatchAll:
@@ -122,6 +122,11 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except DockyardError as exc:
+            # A refusal raised outside the routes (a middleware's policy): answered as a
+            # route's would be.
+            if not started:
+                await _refusal(scope, exc)(scope, receive, send)
         except Exception as exc:
             down = _unreachable_dependency(exc)
             if down:

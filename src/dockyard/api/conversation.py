@@ -12,12 +12,14 @@ from typing import Any
 import orjson
 
 from dockyard.api.deps import Runtime
-from dockyard.api.openai_errors import AgentRunError, AgentTimeoutError
 from dockyard.api.openai_schemas import ChatMessageIn
 from dockyard.errors import (
+    AgentRunError,
+    AgentTimeoutError,
     ConflictError,
     DockyardError,
     NotFoundError,
+    PolicyError,
 )
 from dockyard.runtime.serde import dumps
 from dockyard.storage.base import Assistant, Run, Thread
@@ -220,6 +222,11 @@ class Outcome:
     def raise_for_error(self) -> None:
         if self.error is None:
             return
+        refusal = PolicyError.from_run_error(
+            self.error, run_id=self.run_id, thread_id=self.thread_id
+        )
+        if refusal is not None:  # a policy's refusal answers as itself, not as a failure
+            raise refusal
         kind = str(self.error.get("error") or "Error")
         cls = AgentTimeoutError if kind == "TimeoutError" else AgentRunError
         detail = str(self.error.get("message") or "")

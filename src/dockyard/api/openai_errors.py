@@ -13,9 +13,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dockyard.api.responses import json_response
-from dockyard.errors import (
-    DockyardError,
-)
+from dockyard.errors import AgentRunError, DockyardError, PolicyError
 
 log = logging.getLogger("dockyard.api.openai")
 
@@ -23,29 +21,14 @@ THREAD_HEADER = "X-Thread-Id"
 RUN_HEADER = "X-Run-Id"
 THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
-# -- errors ---------------------------------------------------------------------------------
-
-
-class AgentRunError(DockyardError):
-    """The graph itself failed: the request was fine, the agent was not."""
-
-    status_code = 502
-    default_code = "agent_failed"
-
-    def __init__(self, message: str, *, run_id: str, thread_id: str) -> None:
-        super().__init__(message)
-        self.run_id = run_id
-        self.thread_id = thread_id
-
-    def to_body(self) -> dict[str, Any]:
-        return {**super().to_body(), "run_id": self.run_id, "thread_id": self.thread_id}
-
-
-class AgentTimeoutError(AgentRunError):
-    """The graph ran past ``runs.timeout_seconds``."""
-
-    status_code = 504
-    default_code = "agent_timeout"
+# What OpenAI answers for the same refusals, by dockyard code: (type, code). OpenAI's
+# clients branch on these; the other codes are dockyard's own.
+_OPENAI_NAMES: dict[str, tuple[str, str]] = {
+    "assistant_not_found": ("invalid_request_error", "model_not_found"),
+    "rate_limited": ("requests", "rate_limit_exceeded"),
+    "quota_exceeded": ("insufficient_quota", "quota_exceeded"),
+    "budget_exceeded": ("insufficient_quota", "budget_exceeded"),
+}
 
 
 # Request fields OpenAI defines that dockyard refuses, and why. The sampling settings it
@@ -85,27 +68,46 @@ def openai_error(
     code: str,
     param: str | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    kind: str | None = None,
+    retry: bool | None = None,
 ) -> Response:
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    if code in ("agent_failed", "agent_timeout"):
-        kind = "agent_error"
+    """``kind``: OpenAI's error type (by default from the status); ``retry``: whether the
+    OpenAI SDKs may send the request again (by default only on a 503)."""
+    if kind is None:
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        if code in ("agent_failed", "agent_timeout"):
+            kind = "agent_error"
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     out = dict(headers or {})
-    if status != 503:
+    if not (status == 503 if retry is None else retry):
         # The OpenAI SDKs retry 409 and 5xx: a failed agent run is not worth rerunning
         # blindly (its tools may have acted), and the rest will not change on a retry.
         out["x-should-retry"] = "false"
     return json_response(body, status_code=status, headers=out)
 
 
+def openai_names(exc: DockyardError) -> tuple[str | None, str]:
+    """OpenAI's (type, code) for ``exc``; type None: the one its status gives."""
+    kind, code = _OPENAI_NAMES.get(exc.code, (None, exc.code))
+    if isinstance(exc, AgentRunError):
+        kind = "agent_error"
+    return kind, code
+
+
 def error_response(exc: DockyardError) -> Response:
     """``exc`` in OpenAI's shape: what every error of the /v1 routes answers."""
-    code = "model_not_found" if exc.code == "assistant_not_found" else exc.code
+    kind, code = openai_names(exc)
     param = "model" if code == "model_not_found" else exc.param
-    headers: dict[str, str] = {}
-    if isinstance(exc, AgentRunError):
-        headers = {THREAD_HEADER: exc.thread_id, RUN_HEADER: exc.run_id}
-    return openai_error(exc.status_code, exc.message, code, param, headers)
+    headers = exc.headers()
+    retry: bool | None = None
+    if isinstance(exc, AgentRunError | PolicyError) and exc.run_id is not None:
+        headers |= {THREAD_HEADER: str(exc.thread_id), RUN_HEADER: exc.run_id}
+        retry = False  # the run may have called tools: rerunning it is the client's call
+    elif isinstance(exc, PolicyError):
+        # Refused before anything ran: the SDK may wait (Retry-After) and ask again.
+        retry = exc.status_code in (429, 503)
+    return openai_error(exc.status_code, exc.message, code, param, headers, kind=kind, retry=retry)
 
 
 def _validation_error(exc: RequestValidationError) -> Response:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from dockyard.errors import PolicyError, dockyard_cause
 from dockyard.runtime.events import EventTranslator, langgraph_modes
 from dockyard.runtime.gate import UntilFirstCall
 from dockyard.runtime.graphs import GraphRegistry
@@ -94,7 +95,14 @@ def _graph_input(kw: dict[str, Any]) -> Any:
     return kw.get("input")
 
 
-def _error_body(exc: BaseException) -> dict[str, str]:
+def _error_body(exc: BaseException) -> dict[str, Any]:
+    """The run's error as recorded and sent: a dockyard error (found under whatever wrapped
+    it) with its code, a policy's refusal with the status its callers get too."""
+    cause = dockyard_cause(exc)
+    if isinstance(cause, PolicyError):
+        return cause.to_run_error()
+    if cause is exc:
+        return {"error": type(exc).__name__, "message": str(exc), "code": cause.code}
     return {"error": type(exc).__name__, "message": str(exc)}
 
 
@@ -119,7 +127,7 @@ async def execute_run(
     # The thread goes when the run ends: its checkpoints need not reach storage.
     ephemeral = run["temporary"] and kw.get("on_completion", "delete") == "delete"
     status: RunStatus = "success"
-    error: dict[str, str] | None = None
+    error: dict[str, Any] | None = None
     rollback = False
     graph = None
     config: RunnableConfig | None = None
@@ -244,7 +252,7 @@ async def _record_outcome(
     ctx: RunContext,
     run: Run,
     status: RunStatus,
-    error: dict[str, str] | None,
+    error: dict[str, Any] | None,
     rollback: bool,
     last_values: Any,
     graph: Any,

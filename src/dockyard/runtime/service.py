@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError, UnsupportedFieldError
+import orjson
+
+from dockyard.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PolicyError,
+    UnsupportedFieldError,
+)
 from dockyard.runtime.execute import CancelAction, RunContext
 from dockyard.runtime.executor import Executor
 from dockyard.runtime.serde import dumps
@@ -361,7 +369,8 @@ class RunService:
                 yield ev
 
     async def wait_result(self, run: Run, *, first: Announced | None = None) -> bytes:
-        """The run's final values as JSON (``__error__`` when it failed)."""
+        """The run's final values as JSON (``__error__`` when it failed, as LangGraph's
+        server answers); raises the PolicyError that refused it, whose status is the answer."""
         result: bytes | None = None
         error: bytes | None = None
         async for ev in self.events(run, first=first):
@@ -370,6 +379,11 @@ class RunService:
             elif ev.event == "error":
                 error = ev.data
         if error is not None:
+            refusal = PolicyError.from_run_error(
+                orjson.loads(error), run_id=run["run_id"], thread_id=run["thread_id"]
+            )
+            if refusal is not None:
+                raise refusal
             return b'{"__error__":' + error + b"}"
         if result is not None:
             return result

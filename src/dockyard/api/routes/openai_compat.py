@@ -36,7 +36,8 @@ Sampling settings
     (``dockyard.sampling``, docs/openai.md).
 
 Errors use OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``; an agent
-that fails answers 502 ``agent_failed`` (504 ``agent_timeout``) with the run's error.
+that fails answers 502 ``agent_failed`` (504 ``agent_timeout``) with the run's error, a
+policy's refusal inside the run its own status and code (docs/errors.md).
 Request fields dockyard does not honour (``tools``, ``n`` > 1, ``logprobs``, ...) are
 refused with 422 naming the field, never ignored.
 """
@@ -74,8 +75,8 @@ from dockyard.api.openai_errors import (
     THREAD_HEADER,
     THREAD_ID_RE,
     UNSUPPORTED_FIELDS,
-    AgentRunError,
     OpenAIRoute,
+    openai_names,
 )
 from dockyard.api.openai_schemas import ChatCompletionRequest
 from dockyard.api.responses import json_response, sse_response
@@ -340,18 +341,16 @@ async def _with_heartbeat(it: AsyncIterator[str | Outcome]) -> AsyncIterator[str
 
 
 def _stream_error(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, AgentRunError):
-        kind = "agent_error"
-    elif isinstance(exc, DockyardError):
-        kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-    else:
-        log.exception("unhandled error while streaming: %s", exc)
-        kind = "server_error"
+    """``exc`` as the error chunk of a stream (its status went out with the first chunk)."""
     if isinstance(exc, DockyardError):
-        return {"message": exc.message, "type": kind, "param": exc.param, "code": exc.code}
+        kind, code = openai_names(exc)
+        if kind is None:
+            kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
+        return {"message": exc.message, "type": kind, "param": exc.param, "code": code}
+    log.exception("unhandled error while streaming: %s", exc)
     return {
         "message": "internal error; the server log has the details",
-        "type": kind,
+        "type": "server_error",
         "param": None,
         "code": "internal_error",
     }
