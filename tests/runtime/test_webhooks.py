@@ -362,7 +362,7 @@ async def test_the_periodic_pass_delivers_what_a_dead_process_left(storage: Stor
         return {"run_id": r["run_id"], "status": r["status"], "webhook": r["webhook"]}
 
     dispatcher = WebhookDispatcher(storage, config(), view, transport=httpx.MockTransport(receiver))
-    dispatcher.start()
+    await dispatcher.start()
     try:
         assert await dispatcher.redeliver_once() == 1
         for _ in range(200):
