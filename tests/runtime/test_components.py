@@ -61,6 +61,8 @@ async def test_periodic_task_ticks_until_stopped() -> None:
     task = periodic(ticks, 0.01, immediately=True)
     await task.start()
     assert task.running
+    with pytest.raises(RuntimeError, match="already running"):
+        await task.start()  # a second task would never be stopped
     await eventually(lambda: _true(ticks.calls >= 3), timeout=5, interval=0.005)
     await task.stop()
     assert not task.running

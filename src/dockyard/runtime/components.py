@@ -52,6 +52,8 @@ class BackgroundTask:
         return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
+        if self.running:
+            raise RuntimeError(f"{self.name} is already running")
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:

@@ -129,9 +129,10 @@ async def open_runtime(
     default, every ``dockyard worker``).
     """
     check_layout(settings)
-    # What is started here stops in reverse order, also when a later start fails: the
-    # executor drains (its runs may still publish, signal and send webhooks), then
-    # signals, webhooks, the broker, Redis and storage close.
+    # What is started here stops in reverse order, also when a later start fails: crons
+    # and the sweeper stop creating work, the executor drains (its runs may still
+    # publish, signal and send webhooks), then signals, webhooks, the broker, Redis and
+    # storage close.
     async with contextlib.AsyncExitStack() as stack:
         storage = await stack.enter_async_context(open_storage(settings))
         registry.bind(storage.checkpointer, storage.store)
