@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import FIXTURE_PROJECT, free_port
+from tests.conftest import FIXTURE_PROJECT, free_port, guarded
 from tests.pg import fresh_database_sync
 from tests.redis_server import REDIS_URL, fresh_prefix
 
@@ -116,14 +116,16 @@ class Cluster:
 def cluster(workdir: Path, apis: int = 2, workers: int = 2, **settings: str) -> Iterator[Cluster]:
     """``apis`` API-only servers and ``workers`` workers, ready; stopped afterwards."""
     with fresh_database_sync() as db_url, fresh_prefix() as prefix:
-        env = {
-            **os.environ,
-            "DOCKYARD_DATABASE_URL": db_url,
-            "DOCKYARD_REDIS_URL": REDIS_URL,
-            "DOCKYARD_REDIS_PREFIX": prefix,
-            "DOCKYARD_DATA_DIR": str(workdir / "data"),
-            **{f"DOCKYARD_{k.upper()}": v for k, v in settings.items()},
-        }
+        env = guarded(
+            {
+                **os.environ,
+                "DOCKYARD_DATABASE_URL": db_url,
+                "DOCKYARD_REDIS_URL": REDIS_URL,
+                "DOCKYARD_REDIS_PREFIX": prefix,
+                "DOCKYARD_DATA_DIR": str(workdir / "data"),
+                **{f"DOCKYARD_{k.upper()}": v for k, v in settings.items()},
+            }
+        )
         c = Cluster(env, workdir)
         try:
             procs = [c.start_api() for _ in range(apis)] + [

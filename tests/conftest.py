@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import socket
 import threading
 import time
@@ -20,8 +21,27 @@ from langgraph_sdk.client import LangGraphClient
 
 from dockyard.api import create_app
 from dockyard.settings import load_settings
+from dockyard.testing.model_requests import ModelRequestGuard
+
+# The plugin's fixture, imported: only a conftest in the rootdir may declare pytest_plugins.
+from dockyard.testing.pytest_plugin import no_model_requests  # noqa: F401
 
 FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
+SUBPROCESS_GUARD = Path(__file__).parent / "subprocess_guard"
+
+
+@pytest.fixture(autouse=True)
+def _no_real_model_requests(no_model_requests: ModelRequestGuard) -> None:  # noqa: F811
+    """A request to a model provider off this machine fails the test, also from the
+    servers it runs in threads (dockyard.testing.model_requests)."""
+
+
+def guarded(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a Python process a test starts: real model requests are refused in it
+    too (tests/subprocess_guard/sitecustomize.py)."""
+    paths = [str(SUBPROCESS_GUARD), *filter(None, [env.get("PYTHONPATH")])]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
 
 # Webhooks of the test servers: signed with a known secret, retried without long waits.
 WEBHOOK_SECRET = "dockyard-test-webhook-secret"

@@ -28,7 +28,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.conftest import free_port
+from tests.conftest import free_port, guarded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -136,7 +136,8 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> PlainInstall:
     ).stdout.strip()
     _link_distributions(_plain_install_closure(wheel), Path(site))
     # As a user's shell would have it: the venv's bin first, nothing of this suite's
-    # interpreter, checkout or configuration.
+    # interpreter, checkout or configuration; but for the guard that refuses real model
+    # requests (a sitecustomize that imports the installed dockyard).
     env = {
         k: v
         for k, v in os.environ.items()
@@ -147,20 +148,22 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> PlainInstall:
         PYTHONNOUSERSITE="1",
         HOME=str(work),
     )
-    return PlainInstall(venv, env)
+    return PlainInstall(venv, guarded(env))
 
 
 def test_optional_packages_are_absent(plain: PlainInstall, tmp_path: Path) -> None:
     probe = (
         "import importlib.util, json, sys, dockyard\n"
         "found = [m for m in sys.argv[1:] if importlib.util.find_spec(m) is not None]\n"
-        "print(json.dumps({'found': found, 'dockyard': dockyard.__file__}))\n"
+        "guarded = 'dockyard.testing.model_requests' in sys.modules\n"
+        "print(json.dumps({'found': found, 'dockyard': dockyard.__file__, 'guarded': guarded}))\n"
     )
     out = plain.run("python", "-c", probe, *OPTIONAL_MODULES, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["found"] == []
     assert Path(result["dockyard"]).is_relative_to(plain.venv)  # the wheel, not the checkout
+    assert result["guarded"], out.stderr  # tests/subprocess_guard loaded: no real model calls
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:

@@ -28,7 +28,7 @@ async def broker(request: Any) -> AsyncIterator[StreamBroker]:
     with fresh_prefix() as prefix:
         client = Redis.from_url(REDIS_URL)
         b = RedisBroker(client, prefix, block_ms=200)
-        b.start()
+        await b.start()
         try:
             yield b
         finally:
@@ -79,8 +79,8 @@ async def test_the_first_event_is_stored_once_whoever_writes_it_first() -> None:
     with fresh_prefix() as prefix:
         client = Redis.from_url(REDIS_URL)
         worker, creator = RedisBroker(client, prefix), RedisBroker(client, prefix)
-        worker.start()
-        creator.start()
+        await worker.start()
+        await creator.start()
         try:
             worker.announce("r3", "metadata", b"{}")
             worker.publish("r3", "values", b"1")

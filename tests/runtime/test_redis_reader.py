@@ -24,7 +24,7 @@ async def _broker(block_ms: int, client_name: str | None = None) -> AsyncIterato
     with fresh_prefix() as prefix:
         client = Redis.from_url(REDIS_URL, client_name=name)
         broker = RedisBroker(client, prefix, block_ms=block_ms)
-        broker.start()
+        await broker.start()
         try:
             yield broker
         finally:

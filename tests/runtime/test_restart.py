@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 from langgraph_sdk import get_client
 
-from tests.conftest import FIXTURE_PROJECT, LiveServer, eventually, free_port
+from tests.conftest import FIXTURE_PROJECT, LiveServer, eventually, free_port, guarded
 
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DOCKYARD_DATA_DIR": str(data_dir), "DOCKYARD_PORT": str(port)}
+    env = guarded({**os.environ, "DOCKYARD_DATA_DIR": str(data_dir), "DOCKYARD_PORT": str(port)})
     proc = subprocess.Popen(
         [
             sys.executable,

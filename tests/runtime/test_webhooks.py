@@ -361,7 +361,7 @@ async def test_the_periodic_pass_delivers_what_a_dead_process_left(storage: Stor
         return {"run_id": r["run_id"], "status": r["status"], "webhook": r["webhook"]}
 
     dispatcher = WebhookDispatcher(storage, config(), view, transport=httpx.MockTransport(receiver))
-    dispatcher.start()
+    await dispatcher.start()
 
     async def settled() -> Run | None:
         got = await storage.runs.get(run["run_id"])

@@ -6,14 +6,13 @@ hands each firing to exactly one of them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from dockyard.errors import ConflictError, DockyardError
+from dockyard.runtime.components import PeriodicTask
 from dockyard.runtime.service import RunService
 from dockyard.storage.base import Cron, Run
 
@@ -33,11 +32,17 @@ def run_payload(cron: Cron) -> dict[str, Any]:
     return payload
 
 
-class CronScheduler:
+class CronScheduler(PeriodicTask):
     def __init__(self, service: RunService, interval_seconds: float) -> None:
+        super().__init__(
+            "dockyard-cron-scheduler",
+            self._poll,
+            interval_seconds,
+            log=log,
+            failed="cron poll failed; retrying next interval",
+            immediately=True,
+        )
         self.service = service
-        self.interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
 
     async def fire_due(self, now: datetime | None = None) -> list[Run]:
         """Create a run for every cron due at ``now``; returns the runs created."""
@@ -74,20 +79,6 @@ class CronScheduler:
             log.exception("cron %s: creating its run failed", cron["cron_id"])
         return None
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                if runs := await self.fire_due():
-                    log.debug("started %d cron run(s)", len(runs))
-            except Exception:  # a storage hiccup must not end the scheduler
-                log.exception("cron poll failed; retrying next interval")
-            await asyncio.sleep(self.interval)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="dockyard-cron-scheduler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def _poll(self) -> None:
+        if runs := await self.fire_due():
+            log.debug("started %d cron run(s)", len(runs))

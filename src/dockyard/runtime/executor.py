@@ -17,6 +17,7 @@ import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from dockyard.runtime.components import BackgroundTask, PeriodicTask
 from dockyard.runtime.execute import CancelAction, RunContext, execute_run
 from dockyard.runtime.gate import LoadGate
 from dockyard.storage.base import Run
@@ -58,8 +59,14 @@ class Executor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancel_action: dict[str, CancelAction] = {}
         self._wake = asyncio.Event()
-        self._loop_task: asyncio.Task[None] | None = None
-        self._beat_task: asyncio.Task[None] | None = None
+        self._claims = BackgroundTask("dockyard-executor", self._loop)
+        self._beats = PeriodicTask(
+            "dockyard-heartbeat",
+            self._heartbeat,
+            self.heartbeat_seconds,
+            log=log,
+            failed="heartbeat failed; retrying",
+        )
         self._reserved = 0
         self._started: set[str] = set()
         self._orphan_cancels: set[str] = set()
@@ -77,15 +84,12 @@ class Executor:
             stale = await self.ctx.storage.runs.requeue_running()
             if stale:
                 log.warning("resuming %d run(s) left running by a previous process", len(stale))
-        self._loop_task = asyncio.create_task(self._loop(), name="dockyard-executor")
-        self._beat_task = asyncio.create_task(self._heartbeat(), name="dockyard-heartbeat")
+        await self._claims.start()
+        await self._beats.start()
 
     async def _stop_claiming(self) -> None:
-        for task in (self._loop_task, self._beat_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await self._claims.stop()
+        await self._beats.stop()
 
     async def stop(self) -> None:
         await self._stop_claiming()
@@ -100,16 +104,14 @@ class Executor:
         """Stop claiming, let running runs finish for up to ``timeout`` seconds,
         then hand the rest back to the queue. Returns how many were handed back."""
         await self._stop_claiming()
-        beat = asyncio.create_task(self._heartbeat())  # keep leases while draining
+        await self._beats.start()  # keep leases while draining
         try:
             tasks = list(self._tasks.values())
             if tasks:
                 await asyncio.wait(tasks, timeout=timeout)
             left = len(self._tasks)
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await self._beats.stop()
         await self.stop()
         return left
 
@@ -173,29 +175,22 @@ class Executor:
 
     async def _heartbeat(self) -> None:
         runs = self.ctx.storage.runs
-        while True:
-            await asyncio.sleep(self.heartbeat_seconds)
-            try:
-                now = datetime.now(UTC)
-                mine = list(self._tasks)
-                held = await runs.heartbeat(self.worker_id, mine, now + self.lease)
-                for run_id in mine:
-                    if run_id not in self._tasks:
-                        continue  # finished meanwhile
-                    if run_id not in held:
-                        # Our lease was taken over (this process stalled past
-                        # it): someone else runs it now; stop without a trace.
-                        log.warning("run %s: lease lost; stopping here", run_id)
-                        await self.cancel(run_id, "lost")
-                    elif (action := held[run_id]) in ("interrupt", "rollback"):
-                        await self.cancel(run_id, action)  # type: ignore[arg-type]
-                if await runs.requeue_expired(now):
-                    self.wake()
-                self._forget_orphan_cancels()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("heartbeat failed; retrying")
+        now = datetime.now(UTC)
+        mine = list(self._tasks)
+        held = await runs.heartbeat(self.worker_id, mine, now + self.lease)
+        for run_id in mine:
+            if run_id not in self._tasks:
+                continue  # finished meanwhile
+            if run_id not in held:
+                # Our lease was taken over (this process stalled past
+                # it): someone else runs it now; stop without a trace.
+                log.warning("run %s: lease lost; stopping here", run_id)
+                await self.cancel(run_id, "lost")
+            elif (action := held[run_id]) in ("interrupt", "rollback"):
+                await self.cancel(run_id, action)  # type: ignore[arg-type]
+        if await runs.requeue_expired(now):
+            self.wake()
+        self._forget_orphan_cancels()
 
     async def _earliest_due(self, now: datetime) -> datetime | None:
         # Asking storage on every wake-up cost a query per run; the answer only

@@ -14,10 +14,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dockyard.errors import ConfigError
 from dockyard.extras import require_extra
+from dockyard.runtime.components import start_on
 from dockyard.runtime.crons import CronScheduler
 from dockyard.runtime.execute import RunContext
 from dockyard.runtime.executor import Executor
@@ -31,9 +32,6 @@ from dockyard.runtime.webhook_urls import loopback_base
 from dockyard.runtime.webhooks import RunView, WebhookDispatcher
 from dockyard.settings import Settings
 from dockyard.storage.database import Storage, open_storage
-
-if TYPE_CHECKING:
-    from dockyard.runtime.redis_signals import RedisSignals
 
 log = logging.getLogger("dockyard.runtime")
 
@@ -110,6 +108,13 @@ def _open_redis(settings: Settings) -> Any:
     )
 
 
+async def _drain(executor: Executor, signals: Signals, seconds: float) -> None:
+    left = await executor.drain(seconds)
+    if left:
+        log.warning("handed %d unfinished run(s) back to the queue", left)
+        await signals.wake()
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(
     settings: Settings,
@@ -124,21 +129,30 @@ async def open_runtime(
     default, every ``dockyard worker``).
     """
     check_layout(settings)
-    async with open_storage(settings) as storage:
+    # What is started here stops in reverse order, also when a later start fails: crons
+    # and the sweeper stop creating work, the executor drains (its runs may still
+    # publish, signal and send webhooks), then signals, webhooks, the broker, Redis and
+    # storage close.
+    async with contextlib.AsyncExitStack() as stack:
+        storage = await stack.enter_async_context(open_storage(settings))
         registry.bind(storage.checkpointer, storage.store)
-        redis = _open_redis(settings) if settings.redis_url else None
+        redis = None
         broker: StreamBroker
         redis_broker = None
-        if redis is not None:
+        if settings.redis_url:
             from dockyard.runtime.redis_broker import RedisBroker
 
-            broker = redis_broker = RedisBroker(
-                redis,
-                settings.redis_prefix,
-                settings.runs.stream_retention_seconds,
-                settings.runs.stream_max_events,
+            redis = _open_redis(settings)
+            stack.push_async_callback(redis.aclose)
+            broker = redis_broker = await start_on(
+                stack,
+                RedisBroker(
+                    redis,
+                    settings.redis_prefix,
+                    settings.runs.stream_retention_seconds,
+                    settings.runs.stream_max_events,
+                ),
             )
-            redis_broker.start()
         else:
             broker = MemoryBroker(
                 settings.runs.stream_retention_seconds,
@@ -148,12 +162,13 @@ async def open_runtime(
         ctx = RunContext(storage=storage, registry=registry, broker=broker, settings=settings)
         # Started before the executor and stopped after it: runs resumed at
         # start-up and runs ending during shutdown both find it running.
-        webhooks = None
         if not settings.http.disable_webhooks:
-            webhooks = ctx.webhooks = WebhookDispatcher(
-                storage, settings.webhooks, run_view, loopback_base=loopback_base(settings)
+            ctx.webhooks = await start_on(
+                stack,
+                WebhookDispatcher(
+                    storage, settings.webhooks, run_view, loopback_base=loopback_base(settings)
+                ),
             )
-            webhooks.start()
         executor = (
             Executor(
                 ctx,
@@ -168,45 +183,29 @@ async def open_runtime(
             else None
         )
         signals: Signals
-        redis_signals: RedisSignals | None = None
         if redis is not None:
             from dockyard.runtime.redis_signals import RedisSignals
 
-            signals = redis_signals = RedisSignals(
-                redis, settings.redis_prefix, executor, redis_broker
+            signals = await start_on(
+                stack, RedisSignals(redis, settings.redis_prefix, executor, redis_broker)
             )
-            redis_signals.start()
         else:
             signals = LocalSignals(executor)
         service = RunService(ctx, executor, signals)
         runtime = Runtime(settings, storage, registry, broker, executor, service, redis)
+        await service.ensure_default_assistants()
+        if executor is not None:
+            await executor.start()
+            # Its stop is a drain: running runs get drain_seconds to finish.
+            stack.push_async_callback(_drain, executor, signals, settings.runs.drain_seconds)
         cp_ttl = settings.checkpointer.ttl
-        sweeper = ThreadSweeper(
-            service,
-            settings.thread_sweep_interval_seconds,
-            limit=cp_ttl.sweep_limit if cp_ttl is not None else 1000,
+        await start_on(
+            stack,
+            ThreadSweeper(
+                service,
+                settings.thread_sweep_interval_seconds,
+                limit=cp_ttl.sweep_limit if cp_ttl is not None else 1000,
+            ),
         )
-        crons = CronScheduler(service, settings.crons.poll_interval_seconds)
-        try:
-            await service.ensure_default_assistants()
-            if executor is not None:
-                await executor.start()
-            sweeper.start()
-            crons.start()
-            yield runtime
-        finally:
-            await crons.stop()
-            await sweeper.stop()
-            if executor is not None:
-                left = await executor.drain(settings.runs.drain_seconds)
-                if left:
-                    log.warning("handed %d unfinished run(s) back to the queue", left)
-                    await signals.wake()
-            if redis_signals is not None:
-                await redis_signals.stop()
-            if webhooks is not None:
-                await webhooks.stop()
-            if redis_broker is not None:
-                await redis_broker.stop()
-            if redis is not None:
-                await redis.aclose()
+        await start_on(stack, CronScheduler(service, settings.crons.poll_interval_seconds))
+        yield runtime

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from dockyard.runtime.components import BackgroundTask
 from dockyard.runtime.redis_reader import StreamReader
 from dockyard.runtime.stream import Announced, Event
 
@@ -60,7 +61,7 @@ class RedisBroker:
         self._sent = 0  # events ever written
         self._kick = asyncio.Event()
         self._progress = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._writer_task = BackgroundTask("dockyard-redis-broker", self._writer)
         self._opened: set[str] = set()  # stream keys this process gave the open TTL
         # Pub/sub messages that go out with the next batch, after its events (an
         # ordered set: the same wake-up twice in one batch is sent once).
@@ -77,8 +78,8 @@ class RedisBroker:
     def key(self, run_id: str) -> str:
         return f"{self._prefix}:stream:{run_id}"
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._writer(), name="dockyard-redis-broker")
+    async def start(self) -> None:
+        await self._writer_task.start()
 
     async def stop(self) -> None:
         """Write what is queued (bounded), then stop the writer."""
@@ -86,10 +87,7 @@ class RedisBroker:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5.0):
                 await self.flush()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._writer_task.stop()
 
     def publish(self, run_id: str, event: str, data: bytes) -> None:
         self._enqueue(run_id, event.encode(), data)

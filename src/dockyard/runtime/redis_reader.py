@@ -11,7 +11,6 @@ next pipelined batch, so following a new run costs no round trip of its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -19,6 +18,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from dockyard.runtime.components import BackgroundTask
 
 log = logging.getLogger("dockyard.stream")
 
@@ -61,7 +62,8 @@ class StreamReader:
         self._blocked = False
         self._checked_at = 0.0
         self._idle = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("dockyard-redis-reader", self._run)
+        self._started = False  # the task starts with the first reader
         self._stopping = False
 
     async def follow(self, key: str, after: str) -> AsyncGenerator[list[Entry], None]:
@@ -69,8 +71,9 @@ class StreamReader:
         (the caller stops at the stream's close entry)."""
         if self._stopping:  # shutting down: nothing more will be read
             return
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="dockyard-redis-reader")
+        if not self._started:
+            self._started = True
+            await self._task.start()
         sub = _Sub(after)
         self._subs.setdefault(key, set()).add(sub)
         self._seen[key] = time.monotonic()
@@ -90,11 +93,7 @@ class StreamReader:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
         for subs in self._subs.values():
             for sub in subs:
                 sub.queue.put_nowait(None)

@@ -6,7 +6,6 @@ Imported only when ``redis_url`` is set: redis-py comes with the ``redis`` extra
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -14,6 +13,8 @@ from typing import TYPE_CHECKING
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from dockyard.runtime.components import BackgroundTask
 
 if TYPE_CHECKING:
     from dockyard.runtime.execute import CancelAction
@@ -37,7 +38,7 @@ class RedisSignals:
         self._broker = broker
         self._channel = f"{prefix}:signals"
         self.executor = executor
-        self._task: asyncio.Task[None] | None = None
+        self._listener = BackgroundTask("dockyard-signals", self._listen)
         self.connected = asyncio.Event()
 
     async def wake(self, due: datetime | None = None) -> None:
@@ -61,16 +62,13 @@ class RedisSignals:
             # Workers poll and heartbeats carry cancel requests: late, not lost.
             log.warning("redis publish failed (%s); workers will notice by polling", e)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Listen for signals (only processes that execute runs need to)."""
         if self.executor is not None:
-            self._task = asyncio.create_task(self._listen(), name="dockyard-signals")
+            await self._listener.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._listener.stop()
 
     async def _listen(self) -> None:
         assert self.executor is not None

@@ -4,22 +4,26 @@ thread and its newest checkpoint, removes the older ones, and starts the ttl aga
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
+from dockyard.runtime.components import PeriodicTask
 from dockyard.runtime.service import RunService
 
 log = logging.getLogger("dockyard.sweeper")
 
 
-class ThreadSweeper:
+class ThreadSweeper(PeriodicTask):
     def __init__(self, service: RunService, interval_seconds: float, limit: int = 1000) -> None:
+        super().__init__(
+            "dockyard-thread-sweeper",
+            self._sweep,
+            interval_seconds,
+            log=log,
+            failed="thread sweep failed; retrying next interval",
+        )
         self.service = service
-        self.interval = interval_seconds
         self.limit = limit  # threads handled per pass; the rest wait for the next one
-        self._task: asyncio.Task[None] | None = None
 
     async def sweep_once(self) -> int:
         """Handle every expired thread now (up to ``limit``); returns how many were."""
@@ -49,20 +53,6 @@ class ThreadSweeper:
                 handled += 1
         return handled
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                if n := await self.sweep_once():
-                    log.info("swept %d expired thread(s)", n)
-            except Exception:  # a storage hiccup must not end the sweeper
-                log.exception("thread sweep failed; retrying next interval")
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="dockyard-thread-sweeper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def _sweep(self) -> None:
+        if n := await self.sweep_once():
+            log.info("swept %d expired thread(s)", n)

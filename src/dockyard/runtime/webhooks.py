@@ -53,6 +53,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_
 from tenacity import wait_exponential as _wait_exponential
 
 from dockyard import __version__
+from dockyard.runtime.components import PeriodicTask
 from dockyard.runtime.serde import dumps, to_jsonable
 from dockyard.runtime.webhook_urls import is_loopback, redact_url, validate_webhook_url
 from dockyard.settings import WebhooksConfig
@@ -296,10 +297,16 @@ class WebhookDispatcher:
         self._sleep = sleep
         self._sender: WebhookSender | None = None
         self._client: httpx.AsyncClient | None = None
-        self._loop_task: asyncio.Task[None] | None = None
+        self._redelivery = PeriodicTask(
+            "dockyard-webhooks",
+            self._redeliver,
+            config.sweep_interval_seconds,
+            log=log,
+            failed="webhook redelivery pass failed; retrying next interval",
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._client = httpx.AsyncClient(
             transport=self._transport,
             # Waiting for a free pooled connection is our queue, not the receiver's fault.
@@ -309,10 +316,11 @@ class WebhookDispatcher:
         self._sender = WebhookSender(
             self.config, self._client, self._sleep, loopback_base=self._loopback_base
         )
-        self._loop_task = asyncio.create_task(self._loop(), name="dockyard-webhooks")
+        await self._redelivery.start()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._loop_task, *self._tasks.values()) if t is not None]
+        await self._redelivery.stop()
+        tasks = list(self._tasks.values())
         for t in tasks:
             # A delivery cut short stays pending in its run row: redelivered after restart.
             t.cancel()
@@ -402,14 +410,9 @@ class WebhookDispatcher:
         except Exception:  # storage hiccup: the run stays pending, the periodic pass retries
             log.exception("webhook of run %s: delivery interrupted", run_id)
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.sweep_interval_seconds)
-            try:
-                if n := await self.redeliver_once():
-                    log.info("redelivering %d pending webhook(s)", n)
-            except Exception:  # a storage hiccup must not end the pass
-                log.exception("webhook redelivery pass failed; retrying next interval")
+    async def _redeliver(self) -> None:
+        if n := await self.redeliver_once():
+            log.info("redelivering %d pending webhook(s)", n)
 
 
 __all__ = [

@@ -5,6 +5,8 @@
 * ``MockAnthropicServer`` / ``MockOpenAIServer``: HTTP servers on 127.0.0.1 speaking the
   providers' wire formats, with scripted replies and injectable faults, for driving the
   real SDKs. Their pytest fixtures live in ``dockyard.testing.pytest_plugin``.
+* ``block_model_requests()``: any request to a model provider off this machine fails the
+  test (``ModelRequestBlocked``); the plugin's ``no_model_requests`` fixture applies it.
 """
 
 from dockyard.testing.embeddings import DeterministicEmbeddings
@@ -15,6 +17,11 @@ from dockyard.testing.mock_providers import (
     MockReply,
     MockToolCall,
     RecordedRequest,
+)
+from dockyard.testing.model_requests import (
+    ModelRequestBlocked,
+    ModelRequestGuard,
+    block_model_requests,
 )
 from dockyard.testing.models import (
     SUPPORT_RULES,
@@ -33,10 +40,13 @@ __all__ = [
     "MockProviderServer",
     "MockReply",
     "MockToolCall",
+    "ModelRequestBlocked",
+    "ModelRequestGuard",
     "OfflineChatModel",
     "OfflineRule",
     "RecordedRequest",
     "ScriptExhaustedError",
     "ScriptedChatModel",
     "ScriptedResponse",
+    "block_model_requests",
 ]
