@@ -43,7 +43,7 @@ from langchain_core.outputs import ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from pydantic import SecretStr
 
-from dockyard.errors import ConfigError
+from dockyard.errors import ConfigError, ProviderSetupError
 from dockyard.providers._env import env_var_is_set
 from dockyard.providers.chat import load_chat_model
 from dockyard.settings import ModelSpec, Settings, load_settings
@@ -155,7 +155,7 @@ class ModelRegistry:
         spec = ModelSpec(model=entry) if isinstance(entry, str) else entry
         try:
             return load_model_spec(spec, self._project_dir)
-        except ConfigError as e:
+        except (ConfigError, ProviderSetupError) as e:  # a bad spec, no SDK or key: name it
             raise type(e)(f"models.{name}: {e.message}", code=e.code) from e
 
     def _unknown(self, name: str) -> ConfigError:
