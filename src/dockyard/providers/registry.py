@@ -112,7 +112,7 @@ class ModelRegistry:
         self, entries: Mapping[str, ModelEntry] | None = None, project_dir: Path = Path(".")
     ) -> None:
         self._entries: dict[str, ModelEntry] = dict(entries or {})
-        self._configured = set(self._entries)
+        self._configured = list(self._entries)
         # Chosen now, from the keys set when the process starts; built on first use.
         self._entries.setdefault(DEFAULT, default_model_spec())
         self._project_dir = project_dir
