@@ -14,7 +14,7 @@ from pydantic import BaseModel
 import dockyard
 from dockyard import ModelRegistry, chat_model
 from dockyard.agents._offline_support import SupportOfflineModel
-from dockyard.errors import ConfigError, ProviderSetupError
+from dockyard.errors import ConfigError
 from dockyard.providers import registry as registry_module
 from dockyard.providers.registry import MODELS_KEY, RegistryChatModel
 from dockyard.runtime.events import EventTranslator
@@ -77,8 +77,9 @@ def test_built_from_settings(no_keys: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 def test_a_model_that_cannot_be_built_stops_start_up(no_keys: pytest.MonkeyPatch) -> None:
     settings = Settings(models={"default": "fake:x", "smart": "anthropic:claude-sonnet-4-6"})
-    with pytest.raises(ProviderSetupError, match=r"models\.smart: no API key .*ANTHROPIC_API_KEY"):
+    with pytest.raises(ConfigError, match=r"models\.smart: no API key .*ANTHROPIC_API_KEY") as err:
         ModelRegistry.from_settings(settings)
+    assert err.value.code == "provider_setup"
     with pytest.raises(ConfigError, match=r"models\.bad: unknown offline preset"):
         ModelRegistry.from_settings(Settings(models={"bad": "offline:nope"}))
 

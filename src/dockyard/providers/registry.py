@@ -155,8 +155,10 @@ class ModelRegistry:
         spec = ModelSpec(model=entry) if isinstance(entry, str) else entry
         try:
             return load_model_spec(spec, self._project_dir)
-        except (ConfigError, ProviderSetupError) as e:  # a bad spec, no SDK or key: name it
-            raise type(e)(f"models.{name}: {e.message}", code=e.code) from e
+        except (ConfigError, ProviderSetupError) as e:
+            # A bad spec, a missing SDK or key: a configuration error naming the entry,
+            # which stops start-up (`dockyard serve` exits 2 with the message).
+            raise ConfigError(f"models.{name}: {e.message}", code=e.code) from e
 
     def _unknown(self, name: str) -> ConfigError:
         close = difflib.get_close_matches(name, self.names, n=1)
