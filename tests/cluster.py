@@ -47,6 +47,7 @@ class Proc:
 class Cluster:
     env: dict[str, str]
     workdir: Path
+    config: Path = FIXTURE_PROJECT / "dockyard.yaml"
     apis: list[Proc] = field(default_factory=list)
     workers: list[Proc] = field(default_factory=list)
 
@@ -54,7 +55,7 @@ class Cluster:
         n = len(self.apis) + len(self.workers)
         log = self.workdir / f"{kind}-{n}-{time.monotonic_ns()}.log"
         popen = subprocess.Popen(
-            [sys.executable, "-m", "dockyard", *args, "-c", str(FIXTURE_PROJECT / "dockyard.yaml")],
+            [sys.executable, "-m", "dockyard", *args, "-c", str(self.config)],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),
@@ -113,8 +114,15 @@ class Cluster:
 
 
 @contextmanager
-def cluster(workdir: Path, apis: int = 2, workers: int = 2, **settings: str) -> Iterator[Cluster]:
-    """``apis`` API-only servers and ``workers`` workers, ready; stopped afterwards."""
+def cluster(
+    workdir: Path,
+    apis: int = 2,
+    workers: int = 2,
+    config: Path = FIXTURE_PROJECT / "dockyard.yaml",
+    **settings: str,
+) -> Iterator[Cluster]:
+    """``apis`` API-only servers and ``workers`` workers of the project ``config``, ready;
+    stopped afterwards."""
     with fresh_database_sync() as db_url, fresh_prefix() as prefix:
         env = guarded(
             {
@@ -126,7 +134,7 @@ def cluster(workdir: Path, apis: int = 2, workers: int = 2, **settings: str) -> 
                 **{f"DOCKYARD_{k.upper()}": v for k, v in settings.items()},
             }
         )
-        c = Cluster(env, workdir)
+        c = Cluster(env, workdir, config)
         try:
             procs = [c.start_api() for _ in range(apis)] + [
                 c.start_worker() for _ in range(workers)

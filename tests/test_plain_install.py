@@ -242,8 +242,9 @@ def test_a_setting_needing_an_extra_says_what_to_install(
 ) -> None:
     assert plain.run("dockyard", "init", "x", cwd=tmp_path).returncode == 0
     if model is not None:
-        agent = tmp_path / "x" / "agent.py"
-        agent.write_text(agent.read_text().replace('"offline:support"', repr(model)))
+        config = tmp_path / "x" / "dockyard.yaml"
+        text = config.read_text().replace("default: offline:support", f"default: {model}")
+        config.write_text(text)
     serve = plain.run("dockyard", "serve", "--port", str(free_port()), cwd=tmp_path / "x", **env)
     what, extra = needs
     assert serve.returncode == 2, serve.stdout + serve.stderr

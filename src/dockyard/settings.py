@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -526,8 +525,3 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         raise ConfigError(_format_settings_error(e)) from e
     finally:
         _FILE_DATA.pop(id(Settings), None)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()

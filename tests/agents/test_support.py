@@ -15,9 +15,9 @@ from langchain_openai import ChatOpenAI
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from dockyard.agents import _models
 from dockyard.agents._offline_support import SupportOfflineModel
-from dockyard.settings import Settings, get_settings
+from dockyard.providers.registry import ModelRegistry, default_model_spec
+from dockyard.settings import Settings
 from dockyard.testing import ScriptedChatModel
 from tests.conftest import LiveServer
 
@@ -27,17 +27,15 @@ PROVIDER_ENV = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "DOCKYARD_MODELS__DEFAULT
 
 @pytest.fixture(scope="module")
 def support_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    # The module-level graph picks its model on import: import it afresh with no
-    # provider key around, so the test runs offline whatever the machine has set.
+    # The server picks the default model when it starts: start it with no provider key
+    # around, so the test runs offline whatever the machine has set.
     with pytest.MonkeyPatch.context() as mp:
         for name in (*PROVIDER_ENV, "DOCKYARD_CONFIG_FILE"):
             mp.delenv(name, raising=False)
         mp.delitem(sys.modules, "dockyard.agents.support", raising=False)
-        get_settings.cache_clear()
         server = LiveServer(
             tmp_path_factory.mktemp("support-data"), config=EXAMPLE / "dockyard.yaml"
         ).start()
-    get_settings.cache_clear()
     yield server
     server.stop()
 
@@ -189,9 +187,8 @@ def test_model_choice_order(no_keys: pytest.MonkeyPatch) -> None:
 
 def test_blank_key_counts_as_missing(no_keys: pytest.MonkeyPatch) -> None:
     no_keys.setenv("ANTHROPIC_API_KEY", "  ")
-    assert _models.choose_model_spec(Settings(), offline="offline:support").model == (
-        "offline:support"
-    )
+    assert default_model_spec().model == "offline:support"
+    assert isinstance(ModelRegistry().get("default"), SupportOfflineModel)
 
 
 def test_configured_model_settings_reach_the_client(

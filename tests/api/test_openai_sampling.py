@@ -31,14 +31,10 @@ graph = make_graph(
 )
 """
 
-# The model comes from `models: default` in the project's dockyard.yaml.
+# The model is `models: default` of the project's dockyard.yaml, which the server hands to
+# each run (the agent runs on chat_model("default")).
 OPENAI_AGENT = """
-from pathlib import Path
-
-from dockyard.agents.support import make_graph
-from dockyard.settings import load_settings
-
-graph = make_graph(load_settings(Path(__file__).parent / "dockyard.yaml"))
+from dockyard.agents.support import graph
 """
 
 DOCKYARD_YAML = """

@@ -6,6 +6,7 @@ import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
 
+from dockyard.agents._offline_support import SupportOfflineModel
 from dockyard.errors import ConfigError, ProviderSetupError
 from dockyard.providers import env_var_is_set, load_chat_model
 from dockyard.testing import OfflineChatModel, ScriptedChatModel
@@ -112,10 +113,13 @@ def test_fake_spec_echoes_or_follows_a_script() -> None:
 def test_offline_support_preset() -> None:
     model = load_chat_model("offline:support", max_tokens=100)
 
-    assert isinstance(model, OfflineChatModel)
+    # One model whoever asks: the sample agent's tools and SUPPORT_RULES' (dockyard init's).
+    assert isinstance(model, SupportOfflineModel) and isinstance(model, OfflineChatModel)
     assert {rule.tool for rule in model.rules} == {
         "create_ticket",
+        "issue_refund",
         "lookup_order",
+        "search_faq",
         "search_knowledge_base",
     }
 

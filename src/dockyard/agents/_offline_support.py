@@ -1,9 +1,12 @@
-"""The offline stand-in model for the sample support agent: rules in, readable answers out.
+"""``"offline:support"``: the offline model of the sample support agent and of ``dockyard init``.
 
 ``SupportOfflineModel`` is an ``OfflineChatModel`` with rules for the support agent's
 three tools, and with answers written for each tool's result (an issued refund, a
 refund a reviewer rejected, an order record, FAQ entries) instead of the generic
-"here is what I found" summary, so the demo reads like a support conversation.
+"here is what I found" summary, so the demo reads like a support conversation. It also
+follows ``SUPPORT_RULES`` (a ticket for a human, a generic order lookup, a knowledge-base
+search), for the tools of ``dockyard init``'s agent; any other tool's result gets the
+generic summary.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from pydantic import Field
 
 from dockyard.agents._support_data import CURRENCY, find_order
-from dockyard.testing import OfflineChatModel, OfflineRule
+from dockyard.testing import SUPPORT_RULES, OfflineChatModel, OfflineRule
 
 _ORDER_REF = (
     r"(?:\border\b\s*(?:number|id|no\.?)?\s*[#:]?\s*(?P<o1>[a-z]{0,3}-?\d{3,8})\b"
@@ -86,20 +89,34 @@ SUPPORT_AGENT_RULES: tuple[OfflineRule, ...] = (
 )
 """First match wins: a refund request naming an order, any order id, an FAQ topic."""
 
+# A rule fires only when its tool is bound, so the sample agent (issue_refund, lookup_order,
+# search_faq) meets its own rules first and init's agent (create_ticket, lookup_order)
+# meets the ticket rule first, as each did with a model of its own.
+_TICKET = tuple(r for r in SUPPORT_RULES if r.tool == "create_ticket")
+_ALL_RULES = (*_TICKET, *SUPPORT_AGENT_RULES, *(r for r in SUPPORT_RULES if r not in _TICKET))
+
 
 class SupportOfflineModel(OfflineChatModel):
-    """``OfflineChatModel`` for ``dockyard.agents.support``: its rules, its wording."""
+    """``"offline:support"``: the sample agent's rules and wording, and ``SUPPORT_RULES``."""
 
-    rules: list[OfflineRule] = Field(default_factory=lambda: list(SUPPORT_AGENT_RULES))
+    rules: list[OfflineRule] = Field(default_factory=lambda: list(_ALL_RULES))
     model_name: str = "offline-support"
 
     def _reply(self, messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessage:
         results = _trailing_tool_messages(messages)
-        if not results:
+        if not results or not all(_worded(m) for m in results):
             return super()._reply(messages, tools)
         calls = _tool_call_args(messages)
         parts = [_describe_result(m, calls.get(m.tool_call_id, {})) for m in results]
         return AIMessage(content=" ".join(parts))
+
+
+def _worded(message: ToolMessage) -> bool:
+    """Is this the result of a sample-agent tool, which gets its own wording?"""
+    if message.name in ("issue_refund", "search_faq"):
+        return True
+    # init's lookup_order answers in plain text; the sample agent's with a JSON record.
+    return message.name == "lookup_order" and isinstance(_payload(message)[1], dict)
 
 
 def _trailing_tool_messages(messages: list[BaseMessage]) -> list[ToolMessage]:

@@ -12,16 +12,16 @@ Serve it with ``graphs: {support: dockyard.agents.support:graph}`` (see
   ``d`` is ``{"type": "approve"}``, ``{"type": "reject", "message": "..."}`` or
   ``{"type": "edit", "edited_action": {"name": "issue_refund", "args": {...}}}``.
 
-The model is chosen when the graph is built: ``models.default`` from the project's
-settings, else ``anthropic:claude-sonnet-4-6`` when an Anthropic key is set, else
-``openai:gpt-4o-mini`` when an OpenAI key is set, else an offline rule-based model, so
-the agent works with no key at all.
+The agent runs on ``chat_model("default")``: the served project's ``models.default``,
+else ``anthropic:claude-sonnet-4-6`` when an Anthropic key is set, else
+``openai:gpt-4o-mini`` when an OpenAI key is set, else ``offline:support``, an offline
+rule-based model, so the agent works with no key at all. The choice is the server's
+(``dockyard.providers.registry``), made for each run; importing the graph reads no settings.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from langchain.agents import create_agent
@@ -32,7 +32,6 @@ from langchain_core.tools import tool
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from dockyard.agents._models import choose_model_spec, load_model_spec, project_settings
 from dockyard.agents._offline_support import SUPPORT_AGENT_RULES, SupportOfflineModel
 from dockyard.agents._support_data import (
     CURRENCY,
@@ -42,6 +41,7 @@ from dockyard.agents._support_data import (
     search_faq_entries,
 )
 from dockyard.providers import load_chat_model
+from dockyard.providers.registry import DEFAULT, OFFLINE_DEFAULT, ModelRegistry, chat_model
 from dockyard.settings import Settings
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
     "search_faq",
 ]
 
-OFFLINE_MODEL = "offline:support"
+OFFLINE_MODEL = OFFLINE_DEFAULT
 """The model spec used when no model is configured and no provider key is set."""
 
 SYSTEM_PROMPT = f"""\
@@ -118,14 +118,11 @@ REFUND_REVIEW: InterruptOnConfig = {
 
 
 def make_model(settings: Settings | None = None) -> BaseChatModel:
-    """The chat model the agent runs on (see the module docstring for the order)."""
+    """The chat model the agent runs on: ``chat_model("default")``, resolved for each run
+    (see the module docstring), or with ``settings`` the ``default`` model they give."""
     if settings is None:
-        settings = project_settings()
-    spec = choose_model_spec(settings, offline=OFFLINE_MODEL)
-    if spec.model == OFFLINE_MODEL:
-        # The generic "offline:support" preset knows other tools; this one knows ours.
-        return SupportOfflineModel()
-    return load_model_spec(spec, settings.project_dir if settings is not None else Path("."))
+        return chat_model(DEFAULT)
+    return ModelRegistry(settings.models, settings.project_dir).get(DEFAULT)
 
 
 def make_graph(
@@ -133,15 +130,13 @@ def make_graph(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Build the support agent.
 
-    ``model`` (a ``"provider:model"`` string or a chat model) overrides the choice made
-    from ``settings`` (default: the served project's settings) and the environment.
+    ``model`` (a ``"provider:model"`` string or a chat model) overrides
+    ``chat_model("default")``, as ``settings`` (their ``models.default``) do.
     """
     if isinstance(model, str):
-        chat_model = SupportOfflineModel() if model == OFFLINE_MODEL else load_chat_model(model)
-    else:
-        chat_model = model if model is not None else make_model(settings)
+        model = load_chat_model(model)
     return create_agent(
-        chat_model,
+        model if model is not None else make_model(settings),
         tools=[lookup_order, search_faq, issue_refund],
         system_prompt=SYSTEM_PROMPT,
         middleware=[HumanInTheLoopMiddleware(interrupt_on={"issue_refund": REFUND_REVIEW})],
@@ -150,4 +145,4 @@ def make_graph(
 
 
 graph = make_graph()
-"""The agent with the model chosen at import time; what ``examples/support`` serves."""
+"""The agent on ``chat_model("default")``; what ``examples/support`` serves."""

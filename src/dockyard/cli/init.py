@@ -15,6 +15,12 @@ DOCKYARD_YAML = """\
 graphs:
   agent: ./agent.py:graph
 
+# The models graphs ask for with chat_model("<name>"). "offline:support" needs no API key;
+# for a real model use e.g. anthropic:claude-sonnet-4-6 (with ANTHROPIC_API_KEY set) or
+# openai:gpt-4o-mini (with OPENAI_API_KEY set).
+models:
+  default: offline:support
+
 # Every key can also be set with a DOCKYARD_* environment variable, e.g. DOCKYARD_PORT=9000.
 # runs:
 #   max_concurrency: 16      # the default
@@ -24,23 +30,21 @@ graphs:
 AGENT_PY = '''\
 """The project's agent: a LangChain `create_agent` graph that dockyard serves.
 
-It runs with no API key on dockyard's offline rule-based model ("offline:support"): a
-message naming an order id calls `lookup_order`; asking for a human calls
-`create_ticket`, which pauses for approval first. For a real model set MODEL to
-"anthropic:claude-sonnet-4-6" (with ANTHROPIC_API_KEY set) or "openai:gpt-4o-mini"
-(with OPENAI_API_KEY set).
+It runs on the model named `default` under `models:` in dockyard.yaml, as the server
+gives it to each run. That is dockyard's offline rule-based model ("offline:support"),
+which needs no API key: a message naming an order id calls `lookup_order`; asking for a
+human calls `create_ticket`, which pauses for approval first. Point `default` at a real
+model in dockyard.yaml to use one; this file does not change.
 """
 
 from __future__ import annotations
 
 import zlib
 
-from dockyard.providers import load_chat_model
+from dockyard import chat_model
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain_core.tools import tool
-
-MODEL = "offline:support"
 
 
 @tool
@@ -57,7 +61,7 @@ def create_ticket(summary: str) -> str:
 
 
 graph = create_agent(
-    load_chat_model(MODEL),
+    chat_model("default"),
     tools=[lookup_order, create_ticket],
     system_prompt="You are a friendly support agent. Use the tools; never invent facts.",
     # The run stops before create_ticket executes; resume it with

@@ -92,7 +92,6 @@ def serve(
         raise typer.Exit(2)
     from dockyard.api import create_app
 
-    _app_factory_env(settings)  # graphs that read get_settings() see this project's file
     try:
         # With several processes each child builds its own app; here only the
         # layout is checked, so that a bad one stops before any child starts.
@@ -110,7 +109,10 @@ def serve(
         f"{'; runs execute in `dockyard worker` processes' if no_workers else ''})"
     )
     if application is None:
-        if no_workers:  # the child processes read their settings from the environment
+        # uvicorn's processes build their own app from the environment (the only way
+        # into them); a single process and `dockyard worker` are handed the Settings.
+        _app_factory_env(settings)
+        if no_workers:
             os.environ["DOCKYARD_RUNS__IN_PROCESS"] = "false"
         uvicorn.run(
             "dockyard.api.app:create_app",
@@ -149,7 +151,6 @@ def worker(
     )
     from dockyard.runtime.worker import run_worker
 
-    _app_factory_env(settings)
     _tune_gc()
     try:
         # The loop uvicorn gives the API processes (uvloop, from uvicorn[standard]):

@@ -9,13 +9,16 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import SecretStr
 
+from dockyard.agents._offline_support import SupportOfflineModel
 from dockyard.errors import ConfigError
 from dockyard.providers._spec import ANTHROPIC, OPENAI, require_sdk, resolve_api_key, split_spec
 from dockyard.sampling import with_run_params
-from dockyard.testing.models import SUPPORT_RULES, OfflineChatModel, ScriptedChatModel
+from dockyard.testing.models import OfflineChatModel, ScriptedChatModel
 
 CHAT_PROVIDERS = ("anthropic", "openai", "fake", "offline")
-OFFLINE_PRESETS = {"support": SUPPORT_RULES}
+# The one "offline:support", whoever asks: the sample agent, `dockyard init`'s agent, a
+# `models:` entry. (It lives with the sample agent's data, which its rules read.)
+OFFLINE_PRESETS: dict[str, type[OfflineChatModel]] = {"support": SupportOfflineModel}
 
 # Client settings that configure a network client; the offline models have none.
 _CLIENT_SETTINGS = ("temperature", "max_tokens", "timeout", "max_retries")
@@ -36,8 +39,9 @@ def load_chat_model(
       need no key, so a missing one becomes a placeholder. Streams report token usage.
     * ``fake:<name>``: a ``ScriptedChatModel`` named ``<name>``; pass ``responses=[...]``
       (and ``cycle=``), or leave them out to get a model that echoes the last message.
-    * ``offline:support``: an ``OfflineChatModel`` with ``SUPPORT_RULES``: a sample
-      support agent that runs with no API key. Any other ``offline:<name>`` needs
+    * ``offline:support``: the sample support agent's offline model (``SupportOfflineModel``,
+      an ``OfflineChatModel`` that also follows ``SUPPORT_RULES``), which lets that agent
+      and ``dockyard init``'s run with no API key. Any other ``offline:<name>`` needs
       ``rules=[...]``.
 
     Other keyword arguments (``temperature``, ``max_tokens``, ``timeout``,
@@ -88,9 +92,9 @@ def _fake(name: str, kwargs: dict[str, Any]) -> BaseChatModel:
 
 
 def _offline(name: str, kwargs: dict[str, Any]) -> BaseChatModel:
-    if "rules" not in kwargs:
-        if name not in OFFLINE_PRESETS:
-            presets = ", ".join(f"'offline:{preset}'" for preset in OFFLINE_PRESETS)
-            raise ConfigError(f"unknown offline preset {name!r}; use {presets} or pass rules=[...]")
-        kwargs["rules"] = list(OFFLINE_PRESETS[name])
-    return OfflineChatModel(model_name=f"offline-{name}", **kwargs)
+    if "rules" in kwargs:
+        return OfflineChatModel(model_name=f"offline-{name}", **kwargs)
+    if name not in OFFLINE_PRESETS:
+        presets = ", ".join(f"'offline:{preset}'" for preset in OFFLINE_PRESETS)
+        raise ConfigError(f"unknown offline preset {name!r}; use {presets} or pass rules=[...]")
+    return OFFLINE_PRESETS[name](model_name=f"offline-{name}", **kwargs)

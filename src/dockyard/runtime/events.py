@@ -12,6 +12,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk
 
+from dockyard.providers.registry import MODELS_KEY
 from dockyard.runtime.serde import dumps
 
 STREAM_MODES = (
@@ -67,6 +68,8 @@ class EventTranslator:
         if mode == "updates" and "messages" in self.requested:
             self._complete_from_update(ns, data)
         if mode in self.requested:
+            if mode in ("checkpoints", "debug"):
+                data = _without_models(mode, data)
             self.publish(self._name(mode, ns), dumps(data))
 
     def _message(self, ns: tuple[str, ...], data: Any) -> None:
@@ -113,3 +116,23 @@ class EventTranslator:
             return
         if "events" in self.requested:
             self.publish("events", dumps(ev))
+
+
+def _without_models(mode: str, data: Any) -> Any:
+    """A checkpoint event without the run's model registry, which LangGraph leaves in the
+    configs it shows (``config``, ``parent_config``): it is this process's, not the run's."""
+    if not isinstance(data, dict):
+        return data
+    if mode == "debug":
+        payload = data.get("payload")
+        if data.get("type") != "checkpoint" or not isinstance(payload, dict):
+            return data
+        return {**data, "payload": _without_models("checkpoints", payload)}
+    out = dict(data)
+    for key in ("config", "parent_config"):
+        config = out.get(key)
+        configurable = config.get("configurable") if isinstance(config, dict) else None
+        if isinstance(configurable, dict) and MODELS_KEY in configurable:
+            rest = {k: v for k, v in configurable.items() if k != MODELS_KEY}
+            out[key] = {**config, "configurable": rest}  # type: ignore[dict-item]
+    return out

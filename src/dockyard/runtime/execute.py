@@ -16,6 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from dockyard.errors import PolicyError, dockyard_cause
+from dockyard.providers.registry import MODELS_KEY
 from dockyard.runtime.events import EventTranslator, langgraph_modes
 from dockyard.runtime.gate import UntilFirstCall
 from dockyard.runtime.graphs import GraphRegistry
@@ -152,6 +153,9 @@ async def execute_run(
         if assistant is None:
             raise LookupError(f"assistant {run['assistant_id']} was deleted before the run started")
         config = build_config(run, dict(assistant))
+        # chat_model(...) finds the process's models here, on every call (a client's
+        # value under this key is replaced).
+        config["configurable"][MODELS_KEY] = ctx.registry.models
         if on_first_call is not None:
             config["callbacks"] = [UntilFirstCall(on_first_call)]
         graph = await ctx.registry.get(assistant["graph_id"], config, ephemeral=ephemeral)

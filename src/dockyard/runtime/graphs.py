@@ -25,6 +25,7 @@ from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 
 from dockyard.errors import ConfigError, NotFoundError
+from dockyard.providers.registry import ModelRegistry
 from dockyard.settings import Settings
 
 
@@ -69,8 +70,12 @@ def import_attr(key: str, spec: str, project_dir: Path, module_name: str) -> Any
 
 
 class GraphRegistry:
-    def __init__(self, specs: dict[str, str], project_dir: Path) -> None:
-        """Import every graph now, so a bad spec stops start-up with a clear message."""
+    def __init__(
+        self, specs: dict[str, str], project_dir: Path, models: ModelRegistry | None = None
+    ) -> None:
+        """Import every graph now, so a bad spec stops start-up with a clear message.
+        ``models``: the chat models every run of these graphs is handed."""
+        self.models = models if models is not None else ModelRegistry(project_dir=project_dir)
         self.checkpointer: BaseCheckpointSaver[Any] | None = None
         self.store: BaseStore | None = None
         # Checkpoints of runs whose thread is deleted when they end (stateless
@@ -159,6 +164,8 @@ def apply_project_env(settings: Settings) -> None:
 
 
 def load_registry(settings: Settings) -> GraphRegistry:
-    """Import the project's graphs, with its ``env`` applied first (graphs may read keys)."""
+    """Build the project's models and import its graphs, with its ``env`` applied first
+    (models and graphs may need keys from it)."""
     apply_project_env(settings)
-    return GraphRegistry(settings.graphs, settings.project_dir)
+    models = ModelRegistry.from_settings(settings)
+    return GraphRegistry(settings.graphs, settings.project_dir, models)

@@ -150,8 +150,9 @@ SUPPORT_RULES: tuple[OfflineRule, ...] = (
         lambda _match, text: {"query": text},
     ),
 )
-"""Rules of ``"offline:support"``: escalate to a ticket, look up an order id, else search
-the knowledge base. Each fires only when a tool of that name is bound."""
+"""Rules for a generic support agent: escalate to a ticket, look up an order id, else search
+the knowledge base. Each fires only when a tool of that name is bound. ``"offline:support"``
+follows them too, beside the sample support agent's own rules."""
 
 
 class OfflineChatModel(FakeChatModelBase):

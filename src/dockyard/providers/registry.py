@@ -1,0 +1,357 @@
+"""Named chat models for graphs: ``models:`` in dockyard.yaml, reached with ``chat_model(name)``.
+
+Each process (the API server, every ``dockyard worker``) builds one ``ModelRegistry``
+from its settings when it starts, and every run carries it in its config under
+``configurable["__dockyard_models"]``. A graph asks for a model by name, once, at module
+level::
+
+    from dockyard import chat_model
+
+    model = chat_model("default")   # any name under `models:`
+
+``chat_model`` returns a stand-in that picks the real model on each call, from the
+registry of the run making the call, so one module-level object serves every assistant
+and every process; a later policy (limits, fallbacks, accounting) wraps the registry's
+models instead of branching in the graph. It is a ``BaseChatModel``: ``invoke``,
+``stream``, ``bind_tools`` and ``with_structured_output`` all work, and the bound or
+structured forms are built from the real model at call time.
+
+``default`` always exists: ``models.default`` when set, else Claude when an Anthropic key
+is set, else GPT-4o mini when an OpenAI key is set, else the offline ``offline:support``
+model, so a graph runs with no key at all.
+
+Outside a run (a test calling the graph directly), the registry comes from the settings
+this process can find (``DOCKYARD_CONFIG_FILE`` or the project file in the working
+directory, and ``DOCKYARD_*`` variables), built once on first use; pass
+``registry.run_config()`` as the graph's config to choose one instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from pydantic import SecretStr
+
+from dockyard.errors import ConfigError, ProviderSetupError
+from dockyard.providers._env import env_var_is_set
+from dockyard.providers.chat import load_chat_model
+from dockyard.settings import ModelSpec, Settings, load_settings
+
+log = logging.getLogger("dockyard.models")
+
+MODELS_KEY = "__dockyard_models"
+"""The ``configurable`` key a run's ``ModelRegistry`` travels under. LangGraph and
+LangChain copy no ``__``-prefixed key into checkpoint or trace metadata, and dockyard
+takes it out of the configs it streams (``debug``, ``checkpoints``)."""
+
+DEFAULT = "default"
+OFFLINE_DEFAULT = "offline:support"
+# When models.default is not set: the first provider whose key is set, else offline.
+_KEYED_DEFAULTS = (
+    ("ANTHROPIC_API_KEY", "anthropic:claude-sonnet-4-6"),
+    ("OPENAI_API_KEY", "openai:gpt-4o-mini"),
+)
+
+ModelEntry: TypeAlias = ModelSpec | BaseChatModel | str
+"""A registry entry: a ``ModelSpec``, a ``"provider:model"`` string or a built model."""
+
+
+def default_model_spec() -> ModelSpec:
+    """What ``default`` means when ``models.default`` is not set."""
+    for env_var, spec in _KEYED_DEFAULTS:
+        if env_var_is_set(env_var):
+            return ModelSpec(model=spec)
+    return ModelSpec(model=OFFLINE_DEFAULT)
+
+
+def load_model_spec(spec: ModelSpec, project_dir: Path = Path(".")) -> BaseChatModel:
+    """``load_chat_model`` with a ``ModelSpec``'s client settings (and key file)."""
+    api_key: SecretStr | None = None
+    if spec.api_key_file is not None:
+        path = spec.api_key_file
+        if not path.is_absolute():
+            path = project_dir / path
+        try:
+            api_key = SecretStr(path.read_text(encoding="utf-8").strip())
+        except OSError as e:
+            raise ConfigError(
+                f"models: api_key_file {path} for {spec.model!r} cannot be read ({e.strerror})"
+            ) from e
+    return load_chat_model(
+        spec.model,
+        base_url=spec.base_url,
+        api_key=api_key,
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
+        timeout=spec.timeout,
+        max_retries=spec.max_retries,
+    )
+
+
+class ModelRegistry:
+    """The chat models of one process, by name.
+
+    Entries given (from ``models:``) are built when the registry is (``build()``), so a
+    bad spec, a missing SDK or key stops start-up. Without a ``default`` entry, the one
+    ``default_model_spec()`` gives when the registry is made is built on first use, as it
+    may never be asked for.
+    """
+
+    def __init__(
+        self, entries: Mapping[str, ModelEntry] | None = None, project_dir: Path = Path(".")
+    ) -> None:
+        self._entries: dict[str, ModelEntry] = dict(entries or {})
+        self._configured = list(self._entries)
+        # Chosen now, from the keys set when the process starts; built on first use.
+        self._entries.setdefault(DEFAULT, default_model_spec())
+        self._project_dir = project_dir
+        self._models: dict[str, BaseChatModel] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelRegistry:
+        """The registry of ``settings.models``, built."""
+        registry = cls(settings.models, settings.project_dir)
+        registry.build()
+        return registry
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def build(self) -> None:
+        """Build every configured model now (errors name the ``models.<name>`` key)."""
+        for name in self._configured:
+            self.get(name)
+
+    def get(self, name: str) -> BaseChatModel:
+        """The model named ``name``; ``ConfigError`` (code ``unknown_model``) if none is."""
+        model = self._models.get(name)
+        if model is not None:
+            return model
+        with self._lock:
+            model = self._models.get(name)
+            if model is None:
+                model = self._models[name] = self._build(name)
+        return model
+
+    def _build(self, name: str) -> BaseChatModel:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise self._unknown(name)
+        if isinstance(entry, BaseChatModel):
+            return entry
+        spec = ModelSpec(model=entry) if isinstance(entry, str) else entry
+        try:
+            return load_model_spec(spec, self._project_dir)
+        except (ConfigError, ProviderSetupError) as e:
+            # A bad spec, a missing SDK or key: a configuration error naming the entry,
+            # which stops start-up (`dockyard serve` exits 2 with the message).
+            raise ConfigError(f"models.{name}: {e.message}", code=e.code) from e
+
+    def _unknown(self, name: str) -> ConfigError:
+        close = difflib.get_close_matches(name, self.names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return ConfigError(
+            f"no chat model named {name!r}: {hint}models configured: "
+            f"{', '.join(self.names)} (add it under `models:` in dockyard.yaml, "
+            f"or set DOCKYARD_MODELS__{name.upper()})",
+            code="unknown_model",
+        )
+
+    def run_config(self, config: RunnableConfig | None = None) -> RunnableConfig:
+        """``config`` (a copy) with this registry in it, for running a graph yourself."""
+        out: dict[str, Any] = dict(config or {})
+        out["configurable"] = {**(out.get("configurable") or {}), MODELS_KEY: self}
+        return out  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"ModelRegistry({', '.join(self.names)})"
+
+
+@functools.cache
+def _settings_registry() -> ModelRegistry:
+    try:
+        settings = load_settings()
+    except ConfigError as e:
+        raise ConfigError(
+            "a chat_model(...) was called outside a dockyard run and the project's settings "
+            f"do not load ({e.message}); fix them, or pass registry.run_config() as the "
+            "graph's config"
+        ) from e
+    log.debug("chat_model outside a run: models from %s", settings.config_file or "env")
+    return ModelRegistry.from_settings(settings)
+
+
+def run_registry(config: RunnableConfig | None = None) -> ModelRegistry:
+    """The registry of the run ``config`` (default: the running node's) belongs to."""
+    configurable = ensure_config(config).get("configurable") or {}
+    registry = configurable.get(MODELS_KEY)
+    if isinstance(registry, ModelRegistry):
+        return registry
+    return _settings_registry()
+
+
+def chat_model(name: str = DEFAULT) -> BaseChatModel:
+    """The model ``name`` of ``models:``, resolved on each call from the run's registry.
+
+    Call it once, at module level; see the module docstring.
+    """
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"chat_model() takes a model name such as 'default', not {name!r}")
+    return RegistryChatModel(key=name)
+
+
+class RegistryChatModel(BaseChatModel):
+    """Stands for ``models.<name>``: each call goes to that model of the calling run's
+    registry, which reports callbacks (streaming, usage) as if called directly."""
+
+    key: str
+    """The name under ``models:``."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "dockyard-registry"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": self.key}
+
+    def resolve(self, config: RunnableConfig | None = None) -> BaseChatModel:
+        """The model this stands for in the run ``config`` belongs to."""
+        return run_registry(config).get(self.key)
+
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        config = ensure_config(config)
+        return self.resolve(config).invoke(input, config, stop=stop, **kwargs)
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        config = ensure_config(config)
+        return await self.resolve(config).ainvoke(input, config, stop=stop, **kwargs)
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        config = ensure_config(config)
+        return self.resolve(config).stream(input, config, stop=stop, **kwargs)
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        config = ensure_config(config)
+        async for chunk in self.resolve(config).astream(input, config, stop=stop, **kwargs):
+            yield chunk
+
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: Any = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return PerRunModel(self, lambda model: model.bind_tools(tools, **kwargs))
+
+    def with_structured_output(  # type: ignore[override]
+        self, schema: Any, *, include_raw: bool = False, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, Any]:
+        return PerRunModel(
+            self,
+            lambda model: model.with_structured_output(schema, include_raw=include_raw, **kwargs),
+        )
+
+    # Reached only through generate()/agenerate() called on this object itself.
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self.resolve()._generate(messages, stop, run_manager, **kwargs)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return await self.resolve()._agenerate(messages, stop, run_manager, **kwargs)
+
+
+class PerRunModel(Runnable[LanguageModelInput, Any]):
+    """``make(model)`` of the run's model (``bind_tools``, ``with_structured_output``),
+    made once per underlying model."""
+
+    def __init__(
+        self, source: RegistryChatModel, make: Callable[[BaseChatModel], Runnable[Any, Any]]
+    ) -> None:
+        self.source = source
+        self._make = make
+        # Keyed by id() with the model kept alive beside it: models need not be hashable.
+        self._made: dict[int, tuple[BaseChatModel, Runnable[Any, Any]]] = {}
+
+    def resolve(self, config: RunnableConfig | None = None) -> Runnable[Any, Any]:
+        model = self.source.resolve(config)
+        made = self._made.get(id(model))
+        if made is None or made[0] is not model:
+            made = self._made[id(model)] = (model, self._make(model))
+        return made[1]
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        config = ensure_config(config)
+        return self.resolve(config).invoke(input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        config = ensure_config(config)
+        return await self.resolve(config).ainvoke(input, config, **kwargs)
+
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        config = ensure_config(config)
+        return self.resolve(config).stream(input, config, **kwargs)
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        config = ensure_config(config)
+        async for chunk in self.resolve(config).astream(input, config, **kwargs):
+            yield chunk
