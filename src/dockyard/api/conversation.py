@@ -276,7 +276,7 @@ async def follow(rt: Runtime, run: Run, known_ids: set[str]) -> AsyncIterator[st
                 f"restart (GET /threads/{run['thread_id']}/runs/{run['run_id']}/join)",
                 code="run_incomplete",
             )
-        row = await rt.storage.runs.get(run["run_id"])
+        row = await rt.runs.find_run(run["run_id"])
         if row is not None and row["status"] == "interrupted":
             raise ConflictError(
                 f"run {run['run_id']} was cancelled before it finished ({row['cancel_reason']})",

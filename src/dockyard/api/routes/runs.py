@@ -11,7 +11,7 @@ from dockyard.api.responses import json_response, page, run_out
 from dockyard.api.routes.sse import run_paths, sse_events
 from dockyard.api.routes.threads import get_thread
 from dockyard.api.schemas import RunCreate, RunsCancel
-from dockyard.errors import ConflictError, InvalidRequestError
+from dockyard.errors import InvalidRequestError
 from dockyard.runtime.stream import Announced
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Run
 
@@ -76,7 +76,7 @@ async def list_runs(
     select: list[str] | None = Query(None),
 ) -> Response:
     await get_thread(rt, thread_id)
-    runs = await rt.storage.runs.list(thread_id, limit=limit + 1, offset=offset, status=status)
+    runs = await rt.runs.list_runs(thread_id, limit=limit + 1, offset=offset, status=status)
     runs, headers = page(runs, limit, offset)
     out = [run_out(r) for r in runs]
     if select:
@@ -91,12 +91,7 @@ async def get_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Response:
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
 async def delete_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Response:
-    run = await rt.runs.get_run(thread_id, run_id)
-    if run["status"] in ACTIVE_RUN_STATUSES:
-        raise ConflictError(
-            f"run {run_id} is {run['status']}; cancel it before deleting it", code="run_active"
-        )
-    await rt.storage.runs.delete(run_id)
+    await rt.runs.delete_run(thread_id, run_id)
     return Response(status_code=204)
 
 
@@ -173,7 +168,7 @@ async def cancel_many(
         for run_id in body.run_ids:
             targets.append(await rt.runs.get_run(body.thread_id, run_id))
     elif body.thread_id:
-        targets = await rt.storage.runs.active(body.thread_id)
+        targets = await rt.runs.active_runs(body.thread_id)
     elif body.status:
         targets = await _all_active(rt, body.status)
     else:
@@ -188,4 +183,4 @@ async def cancel_many(
 
 async def _all_active(rt: Runtime, status: str) -> list[Run]:
     wanted: list[Any] = list(ACTIVE_RUN_STATUSES) if status == "all" else [status]
-    return await rt.storage.runs.with_status(wanted)
+    return await rt.runs.runs_with_status(wanted)

@@ -90,7 +90,7 @@ def cancel_when_client_leaves(rt: Runtime, run_id: str) -> None:
 
 async def _cancel_if_active(rt: Runtime, run_id: str) -> None:
     try:
-        current = await rt.storage.runs.get(run_id)
+        current = await rt.runs.find_run(run_id)
         if current is not None and current["status"] in ("pending", "running"):
             await rt.runs.cancel(current, "interrupt")
     finally:

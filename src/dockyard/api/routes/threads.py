@@ -390,5 +390,5 @@ async def join_thread_stream(
         raise UnsupportedFieldError(
             "stream_mode: thread streams support 'run_modes' only", param="stream_mode"
         )
-    active = await rt.storage.runs.active(thread_id)
+    active = await rt.runs.active_runs(thread_id)
     return sse_events(rt, active[0] if active else None, modes or None, last_event_id)
