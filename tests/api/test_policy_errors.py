@@ -15,7 +15,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from dockyard.api import create_app
 from dockyard.api.app import CatchAll
-from dockyard.api.deps import get_runtime
+from dockyard.api.deps import get_process
 from dockyard.errors import RateLimitedError
 from dockyard.settings import load_settings
 from tests.conftest import FIXTURE_PROJECT
@@ -100,7 +100,7 @@ async def refusing_app(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.Asy
     async def policy() -> None:
         raise RateLimitedError("too many requests from this key; retry in 2 s", retry_after=1.5)
 
-    app.dependency_overrides[get_runtime] = policy
+    app.dependency_overrides[get_process] = policy
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://dockyard") as h:
         yield app, h

@@ -75,6 +75,18 @@ async def test_unknown_ids(http: httpx.AsyncClient, thread_id: str) -> None:
     assert_error(r, 404, "run_not_found")
 
 
+async def test_delete_refuses_an_active_run(http: httpx.AsyncClient, thread_id: str) -> None:
+    body = {"assistant_id": "trivial", "input": {"x": 1}, "after_seconds": 3600}
+    run = (await http.post(f"/threads/{thread_id}/runs", json=body)).json()
+    path = f"/threads/{thread_id}/runs/{run['run_id']}"
+    assert_error(await http.delete(path), 409, "run_active", "pending", "cancel it")
+    assert (await http.get(path)).json()["status"] == "pending"
+    assert (await http.post(f"{path}/cancel", params={"wait": True})).status_code == 204
+    assert (await http.delete(path)).status_code == 204
+    assert_error(await http.delete(path), 404, "run_not_found")
+    assert_error(await http.delete(f"/threads/{thread_id}/runs/nope"), 404, "run_not_found")
+
+
 async def test_bad_last_event_id_and_join_mode(http: httpx.AsyncClient, thread_id: str) -> None:
     run = (await http.post(f"/threads/{thread_id}/runs", json={"assistant_id": "trivial"})).json()
     path = f"/threads/{thread_id}/runs/{run['run_id']}/stream"

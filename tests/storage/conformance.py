@@ -26,7 +26,15 @@ from typing import Any, ClassVar, Protocol
 import pytest
 
 from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError
-from dockyard.storage.base import AssistantStore, CronStore, Run, RunStore, Thread, ThreadStore
+from dockyard.storage.base import (
+    AssistantStore,
+    CronStore,
+    Run,
+    RunStatus,
+    RunStore,
+    Thread,
+    ThreadStore,
+)
 from tests.storage.cron_conformance import CronConformance
 
 
@@ -663,6 +671,19 @@ class StorageConformance(CronConformance):
         assert await b.runs.get(run["run_id"]) is None
         assert await b.runs.delete(run["run_id"]) is False
         assert [r["run_id"] for r in await b.runs.list(tid)] == [keep["run_id"]]
+
+    async def test_run_delete_only_if(self, b: Backend) -> None:
+        # One statement: the status a delete is conditional on is the one it deletes under.
+        tid = (await make_thread(b))["thread_id"]
+        running = await add_run(b, tid, status="running")
+        done = await add_run(b, tid, status="success")
+        finished: list[RunStatus] = ["success", "error", "timeout", "interrupted"]
+        assert await b.runs.delete(running["run_id"], only_if=finished) is False
+        got = await b.runs.get(running["run_id"])
+        assert got is not None and got["status"] == "running"
+        assert await b.runs.delete(done["run_id"], only_if=finished) is True
+        assert await b.runs.get(done["run_id"]) is None
+        assert await b.runs.delete(done["run_id"], only_if=finished) is False
 
     async def test_run_requeue_running(self, b: Backend) -> None:
         t1 = (await make_thread(b))["thread_id"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from dockyard.api.deps import Runtime
+from dockyard.api.deps import DockyardProcess
 from dockyard.api.openai_schemas import ChatMessageIn
 from dockyard.errors import (
     AgentRunError,
@@ -104,7 +104,7 @@ def resume_command(thread: Thread, text: str) -> dict[str, Any]:
 # -- threads and runs -----------------------------------------------------------------------
 
 
-async def resolve_model(rt: Runtime, model: str) -> Assistant:
+async def resolve_model(rt: DockyardProcess, model: str) -> Assistant:
     try:
         return await rt.runs.resolve_assistant(model)
     except NotFoundError:
@@ -122,7 +122,7 @@ def _thread_graph(thread: Thread) -> str | None:
 
 
 async def open_thread(
-    rt: Runtime, thread_id: str, assistant: Assistant, metadata: dict[str, Any]
+    rt: DockyardProcess, thread_id: str, assistant: Assistant, metadata: dict[str, Any]
 ) -> Thread:
     """The thread, created with ``metadata`` when missing; it must belong to the same graph."""
     graph_id = assistant["graph_id"]
@@ -148,7 +148,7 @@ async def open_thread(
 
 
 async def start_run(
-    rt: Runtime,
+    rt: DockyardProcess,
     assistant: Assistant,
     thread_id: str | None,
     *,
@@ -241,7 +241,9 @@ def _is_ai(msg: dict[str, Any]) -> bool:
     return msg.get("type") in ("ai", "AIMessageChunk", "AIMessage")
 
 
-async def follow(rt: Runtime, run: Run, known_ids: set[str]) -> AsyncIterator[str | Outcome]:
+async def follow(
+    rt: DockyardProcess, run: Run, known_ids: set[str]
+) -> AsyncIterator[str | Outcome]:
     """Follow a run: text deltas of its AI message chunks (stream runs), then its Outcome.
 
     ``known_ids`` are the ids of messages that were in the state before the run or in its
@@ -276,7 +278,7 @@ async def follow(rt: Runtime, run: Run, known_ids: set[str]) -> AsyncIterator[st
                 f"restart (GET /threads/{run['thread_id']}/runs/{run['run_id']}/join)",
                 code="run_incomplete",
             )
-        row = await rt.storage.runs.get(run["run_id"])
+        row = await rt.runs.find_run(run["run_id"])
         if row is not None and row["status"] == "interrupted":
             raise ConflictError(
                 f"run {run['run_id']} was cancelled before it finished ({row['cancel_reason']})",
@@ -292,7 +294,7 @@ async def follow(rt: Runtime, run: Run, known_ids: set[str]) -> AsyncIterator[st
     yield out
 
 
-async def outcome_of(rt: Runtime, run: Run, known_ids: set[str]) -> Outcome:
+async def outcome_of(rt: DockyardProcess, run: Run, known_ids: set[str]) -> Outcome:
     async for item in follow(rt, run, known_ids):
         if isinstance(item, Outcome):
             return item

@@ -6,16 +6,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from dockyard.runtime.process import Runtime
+from dockyard.runtime.process import DockyardProcess
 
 
-async def get_runtime(request: Request) -> Runtime:
+async def get_process(request: Request) -> DockyardProcess:
     # async: FastAPI runs a plain-def dependency in its thread pool, a thread hop
     # per request (about a twentieth of an API process's CPU under load).
-    rt: Runtime = request.app.state.runtime
+    rt: DockyardProcess = request.app.state.runtime
     return rt
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ProcessDep = Annotated[DockyardProcess, Depends(get_process)]
 
-__all__ = ["Runtime", "RuntimeDep", "get_runtime"]
+__all__ = ["DockyardProcess", "ProcessDep", "get_process"]

@@ -37,7 +37,10 @@ log = logging.getLogger("dockyard.runtime")
 
 
 @dataclass
-class Runtime:
+class DockyardProcess:
+    """What one process runs on, as ``open_runtime`` started it. Not named ``Runtime``:
+    that is LangGraph's (``langgraph.runtime.Runtime``), which graphs import too."""
+
     settings: Settings
     storage: Storage
     registry: GraphRegistry
@@ -122,7 +125,7 @@ async def open_runtime(
     *,
     execute: bool,
     run_view: RunView,
-) -> AsyncIterator[Runtime]:
+) -> AsyncIterator[DockyardProcess]:
     """Everything a process needs, started; stopped in reverse order on exit.
 
     ``execute``: this process claims and runs runs (the API in the embedded
@@ -192,7 +195,7 @@ async def open_runtime(
         else:
             signals = LocalSignals(executor)
         service = RunService(ctx, executor, signals)
-        runtime = Runtime(settings, storage, registry, broker, executor, service, redis)
+        runtime = DockyardProcess(settings, storage, registry, broker, executor, service, redis)
         await service.ensure_default_assistants()
         if executor is not None:
             await executor.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,14 @@ from dockyard.runtime.signals import LocalSignals, Signals
 from dockyard.runtime.stream import Announced, Event, first_event
 from dockyard.runtime.webhooks import new_webhook, validate_webhook_url
 from dockyard.sampling import config_problem
-from dockyard.storage.base import ACTIVE_RUN_STATUSES, Assistant, Run, Thread
+from dockyard.storage.base import (
+    ACTIVE_RUN_STATUSES,
+    FINISHED_RUN_STATUSES,
+    Assistant,
+    Run,
+    RunStatus,
+    Thread,
+)
 from dockyard.storage.database import Storage
 from dockyard.storage.sql import new_thread_row
 
@@ -282,6 +289,36 @@ class RunService:
                 f"run {run_id} not found on thread {thread_id}", code="run_not_found"
             )
         return run
+
+    async def find_run(self, run_id: str) -> Run | None:
+        """The run by id alone (on any thread), or None once it is gone."""
+        return await self.storage.runs.get(run_id)
+
+    async def list_runs(
+        self, thread_id: str, *, limit: int, offset: int, status: RunStatus | None
+    ) -> list[Run]:
+        return await self.storage.runs.list(thread_id, limit=limit, offset=offset, status=status)
+
+    async def active_runs(self, thread_id: str) -> list[Run]:
+        return await self.storage.runs.active(thread_id)
+
+    async def runs_with_status(self, statuses: Sequence[RunStatus]) -> list[Run]:
+        return await self.storage.runs.with_status(statuses)
+
+    async def delete_run(self, thread_id: str, run_id: str) -> None:
+        """Delete a finished run; ConflictError ``run_active`` while it is pending or running.
+        The status check and the delete are one statement, so a run that starts (or is
+        requeued) after the check is never deleted under its executor."""
+        while True:
+            run = await self.get_run(thread_id, run_id)
+            if run["status"] in ACTIVE_RUN_STATUSES:
+                raise ConflictError(
+                    f"run {run_id} is {run['status']}; cancel it before deleting it",
+                    code="run_active",
+                )
+            if await self.storage.runs.delete(run_id, only_if=FINISHED_RUN_STATUSES):
+                return
+            # Its status changed after the read (or it was deleted): answer for the new one.
 
     async def cancel(self, run: Run, action: CancelAction, wait: bool = False) -> None:
         run_id = run["run_id"]

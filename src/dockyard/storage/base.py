@@ -20,6 +20,7 @@ IfExists = Literal["raise", "do_nothing"]
 SortOrder = Literal["asc", "desc"]
 
 ACTIVE_RUN_STATUSES: tuple[RunStatus, ...] = ("pending", "running")
+FINISHED_RUN_STATUSES: tuple[RunStatus, ...] = ("success", "error", "timeout", "interrupted")
 
 
 class Assistant(TypedDict):

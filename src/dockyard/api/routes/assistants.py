@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.deps import DockyardProcess, ProcessDep
 from dockyard.api.responses import assistant_out, json_response, page, select_fields
 from dockyard.api.schemas import (
     AssistantCount,
@@ -26,7 +26,7 @@ from dockyard.storage.base import Assistant
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 
 
-def _check_graph(rt: Runtime, graph_id: str) -> None:
+def _check_graph(rt: DockyardProcess, graph_id: str) -> None:
     if graph_id not in rt.registry:
         raise NotFoundError(
             f"graph {graph_id!r} is not declared; declared graphs: {', '.join(rt.registry.names)}",
@@ -40,12 +40,12 @@ def _check_config(config: dict[str, Any] | None) -> None:
         raise InvalidRequestError(problem, param="config")
 
 
-async def _get(rt: Runtime, assistant_id: str) -> Assistant:
+async def _get(rt: DockyardProcess, assistant_id: str) -> Assistant:
     return await rt.runs.resolve_assistant(assistant_id)
 
 
 @router.post("")
-async def create_assistant(body: AssistantCreate, rt: RuntimeDep) -> Response:
+async def create_assistant(body: AssistantCreate, rt: ProcessDep) -> Response:
     _check_graph(rt, body.graph_id)
     _check_config(body.config)
     a = await rt.storage.assistants.create(
@@ -62,7 +62,7 @@ async def create_assistant(body: AssistantCreate, rt: RuntimeDep) -> Response:
 
 
 @router.post("/search")
-async def search_assistants(body: AssistantSearch, rt: RuntimeDep) -> Response:
+async def search_assistants(body: AssistantSearch, rt: ProcessDep) -> Response:
     items = await rt.storage.assistants.search(
         graph_id=body.graph_id,
         name=body.name,
@@ -78,19 +78,19 @@ async def search_assistants(body: AssistantSearch, rt: RuntimeDep) -> Response:
 
 
 @router.post("/count")
-async def count_assistants(body: AssistantCount, rt: RuntimeDep) -> int:
+async def count_assistants(body: AssistantCount, rt: ProcessDep) -> int:
     return await rt.storage.assistants.count(
         graph_id=body.graph_id, name=body.name, metadata=body.metadata
     )
 
 
 @router.get("/{assistant_id}")
-async def get_assistant(assistant_id: str, rt: RuntimeDep) -> Response:
+async def get_assistant(assistant_id: str, rt: ProcessDep) -> Response:
     return json_response(assistant_out(await _get(rt, assistant_id)))
 
 
 @router.patch("/{assistant_id}")
-async def update_assistant(assistant_id: str, body: AssistantUpdate, rt: RuntimeDep) -> Response:
+async def update_assistant(assistant_id: str, body: AssistantUpdate, rt: ProcessDep) -> Response:
     current = await _get(rt, assistant_id)
     if body.graph_id is not None:
         _check_graph(rt, body.graph_id)
@@ -109,7 +109,7 @@ async def update_assistant(assistant_id: str, body: AssistantUpdate, rt: Runtime
 
 @router.delete("/{assistant_id}", status_code=204)
 async def delete_assistant(
-    assistant_id: str, rt: RuntimeDep, delete_threads: bool = False
+    assistant_id: str, rt: ProcessDep, delete_threads: bool = False
 ) -> Response:
     current = await _get(rt, assistant_id)
     if delete_threads:
@@ -124,7 +124,7 @@ async def delete_assistant(
 
 @router.post("/{assistant_id}/versions")
 async def assistant_versions(
-    assistant_id: str, body: AssistantVersions, rt: RuntimeDep
+    assistant_id: str, body: AssistantVersions, rt: ProcessDep
 ) -> Response:
     current = await _get(rt, assistant_id)
     versions = await rt.storage.assistants.versions(
@@ -135,14 +135,14 @@ async def assistant_versions(
 
 
 @router.post("/{assistant_id}/latest")
-async def set_latest(assistant_id: str, body: AssistantLatest, rt: RuntimeDep) -> Response:
+async def set_latest(assistant_id: str, body: AssistantLatest, rt: ProcessDep) -> Response:
     current = await _get(rt, assistant_id)
     a = await rt.storage.assistants.set_latest(current["assistant_id"], body.version)
     return json_response(assistant_out(a))
 
 
 @router.get("/{assistant_id}/graph")
-async def assistant_graph(assistant_id: str, rt: RuntimeDep, xray: int | bool = False) -> Any:
+async def assistant_graph(assistant_id: str, rt: ProcessDep, xray: int | bool = False) -> Any:
     a = await _get(rt, assistant_id)
     graph = await rt.registry.get(a["graph_id"])
     drawable = await graph.aget_graph(xray=xray)
@@ -155,7 +155,7 @@ async def _schemas(graph: Any, graph_id: str) -> dict[str, Any]:
 
 
 @router.get("/{assistant_id}/schemas")
-async def assistant_schemas(assistant_id: str, rt: RuntimeDep) -> Response:
+async def assistant_schemas(assistant_id: str, rt: ProcessDep) -> Response:
     a = await _get(rt, assistant_id)
     graph = await rt.registry.get(a["graph_id"])
     return json_response(await _schemas(graph, a["graph_id"]))
@@ -164,7 +164,7 @@ async def assistant_schemas(assistant_id: str, rt: RuntimeDep) -> Response:
 @router.get("/{assistant_id}/subgraphs")
 @router.get("/{assistant_id}/subgraphs/{namespace}")
 async def assistant_subgraphs(
-    assistant_id: str, rt: RuntimeDep, namespace: str | None = None, recurse: bool = False
+    assistant_id: str, rt: ProcessDep, namespace: str | None = None, recurse: bool = False
 ) -> Response:
     a = await _get(rt, assistant_id)
     graph = await rt.registry.get(a["graph_id"])

@@ -28,7 +28,7 @@ from dockyard.api.conversation import (
     start_run,
     state_messages,
 )
-from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.deps import DockyardProcess, ProcessDep
 from dockyard.api.responses import json_response
 from dockyard.errors import InvalidRequestError
 from dockyard.storage.base import Assistant
@@ -64,7 +64,7 @@ def session_thread_id(user_id: str, session_id: str) -> str:
     return str(uuid.uuid5(_SESSION_NS, json.dumps([user_id, session_id])))
 
 
-async def _assistant(rt: Runtime, assistant_id: str | None) -> Assistant:
+async def _assistant(rt: DockyardProcess, assistant_id: str | None) -> Assistant:
     if assistant_id is not None:
         return await rt.runs.resolve_assistant(assistant_id)
     names = rt.registry.names
@@ -79,7 +79,7 @@ async def _assistant(rt: Runtime, assistant_id: str | None) -> Assistant:
 
 
 @router.post("/chat", response_model=ChatReply, response_model_exclude_none=True)
-async def chat(body: ChatRequest, rt: RuntimeDep) -> Response:
+async def chat(body: ChatRequest, rt: ProcessDep) -> Response:
     assistant = await _assistant(rt, body.assistant_id)
     thread_id = session_thread_id(body.user_id, body.session_id)
     thread = await open_thread(

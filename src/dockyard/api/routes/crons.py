@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from dockyard.api.cron_schemas import CronCount, CronCreate, CronSearch, CronUpdate
-from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.deps import DockyardProcess, ProcessDep
 from dockyard.api.responses import json_response, page
 from dockyard.api.routes.threads import get_thread
 from dockyard.errors import InvalidRequestError, NotFoundError
@@ -46,13 +46,15 @@ def cron_out(c: Cron, select: list[str] | None = None) -> dict[str, Any]:
     return {k: v for k, v in out.items() if k in select}
 
 
-async def _checked_payload(rt: Runtime, assistant: Assistant, fields: dict[str, Any]) -> None:
+async def _checked_payload(
+    rt: DockyardProcess, assistant: Assistant, fields: dict[str, Any]
+) -> None:
     # The run path's own checks, now: a cron whose every firing would be
     # refused (unknown node, disallowed webhook host...) is refused at once.
     await rt.runs.validate({**fields, "assistant_id": assistant["assistant_id"]}, assistant)
 
 
-async def _get(rt: Runtime, cron_id: str) -> Cron:
+async def _get(rt: DockyardProcess, cron_id: str) -> Cron:
     cron = await rt.storage.crons.get(cron_id)
     if cron is None:
         raise NotFoundError(f"cron {cron_id} not found", code="cron_not_found")
@@ -68,7 +70,7 @@ def _stateless_only(thread_id: str | None, on_run_completed: str | None) -> None
         )
 
 
-async def _create(rt: Runtime, thread_id: str | None, body: CronCreate) -> Response:
+async def _create(rt: DockyardProcess, thread_id: str | None, body: CronCreate) -> Response:
     check_schedule(body.schedule)
     zone(body.timezone)
     if thread_id is not None:
@@ -99,17 +101,17 @@ async def _create(rt: Runtime, thread_id: str | None, body: CronCreate) -> Respo
 
 
 @router.post("/runs/crons")
-async def create_cron(body: CronCreate, rt: RuntimeDep) -> Response:
+async def create_cron(body: CronCreate, rt: ProcessDep) -> Response:
     return await _create(rt, None, body)
 
 
 @router.post("/threads/{thread_id}/runs/crons")
-async def create_thread_cron(thread_id: str, body: CronCreate, rt: RuntimeDep) -> Response:
+async def create_thread_cron(thread_id: str, body: CronCreate, rt: ProcessDep) -> Response:
     return await _create(rt, thread_id, body)
 
 
 @router.patch("/runs/crons/{cron_id}")
-async def update_cron(cron_id: str, body: CronUpdate, rt: RuntimeDep) -> Response:
+async def update_cron(cron_id: str, body: CronUpdate, rt: ProcessDep) -> Response:
     current = await _get(rt, cron_id)
     if body.schedule is not None:
         check_schedule(body.schedule)
@@ -139,13 +141,13 @@ async def update_cron(cron_id: str, body: CronUpdate, rt: RuntimeDep) -> Respons
 
 
 @router.delete("/runs/crons/{cron_id}", status_code=204)
-async def delete_cron(cron_id: str, rt: RuntimeDep) -> Response:
+async def delete_cron(cron_id: str, rt: ProcessDep) -> Response:
     if not await rt.storage.crons.delete(cron_id):
         raise NotFoundError(f"cron {cron_id} not found", code="cron_not_found")
     return Response(status_code=204)
 
 
-def _assistant_filter(rt: Runtime, assistant_id: str | None) -> str | None:
+def _assistant_filter(rt: DockyardProcess, assistant_id: str | None) -> str | None:
     # The SDK documents "assistant ID or graph name", as runs take it.
     if assistant_id is not None and assistant_id in rt.registry:
         return default_assistant_id(assistant_id)
@@ -153,7 +155,7 @@ def _assistant_filter(rt: Runtime, assistant_id: str | None) -> str | None:
 
 
 @router.post("/runs/crons/search")
-async def search_crons(body: CronSearch, rt: RuntimeDep) -> Response:
+async def search_crons(body: CronSearch, rt: ProcessDep) -> Response:
     items = await rt.storage.crons.search(
         assistant_id=_assistant_filter(rt, body.assistant_id),
         thread_id=body.thread_id,
@@ -170,7 +172,7 @@ async def search_crons(body: CronSearch, rt: RuntimeDep) -> Response:
 
 
 @router.post("/runs/crons/count")
-async def count_crons(body: CronCount, rt: RuntimeDep) -> int:
+async def count_crons(body: CronCount, rt: ProcessDep) -> int:
     return await rt.storage.crons.count(
         assistant_id=_assistant_filter(rt, body.assistant_id),
         thread_id=body.thread_id,

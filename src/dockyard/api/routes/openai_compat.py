@@ -69,7 +69,7 @@ from dockyard.api.conversation import (
     text_of,
     to_langchain,
 )
-from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.deps import DockyardProcess, ProcessDep
 from dockyard.api.openai_errors import (
     RUN_HEADER,
     THREAD_HEADER,
@@ -110,7 +110,7 @@ def _model_obj(model_id: str, created: datetime, a: Assistant) -> dict[str, Any]
     }
 
 
-async def _all_assistants(rt: Runtime) -> list[Assistant]:
+async def _all_assistants(rt: DockyardProcess) -> list[Assistant]:
     out: list[Assistant] = []
     page = 1000
     while True:
@@ -123,7 +123,7 @@ async def _all_assistants(rt: Runtime) -> list[Assistant]:
 
 
 @router.get("/models")
-async def list_models(rt: RuntimeDep) -> Response:
+async def list_models(rt: ProcessDep) -> Response:
     """Every graph (by name, its default assistant) and every assistant created over the API
     (by id). A graph's default assistant is listed once, under the graph's name."""
     assistants = await _all_assistants(rt)
@@ -139,7 +139,7 @@ async def list_models(rt: RuntimeDep) -> Response:
 
 
 @router.get("/models/{model_id}")
-async def get_model(model_id: str, rt: RuntimeDep) -> Response:
+async def get_model(model_id: str, rt: ProcessDep) -> Response:
     a = await resolve_model(rt, model_id)
     return json_response(_model_obj(model_id, a["created_at"], a))
 
@@ -175,7 +175,7 @@ def _run_config(assistant: Assistant, body: ChatCompletionRequest) -> dict[str, 
     return {"configurable": {MODEL_PARAMS_KEY: merged}}
 
 
-async def _plan(rt: Runtime, body: ChatCompletionRequest, thread_id: str | None) -> _Turn:
+async def _plan(rt: DockyardProcess, body: ChatCompletionRequest, thread_id: str | None) -> _Turn:
     if body.n is not None and body.n != 1:
         raise _refuse("n")
     if body.logprobs:
@@ -263,7 +263,7 @@ def _extension(out: Outcome) -> dict[str, Any]:
 @router.post("/chat/completions")
 async def chat_completions(
     body: ChatCompletionRequest,
-    rt: RuntimeDep,
+    rt: ProcessDep,
     x_thread_id: str | None = Header(None, alias=THREAD_HEADER),
 ) -> Response:
     turn = await _plan(rt, body, x_thread_id)
@@ -357,7 +357,7 @@ def _stream_error(exc: Exception) -> dict[str, Any]:
 
 
 async def _stream(
-    rt: Runtime, run: Run, model: str, known_ids: set[str], include_usage: bool
+    rt: DockyardProcess, run: Run, model: str, known_ids: set[str], include_usage: bool
 ) -> AsyncIterator[bytes]:
     created = int(time.time())
     base: dict[str, Any] = {

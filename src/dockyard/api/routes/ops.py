@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from dockyard import __version__
-from dockyard.api.deps import RuntimeDep
+from dockyard.api.deps import ProcessDep
 from dockyard.api.responses import json_response
 
 router = APIRouter(tags=["ops"])
@@ -21,7 +21,7 @@ async def health() -> dict[str, bool]:
 
 
 @router.get("/ready")
-async def ready(rt: RuntimeDep) -> Response:
+async def ready(rt: ProcessDep) -> Response:
     problems = await rt.ping()
     if problems:
         return json_response(
@@ -39,7 +39,7 @@ async def ready(rt: RuntimeDep) -> Response:
 
 
 @meta.get("/info")
-async def info(rt: RuntimeDep) -> dict[str, object]:
+async def info(rt: ProcessDep) -> dict[str, object]:
     http = rt.settings.http
     return {
         "name": "dockyard",

@@ -6,12 +6,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.deps import DockyardProcess, ProcessDep
 from dockyard.api.responses import json_response, page, run_out
 from dockyard.api.routes.sse import run_paths, sse_events
 from dockyard.api.routes.threads import get_thread
 from dockyard.api.schemas import RunCreate, RunsCancel
-from dockyard.errors import ConflictError, InvalidRequestError
+from dockyard.errors import InvalidRequestError
 from dockyard.runtime.stream import Announced
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Run
 
@@ -20,24 +20,26 @@ router = APIRouter(tags=["runs"])
 CancelActionQ = Literal["interrupt", "rollback"]
 
 
-async def _start(rt: Runtime, thread_id: str | None, body: RunCreate) -> tuple[Run, Announced]:
+async def _start(
+    rt: DockyardProcess, thread_id: str | None, body: RunCreate
+) -> tuple[Run, Announced]:
     payload = body.model_dump(exclude_none=True)
     payload["stream_mode"] = body.stream_mode
     return await rt.runs.start(thread_id, payload)
 
 
-async def _create(rt: Runtime, thread_id: str | None, body: RunCreate) -> Run:
+async def _create(rt: DockyardProcess, thread_id: str | None, body: RunCreate) -> Run:
     return (await _start(rt, thread_id, body))[0]
 
 
-async def _stream(rt: Runtime, thread_id: str | None, body: RunCreate) -> Response:
+async def _stream(rt: DockyardProcess, thread_id: str | None, body: RunCreate) -> Response:
     run, first = await _start(rt, thread_id, body)
     return sse_events(
         rt, run, None, None, cancel_on_disconnect=body.on_disconnect == "cancel", first=first
     )
 
 
-async def _wait(rt: Runtime, thread_id: str | None, body: RunCreate) -> Response:
+async def _wait(rt: DockyardProcess, thread_id: str | None, body: RunCreate) -> Response:
     run, first = await _start(rt, thread_id, body.model_copy(update={"stream_mode": []}))
     result = await rt.runs.wait_result(run, first=first)
     base = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
@@ -48,7 +50,7 @@ async def _wait(rt: Runtime, thread_id: str | None, body: RunCreate) -> Response
 
 
 @router.post("/threads/{thread_id}/runs")
-async def create_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Response:
+async def create_run(thread_id: str, body: RunCreate, rt: ProcessDep) -> Response:
     run = await _create(rt, thread_id, body)
     return json_response(
         run_out(run), headers={"Content-Location": run_paths(run)["Content-Location"]}
@@ -56,19 +58,19 @@ async def create_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Respons
 
 
 @router.post("/threads/{thread_id}/runs/stream")
-async def stream_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Response:
+async def stream_run(thread_id: str, body: RunCreate, rt: ProcessDep) -> Response:
     return await _stream(rt, thread_id, body)
 
 
 @router.post("/threads/{thread_id}/runs/wait")
-async def wait_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Response:
+async def wait_run(thread_id: str, body: RunCreate, rt: ProcessDep) -> Response:
     return await _wait(rt, thread_id, body)
 
 
 @router.get("/threads/{thread_id}/runs")
 async def list_runs(
     thread_id: str,
-    rt: RuntimeDep,
+    rt: ProcessDep,
     limit: int = Query(10, ge=1, le=1000),
     offset: int = Query(0, ge=0),
     status: Literal["pending", "running", "success", "error", "timeout", "interrupted"]
@@ -76,7 +78,7 @@ async def list_runs(
     select: list[str] | None = Query(None),
 ) -> Response:
     await get_thread(rt, thread_id)
-    runs = await rt.storage.runs.list(thread_id, limit=limit + 1, offset=offset, status=status)
+    runs = await rt.runs.list_runs(thread_id, limit=limit + 1, offset=offset, status=status)
     runs, headers = page(runs, limit, offset)
     out = [run_out(r) for r in runs]
     if select:
@@ -85,18 +87,13 @@ async def list_runs(
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
-async def get_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Response:
+async def get_run(thread_id: str, run_id: str, rt: ProcessDep) -> Response:
     return json_response(run_out(await rt.runs.get_run(thread_id, run_id)))
 
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
-async def delete_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Response:
-    run = await rt.runs.get_run(thread_id, run_id)
-    if run["status"] in ACTIVE_RUN_STATUSES:
-        raise ConflictError(
-            f"run {run_id} is {run['status']}; cancel it before deleting it", code="run_active"
-        )
-    await rt.storage.runs.delete(run_id)
+async def delete_run(thread_id: str, run_id: str, rt: ProcessDep) -> Response:
+    await rt.runs.delete_run(thread_id, run_id)
     return Response(status_code=204)
 
 
@@ -104,7 +101,7 @@ async def delete_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Response:
 async def cancel_run(
     thread_id: str,
     run_id: str,
-    rt: RuntimeDep,
+    rt: ProcessDep,
     wait: bool = False,
     action: CancelActionQ = "interrupt",
 ) -> Response:
@@ -113,7 +110,7 @@ async def cancel_run(
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
-async def join_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Response:
+async def join_run(thread_id: str, run_id: str, rt: ProcessDep) -> Response:
     run = await rt.runs.get_run(thread_id, run_id)
     return json_response(await rt.runs.wait_result(run))
 
@@ -122,7 +119,7 @@ async def join_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Response:
 async def join_run_stream(
     thread_id: str,
     run_id: str,
-    rt: RuntimeDep,
+    rt: ProcessDep,
     stream_mode: list[str] | None = Query(None),
     cancel_on_disconnect: bool = False,
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
@@ -137,7 +134,7 @@ async def join_run_stream(
 
 
 @router.post("/runs")
-async def create_stateless_run(body: RunCreate, rt: RuntimeDep) -> Response:
+async def create_stateless_run(body: RunCreate, rt: ProcessDep) -> Response:
     run = await _create(rt, None, body)
     return json_response(
         run_out(run), headers={"Content-Location": run_paths(run)["Content-Location"]}
@@ -145,17 +142,17 @@ async def create_stateless_run(body: RunCreate, rt: RuntimeDep) -> Response:
 
 
 @router.post("/runs/stream")
-async def stream_stateless_run(body: RunCreate, rt: RuntimeDep) -> Response:
+async def stream_stateless_run(body: RunCreate, rt: ProcessDep) -> Response:
     return await _stream(rt, None, body)
 
 
 @router.post("/runs/wait")
-async def wait_stateless_run(body: RunCreate, rt: RuntimeDep) -> Response:
+async def wait_stateless_run(body: RunCreate, rt: ProcessDep) -> Response:
     return await _wait(rt, None, body)
 
 
 @router.post("/runs/batch")
-async def create_batch(rt: RuntimeDep, body: list[RunCreate] = Body(...)) -> Response:
+async def create_batch(rt: ProcessDep, body: list[RunCreate] = Body(...)) -> Response:
     if not body:
         raise InvalidRequestError("send at least one run payload", param="body")
     runs = [await _create(rt, None, item) for item in body]
@@ -164,7 +161,7 @@ async def create_batch(rt: RuntimeDep, body: list[RunCreate] = Body(...)) -> Res
 
 @router.post("/runs/cancel", status_code=204)
 async def cancel_many(
-    body: RunsCancel, rt: RuntimeDep, action: CancelActionQ = "interrupt"
+    body: RunsCancel, rt: ProcessDep, action: CancelActionQ = "interrupt"
 ) -> Response:
     targets: list[Run] = []
     if body.run_ids:
@@ -173,7 +170,7 @@ async def cancel_many(
         for run_id in body.run_ids:
             targets.append(await rt.runs.get_run(body.thread_id, run_id))
     elif body.thread_id:
-        targets = await rt.storage.runs.active(body.thread_id)
+        targets = await rt.runs.active_runs(body.thread_id)
     elif body.status:
         targets = await _all_active(rt, body.status)
     else:
@@ -186,6 +183,6 @@ async def cancel_many(
     return Response(status_code=204)
 
 
-async def _all_active(rt: Runtime, status: str) -> list[Run]:
+async def _all_active(rt: DockyardProcess, status: str) -> list[Run]:
     wanted: list[Any] = list(ACTIVE_RUN_STATUSES) if status == "all" else [status]
-    return await rt.storage.runs.with_status(wanted)
+    return await rt.runs.runs_with_status(wanted)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from fastapi.responses import StreamingResponse
 
-from dockyard.api.deps import Runtime
+from dockyard.api.deps import DockyardProcess
 from dockyard.api.responses import sse_response
 from dockyard.errors import InvalidRequestError
 from dockyard.runtime.events import STREAM_MODES
@@ -39,7 +39,7 @@ def _allowed(modes: Sequence[str] | None) -> set[str] | None:
     return allowed
 
 
-def parse_last_event_id(rt: Runtime, value: str | None) -> str | None:
+def parse_last_event_id(rt: DockyardProcess, value: str | None) -> str | None:
     if not value:
         return None
     try:
@@ -56,7 +56,7 @@ def run_paths(run: Run) -> dict[str, str]:
 
 
 async def _body(
-    rt: Runtime,
+    rt: DockyardProcess,
     run: Run | None,
     allowed: set[str] | None,
     after: str | None,
@@ -82,15 +82,15 @@ async def _body(
 _background: set[asyncio.Task[None]] = set()
 
 
-def cancel_when_client_leaves(rt: Runtime, run_id: str) -> None:
+def cancel_when_client_leaves(rt: DockyardProcess, run_id: str) -> None:
     """Cancel the run if it is still active. Called while Starlette tears the response
     down, so the work runs as a task of its own instead of in the dying scope."""
     _background.add(asyncio.create_task(_cancel_if_active(rt, run_id)))
 
 
-async def _cancel_if_active(rt: Runtime, run_id: str) -> None:
+async def _cancel_if_active(rt: DockyardProcess, run_id: str) -> None:
     try:
-        current = await rt.storage.runs.get(run_id)
+        current = await rt.runs.find_run(run_id)
         if current is not None and current["status"] in ("pending", "running"):
             await rt.runs.cancel(current, "interrupt")
     finally:
@@ -98,7 +98,7 @@ async def _cancel_if_active(rt: Runtime, run_id: str) -> None:
 
 
 def sse_events(
-    rt: Runtime,
+    rt: DockyardProcess,
     run: Run | None,
     modes: Sequence[str] | None,
     last_event_id: str | None,

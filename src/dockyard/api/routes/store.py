@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Query, Response
 from langgraph.store.base import Item, SearchItem
 
-from dockyard.api.deps import RuntimeDep
+from dockyard.api.deps import ProcessDep
 from dockyard.api.responses import json_response, page
 from dockyard.api.schemas import StoreItemDelete, StoreItemPut, StoreNamespaces, StoreSearch
 from dockyard.errors import InvalidRequestError, NotFoundError
@@ -67,7 +67,7 @@ def _item_out(item: Item | SearchItem) -> dict[str, Any]:
 
 
 @router.put("/items", status_code=204)
-async def put_item(body: StoreItemPut, rt: RuntimeDep) -> Response:
+async def put_item(body: StoreItemPut, rt: ProcessDep) -> Response:
     ns = _check_namespace(body.namespace)
     kwargs: dict[str, Any] = {}
     if body.ttl is not None:
@@ -86,7 +86,7 @@ async def put_item(body: StoreItemPut, rt: RuntimeDep) -> Response:
 
 @router.get("/items")
 async def get_item(
-    rt: RuntimeDep,
+    rt: ProcessDep,
     namespace: str = Query(...),
     key: str = Query(...),
     refresh_ttl: bool | None = None,
@@ -99,13 +99,13 @@ async def get_item(
 
 
 @router.delete("/items", status_code=204)
-async def delete_item(body: StoreItemDelete, rt: RuntimeDep) -> Response:
+async def delete_item(body: StoreItemDelete, rt: ProcessDep) -> Response:
     await rt.storage.store.adelete(_check_namespace(body.namespace), body.key)
     return Response(status_code=204)
 
 
 @router.post("/items/search")
-async def search_items(body: StoreSearch, rt: RuntimeDep) -> Response:
+async def search_items(body: StoreSearch, rt: ProcessDep) -> Response:
     if body.query and rt.settings.store.index is None:
         raise InvalidRequestError(
             "query: semantic search needs an embedding index; set store.index in "
@@ -129,7 +129,7 @@ async def search_items(body: StoreSearch, rt: RuntimeDep) -> Response:
 
 
 @router.post("/namespaces")
-async def list_namespaces(body: StoreNamespaces, rt: RuntimeDep) -> Response:
+async def list_namespaces(body: StoreNamespaces, rt: ProcessDep) -> Response:
     namespaces = await _checked(
         rt.storage.store.alist_namespaces(
             prefix=tuple(body.prefix) if body.prefix else None,

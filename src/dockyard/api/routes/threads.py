@@ -11,7 +11,7 @@ from langgraph.errors import InvalidUpdateError
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
-from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.deps import DockyardProcess, ProcessDep
 from dockyard.api.responses import json_response, page, select_fields, thread_out
 from dockyard.api.routes.sse import sse_events
 from dockyard.api.schemas import (
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/threads", tags=["threads"])
 COPY_NODE = "__copy__"
 
 
-def _ttl(ttl: TTL | None, rt: Runtime) -> tuple[dict[str, Any] | None, datetime | None]:
+def _ttl(ttl: TTL | None, rt: DockyardProcess) -> tuple[dict[str, Any] | None, datetime | None]:
     # Without a ttl in the request: the configured default (checkpointer.ttl in langgraph.json).
     strategy, minutes = (ttl.strategy, ttl.ttl) if ttl else (rt.settings.thread_ttl or (None, None))
     if minutes is None:
@@ -50,14 +50,14 @@ def _ttl(ttl: TTL | None, rt: Runtime) -> tuple[dict[str, Any] | None, datetime 
     )
 
 
-async def get_thread(rt: Runtime, thread_id: str) -> Thread:
+async def get_thread(rt: DockyardProcess, thread_id: str) -> Thread:
     thread = await rt.storage.threads.get(thread_id)
     if thread is None:
         raise NotFoundError(f"thread {thread_id} not found", code="thread_not_found")
     return thread
 
 
-async def _thread_graph(rt: Runtime, thread: Thread) -> Pregel[Any, Any, Any, Any] | None:
+async def _thread_graph(rt: DockyardProcess, thread: Thread) -> Pregel[Any, Any, Any, Any] | None:
     graph_id = thread["graph_id"] or thread["metadata"].get("graph_id")
     if not graph_id or graph_id not in rt.registry:
         return None
@@ -73,7 +73,7 @@ def _config(thread_id: str, checkpoint: dict[str, Any] | None = None) -> Runnabl
 
 
 @router.post("")
-async def create_thread(body: ThreadCreate, rt: RuntimeDep) -> Response:
+async def create_thread(body: ThreadCreate, rt: ProcessDep) -> Response:
     if body.supersteps:
         raise UnsupportedFieldError(
             "supersteps: dockyard does not create threads from supersteps; create the "
@@ -100,7 +100,7 @@ async def create_thread(body: ThreadCreate, rt: RuntimeDep) -> Response:
 
 
 @router.post("/search")
-async def search_threads(body: ThreadSearch, rt: RuntimeDep) -> Response:
+async def search_threads(body: ThreadSearch, rt: ProcessDep) -> Response:
     if body.extract:
         raise UnsupportedFieldError("extract: not supported; remove it", param="extract")
     items = await rt.storage.threads.search(
@@ -119,14 +119,14 @@ async def search_threads(body: ThreadSearch, rt: RuntimeDep) -> Response:
 
 
 @router.post("/count")
-async def count_threads(body: ThreadCount, rt: RuntimeDep) -> int:
+async def count_threads(body: ThreadCount, rt: ProcessDep) -> int:
     return await rt.storage.threads.count(
         metadata=body.metadata, values=body.values, status=body.status
     )
 
 
 @router.post("/prune")
-async def prune_threads(body: ThreadPrune, rt: RuntimeDep) -> dict[str, int]:
+async def prune_threads(body: ThreadPrune, rt: ProcessDep) -> dict[str, int]:
     pruned = 0
     for thread_id in body.thread_ids:
         thread = await rt.storage.threads.get(thread_id)
@@ -151,7 +151,7 @@ def _ttl_out(thread: Thread) -> dict[str, Any] | None:
 
 
 @router.get("/{thread_id}")
-async def read_thread(thread_id: str, rt: RuntimeDep, include: str | None = None) -> Response:
+async def read_thread(thread_id: str, rt: ProcessDep, include: str | None = None) -> Response:
     thread = await get_thread(rt, thread_id)
     out = thread_out(thread)
     wanted = {x.strip() for x in (include or "").split(",") if x.strip()}
@@ -169,7 +169,7 @@ async def read_thread(thread_id: str, rt: RuntimeDep, include: str | None = None
 async def update_thread(
     thread_id: str,
     body: ThreadUpdate,
-    rt: RuntimeDep,
+    rt: ProcessDep,
     prefer: str | None = Header(None),
 ) -> Response:
     ttl, expires_at = _ttl(body.ttl, rt) if body.ttl else (None, None)
@@ -181,19 +181,19 @@ async def update_thread(
     return json_response(thread_out(thread))
 
 
-async def _delete_thread(rt: Runtime, thread_id: str) -> None:
+async def _delete_thread(rt: DockyardProcess, thread_id: str) -> None:
     await rt.runs.delete_thread(thread_id)
 
 
 @router.delete("/{thread_id}", status_code=204)
-async def delete_thread(thread_id: str, rt: RuntimeDep) -> Response:
+async def delete_thread(thread_id: str, rt: ProcessDep) -> Response:
     await get_thread(rt, thread_id)
     await _delete_thread(rt, thread_id)
     return Response(status_code=204)
 
 
 @router.post("/{thread_id}/copy")
-async def copy(thread_id: str, rt: RuntimeDep) -> Response:
+async def copy(thread_id: str, rt: ProcessDep) -> Response:
     src = await get_thread(rt, thread_id)
     new = await rt.storage.threads.create(
         thread_id=new_id(),
@@ -239,7 +239,7 @@ async def _snapshot(
 
 
 async def _state(
-    rt: Runtime,
+    rt: DockyardProcess,
     thread_id: str,
     checkpoint: dict[str, Any] | None,
     subgraphs: bool,
@@ -258,7 +258,7 @@ async def _state(
 @router.get("/{thread_id}/state")
 async def get_state(
     thread_id: str,
-    rt: RuntimeDep,
+    rt: ProcessDep,
     subgraphs: bool = False,
     select: list[str] | None = Query(None),
 ) -> Response:
@@ -269,7 +269,7 @@ async def get_state(
 async def get_state_at(
     thread_id: str,
     checkpoint_id: str,
-    rt: RuntimeDep,
+    rt: ProcessDep,
     subgraphs: bool = False,
     select: list[str] | None = Query(None),
 ) -> Response:
@@ -279,13 +279,13 @@ async def get_state_at(
 
 
 @router.post("/{thread_id}/state/checkpoint")
-async def post_state_at(thread_id: str, body: StateAtCheckpoint, rt: RuntimeDep) -> Response:
+async def post_state_at(thread_id: str, body: StateAtCheckpoint, rt: ProcessDep) -> Response:
     checkpoint = body.checkpoint.model_dump(exclude_none=True)
     return json_response(await _state(rt, thread_id, checkpoint, body.subgraphs, body.select))
 
 
 @router.post("/{thread_id}/state")
-async def update_state(thread_id: str, body: StateUpdate, rt: RuntimeDep) -> Response:
+async def update_state(thread_id: str, body: StateUpdate, rt: ProcessDep) -> Response:
     thread = await get_thread(rt, thread_id)
     if thread["status"] == "busy":
         raise ConflictError(
@@ -331,7 +331,7 @@ async def update_state(thread_id: str, body: StateUpdate, rt: RuntimeDep) -> Res
 
 
 async def _history(
-    rt: Runtime,
+    rt: DockyardProcess,
     thread_id: str,
     limit: int,
     before: Any,
@@ -356,7 +356,7 @@ async def _history(
 
 
 @router.post("/{thread_id}/history")
-async def post_history(thread_id: str, body: HistoryQuery, rt: RuntimeDep) -> Response:
+async def post_history(thread_id: str, body: HistoryQuery, rt: ProcessDep) -> Response:
     before = (
         body.before.model_dump(exclude_none=True)
         if isinstance(body.before, CheckpointRef)
@@ -370,7 +370,7 @@ async def post_history(thread_id: str, body: HistoryQuery, rt: RuntimeDep) -> Re
 @router.get("/{thread_id}/history")
 async def get_history(
     thread_id: str,
-    rt: RuntimeDep,
+    rt: ProcessDep,
     limit: int = Query(10, ge=1, le=1000),
     before: str | None = None,
 ) -> Response:
@@ -380,7 +380,7 @@ async def get_history(
 @router.get("/{thread_id}/stream")
 async def join_thread_stream(
     thread_id: str,
-    rt: RuntimeDep,
+    rt: ProcessDep,
     stream_mode: list[str] | None = Query(None),
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
 ) -> Response:
@@ -390,5 +390,5 @@ async def join_thread_stream(
         raise UnsupportedFieldError(
             "stream_mode: thread streams support 'run_modes' only", param="stream_mode"
         )
-    active = await rt.storage.runs.active(thread_id)
+    active = await rt.runs.active_runs(thread_id)
     return sse_events(rt, active[0] if active else None, modes or None, last_event_id)
