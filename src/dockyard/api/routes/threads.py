@@ -12,7 +12,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
 from dockyard.api.deps import Runtime, RuntimeDep
-from dockyard.api.responses import json_response, page, select_fields, thread_out
+from dockyard.api.responses import json_response, page, select_fields
 from dockyard.api.routes.sse import sse_events
 from dockyard.api.schemas import (
     TTL,
@@ -30,7 +30,7 @@ from dockyard.api.schemas import (
 from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError, UnsupportedFieldError
 from dockyard.runtime.serde import to_jsonable
 from dockyard.runtime.service import new_id
-from dockyard.runtime.state import checkpoint_out, empty_state, state_out
+from dockyard.runtime.shapes import checkpoint_out, empty_state, state_out, thread_out
 from dockyard.storage.base import Thread
 from dockyard.storage.checkpoints import copy_thread
 
