@@ -1,4 +1,5 @@
-"""Shared dependencies: the runtime object the app was started with."""
+"""Shared dependencies: the runtime object the app was started with, and the lookups
+several route modules share (routes never import each other)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from dockyard.errors import NotFoundError
 from dockyard.runtime.process import Runtime
+from dockyard.storage.base import Thread
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -18,4 +21,12 @@ async def get_runtime(request: Request) -> Runtime:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
-__all__ = ["Runtime", "RuntimeDep", "get_runtime"]
+
+async def get_thread(rt: Runtime, thread_id: str) -> Thread:
+    thread = await rt.storage.threads.get(thread_id)
+    if thread is None:
+        raise NotFoundError(f"thread {thread_id} not found", code="thread_not_found")
+    return thread
+
+
+__all__ = ["Runtime", "RuntimeDep", "get_runtime", "get_thread"]

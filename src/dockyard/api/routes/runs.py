@@ -6,11 +6,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.deps import Runtime, RuntimeDep, get_thread
 from dockyard.api.responses import json_response, page
-from dockyard.api.routes.sse import run_paths, sse_events
-from dockyard.api.routes.threads import get_thread
 from dockyard.api.schemas import RunCreate, RunsCancel
+from dockyard.api.sse import run_paths, sse_events
 from dockyard.errors import ConflictError, InvalidRequestError
 from dockyard.runtime.shapes import run_out
 from dockyard.runtime.stream import Announced

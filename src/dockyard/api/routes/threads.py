@@ -11,9 +11,8 @@ from langgraph.errors import InvalidUpdateError
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
-from dockyard.api.deps import Runtime, RuntimeDep
+from dockyard.api.deps import Runtime, RuntimeDep, get_thread
 from dockyard.api.responses import json_response, page, select_fields
-from dockyard.api.routes.sse import sse_events
 from dockyard.api.schemas import (
     TTL,
     CheckpointRef,
@@ -27,6 +26,7 @@ from dockyard.api.schemas import (
     ThreadUpdate,
     check_state_select,
 )
+from dockyard.api.sse import sse_events
 from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError, UnsupportedFieldError
 from dockyard.runtime.serde import to_jsonable
 from dockyard.runtime.service import new_id
@@ -48,13 +48,6 @@ def _ttl(ttl: TTL | None, rt: Runtime) -> tuple[dict[str, Any] | None, datetime 
         {"strategy": strategy, "ttl": minutes},
         datetime.now(UTC) + timedelta(minutes=minutes),
     )
-
-
-async def get_thread(rt: Runtime, thread_id: str) -> Thread:
-    thread = await rt.storage.threads.get(thread_id)
-    if thread is None:
-        raise NotFoundError(f"thread {thread_id} not found", code="thread_not_found")
-    return thread
 
 
 async def _thread_graph(rt: Runtime, thread: Thread) -> Pregel[Any, Any, Any, Any] | None:
