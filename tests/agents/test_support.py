@@ -15,7 +15,7 @@ from langchain_openai import ChatOpenAI
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from dockyard.agents._offline_support import SupportOfflineModel
+from dockyard.providers.offline.support import SupportOfflineModel
 from dockyard.providers.registry import ModelRegistry, default_model_spec
 from dockyard.settings import Settings
 from dockyard.testing import ScriptedChatModel

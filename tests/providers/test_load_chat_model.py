@@ -6,9 +6,9 @@ import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
 
-from dockyard.agents._offline_support import SupportOfflineModel
 from dockyard.errors import ConfigError, ProviderSetupError
 from dockyard.providers import env_var_is_set, load_chat_model
+from dockyard.providers.offline.support import SupportOfflineModel
 from dockyard.testing import OfflineChatModel, ScriptedChatModel
 
 

@@ -13,9 +13,9 @@ from pydantic import BaseModel
 
 import dockyard
 from dockyard import ModelRegistry, chat_model
-from dockyard.agents._offline_support import SupportOfflineModel
 from dockyard.errors import ConfigError
 from dockyard.providers import registry as registry_module
+from dockyard.providers.offline.support import SupportOfflineModel
 from dockyard.providers.registry import MODELS_KEY, RegistryChatModel
 from dockyard.runtime.events import EventTranslator
 from dockyard.settings import Settings

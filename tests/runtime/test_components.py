@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from dockyard.api.responses import run_out
 from dockyard.runtime import process
 from dockyard.runtime.components import BackgroundTask, PeriodicTask, start_on
 from dockyard.runtime.crons import CronScheduler
 from dockyard.runtime.executor import Executor
 from dockyard.runtime.graphs import load_registry
 from dockyard.runtime.process import open_runtime
+from dockyard.runtime.shapes import run_out
 from dockyard.runtime.sweeper import ThreadSweeper
 from dockyard.runtime.webhooks import WebhookDispatcher
 from dockyard.settings import load_settings

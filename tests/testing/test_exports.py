@@ -9,7 +9,12 @@ import pytest
 
 @pytest.mark.parametrize(
     "module_name",
-    ["dockyard.testing", "dockyard.testing.mock_providers", "dockyard.providers"],
+    [
+        "dockyard.testing",
+        "dockyard.testing.mock_providers",
+        "dockyard.providers",
+        "dockyard.providers.offline",
+    ],
 )
 def test_all_lists_exactly_the_public_names(module_name: str) -> None:
     module = importlib.import_module(module_name)

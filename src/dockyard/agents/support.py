@@ -32,15 +32,15 @@ from langchain_core.tools import tool
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from dockyard.agents._offline_support import SUPPORT_AGENT_RULES, SupportOfflineModel
-from dockyard.agents._support_data import (
+from dockyard.providers import load_chat_model
+from dockyard.providers.offline.support import SUPPORT_AGENT_RULES, SupportOfflineModel
+from dockyard.providers.offline.support_data import (
     CURRENCY,
     find_order,
     normalize_order_id,
     refund,
     search_faq_entries,
 )
-from dockyard.providers import load_chat_model
 from dockyard.providers.registry import DEFAULT, OFFLINE_DEFAULT, ModelRegistry, chat_model
 from dockyard.settings import Settings
 

@@ -18,7 +18,6 @@ from dockyard import __version__
 from dockyard.api import custom_app, openai_errors
 from dockyard.api.body_limit import BodyLimit
 from dockyard.api.prefix import MountPrefix
-from dockyard.api.responses import run_out
 from dockyard.api.routes import (
     assistants,
     chat,
@@ -33,6 +32,7 @@ from dockyard.api.text_json import TextPlainJSON
 from dockyard.errors import DockyardError
 from dockyard.runtime.graphs import load_registry
 from dockyard.runtime.process import check_layout, open_runtime
+from dockyard.runtime.shapes import run_out
 from dockyard.settings import HttpConfig, Settings, load_settings
 
 log = logging.getLogger("dockyard.api")

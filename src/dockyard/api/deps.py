@@ -1,4 +1,5 @@
-"""Shared dependencies: the runtime object the app was started with."""
+"""Shared dependencies: the runtime object the app was started with, and the lookups
+several route modules share (routes never import each other)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from dockyard.errors import NotFoundError
 from dockyard.runtime.process import DockyardProcess
+from dockyard.storage.base import Thread
 
 
 async def get_process(request: Request) -> DockyardProcess:
@@ -18,4 +21,12 @@ async def get_process(request: Request) -> DockyardProcess:
 
 ProcessDep = Annotated[DockyardProcess, Depends(get_process)]
 
-__all__ = ["DockyardProcess", "ProcessDep", "get_process"]
+
+async def get_thread(rt: DockyardProcess, thread_id: str) -> Thread:
+    thread = await rt.storage.threads.get(thread_id)
+    if thread is None:
+        raise NotFoundError(f"thread {thread_id} not found", code="thread_not_found")
+    return thread
+
+
+__all__ = ["DockyardProcess", "ProcessDep", "get_process", "get_thread"]

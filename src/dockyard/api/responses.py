@@ -1,4 +1,4 @@
-"""JSON and SSE responses in the exact shapes langgraph-sdk parses."""
+"""JSON and SSE responses for the Agent Server routes (the bodies: ``runtime.shapes``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from dockyard.runtime.serde import dumps
-from dockyard.runtime.webhooks import public_webhook
-from dockyard.storage.base import Assistant, Run, Thread
 
 T = TypeVar("T")
 
@@ -91,54 +89,6 @@ def page(items: list[T], limit: int, offset: int) -> tuple[list[T], dict[str, st
     if len(items) > limit:
         return items[:limit], {"X-Pagination-Next": str(offset + limit)}
     return items, {}
-
-
-def assistant_out(a: Assistant) -> dict[str, Any]:
-    return {
-        "assistant_id": a["assistant_id"],
-        "graph_id": a["graph_id"],
-        "config": a["config"],
-        "context": a["context"],
-        "metadata": a["metadata"],
-        "version": a["version"],
-        "name": a["name"],
-        "description": a["description"],
-        "created_at": a["created_at"],
-        "updated_at": a["updated_at"],
-    }
-
-
-def thread_out(t: Thread) -> dict[str, Any]:
-    return {
-        "thread_id": t["thread_id"],
-        "created_at": t["created_at"],
-        "updated_at": t["updated_at"],
-        "metadata": t["metadata"],
-        "status": t["status"],
-        "config": {},
-        "values": t["values"] if t["values"] is not None else {},
-        "interrupts": t["interrupts"] or {},
-    }
-
-
-def run_out(r: Run) -> dict[str, Any]:
-    return {
-        "run_id": r["run_id"],
-        "thread_id": r["thread_id"],
-        "assistant_id": r["assistant_id"],
-        "created_at": r["created_at"],
-        "updated_at": r["updated_at"],
-        "status": r["status"],
-        "metadata": r["metadata"],
-        "multitask_strategy": r["multitask_strategy"],
-        "kwargs": r["kwargs"],
-        "attempts": r["attempts"],
-        "started_at": r["started_at"],
-        "ended_at": r["ended_at"],
-        "error": r["error"],
-        "cancel_reason": r["cancel_reason"],
-        "webhook": public_webhook(r.get("webhook")),
-    }
 
 
 def select_fields(obj: dict[str, Any], select: list[str] | None) -> dict[str, Any]:

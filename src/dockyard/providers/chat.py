@@ -9,15 +9,16 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import SecretStr
 
-from dockyard.agents._offline_support import SupportOfflineModel
 from dockyard.errors import ConfigError
 from dockyard.providers._spec import ANTHROPIC, OPENAI, require_sdk, resolve_api_key, split_spec
+from dockyard.providers.offline.models import OfflineChatModel, ScriptedChatModel
+from dockyard.providers.offline.support import SupportOfflineModel
 from dockyard.sampling import with_run_params
-from dockyard.testing.models import OfflineChatModel, ScriptedChatModel
 
 CHAT_PROVIDERS = ("anthropic", "openai", "fake", "offline")
 # The one "offline:support", whoever asks: the sample agent, `dockyard init`'s agent, a
-# `models:` entry. (It lives with the sample agent's data, which its rules read.)
+# `models:` entry. (The sample agent's pretend back office, which its rules read, lives
+# beside it in providers/offline.)
 OFFLINE_PRESETS: dict[str, type[OfflineChatModel]] = {"support": SupportOfflineModel}
 
 # Client settings that configure a network client; the offline models have none.

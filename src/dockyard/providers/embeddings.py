@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from dockyard.errors import ConfigError
 from dockyard.providers._spec import OPENAI, require_sdk, resolve_api_key, split_spec
-from dockyard.testing.embeddings import DeterministicEmbeddings
+from dockyard.providers.offline.embeddings import DeterministicEmbeddings
 
 EMBEDDING_PROVIDERS = ("openai", "fake")
 

@@ -12,9 +12,9 @@ import asyncio
 import logging
 import signal
 
-from dockyard.api.responses import run_out
 from dockyard.runtime.graphs import load_registry
 from dockyard.runtime.process import open_runtime, require_shared_layout
+from dockyard.runtime.shapes import run_out
 from dockyard.settings import Settings
 
 log = logging.getLogger("dockyard.worker")

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from dockyard.extras import require_extra
 from dockyard.settings import Settings
 from dockyard.storage.checkpoints import WriteKeys
+from dockyard.storage.common import Storage, migrate
 from dockyard.storage.pg_pool import IdleCheck, ping_idle_connections
+from dockyard.storage.store import index_config
 
 if TYPE_CHECKING:
     from langgraph.store.postgres.aio import AsyncPostgresStore
     from psycopg_pool import AsyncConnectionPool
-
-    from dockyard.storage.database import Storage
 
 log = logging.getLogger("dockyard.storage")
 
@@ -144,10 +144,9 @@ def build_store(
     from langgraph.store.postgres.aio import AsyncPostgresStore
 
     from dockyard.storage.pg_vector import ExactScanPostgresStore
-    from dockyard.storage.store import _index_config
 
     ttl = settings.store.ttl.model_dump(exclude_none=True)
-    index = _index_config(settings)
+    index = index_config(settings)
     base = AsyncPostgresStore if index is None or pgvector else ExactScanPostgresStore
     store: AsyncPostgresStore = _numeric_filters(base)(pool, index=index, ttl=ttl)
     return store
@@ -215,7 +214,6 @@ async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
 
-    from dockyard.storage.database import Storage, migrate
     from dockyard.storage.sql import SqlAssistants, SqlCrons, SqlRuns, SqlThreads
     from dockyard.storage.sql.pg_direct import DirectPg
 

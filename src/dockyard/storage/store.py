@@ -70,7 +70,8 @@ def _connector(path: Path, needs_extensions: bool) -> Any:
     return lambda: dbapi2.connect(str(path), isolation_level=None, check_same_thread=False)
 
 
-def _index_config(settings: Settings) -> dict[str, Any] | None:
+def index_config(settings: Settings) -> dict[str, Any] | None:
+    """LangGraph's ``index`` argument for ``store.index`` (SQLite and PostgreSQL alike)."""
     index = settings.store.index
     if index is None:
         return None
@@ -91,7 +92,7 @@ def _index_config(settings: Settings) -> dict[str, Any] | None:
 async def open_sqlite_store(
     settings: Settings, path: Path
 ) -> tuple[AsyncSqliteStore, aiosqlite.Connection]:
-    index = _index_config(settings)
+    index = index_config(settings)
     conn = aiosqlite.Connection(_connector(path, index is not None), iter_chunk_size=64)
     await conn
     for pragma in (

@@ -2,6 +2,8 @@
 
 * ``ScriptedChatModel`` / ``OfflineChatModel``: chat models with no network.
 * ``DeterministicEmbeddings``: stable fake vectors.
+  (These three live in ``dockyard.providers.offline``, which serves them as ``fake:`` and
+  ``offline:`` models; they are re-exported here.)
 * ``MockAnthropicServer`` / ``MockOpenAIServer``: HTTP servers on 127.0.0.1 speaking the
   providers' wire formats, with scripted replies and injectable faults, for driving the
   real SDKs. Their pytest fixtures live in ``dockyard.testing.pytest_plugin``.
@@ -9,7 +11,15 @@
   test (``ModelRequestBlocked``); the plugin's ``no_model_requests`` fixture applies it.
 """
 
-from dockyard.testing.embeddings import DeterministicEmbeddings
+from dockyard.providers.offline.embeddings import DeterministicEmbeddings
+from dockyard.providers.offline.models import (
+    SUPPORT_RULES,
+    OfflineChatModel,
+    OfflineRule,
+    ScriptedChatModel,
+    ScriptedResponse,
+    ScriptExhaustedError,
+)
 from dockyard.testing.mock_providers import (
     MockAnthropicServer,
     MockOpenAIServer,
@@ -22,14 +32,6 @@ from dockyard.testing.model_requests import (
     ModelRequestBlocked,
     ModelRequestGuard,
     block_model_requests,
-)
-from dockyard.testing.models import (
-    SUPPORT_RULES,
-    OfflineChatModel,
-    OfflineRule,
-    ScriptedChatModel,
-    ScriptedResponse,
-    ScriptExhaustedError,
 )
 
 __all__ = [

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from dockyard.api.deps import DockyardProcess, ProcessDep
-from dockyard.api.responses import assistant_out, json_response, page, select_fields
+from dockyard.api.responses import json_response, page, select_fields
 from dockyard.api.schemas import (
     AssistantCount,
     AssistantCreate,
@@ -20,6 +20,7 @@ from dockyard.api.schemas import (
 from dockyard.errors import InvalidRequestError, NotFoundError
 from dockyard.runtime.graph_schemas import graph_schemas
 from dockyard.runtime.service import new_id
+from dockyard.runtime.shapes import assistant_out
 from dockyard.sampling import config_problem
 from dockyard.storage.base import Assistant
 

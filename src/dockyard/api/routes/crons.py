@@ -9,9 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from dockyard.api.cron_schemas import CronCount, CronCreate, CronSearch, CronUpdate
-from dockyard.api.deps import DockyardProcess, ProcessDep
+from dockyard.api.deps import DockyardProcess, ProcessDep, get_thread
 from dockyard.api.responses import json_response, page
-from dockyard.api.routes.threads import get_thread
 from dockyard.errors import InvalidRequestError, NotFoundError
 from dockyard.runtime.crons import run_payload
 from dockyard.runtime.service import default_assistant_id, new_id

@@ -80,7 +80,7 @@ from dockyard.api.openai_errors import (
 )
 from dockyard.api.openai_schemas import ChatCompletionRequest
 from dockyard.api.responses import json_response, sse_response
-from dockyard.api.routes.sse import cancel_when_client_leaves
+from dockyard.api.sse import cancel_when_client_leaves
 from dockyard.errors import (
     ConflictError,
     DockyardError,

@@ -6,12 +6,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from dockyard.api.deps import DockyardProcess, ProcessDep
-from dockyard.api.responses import json_response, page, run_out
-from dockyard.api.routes.sse import run_paths, sse_events
-from dockyard.api.routes.threads import get_thread
+from dockyard.api.deps import DockyardProcess, ProcessDep, get_thread
+from dockyard.api.responses import json_response, page
 from dockyard.api.schemas import RunCreate, RunsCancel
+from dockyard.api.sse import run_paths, sse_events
 from dockyard.errors import InvalidRequestError
+from dockyard.runtime.shapes import run_out
 from dockyard.runtime.stream import Announced
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Run
 

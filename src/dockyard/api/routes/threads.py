@@ -11,9 +11,8 @@ from langgraph.errors import InvalidUpdateError
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
-from dockyard.api.deps import DockyardProcess, ProcessDep
-from dockyard.api.responses import json_response, page, select_fields, thread_out
-from dockyard.api.routes.sse import sse_events
+from dockyard.api.deps import DockyardProcess, ProcessDep, get_thread
+from dockyard.api.responses import json_response, page, select_fields
 from dockyard.api.schemas import (
     TTL,
     CheckpointRef,
@@ -27,10 +26,11 @@ from dockyard.api.schemas import (
     ThreadUpdate,
     check_state_select,
 )
+from dockyard.api.sse import sse_events
 from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError, UnsupportedFieldError
 from dockyard.runtime.serde import to_jsonable
 from dockyard.runtime.service import new_id
-from dockyard.runtime.state import checkpoint_out, empty_state, state_out
+from dockyard.runtime.shapes import checkpoint_out, empty_state, state_out, thread_out
 from dockyard.storage.base import Thread
 from dockyard.storage.checkpoints import copy_thread
 
@@ -48,13 +48,6 @@ def _ttl(ttl: TTL | None, rt: DockyardProcess) -> tuple[dict[str, Any] | None, d
         {"strategy": strategy, "ttl": minutes},
         datetime.now(UTC) + timedelta(minutes=minutes),
     )
-
-
-async def get_thread(rt: DockyardProcess, thread_id: str) -> Thread:
-    thread = await rt.storage.threads.get(thread_id)
-    if thread is None:
-        raise NotFoundError(f"thread {thread_id} not found", code="thread_not_found")
-    return thread
 
 
 async def _thread_graph(rt: DockyardProcess, thread: Thread) -> Pregel[Any, Any, Any, Any] | None:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dockyard.testing._text import count_tokens, stream_pieces
+from dockyard.providers.offline.text import count_tokens, stream_pieces
 from dockyard.testing.mock_providers._core import (
     MockReply,
     ModelCallKind,

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from dockyard.testing._text import count_tokens, stream_pieces
+from dockyard.providers.offline.text import count_tokens, stream_pieces
 
 
 @dataclass(frozen=True)

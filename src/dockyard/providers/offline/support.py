@@ -18,8 +18,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from pydantic import Field
 
-from dockyard.agents._support_data import CURRENCY, find_order
-from dockyard.testing import SUPPORT_RULES, OfflineChatModel, OfflineRule
+from dockyard.providers.offline.models import SUPPORT_RULES, OfflineChatModel, OfflineRule
+from dockyard.providers.offline.support_data import CURRENCY, find_order
 
 _ORDER_REF = (
     r"(?:\border\b\s*(?:number|id|no\.?)?\s*[#:]?\s*(?P<o1>[a-z]{0,3}-?\d{3,8})\b"

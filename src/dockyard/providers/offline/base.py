@@ -25,8 +25,8 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from dockyard.providers.offline.text import count_tokens, stream_pieces
 from dockyard.sampling import RunParamsMixin
-from dockyard.testing._text import count_tokens, stream_pieces
 
 ToolSpec = dict[str, Any]
 """A bound tool in OpenAI function format, as ``bind_tools`` stores it."""

@@ -2,6 +2,9 @@
 
 Everything is computed from the order id, so the same question gets the same answer on
 every machine and in every test run, with no database behind it.
+
+It sits beside ``SupportOfflineModel``, whose answers read it; the agent's tools
+(``dockyard.agents.support``) call it too.
 """
 
 from __future__ import annotations
