@@ -21,23 +21,24 @@ from tests.conftest import LiveServer, eventually
 LONG = 30.0  # a sleepy run that long is always cancelled mid-run
 
 
+async def checkpoint_rows(saver: Any, thread_id: str) -> list[tuple[str, str, Any]]:
+    """(namespace, checkpoint id, run id) of every checkpoint of the thread in ``saver``."""
+    config: Any = {"configurable": {"thread_id": thread_id}}
+    return [
+        (
+            t.config["configurable"].get("checkpoint_ns", ""),
+            t.config["configurable"]["checkpoint_id"],
+            t.metadata.get("run_id"),
+        )
+        async for t in saver.alist(config)
+    ]
+
+
 async def checkpoints(live_server: LiveServer, thread_id: str) -> list[tuple[str, str, Any]]:
-    """(namespace, checkpoint id, run id) of every checkpoint of the thread, read
-    through the server's own checkpointer (on its loop, where its connections live)."""
+    """The thread's checkpoint rows, read through the server's own checkpointer (on its
+    loop, where its connections live)."""
     saver = live_server.app.state.runtime.storage.checkpointer
-
-    async def read() -> list[tuple[str, str, Any]]:
-        config: Any = {"configurable": {"thread_id": thread_id}}
-        return [
-            (
-                t.config["configurable"].get("checkpoint_ns", ""),
-                t.config["configurable"]["checkpoint_id"],
-                t.metadata.get("run_id"),
-            )
-            async for t in saver.alist(config)
-        ]
-
-    future = asyncio.run_coroutine_threadsafe(read(), live_server.loop)
+    future = asyncio.run_coroutine_threadsafe(checkpoint_rows(saver, thread_id), live_server.loop)
     return await asyncio.wrap_future(future)
 
 

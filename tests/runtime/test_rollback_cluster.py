@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph_sdk import get_client
@@ -15,6 +14,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from tests.cluster import Cluster, cluster
 from tests.conftest import eventually
+from tests.runtime.test_rollback import checkpoint_rows, gone
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -43,28 +43,11 @@ async def saver(prod: Cluster) -> AsyncIterator[AsyncPostgresSaver]:
 
 
 async def checkpoints(saver: AsyncPostgresSaver, thread_id: str) -> list[tuple[str, str, Any]]:
-    """(namespace, checkpoint id, run id) of every checkpoint of the thread."""
-    config: Any = {"configurable": {"thread_id": thread_id}}
-    return [
-        (
-            t.config["configurable"].get("checkpoint_ns", ""),
-            t.config["configurable"]["checkpoint_id"],
-            t.metadata.get("run_id"),
-        )
-        async for t in saver.alist(config)
-    ]
+    return await checkpoint_rows(saver, thread_id)
 
 
 async def of_run(saver: AsyncPostgresSaver, thread_id: str, run_id: str) -> list[Any]:
     return [c for c in await checkpoints(saver, thread_id) if c[2] == run_id]
-
-
-async def gone(client: LangGraphClient, thread_id: str, run_id: str) -> bool:
-    try:
-        await client.runs.get(thread_id, run_id)
-    except httpx.HTTPStatusError as e:
-        return e.response.status_code == 404
-    return False
 
 
 async def history(client: LangGraphClient, saver: AsyncPostgresSaver) -> tuple[str, list[Any]]:
