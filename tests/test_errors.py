@@ -24,7 +24,7 @@ from dockyard.errors import (
     RateLimitedError,
     dockyard_cause,
 )
-from dockyard.runtime.execute import _error_body
+from dockyard.runtime.attempt import error_body
 
 POLICIES: list[tuple[type[PolicyError], int, str]] = [
     (PolicyError, 403, "policy_refused"),
@@ -162,8 +162,8 @@ def test_the_cause_under_wrappers() -> None:
 
 
 def test_the_runs_error_record() -> None:
-    assert _error_body(ValueError("boom")) == {"error": "ValueError", "message": "boom"}
-    assert _error_body(NotFoundError("gone", code="thing_not_found")) == {
+    assert error_body(ValueError("boom")) == {"error": "ValueError", "message": "boom"}
+    assert error_body(NotFoundError("gone", code="thing_not_found")) == {
         "error": "NotFoundError",
         "message": "gone",
         "code": "thing_not_found",
@@ -171,10 +171,10 @@ def test_the_runs_error_record() -> None:
     refusal = BudgetExceededError("monthly budget used up")
     wrapped = RuntimeError("wrapped")
     wrapped.__cause__ = refusal
-    assert _error_body(wrapped) == refusal.to_run_error()
+    assert error_body(wrapped) == refusal.to_run_error()
     other = RuntimeError("wrapped")
     other.__cause__ = NotFoundError("gone")
-    assert _error_body(other) == {"error": "RuntimeError", "message": "wrapped"}
+    assert error_body(other) == {"error": "RuntimeError", "message": "wrapped"}
 
 
 def test_openai_names() -> None:

@@ -27,7 +27,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer)
     for layer in (
         {"errors"},
-        {"langgraph_json", "extras", "sampling"},  # small leaf modules
+        {"langgraph_json", "extras", "sampling", "run_spec"},  # small leaf modules
         {"settings"},
         {"providers"},
         {ROOT},

@@ -294,7 +294,7 @@ async def test_disabled_meta_and_webhooks(variant: Any) -> None:
     out = await client.runs.wait(tid, "trivial", input={"x": 2}, webhook="http://x.invalid/h")
     assert out == {"x": 2}
     assert (await client.runs.list(tid))[0]["webhook"] is None
-    assert server.app.state.runtime.runs.ctx.webhooks is None
+    assert server.app.state.runtime.runs.ctx.observers == []
     await client.aclose()
 
 

@@ -17,7 +17,7 @@ from dockyard.errors import ConfigError
 from dockyard.providers import registry as registry_module
 from dockyard.providers.offline.support import SupportOfflineModel
 from dockyard.providers.registry import MODELS_KEY, RegistryChatModel
-from dockyard.runtime.events import EventTranslator
+from dockyard.runtime.translate import EventTranslator
 from dockyard.settings import Settings
 from dockyard.testing import OfflineChatModel, ScriptedChatModel
 

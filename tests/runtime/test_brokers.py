@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from dockyard.runtime.broker import Event, MemoryBroker, StreamBroker
 from dockyard.runtime.redis_broker import RedisBroker
 from dockyard.runtime.serde import dumps
-from dockyard.runtime.stream import Event, MemoryBroker, StreamBroker
 from tests.conftest import eventually
 from tests.redis_server import REDIS_URL, fresh_prefix
 

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from dockyard.runtime.broker import Event
 from dockyard.runtime.redis_broker import RedisBroker
-from dockyard.runtime.stream import Event
 from tests.conftest import eventually
 from tests.redis_server import REDIS_URL, fresh_prefix
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from dockyard.errors import ConflictError, NotFoundError
-from dockyard.runtime.execute import RunContext
+from dockyard.runtime.attempt import RunContext
+from dockyard.runtime.broker import MemoryBroker
 from dockyard.runtime.service import RunService
-from dockyard.runtime.stream import MemoryBroker
 from dockyard.storage.base import Run
 from dockyard.storage.database import Storage
 from tests.storage.conformance import add_run, make_thread

@@ -21,6 +21,7 @@ from dockyard.errors import (
     NotFoundError,
     PolicyError,
 )
+from dockyard.run_spec import RunCommand, RunSpec
 from dockyard.runtime.serde import dumps
 from dockyard.storage.base import Assistant, Run, Thread
 
@@ -158,18 +159,15 @@ async def start_run(
     config: dict[str, Any] | None = None,
     stream: bool = False,
 ) -> Run:
-    payload: dict[str, Any] = {
-        "assistant_id": assistant["assistant_id"],
-        "stream_mode": ["messages-tuple"] if stream else ["values"],
-        "metadata": metadata or {},
-    }
-    if config is not None:
-        payload["config"] = config
-    if command is not None:
-        payload["command"] = command
-    else:
-        payload["input"] = graph_input
-    return await rt.runs.create(thread_id, payload)
+    spec = RunSpec(
+        assistant_id=assistant["assistant_id"],
+        stream_mode=("messages-tuple",) if stream else ("values",),
+        metadata=metadata or {},
+        config=config,
+        command=RunCommand(**command) if command is not None else None,
+        input=graph_input if command is None else None,
+    )
+    return await rt.runs.create(thread_id, spec)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from dockyard.api.schemas import Id, SortOrder, Strict
-from dockyard.runtime.events import STREAM_MODES
+from dockyard.runtime.translate import STREAM_MODES
 
 OnRunCompleted = Literal["delete", "keep"]
 

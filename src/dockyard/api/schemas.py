@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dockyard.errors import InvalidRequestError
-from dockyard.runtime.events import STREAM_MODES
+from dockyard.runtime.translate import STREAM_MODES
 
 
 class Strict(BaseModel):

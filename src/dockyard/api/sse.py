@@ -10,8 +10,8 @@ from fastapi.responses import StreamingResponse
 from dockyard.api.deps import DockyardProcess
 from dockyard.api.responses import sse_response
 from dockyard.errors import InvalidRequestError
-from dockyard.runtime.events import STREAM_MODES
-from dockyard.runtime.stream import Announced
+from dockyard.runtime.broker import Announced
+from dockyard.runtime.translate import STREAM_MODES
 from dockyard.storage.base import Run
 
 _ALWAYS = {"metadata", "error", "end"}

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dockyard.errors import ConflictError, DockyardError
+from dockyard.run_spec import RunSpec
 from dockyard.runtime.components import PeriodicTask
 from dockyard.runtime.service import RunService
 from dockyard.storage.base import Cron, Run
@@ -65,7 +66,8 @@ class CronScheduler(PeriodicTask):
             uuid.uuid5(_FIRING_NS, f"{cron['cron_id']}@{slot.isoformat() if slot else ''}")
         )
         try:
-            return await self.service.create(cron["thread_id"], run_payload(cron), run_id=run_id)
+            spec = RunSpec.from_request(run_payload(cron))
+            return await self.service.create(cron["thread_id"], spec, run_id=run_id)
         except ConflictError as e:
             if e.code == "run_exists":
                 log.info("cron %s: slot %s already fired", cron["cron_id"], slot)

@@ -16,9 +16,10 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 
+from dockyard.runtime.attempt import CancelAction, Phase, RunAttempt, RunContext
 from dockyard.runtime.components import BackgroundTask, PeriodicTask
-from dockyard.runtime.execute import CancelAction, RunContext, execute_run
 from dockyard.runtime.gate import LoadGate
 from dockyard.storage.base import Run
 
@@ -28,6 +29,12 @@ _IDLE_POLL_SECONDS = 5.0
 # A cancel the run did not take up is repeated after these delays, doubling.
 _RECANCEL_FIRST_SECONDS = 0.25
 _RECANCEL_LAST_SECONDS = 8.0
+
+
+class CancelResult(Enum):
+    CANCELLED = "cancelled"  # the run executes here and stops (now, or as it starts)
+    SETTLING = "settling"  # it executes here but is already storing its outcome
+    NOT_HERE = "not_here"  # this process does not execute it
 
 
 def new_worker_id() -> str:
@@ -56,8 +63,12 @@ class Executor:
         # was left by a dead predecessor and resumes at once, without waiting
         # for its lease.
         self.requeue_on_start = requeue_on_start
+        # The runs executing here: each one's task and attempt (whose phase and
+        # requested cancel are the state a cancel reads and writes).
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._cancel_action: dict[str, CancelAction] = {}
+        self._attempts: dict[str, RunAttempt] = {}
+        # Cancels for runs not (yet) here: a run claimed just after its cancel.
+        self._early_cancels: dict[str, CancelAction] = {}
         self._wake = asyncio.Event()
         self._claims = BackgroundTask("dockyard-executor", self._loop)
         self._beats = PeriodicTask(
@@ -68,7 +79,6 @@ class Executor:
             failed="heartbeat failed; retrying",
         )
         self._reserved = 0
-        self._started: set[str] = set()
         self._orphan_cancels: set[str] = set()
         # When the earliest delayed run is due: asked from storage now and then,
         # and lowered by wake-ups that announce a delayed run (see wake).
@@ -124,21 +134,25 @@ class Executor:
     def is_running(self, run_id: str) -> bool:
         return run_id in self._tasks
 
-    async def cancel(self, run_id: str, action: CancelAction) -> bool:
-        """Stop a run executing here; True if it was."""
-        task = self._tasks.get(run_id)
-        if task is None:
-            return False
-        if run_id in self.ctx.settling:
-            return True  # already ending; its outcome is being stored
-        self._cancel_action[run_id] = action
-        if run_id in self._started:
+    def cancel(self, run_id: str, action: CancelAction, *, early: bool = False) -> CancelResult:
+        """Stop a run executing here. ``early``: if it is not here, it may be about to
+        be (claimed just now): it stops as soon as it starts, if it starts here before
+        the next heartbeat or two."""
+        attempt = self._attempts.get(run_id)
+        if attempt is None:
+            if early:
+                self._early_cancels[run_id] = action
+            return CancelResult.NOT_HERE
+        if attempt.phase in (Phase.SETTLING, Phase.DONE):
+            return CancelResult.SETTLING  # its outcome is being stored
+        attempt.requested = action
+        if attempt.phase is not Phase.QUEUED:
+            task = self._tasks[run_id]
             task.cancel()
             self._cancel_again_later(run_id, task, _RECANCEL_FIRST_SECONDS)
-        # else: a task cancelled before its first step would never run
-        # execute_run, and the run would stay "running"; execute_run sees the
-        # recorded action as its first step instead.
-        return True
+        # else: a task cancelled before its first step would never run the attempt,
+        # and the run would stay "running"; the attempt reads ``requested`` first.
+        return CancelResult.CANCELLED
 
     def _cancel_again_later(self, run_id: str, task: asyncio.Task[None], delay: float) -> None:
         """Repeat a cancel that the run did not act on.
@@ -151,7 +165,10 @@ class Executor:
         """
 
         def again() -> None:
-            if task.done() or run_id in self.ctx.settling or self._tasks.get(run_id) is not task:
+            attempt = self._attempts.get(run_id)
+            if task.done() or attempt is None or attempt.phase in (Phase.SETTLING, Phase.DONE):
+                return
+            if self._tasks.get(run_id) is not task:
                 return
             log.info("run %s: cancel not taken up; cancelling again", run_id)
             task.cancel()
@@ -160,12 +177,9 @@ class Executor:
 
         asyncio.get_running_loop().call_later(delay, again)
 
-    def cancel_when_started(self, run_id: str, action: CancelAction) -> None:
-        """A run claimed but not yet started here stops as soon as it starts."""
-        self._cancel_action[run_id] = action
-
     def forget_cancel(self, run_id: str) -> None:
-        self._cancel_action.pop(run_id, None)
+        """The run was settled without executing here: drop an early cancel for it."""
+        self._early_cancels.pop(run_id, None)
 
     async def wait_done(self, run_id: str) -> None:
         task = self._tasks.get(run_id)
@@ -185,9 +199,9 @@ class Executor:
                 # Our lease was taken over (this process stalled past
                 # it): someone else runs it now; stop without a trace.
                 log.warning("run %s: lease lost; stopping here", run_id)
-                await self.cancel(run_id, "lost")
+                self.cancel(run_id, "lost")
             elif (action := held[run_id]) in ("interrupt", "rollback"):
-                await self.cancel(run_id, action)  # type: ignore[arg-type]
+                self.cancel(run_id, action)  # type: ignore[arg-type]
         if await runs.requeue_expired(now):
             self.wake()
         self._forget_orphan_cancels()
@@ -203,11 +217,11 @@ class Executor:
         return self._next_due
 
     def _forget_orphan_cancels(self) -> None:
-        # cancel_when_started is also called for runs that execute elsewhere;
-        # entries whose run has not shown up here for a whole beat are dropped.
-        orphans = {r for r in self._cancel_action if r not in self._tasks}
+        # Early cancels are also recorded for runs that execute elsewhere; entries
+        # whose run has not shown up here for a whole beat are dropped.
+        orphans = set(self._early_cancels)
         for run_id in orphans & self._orphan_cancels:
-            self._cancel_action.pop(run_id, None)
+            self._early_cancels.pop(run_id, None)
         self._orphan_cancels = orphans - self._orphan_cancels
 
     async def _loop(self) -> None:
@@ -243,34 +257,23 @@ class Executor:
                 log.exception("executor loop error; retrying in 1s")
                 await asyncio.sleep(1.0)
 
-    def reserve(self) -> bool:
-        """Hold a slot for a run about to be created as already running (see start)."""
+    def direct_start(self) -> DirectStart | None:
+        """A place for a run that is stored as running and started here at once, without
+        a trip through the claim queue; None when every place is taken."""
         if len(self._tasks) + self._reserved >= self.max_concurrency:
-            return False
+            return None
         self._reserved += 1
-        return True
-
-    def release(self) -> None:
-        self._reserved -= 1
-
-    def lease_for_direct_start(self, run: Run) -> None:
-        """Mark a run about to be stored as running as this process's claim."""
-        run["worker_id"] = self.worker_id
-        run["lease_expires_at"] = datetime.now(UTC) + self.lease
-
-    def start_reserved(self, run: Run) -> None:
-        """Run a reserved run now: it was stored as running, so no claim is needed."""
-        self._reserved -= 1
-        self._spawn(run)
+        return DirectStart(self)
 
     def _spawn(self, run: Run) -> None:
         run_id = run["run_id"]
-        task = asyncio.create_task(self._run(run), name=f"run-{run_id}")
-        self._tasks[run_id] = task
+        attempt = RunAttempt(self.ctx, run, requested=self._early_cancels.pop(run_id, None))
+        self._attempts[run_id] = attempt
+        self._tasks[run_id] = asyncio.create_task(self._run(attempt), name=f"run-{run_id}")
 
-    async def _run(self, run: Run) -> None:
-        run_id = run["run_id"]
-        self._started.add(run_id)
+    async def _run(self, attempt: RunAttempt) -> None:
+        run_id = attempt.run_id
+        attempt.phase = Phase.STARTING  # from here on a cancel can cancel the task
         held = False
 
         def leave_gate() -> None:
@@ -286,20 +289,48 @@ class Executor:
                     await self.gate.acquire()
                     held = True
                 except asyncio.CancelledError:
-                    # Stopped while waiting for its turn: execute_run settles it
+                    # Stopped while waiting for its turn: the attempt settles it
                     # (interrupted, rolled back or handed back) as its first step.
-                    self._cancel_action.setdefault(run_id, "shutdown")
-            await execute_run(
-                self.ctx, run, self._cancel_action, on_first_call=leave_gate if held else None
-            )
+                    if attempt.requested is None:
+                        attempt.requested = "shutdown"
+            await attempt.execute(on_first_call=leave_gate if held else None)
         except asyncio.CancelledError:
             pass
         except Exception:
             log.exception("run %s: unexpected failure recording its outcome", run_id)
         finally:
             leave_gate()
+            attempt.phase = Phase.DONE
             self._tasks.pop(run_id, None)
-            self._started.discard(run_id)
-            self._cancel_action.pop(run_id, None)
-            if self._backlog or not run["temporary"]:
+            self._attempts.pop(run_id, None)
+            if self._backlog or not attempt.run["temporary"]:
                 self.wake()
+
+
+class DirectStart:
+    """A place held in the executor for one run created as already running."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor: Executor | None = executor
+
+    def claim(self, run: Run) -> None:
+        """Make the run, about to be stored, this process's running claim."""
+        assert self._executor is not None
+        run["status"] = "running"
+        run["attempts"] = 1
+        run["started_at"] = run["created_at"]
+        run["worker_id"] = self._executor.worker_id
+        run["lease_expires_at"] = datetime.now(UTC) + self._executor.lease
+
+    def start(self, run: Run) -> None:
+        """Run it now: it was stored as running, so no claim is needed."""
+        executor, self._executor = self._executor, None
+        assert executor is not None, "a direct start is used once"
+        executor._reserved -= 1
+        executor._spawn(run)
+
+    def abandon(self) -> None:
+        """The run was not stored: give the place back."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor._reserved -= 1

@@ -18,15 +18,16 @@ from typing import Any
 
 from dockyard.errors import ConfigError
 from dockyard.extras import require_extra
+from dockyard.runtime.attempt import RunContext
+from dockyard.runtime.broker import MemoryBroker, StreamBroker
 from dockyard.runtime.components import start_on
 from dockyard.runtime.crons import CronScheduler
-from dockyard.runtime.execute import RunContext
 from dockyard.runtime.executor import Executor
 from dockyard.runtime.gate import LoadGate
 from dockyard.runtime.graphs import GraphRegistry
+from dockyard.runtime.observers import RunObserver
 from dockyard.runtime.service import RunService
 from dockyard.runtime.signals import LocalSignals, Signals
-from dockyard.runtime.stream import MemoryBroker, StreamBroker
 from dockyard.runtime.sweeper import ThreadSweeper
 from dockyard.runtime.webhook_urls import loopback_base
 from dockyard.runtime.webhooks import RunView, WebhookDispatcher
@@ -162,16 +163,21 @@ async def open_runtime(
                 settings.runs.stream_max_events,
                 settings.runs.stream_retention_max_bytes,
             )
-        ctx = RunContext(storage=storage, registry=registry, broker=broker, settings=settings)
+        observers: list[RunObserver] = []
         # Started before the executor and stopped after it: runs resumed at
         # start-up and runs ending during shutdown both find it running.
         if not settings.http.disable_webhooks:
-            ctx.webhooks = await start_on(
-                stack,
-                WebhookDispatcher(
-                    storage, settings.webhooks, run_view, loopback_base=loopback_base(settings)
-                ),
+            webhooks = WebhookDispatcher(
+                storage, settings.webhooks, run_view, loopback_base=loopback_base(settings)
             )
+            observers.append(await start_on(stack, webhooks))
+        ctx = RunContext(
+            storage=storage,
+            registry=registry,
+            broker=broker,
+            settings=settings,
+            observers=observers,
+        )
         executor = (
             Executor(
                 ctx,

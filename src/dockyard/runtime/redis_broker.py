@@ -25,9 +25,9 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from dockyard.runtime.broker import Announced, Event
 from dockyard.runtime.components import BackgroundTask
 from dockyard.runtime.redis_reader import StreamReader
-from dockyard.runtime.stream import Announced, Event
 
 log = logging.getLogger("dockyard.stream")
 

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from dockyard.runtime.components import BackgroundTask
 
 if TYPE_CHECKING:
-    from dockyard.runtime.execute import CancelAction
+    from dockyard.runtime.attempt import CancelAction
     from dockyard.runtime.executor import Executor
     from dockyard.runtime.redis_broker import RedisBroker
 
@@ -100,4 +100,4 @@ class RedisSignals:
             due = msg.get("due")
             executor.wake(datetime.fromisoformat(due) if isinstance(due, str) else None)
         elif msg.get("t") == "cancel" and msg.get("action") in ("interrupt", "rollback"):
-            await executor.cancel(msg["run_id"], msg["action"])
+            executor.cancel(msg["run_id"], msg["action"])

@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import orjson
 
@@ -15,13 +14,13 @@ from dockyard.errors import (
     InvalidRequestError,
     NotFoundError,
     PolicyError,
-    UnsupportedFieldError,
 )
-from dockyard.runtime.execute import CancelAction, RunContext
-from dockyard.runtime.executor import Executor
+from dockyard.run_spec import RunSpec
+from dockyard.runtime.attempt import CancelAction, RunContext
+from dockyard.runtime.broker import Announced, Event, first_event
+from dockyard.runtime.executor import CancelResult, Executor
 from dockyard.runtime.serde import dumps
 from dockyard.runtime.signals import LocalSignals, Signals
-from dockyard.runtime.stream import Announced, Event, first_event
 from dockyard.runtime.webhooks import new_webhook, validate_webhook_url
 from dockyard.sampling import config_problem
 from dockyard.storage.base import (
@@ -91,21 +90,19 @@ class RunService:
             )
         return assistant
 
-    async def validate(self, payload: dict[str, Any], assistant: Assistant) -> None:
+    async def validate(self, spec: RunSpec, assistant: Assistant) -> None:
+        """The checks a run request passes before anything is stored (crons run them when
+        they are created, so a cron whose every firing would be refused is refused)."""
         hooks = self.ctx.settings.webhooks
-        if payload.get("webhook") and not self.ctx.settings.http.disable_webhooks:
-            validate_webhook_url(payload["webhook"], hooks.allowed_hosts, policy=hooks.url)
-        for field, why in (
-            ("feedback_keys", "feedback keys belong to LangSmith, which dockyard does not use"),
-            ("langsmith_tracer", "dockyard does not send traces to LangSmith"),
-        ):
-            if payload.get(field):
-                raise UnsupportedFieldError(f"{field}: {why}; remove the field", param=field)
-        if problem := config_problem(payload.get("config")):
+        if spec.webhook and not self.ctx.settings.http.disable_webhooks:
+            validate_webhook_url(spec.webhook, hooks.allowed_hosts, policy=hooks.url)
+        if problem := config_problem(dict(spec.config) if spec.config is not None else None):
             raise InvalidRequestError(problem, param="config")
-        for field in ("interrupt_before", "interrupt_after"):
-            nodes = payload.get(field)
-            if isinstance(nodes, list):
+        for field, nodes in (
+            ("interrupt_before", spec.interrupt_before),
+            ("interrupt_after", spec.interrupt_after),
+        ):
+            if isinstance(nodes, tuple):
                 graph = await self.ctx.registry.get(assistant["graph_id"])
                 unknown = [n for n in nodes if n not in graph.nodes]
                 if unknown:
@@ -119,46 +116,25 @@ class RunService:
         self,
         thread_id: str,
         assistant: Assistant,
-        payload: dict[str, Any],
+        spec: RunSpec,
         temporary: bool,
         run_id: str | None = None,
     ) -> Run:
         now = datetime.now(UTC)
-        kwargs = {
-            k: payload.get(k)
-            for k in (
-                "input",
-                "command",
-                "stream_mode",
-                "stream_subgraphs",
-                "config",
-                "context",
-                "checkpoint",
-                "checkpoint_id",
-                "interrupt_before",
-                "interrupt_after",
-                "on_completion",
-                "on_disconnect",
-                "durability",
-                "after_seconds",
-            )
-        }
-        if payload.get("checkpoint_during") is not None and not kwargs["durability"]:
-            kwargs["durability"] = "async" if payload["checkpoint_during"] else "exit"
-        if temporary and kwargs["on_completion"] == "delete" and not kwargs["durability"]:
+        if temporary and spec.deletes_thread and not spec.durability:
             # The thread goes away when the run ends, so per-step checkpoints
             # would only be written to be deleted: save once, at exit. (A
             # stateless run cut short by a crash then starts over.)
-            kwargs["durability"] = "exit"
-        after = payload.get("after_seconds")
+            spec = spec.replace(durability="exit")
+        after = spec.after_seconds
         return {
             "run_id": run_id or new_id(),
             "thread_id": thread_id,
             "assistant_id": assistant["assistant_id"],
             "status": "pending",
-            "metadata": payload.get("metadata") or {},
-            "multitask_strategy": payload.get("multitask_strategy") or "enqueue",
-            "kwargs": kwargs,
+            "metadata": dict(spec.metadata),
+            "multitask_strategy": spec.multitask_strategy,
+            "kwargs": spec.stored(),
             "temporary": temporary,
             "attempts": 0,
             "error": None,
@@ -172,8 +148,8 @@ class RunService:
             "lease_expires_at": None,
             "cancel_requested": None,
             # http.disable_webhooks: the run runs, its webhook is not sent (as LangGraph does).
-            "webhook": new_webhook(payload["webhook"])
-            if payload.get("webhook") and not self.ctx.settings.http.disable_webhooks
+            "webhook": new_webhook(spec.webhook)
+            if spec.webhook and not self.ctx.settings.http.disable_webhooks
             else None,
         }
 
@@ -189,40 +165,35 @@ class RunService:
         )
 
     async def create(
-        self, thread_id: str | None, payload: dict[str, Any], *, run_id: str | None = None
+        self, thread_id: str | None, spec: RunSpec, *, run_id: str | None = None
     ) -> Run:
         """Create (and start or queue) a run. ``run_id`` makes creation idempotent: a
         second create with the same id raises ConflictError ``run_exists``."""
-        return (await self.start(thread_id, payload, run_id=run_id))[0]
+        return (await self.start(thread_id, spec, run_id=run_id))[0]
 
     async def start(
-        self, thread_id: str | None, payload: dict[str, Any], *, run_id: str | None = None
+        self, thread_id: str | None, spec: RunSpec, *, run_id: str | None = None
     ) -> tuple[Run, Announced]:
         """``create``, and the run's first event: whoever streams or waits for the run
         here follows its stream from there."""
-        assistant = await self.resolve_assistant(payload["assistant_id"])
-        await self.validate(payload, assistant)
+        assistant = await self.resolve_assistant(spec.assistant_id)
+        await self.validate(spec, assistant)
         create_thread: Thread | None = None
         if thread_id is None:
             thread_id = new_id()
             temporary = True
             create_thread = self._new_thread(thread_id, assistant["graph_id"])
-            payload.setdefault("on_completion", "delete")
-            payload["on_completion"] = payload["on_completion"] or "delete"
+            spec = spec.replace(on_completion=spec.on_completion or "delete")
         else:
             temporary = False
-            if payload.get("on_completion"):
+            if spec.on_completion:
                 raise InvalidRequestError(
                     "on_completion applies to stateless runs (POST /runs/...) only; remove it",
                     param="on_completion",
                 )
-            if payload.get("if_not_exists") == "create":
+            if spec.if_not_exists == "create":
                 create_thread = self._new_thread(thread_id, assistant["graph_id"])
-            if (
-                payload.get("strict_resume")
-                and payload.get("command", {})
-                and (payload["command"].get("resume") is not None)
-            ):
+            if spec.strict_resume and spec.command is not None and spec.command.resume is not None:
                 thread = await self.storage.threads.get(thread_id)
                 if thread is not None and thread["status"] != "interrupted":
                     raise ConflictError(
@@ -230,35 +201,28 @@ class RunService:
                         "nothing to resume",
                         code="nothing_to_resume",
                     )
-        strategy: str = payload.get("multitask_strategy") or "enqueue"
-        run = self._run_row(thread_id, assistant, payload, temporary, run_id)
+        run = self._run_row(thread_id, assistant, spec, temporary, run_id)
         # A stateless run starts on a thread nobody else can see: when this
-        # process has a free slot it is stored as running and started directly,
+        # process has a free place it is stored as running and started directly,
         # without a trip through the claim queue.
-        executor = self.executor
-        direct = (
-            executor is not None and temporary and run["not_before"] is None and executor.reserve()
-        )
-        if direct:
-            assert executor is not None
-            run["status"] = "running"
-            run["attempts"] = 1
-            run["started_at"] = run["created_at"]
-            executor.lease_for_direct_start(run)
+        direct = None
+        if self.executor is not None and temporary and run["not_before"] is None:
+            direct = self.executor.direct_start()
+        if direct is not None:
+            direct.claim(run)
         try:
             run, inflight = await self.storage.runs.create(
                 run,
-                reject_if_busy=strategy == "reject",
+                reject_if_busy=spec.multitask_strategy == "reject",
                 create_thread=create_thread,
                 graph_id=assistant["graph_id"],
             )
         except BaseException:
-            if direct:
-                assert executor is not None
-                executor.release()
+            if direct is not None:
+                direct.abandon()
             raise
-        if strategy in ("interrupt", "rollback"):
-            action: CancelAction = "interrupt" if strategy == "interrupt" else "rollback"
+        if spec.multitask_strategy in ("interrupt", "rollback"):
+            action: CancelAction = spec.multitask_strategy  # type: ignore[assignment]
             for other in inflight:
                 await self.cancel(other, action)
         # The first event goes out now, once the run is stored, not when the
@@ -268,11 +232,11 @@ class RunService:
         # trip, after it. While Redis is away the run still starts, and its events
         # follow when Redis is back.
         first = self.ctx.broker.announce(run["run_id"], "metadata", first_event(run["run_id"]))
-        if not direct:
+        self.ctx.notify.created(run)
+        if direct is None:
             await self.signals.wake(run["not_before"])
-        if direct:
-            assert executor is not None
-            executor.start_reserved(run)
+        else:
+            direct.start(run)
         return run, first
 
     async def delete_thread(self, thread_id: str) -> None:
@@ -321,42 +285,29 @@ class RunService:
             # Its status changed after the read (or it was deleted): answer for the new one.
 
     async def cancel(self, run: Run, action: CancelAction, wait: bool = False) -> None:
+        """Stop the run: the executor that has it (here, or through the signal), or,
+        while it is pending, by settling it in storage directly."""
         run_id = run["run_id"]
         executor = self.executor
-        if executor is not None and await executor.cancel(run_id, action):
+        if executor is not None and executor.cancel(run_id, action) is not CancelResult.NOT_HERE:
             if wait:
                 await executor.wait_done(run_id)
             return
-        # Not executing here: a pending run is settled directly.
-        if action == "rollback":
-            # Only while pending: a run running elsewhere is rolled back by its
-            # owner, which also removes its checkpoints.
-            deleted = await self.storage.runs.delete(run_id, only_if=("pending",))
-        else:
-            deleted = await self.storage.runs.finish(
-                run_id, status="interrupted", cancel_reason="cancelled", only_if=("pending",)
-            )
-        if deleted:
+        if await self._cancel_pending(run, action):
             if executor is not None:
                 executor.forget_cancel(run_id)
-            end = {"run_id": run_id, "status": "interrupted"}
-            self.ctx.broker.publish(run_id, "end", dumps(end))
-            self.ctx.broker.close(run_id)
-            if not await self.storage.runs.active(run["thread_id"]):
-                thread = await self.storage.threads.get(run["thread_id"])
-                if thread is not None and thread["status"] == "busy":
-                    await self.storage.threads.set_state(run["thread_id"], status="idle")
             return
         # Running: here (claimed meanwhile, about to start) or in another
         # process, which hears the signal or, failing that, sees the request
         # stored on the run at its next heartbeat.
         await self.storage.runs.request_cancel(run_id, action)
-        if executor is not None:
-            executor.cancel_when_started(run_id, action)
-            if await executor.cancel(run_id, action):
-                if wait:
-                    await executor.wait_done(run_id)
-                return
+        if (
+            executor is not None
+            and executor.cancel(run_id, action, early=True) is not CancelResult.NOT_HERE
+        ):
+            if wait:
+                await executor.wait_done(run_id)
+            return
         await self.signals.cancel(run_id, action)
         if wait:
             for _ in range(600):  # the claim's task starts within a loop turn or two
@@ -364,6 +315,28 @@ class RunService:
                 if current is None or current["status"] not in ACTIVE_RUN_STATUSES:
                     return
                 await asyncio.sleep(0.05)
+
+    async def _cancel_pending(self, run: Run, action: CancelAction) -> bool:
+        """Settle the run in storage if it is still pending; False if it is not."""
+        run_id = run["run_id"]
+        if action == "rollback":
+            # Only while pending: a run running elsewhere is rolled back by its
+            # owner, which also removes its checkpoints.
+            settled = await self.storage.runs.delete(run_id, only_if=("pending",))
+        else:
+            settled = await self.storage.runs.finish(
+                run_id, status="interrupted", cancel_reason="cancelled", only_if=("pending",)
+            )
+        if not settled:
+            return False
+        end = {"run_id": run_id, "status": "interrupted"}
+        self.ctx.broker.publish(run_id, "end", dumps(end))
+        self.ctx.broker.close(run_id)
+        if not await self.storage.runs.active(run["thread_id"]):
+            thread = await self.storage.threads.get(run["thread_id"])
+            if thread is not None and thread["status"] == "busy":
+                await self.storage.threads.set_state(run["thread_id"], status="idle")
+        return True
 
     async def cancel_by_id(
         self, thread_id: str, run_id: str, action: CancelAction, wait: bool

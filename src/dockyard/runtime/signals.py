@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from dockyard.runtime.execute import CancelAction
+    from dockyard.runtime.attempt import CancelAction
     from dockyard.runtime.executor import Executor
 
 
@@ -38,4 +38,4 @@ class LocalSignals:
 
     async def cancel(self, run_id: str, action: CancelAction) -> None:
         if self.executor is not None:
-            await self.executor.cancel(run_id, action)
+            self.executor.cancel(run_id, action)

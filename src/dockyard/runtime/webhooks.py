@@ -54,10 +54,12 @@ from tenacity import wait_exponential as _wait_exponential
 
 from dockyard import __version__
 from dockyard.runtime.components import PeriodicTask
+from dockyard.runtime.observers import Outcome, RunObserver
 from dockyard.runtime.serde import dumps, to_jsonable
+from dockyard.runtime.usage import Usage
 from dockyard.runtime.webhook_urls import is_loopback, redact_url, validate_webhook_url
 from dockyard.settings import WebhooksConfig
-from dockyard.storage.base import Run, RunStatus
+from dockyard.storage.base import Run, run_spec
 from dockyard.storage.database import Storage
 
 log = logging.getLogger("dockyard.webhooks")
@@ -275,7 +277,7 @@ def _final_values(last_values: Any) -> Any:
     return to_jsonable(last_values)
 
 
-class WebhookDispatcher:
+class WebhookDispatcher(RunObserver):
     """Delivers webhooks of runs that end in this process, in background tasks, and
     periodically takes up pending ones whose delivery was lost (see the module doc)."""
 
@@ -330,18 +332,16 @@ class WebhookDispatcher:
         if self._client is not None:
             await self._client.aclose()
 
-    def run_ended(
-        self, run: Run, status: RunStatus, error: dict[str, Any] | None, last_values: Any
-    ) -> None:
-        """Called by ``execute_run`` once the run's outcome is stored."""
+    def on_ended(self, run: Run, outcome: Outcome, usage: Usage) -> None:
+        """Once the run's outcome is stored: its webhook goes out."""
         if not run.get("webhook") or self._sender is None:
             return
-        values = _final_values(last_values)
-        if run["temporary"] and run["kwargs"].get("on_completion", "delete") == "delete":
+        values = _final_values(outcome.values)
+        if run["temporary"] and run_spec(run).deletes_thread:
             # The row is already gone with its thread: the payload comes from memory.
             now = datetime.now(UTC)
-            ended: Run = {**run, "status": status, "error": error, "ended_at": now}
-            ended["updated_at"] = now
+            ended: Run = {**run, "status": outcome.status, "error": outcome.error}
+            ended["ended_at"] = ended["updated_at"] = now
             self._spawn(ended, values, stored=False)
         else:
             self._spawn(run, values, stored=True)

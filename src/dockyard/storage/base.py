@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypedDict
 
+from dockyard.run_spec import MultitaskStrategy, RunKwargs, RunSpec
+
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
-MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
 IfExists = Literal["raise", "do_nothing"]
 SortOrder = Literal["asc", "desc"]
 
@@ -56,7 +57,7 @@ class Run(TypedDict):
     status: RunStatus
     metadata: dict[str, Any]
     multitask_strategy: MultitaskStrategy
-    kwargs: dict[str, Any]
+    kwargs: RunKwargs  # RunSpec.stored(); read it back with run_spec(run)
     temporary: bool
     attempts: int
     error: dict[str, Any] | None
@@ -70,6 +71,16 @@ class Run(TypedDict):
     lease_expires_at: datetime | None
     cancel_requested: str | None
     webhook: dict[str, Any] | None
+
+
+def run_spec(run: Run) -> RunSpec:
+    """The run's spec, typed, from its stored row."""
+    return RunSpec.from_stored(
+        run["kwargs"],
+        assistant_id=run["assistant_id"],
+        metadata=run["metadata"],
+        multitask_strategy=run["multitask_strategy"],
+    )
 
 
 class AssistantStore(Protocol):

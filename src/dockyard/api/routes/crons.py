@@ -12,6 +12,7 @@ from dockyard.api.cron_schemas import CronCount, CronCreate, CronSearch, CronUpd
 from dockyard.api.deps import DockyardProcess, ProcessDep, get_thread
 from dockyard.api.responses import json_response, page
 from dockyard.errors import InvalidRequestError, NotFoundError
+from dockyard.run_spec import RunSpec
 from dockyard.runtime.crons import run_payload
 from dockyard.runtime.service import default_assistant_id, new_id
 from dockyard.storage.base import Assistant, Cron
@@ -50,7 +51,8 @@ async def _checked_payload(
 ) -> None:
     # The run path's own checks, now: a cron whose every firing would be
     # refused (unknown node, disallowed webhook host...) is refused at once.
-    await rt.runs.validate({**fields, "assistant_id": assistant["assistant_id"]}, assistant)
+    spec = RunSpec.from_request({**fields, "assistant_id": assistant["assistant_id"]})
+    await rt.runs.validate(spec, assistant)
 
 
 async def _get(rt: DockyardProcess, cron_id: str) -> Cron:

@@ -11,8 +11,9 @@ from dockyard.api.responses import json_response, page
 from dockyard.api.schemas import RunCreate, RunsCancel
 from dockyard.api.sse import run_paths, sse_events
 from dockyard.errors import InvalidRequestError
+from dockyard.run_spec import RunSpec
+from dockyard.runtime.broker import Announced
 from dockyard.runtime.shapes import run_out
-from dockyard.runtime.stream import Announced
 from dockyard.storage.base import ACTIVE_RUN_STATUSES, Run
 
 router = APIRouter(tags=["runs"])
@@ -23,9 +24,7 @@ CancelActionQ = Literal["interrupt", "rollback"]
 async def _start(
     rt: DockyardProcess, thread_id: str | None, body: RunCreate
 ) -> tuple[Run, Announced]:
-    payload = body.model_dump(exclude_none=True)
-    payload["stream_mode"] = body.stream_mode
-    return await rt.runs.start(thread_id, payload)
+    return await rt.runs.start(thread_id, RunSpec.from_request(body.model_dump(exclude_none=True)))
 
 
 async def _create(rt: DockyardProcess, thread_id: str | None, body: RunCreate) -> Run:
