@@ -1,5 +1,11 @@
 """The PostgreSQL backend: dockyard's tables (same Alembic migrations), LangGraph's
-Postgres checkpointer and store, all on psycopg 3 connection pools."""
+Postgres checkpointer and store, all on psycopg 3 connection pools.
+
+``open`` is the backend's one entry point; ``storage.database`` calls it. The optional
+packages (psycopg, psycopg_pool, LangGraph's Postgres checkpointer and store) are
+imported when it runs, never when this package is imported, so a plain install without
+the ``postgres`` extra imports it and serves SQLite.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from dockyard.extras import require_extra
 from dockyard.settings import Settings
 from dockyard.storage.checkpoints import WriteKeys
-from dockyard.storage.common import Storage, migrate
-from dockyard.storage.pg_pool import IdleCheck, ping_idle_connections
-from dockyard.storage.store import index_config
+from dockyard.storage.common import Storage, index_config, migrate
+from dockyard.storage.postgres.pool import IdleCheck, ping_idle_connections
 
 if TYPE_CHECKING:
     from langgraph.store.postgres.aio import AsyncPostgresStore
     from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger("dockyard.storage")
+
+__all__ = ["open"]
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -114,7 +121,7 @@ def _numeric_filters(store_cls: Any) -> Any:
     """LangGraph's Postgres store compares ``$gt``/``$lt`` filter values as text, of
     any JSON type (so 100 < 3, and 5 < "b"); here numbers compare as numbers and
     strings as strings (by code point, whatever the database's collation), each with
-    values of its own type only, as on the SQLite store (storage.store)."""
+    values of its own type only, as on the SQLite store (storage.sqlite.store)."""
 
     class NumericFilterStore(store_cls):  # type: ignore[misc, valid-type]
         def _get_filter_condition(self, key: str, op: str, value: Any) -> tuple[str, list[Any]]:
@@ -143,7 +150,7 @@ def build_store(
     ``store.index`` is set and pgvector is usable), else dockyard's exact-scan fallback."""
     from langgraph.store.postgres.aio import AsyncPostgresStore
 
-    from dockyard.storage.pg_vector import ExactScanPostgresStore
+    from dockyard.storage.postgres.vector import ExactScanPostgresStore
 
     ttl = settings.store.ttl.model_dump(exclude_none=True)
     index = index_config(settings)
@@ -155,7 +162,11 @@ def build_store(
 async def open_postgres_store(
     pool: AsyncConnectionPool[Any], settings: Settings
 ) -> AsyncPostgresStore:
-    from dockyard.storage.pg_vector import ENABLE_HINT, adopt_fallback_vectors, detect_pgvector
+    from dockyard.storage.postgres.vector import (
+        ENABLE_HINT,
+        adopt_fallback_vectors,
+        detect_pgvector,
+    )
 
     index = settings.store.index
     if index is None:
@@ -208,14 +219,14 @@ async def _setup_lock(conn: AsyncConnection) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_postgres(settings: Settings) -> AsyncIterator[Storage]:
+async def open(settings: Settings) -> AsyncIterator[Storage]:
     require_extra("postgres", "database_url (PostgreSQL)")
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
 
+    from dockyard.storage.postgres.direct import DirectPg
     from dockyard.storage.sql import SqlAssistants, SqlCrons, SqlRuns, SqlThreads
-    from dockyard.storage.sql.pg_direct import DirectPg
 
     assert settings.database_url is not None
     size = settings.database_pool_size
