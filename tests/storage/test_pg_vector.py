@@ -22,8 +22,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from dockyard.settings import Settings, load_settings
-from dockyard.storage.postgres import build_store, open_postgres_store
 from dockyard.storage.postgres import vector as pg_vector
+from dockyard.storage.postgres.store import build_store, open_postgres_store
 from dockyard.storage.postgres.vector import (
     VECTORS_TABLE,
     ExactScanPostgresStore,

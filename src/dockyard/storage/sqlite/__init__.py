@@ -14,15 +14,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from dockyard.settings import Settings
-from dockyard.storage.checkpoints import SqliteCheckpointAdmin
 from dockyard.storage.common import Storage, migrate
-from dockyard.storage.inline import InlineEngine, InlineSqliteSaver, sqlite_connect
+from dockyard.storage.inline import InlineEngine
 from dockyard.storage.sql import (
     SqlAssistants,
     SqlCrons,
     SqlRuns,
     SqlThreads,
     register_sqlite_functions,
+)
+from dockyard.storage.sqlite.checkpoints import (
+    InlineSqliteSaver,
+    SqliteCheckpointAdmin,
+    sqlite_connect,
 )
 from dockyard.storage.sqlite.store import open_sqlite_store
 from dockyard.storage.sqlite.wal import WalCheckpointer
