@@ -4,7 +4,10 @@
   ``testing`` and ``agents`` are for users and imported by nothing (``SIDE``);
 * no route module imports another (what they share lives in ``api/``);
 * no module takes another module's ``_name``, nor another package's ``_module``;
-* no import cycle between modules.
+* no import cycle between modules;
+* a storage backend package (``STORAGE_BACKENDS``) is imported only by itself and by
+  ``storage.database``, which picks one: the backends build on the shared storage
+  modules, never on each other, and nothing shared leans on a backend.
 
 Every import in ``src/dockyard`` counts: at module level, inside a function, under
 ``TYPE_CHECKING``. A new subpackage or top-level module must be placed in ``LAYERS`` (or
@@ -47,6 +50,9 @@ RANK = {unit: rank for rank, layer in enumerate(LAYERS) for unit in layer}
 SIDE = {"testing": RANK[ROOT], "agents": RANK[ROOT]}
 
 ROUTES = "dockyard.api.routes."
+
+STORAGE_BACKENDS = ("dockyard.storage.sqlite", "dockyard.storage.postgres")
+BACKEND_CHOOSER = "dockyard.storage.database"
 
 
 def module_name(path: Path) -> str:
@@ -112,6 +118,10 @@ def unit(module: str) -> str:
     return parts[1] if len(parts) > 1 else ROOT
 
 
+def backend_of(module: str) -> str | None:
+    return next((b for b in STORAGE_BACKENDS if module == b or module.startswith(b + ".")), None)
+
+
 def test_every_unit_has_a_place() -> None:
     units = {unit(m) for m in MODULES}
     unplaced = sorted(units - RANK.keys() - SIDE.keys())
@@ -127,6 +137,8 @@ def layering_violations(modules: dict[str, Path]) -> list[str]:
             where = f"{name}:{line} imports {target}"
             if name.startswith(ROUTES) and target.startswith(ROUTES) and target != name:
                 problems.append(f"{where}: a route module imports no other (share via api/)")
+            if backend_of(target) not in (None, backend_of(name)) and name != BACKEND_CHOOSER:
+                problems.append(f"{where}: only {BACKEND_CHOOSER} picks a storage backend")
             if dst == src or not {src, dst} <= RANK.keys() | SIDE.keys():
                 continue  # unplaced units: test_every_unit_has_a_place
             if dst in SIDE:
@@ -220,7 +232,7 @@ def test_no_import_cycles() -> None:
         ),
         ("dockyard.providers.chat", "import dockyard.testing\n", "may import dockyard.testing"),
         (
-            "dockyard.storage.store",
+            "dockyard.storage.sqlite.store",
             "def f():\n    from dockyard.runtime import serde\n",
             "storage is below runtime",
         ),
@@ -251,14 +263,14 @@ def test_a_route_importing_a_route_is_caught(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "source",
     [
-        "from dockyard.storage.store import _index_config\n",
+        "from dockyard.storage.common import _upgrade\n",
         "def f():\n    from dockyard.storage.sql._common import P\n",
     ],
 )
 def test_a_private_import_is_caught(tmp_path: Path, source: str) -> None:
     path = tmp_path / "postgres.py"
     path.write_text(source)
-    problems = private_name_imports({"dockyard.storage.postgres": path})
+    problems = private_name_imports({"dockyard.storage.postgres.store": path})
     assert len(problems) == 1 and "private" in problems[0], problems
 
 
@@ -268,3 +280,27 @@ def test_a_cycle_is_caught(tmp_path: Path) -> None:
     b.write_text("def f():\n    from dockyard.storage.a import x\n")
     modules = {"dockyard.storage.a": a, "dockyard.storage.b": b}
     assert import_cycles(modules) == [["dockyard.storage.a", "dockyard.storage.b"]]
+
+
+@pytest.mark.parametrize(
+    ("module", "source"),
+    [
+        # a shared module leaning on one backend
+        ("dockyard.storage.sql.runs", "from dockyard.storage.postgres.direct import DirectPg\n"),
+        # one backend borrowing from the other
+        ("dockyard.storage.postgres.store", "from dockyard.storage.sqlite import store\n"),
+        # a layer above choosing a backend itself
+        (
+            "dockyard.runtime.process",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    import dockyard.storage.sqlite.wal\n",
+        ),
+    ],
+)
+def test_a_backend_import_outside_database_is_caught(
+    tmp_path: Path, module: str, source: str
+) -> None:
+    path = tmp_path / "module.py"
+    path.write_text(source)
+    problems = layering_violations({module: path})
+    assert len(problems) == 1 and "picks a storage backend" in problems[0], problems

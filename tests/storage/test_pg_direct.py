@@ -1,4 +1,5 @@
-"""The direct PostgreSQL path (storage/sql/pg_direct.py) beyond what the conformance suite shows."""
+"""The direct PostgreSQL path (storage/postgres/direct.py) beyond what the conformance
+suite shows."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.dialects.postgresql import JSONB
 
+from dockyard.storage.postgres.direct import DirectPg
 from dockyard.storage.sql._common import P
-from dockyard.storage.sql.pg_direct import DirectPg
 from tests.pg import fresh_database
 
 pytestmark = pytest.mark.asyncio

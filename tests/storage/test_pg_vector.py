@@ -22,16 +22,16 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from dockyard.settings import Settings, load_settings
-from dockyard.storage import pg_vector
-from dockyard.storage.pg_vector import (
+from dockyard.storage.postgres import vector as pg_vector
+from dockyard.storage.postgres.store import build_store, open_postgres_store
+from dockyard.storage.postgres.vector import (
     VECTORS_TABLE,
     ExactScanPostgresStore,
     PgvectorStatus,
     adopt_fallback_vectors,
     detect_pgvector,
 )
-from dockyard.storage.postgres import build_store, open_postgres_store
-from dockyard.storage.store import open_sqlite_store
+from dockyard.storage.sqlite.store import open_sqlite_store
 from dockyard.testing import DeterministicEmbeddings
 from tests.pg import fresh_database
 
@@ -67,7 +67,7 @@ def _cosine(a: list[float], b: list[float]) -> float:
 @pytest.fixture
 async def pool() -> AsyncIterator[AsyncConnectionPool[Any]]:
     async with fresh_database() as url:
-        # The same connection settings dockyard's own pool uses (storage/postgres.py).
+        # The same connection settings dockyard's own pool uses (storage/postgres/__init__.py).
         p: AsyncConnectionPool[Any] = AsyncConnectionPool(
             url,
             min_size=1,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.storage.sqlite_wal import WalCheckpointer
+from dockyard.storage.sqlite.wal import WalCheckpointer
 
 
 def _writer(path: Path) -> sqlite3.Connection:

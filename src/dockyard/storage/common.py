@@ -1,6 +1,7 @@
-"""What every storage backend shares: the ``Storage`` it opens and the migrations it runs.
+"""What every storage backend shares: the ``Storage`` it opens, the migrations it runs
+and the ``index`` argument of its LangGraph store.
 
-The backends (``storage.sqlite``, ``storage.postgres``) import this module and
+The backend packages (``storage.sqlite``, ``storage.postgres``) import this module and
 ``storage.database`` picks one of them, so nothing here imports a backend.
 """
 
@@ -18,6 +19,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dockyard.settings import Settings
 from dockyard.storage.base import AssistantStore, CronStore, RunStore, ThreadStore
 from dockyard.storage.checkpoints import CheckpointAdmin
 from dockyard.storage.inline import InlineEngine
@@ -69,3 +71,22 @@ def _upgrade(sync_conn: sa.Connection) -> None:
 async def migrate(engine: AsyncEngine | InlineEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+def index_config(settings: Settings) -> dict[str, Any] | None:
+    """LangGraph's ``index`` argument for ``store.index`` (SQLite and PostgreSQL alike)."""
+    index = settings.store.index
+    if index is None:
+        return None
+    from dockyard.providers import load_embeddings
+
+    config: dict[str, Any] = {
+        "dims": index.dims,
+        "embed": load_embeddings(index.embed, base_url=index.base_url),
+    }
+    if index.fields is not None:
+        config["fields"] = index.fields
+        # LangGraph's SQLite store reads the undocumented "text_fields" and embeds
+        # the whole item without it (langchain-ai/langgraph#8808).
+        config["text_fields"] = index.fields
+    return config

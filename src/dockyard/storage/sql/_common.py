@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -17,9 +17,6 @@ from dockyard.storage.base import (
     SortOrder,
 )
 from dockyard.storage.inline import InlineConnection, InlineEngine
-
-if TYPE_CHECKING:
-    from dockyard.storage.sql.pg_direct import DirectPg
 
 # SQLite runs inline (see storage.inline); PostgreSQL through SQLAlchemy's asyncio engine.
 Engine = AsyncEngine | InlineEngine
@@ -38,11 +35,24 @@ async def one_statement(engine: Engine) -> AsyncIterator[Conn]:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
-class SqlStore:
-    """An SQL store's engine and, on PostgreSQL, the direct path (storage.sql.pg_direct)
-    that its per-run single statements take."""
+class Direct(Protocol):
+    """A faster path for single statements, given by the backend that has one
+    (``storage.postgres.direct``); a protocol so these shared stores never import it."""
 
-    def __init__(self, engine: Engine, direct: DirectPg | None = None) -> None:
+    async def fetch(
+        self, stmt: Any, params: dict[str, Any], columns: tuple[str, ...] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    async def execute(
+        self, stmt: Any, params: dict[str, Any], columns: tuple[str, ...] | None = None
+    ) -> int: ...
+
+
+class SqlStore:
+    """An SQL store's engine and, on PostgreSQL, the direct path (``Direct``) that its
+    per-run single statements take."""
+
+    def __init__(self, engine: Engine, direct: Direct | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.direct = direct

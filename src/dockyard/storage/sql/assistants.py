@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -15,6 +15,7 @@ from dockyard.storage.base import (
 )
 from dockyard.storage.sql._common import (
     Conn,
+    Direct,
     Engine,
     P,
     SqlStore,
@@ -24,9 +25,6 @@ from dockyard.storage.sql._common import (
 )
 from dockyard.storage.tables import assistant_versions, assistants
 
-if TYPE_CHECKING:
-    from dockyard.storage.sql.pg_direct import DirectPg
-
 _ASSISTANT_BY_ID = assistants.select().where(assistants.c.assistant_id == P("p_id"))
 
 
@@ -34,7 +32,7 @@ class SqlAssistants(SqlStore):
     _SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
     def __init__(
-        self, engine: Engine, cache_seconds: float = 1.0, direct: DirectPg | None = None
+        self, engine: Engine, cache_seconds: float = 1.0, direct: Direct | None = None
     ) -> None:
         super().__init__(engine, direct)
         # Every run reads its assistant twice; assistants change rarely. Writes

@@ -25,7 +25,7 @@ from dockyard.storage.tables import runs, threads
 
 def _status_in(statuses: Sequence[str]) -> Any:
     # OR of equalities, not IN: SQLAlchemy renders IN with an expanding parameter,
-    # which the direct PostgreSQL path (pg_direct) does not take.
+    # which the direct PostgreSQL path (storage.postgres.direct) does not take.
     return sa.or_(*(runs.c.status == s for s in statuses))
 
 

@@ -12,6 +12,7 @@ from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings
+from dockyard.storage.common import index_config
 
 _FILTER_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")  # what LangGraph's SQLite store allows
 _SQL = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -34,7 +35,7 @@ class TypedFilterSqliteStore(AsyncSqliteStore):
     """LangGraph's SQLite store compares what json_extract() returns, in which true is 1
     and a missing key is null: ``{"flag": true}`` matched 1, ``{"x": null}`` matched items
     without x, ``{"n": {"$gt": -1}}`` matched strings. Here a filter value matches values
-    of its own JSON type only, as on PostgreSQL (jsonb; storage.postgres)."""
+    of its own JSON type only, as on PostgreSQL (jsonb; storage.postgres.store)."""
 
     def _get_filter_condition(self, key: str, op: str, value: Any) -> tuple[str, list[Any]]:
         types = _json_types(value)
@@ -68,25 +69,6 @@ def _connector(path: Path, needs_extensions: bool) -> Any:
             '(pip install "pysqlite3-binary") or remove store.index'
         ) from None
     return lambda: dbapi2.connect(str(path), isolation_level=None, check_same_thread=False)
-
-
-def index_config(settings: Settings) -> dict[str, Any] | None:
-    """LangGraph's ``index`` argument for ``store.index`` (SQLite and PostgreSQL alike)."""
-    index = settings.store.index
-    if index is None:
-        return None
-    from dockyard.providers import load_embeddings
-
-    config: dict[str, Any] = {
-        "dims": index.dims,
-        "embed": load_embeddings(index.embed, base_url=index.base_url),
-    }
-    if index.fields is not None:
-        config["fields"] = index.fields
-        # LangGraph's SQLite store reads the undocumented "text_fields" and embeds
-        # the whole item without it (langchain-ai/langgraph#8808).
-        config["text_fields"] = index.fields
-    return config
 
 
 async def open_sqlite_store(

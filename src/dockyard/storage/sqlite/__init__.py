@@ -1,5 +1,8 @@
 """The embedded SQLite backend: dockyard's tables, checkpoints and store, each in a
-file of ``sqlite_dir``, run inline in the event loop (``storage.inline``)."""
+file of ``sqlite_dir``, run inline in the event loop (``storage.inline``).
+
+``open`` is the backend's one entry point; ``storage.database`` calls it.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from dockyard.settings import Settings
-from dockyard.storage.checkpoints import SqliteCheckpointAdmin
 from dockyard.storage.common import Storage, migrate
-from dockyard.storage.inline import InlineEngine, InlineSqliteSaver, sqlite_connect
+from dockyard.storage.inline import InlineEngine
 from dockyard.storage.sql import (
     SqlAssistants,
     SqlCrons,
@@ -21,8 +23,15 @@ from dockyard.storage.sql import (
     SqlThreads,
     register_sqlite_functions,
 )
-from dockyard.storage.sqlite_wal import WalCheckpointer
-from dockyard.storage.store import open_sqlite_store
+from dockyard.storage.sqlite.checkpoints import (
+    InlineSqliteSaver,
+    SqliteCheckpointAdmin,
+    sqlite_connect,
+)
+from dockyard.storage.sqlite.store import open_sqlite_store
+from dockyard.storage.sqlite.wal import WalCheckpointer
+
+__all__ = ["open"]
 
 
 def _sqlite_engine(path: Path) -> InlineEngine:
@@ -48,7 +57,7 @@ def _sqlite_engine(path: Path) -> InlineEngine:
 
 
 @contextlib.asynccontextmanager
-async def open_sqlite(settings: Settings) -> AsyncIterator[Storage]:
+async def open(settings: Settings) -> AsyncIterator[Storage]:
     data_dir = settings.sqlite_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = _sqlite_engine(data_dir / "dockyard.db")
