@@ -35,7 +35,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         {"providers"},
         {ROOT},
         {"storage"},
-        # policies, observability: the next issues' layer, between storage and runtime
+        {"policies"},  # observability joins this layer
         {"runtime"},
         {"api"},
         {"cli"},

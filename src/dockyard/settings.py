@@ -316,6 +316,10 @@ class CronsConfig(_Strict):
     poll_interval_seconds: float = Field(default=5.0, gt=0)
 
 
+class PoliciesConfig(_Strict):
+    """The ``policies:`` block: defaults every assistant gets (docs/policies.md)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DOCKYARD_",
@@ -343,6 +347,7 @@ class Settings(BaseSettings):
     # Keys and channels are namespaced so that several deployments can share one Redis.
     redis_prefix: str = Field(default="dockyard", pattern=r"^[A-Za-z0-9_.:-]+$")
     graphs: dict[str, str] = Field(default_factory=dict)
+    policies: PoliciesConfig = Field(default_factory=PoliciesConfig)
     models: dict[str, ModelSpec] = Field(default_factory=dict)
     store: StoreConfig = Field(default_factory=StoreConfig)
     runs: RunsConfig = Field(default_factory=RunsConfig)
