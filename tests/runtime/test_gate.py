@@ -95,7 +95,7 @@ async def test_the_probe_stops_when_the_process_is_idle() -> None:
 
 
 async def test_a_run_leaves_the_gate_at_its_first_model_call_not_before() -> None:
-    """Through LangGraph as execute_run runs it: the callbacks in the run's config
+    """Through LangGraph as a run attempt runs it: the callbacks in the run's config
     reach a model called inside a node; steps before it do not release."""
     released: list[str] = []
     model = ScriptedChatModel(responses=["one", "two"])
