@@ -201,10 +201,13 @@ class RunAttempt:
         # chat_model(...) finds the process's models here, on every call (a client's
         # value under this key is replaced).
         config["configurable"][MODELS_KEY] = ctx.registry.models
-        callbacks: list[Any] = [UsageTally(self.usage)]
+        callbacks: list[Any] = []
+        if ctx.notify.wants_usage:
+            callbacks.append(UsageTally(self.usage))
         if on_first_call is not None:
             callbacks.append(UntilFirstCall(on_first_call))
-        config["callbacks"] = callbacks
+        if callbacks:
+            config["callbacks"] = callbacks
         graph = await ctx.registry.get(assistant["graph_id"], config, ephemeral=self.ephemeral)
         start = None
         if not run["temporary"]:
