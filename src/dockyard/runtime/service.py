@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,10 @@ from dockyard.storage.base import (
 )
 from dockyard.storage.database import Storage
 from dockyard.storage.sql import new_thread_row
+
+# How long a cancel with wait=True waits for a run executing in another process (one that
+# died meanwhile is taken up by another worker, which sees the cancel stored on the run).
+_CANCEL_WAIT_SECONDS = 30.0
 
 # A fixed namespace so a graph's default assistant has the same id everywhere.
 _ASSISTANT_NS = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
@@ -310,11 +315,12 @@ class RunService:
             return
         await self.signals.cancel(run_id, action)
         if wait:
-            for _ in range(600):  # the claim's task starts within a loop turn or two
-                current = await self.storage.runs.get(run_id)
-                if current is None or current["status"] not in ACTIVE_RUN_STATUSES:
-                    return
-                await asyncio.sleep(0.05)
+            # Its executor stores the outcome, then closes the run's stream: the end of
+            # the stream is the end of the run, in whichever process it ran.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_CANCEL_WAIT_SECONDS):
+                    async for _ in self.events(run):
+                        pass
 
     async def _cancel_pending(self, run: Run, action: CancelAction) -> bool:
         """Settle the run in storage if it is still pending; False if it is not."""
