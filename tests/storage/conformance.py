@@ -754,3 +754,17 @@ class StorageConformance(CronConformance):
         assert await b.runs.heartbeat("w1", [run["run_id"]], lease) == {}
         await b.runs.finish(run["run_id"], status="success")
         assert not await b.runs.request_cancel(run["run_id"], "interrupt")
+
+    async def backdate_store_item(self, b: Any, prefix: str, key: str) -> None:
+        """Set the store item's created_at to 2000-01-01 with the backend's own SQL."""
+        raise NotImplementedError
+
+    async def test_store_update_keeps_created_at(self, b: Backend) -> None:
+        store = b.store  # type: ignore[attr-defined]
+        await store.aput(("prefs",), "theme", {"color": "dark"})
+        await self.backdate_store_item(b, "prefs", "theme")
+        await store.aput(("prefs",), "theme", {"color": "light"})
+        item = await store.aget(("prefs",), "theme")
+        assert item is not None and item.value == {"color": "light"}
+        assert item.created_at.year == 2000  # the first put's, not the update's
+        assert item.updated_at.year > 2000

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from dockyard.settings import load_settings
 from dockyard.storage.database import Storage, open_storage
@@ -35,3 +36,11 @@ async def postgres_twin(b: Storage, tmp_path: Path) -> AsyncIterator[Storage]:
 class TestPostgres(StorageConformance):
     factory = staticmethod(postgres_backend)
     twin_factory = staticmethod(postgres_twin)
+
+    async def backdate_store_item(self, b: Any, prefix: str, key: str) -> None:
+        async with b.store.conn.connection() as conn:
+            await conn.execute(
+                "UPDATE store SET created_at = '2000-01-01T00:00:00Z' "
+                "WHERE prefix = %s AND key = %s",
+                (prefix, key),
+            )

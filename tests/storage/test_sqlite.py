@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from dockyard.settings import load_settings
 from dockyard.storage.database import Storage, open_storage
@@ -23,3 +24,9 @@ async def sqlite_backend(tmp_path: Path) -> AsyncIterator[Storage]:
 
 class TestSqlite(StorageConformance):
     factory = staticmethod(sqlite_backend)
+
+    async def backdate_store_item(self, b: Any, prefix: str, key: str) -> None:
+        await b.store.conn.execute(
+            "UPDATE store SET created_at = '2000-01-01 00:00:00' WHERE prefix = ? AND key = ?",
+            (prefix, key),
+        )

@@ -35,7 +35,8 @@ class TypedFilterSqliteStore(AsyncSqliteStore):
     """LangGraph's SQLite store compares what json_extract() returns, in which true is 1
     and a missing key is null: ``{"flag": true}`` matched 1, ``{"x": null}`` matched items
     without x, ``{"n": {"$gt": -1}}`` matched strings. Here a filter value matches values
-    of its own JSON type only, as on PostgreSQL (jsonb; storage.postgres.store)."""
+    of its own JSON type only, as on PostgreSQL (jsonb; storage.postgres.store). An
+    update keeps the item's created_at, as on PostgreSQL."""
 
     def _get_filter_condition(self, key: str, op: str, value: Any) -> tuple[str, list[Any]]:
         types = _json_types(value)
@@ -52,6 +53,26 @@ class TypedFilterSqliteStore(AsyncSqliteStore):
         if op == "$ne":  # present and of another type, or of this type and another value
             return f"(NOT {of_type} OR json_extract(value, '$.{key}') != ?)", [value]
         return f"({of_type} AND json_extract(value, '$.{key}') {_SQL[op]} ?)", [value]
+
+    def _prepare_batch_PUT_queries(self, put_ops: Any) -> Any:
+        # LangGraph writes with INSERT OR REPLACE, which gives an updated item a new
+        # created_at; PostgreSQL (and LangGraph's server) keep the first one.
+        queries, embedding_request = super()._prepare_batch_PUT_queries(put_ops)
+        return [(_keep_created_at(q), params) for q, params in queries], embedding_request
+
+
+_REPLACE = "INSERT OR REPLACE INTO store ("
+_UPSERT = (
+    " ON CONFLICT (prefix, key) DO UPDATE SET value = excluded.value,"
+    " updated_at = excluded.updated_at, expires_at = excluded.expires_at,"
+    " ttl_minutes = excluded.ttl_minutes"
+)
+
+
+def _keep_created_at(query: str) -> str:
+    if _REPLACE not in query:
+        return query
+    return query.replace(_REPLACE, "INSERT INTO store (", 1).rstrip() + _UPSERT
 
 
 def _connector(path: Path, needs_extensions: bool) -> Any:
