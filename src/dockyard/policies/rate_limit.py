@@ -28,7 +28,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -56,7 +56,7 @@ EXEMPT_PATHS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bucket:
     """One counter: ``key`` names it in the store, ``label`` in messages (never a secret).
 
@@ -66,16 +66,15 @@ class Bucket:
     key: str
     limit: int  # units per minute
     label: str
+    interval_us: float = field(init=False)
+    # Within a microsecond (clock rounding) counts as in time; never half a cell, so a
+    # burst never admits one more than the limit.
+    bound: float = field(init=False)
 
-    @property
-    def interval_us(self) -> float:
-        return PERIOD_SECONDS * _US / self.limit
-
-    @property
-    def bound(self) -> float:
-        # Within a microsecond (in clock rounding) counts as in time; never half a cell,
-        # so a burst never admits one more than the limit.
-        return self.limit + min(1.0 / self.interval_us, 0.5)
+    def __post_init__(self) -> None:
+        interval = PERIOD_SECONDS * _US / self.limit
+        object.__setattr__(self, "interval_us", interval)
+        object.__setattr__(self, "bound", self.limit + min(1.0 / interval, 0.5))
 
 
 @dataclass(frozen=True)
@@ -108,26 +107,22 @@ def decide(outcome: Outcome, buckets: Sequence[Bucket], cost: int, mode: Mode) -
     """The decision a store's ``outcome`` means. After a ``force``, ``allowed`` and
     ``retry_after`` are about the next unit: whether one fits now, and when."""
     applied = mode == "force" or (mode == "take" and outcome.allowed)
-    best: tuple[tuple[float, int], Decision] | None = None
+    best: tuple[float, int, float, Bucket] | None = None  # retry, -remaining, full in, bucket
     for bucket, tat in zip(buckets, outcome.tats, strict=True):
-        now = outcome.now_us / bucket.interval_us  # the stores' own division: the same float
+        step, bound = bucket.interval_us, bucket.bound
+        now = outcome.now_us / step  # the stores' own division: the same float
         after = tat + cost if applied else tat
         level = (after + 1 if mode == "force" else tat + cost) - now
-        fits = level <= bucket.bound  # for take and peek, the stores' test term for term
-        seconds = bucket.interval_us / _US  # per cell
-        decision = Decision(
-            allowed=fits,
-            bucket=bucket,
-            remaining=min(max(math.floor(bucket.bound - (after - now)), 0), bucket.limit),
-            # From the bound with its slack: the header's whole seconds never end early.
-            retry_after=0.0 if fits else (level - bucket.bound) * seconds,
-            reset_after=max(after - now, 0.0) * seconds,
-        )
-        rank = (decision.retry_after, -decision.remaining)
-        if best is None or rank > best[0]:
-            best = (rank, decision)
+        # For take and peek, the stores' test term for term; from the bound with its
+        # slack, so that the header's whole seconds never end early.
+        retry = 0.0 if level <= bound else (level - bound) * step / _US
+        remaining = min(max(math.floor(bound - (after - now)), 0), bucket.limit)
+        candidate = (retry, -remaining, max(after - now, 0.0) * step / _US, bucket)
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
     assert best is not None, "decide() needs a bucket"
-    return best[1]
+    retry, neg_remaining, reset_after, bucket = best
+    return Decision(retry == 0.0, bucket, -neg_remaining, retry, reset_after)
 
 
 class LimitStore(Protocol):
@@ -148,11 +143,14 @@ class MemoryStore:
 
     async def update(self, buckets: Sequence[Bucket], cost: int, mode: Mode) -> Outcome:
         now_us = (self._clock() - self._origin) * _US
-        nows = [now_us / b.interval_us for b in buckets]
-        tats = [
-            max(self._tats.get(b.key, (n, 0.0))[0], n) for b, n in zip(buckets, nows, strict=True)
-        ]
-        allowed = all(t + cost - n <= b.bound for b, t, n in zip(buckets, tats, nows, strict=True))
+        tats = []
+        allowed = True
+        for b in buckets:
+            now = now_us / b.interval_us
+            entry = self._tats.get(b.key)
+            tat = now if entry is None or entry[0] < now else entry[0]
+            tats.append(tat)
+            allowed = allowed and tat + cost - now <= b.bound
         if mode == "force" or (mode == "take" and allowed):
             for b, t in zip(buckets, tats, strict=True):
                 self._tats[b.key] = (t + cost, (t + cost) * b.interval_us)
@@ -284,6 +282,9 @@ class RateLimiter:
     def __init__(self, config: RateLimitConfig, store: LimitStore) -> None:
         self.config = config
         self.store = store
+        # Building a caller's buckets costs more than checking them: kept per caller,
+        # forgotten all at once when there are many.
+        self._buckets: dict[tuple[str, str, str | None, int | None], tuple[Bucket, ...]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter | None:
@@ -296,9 +297,15 @@ class RateLimiter:
             return cls(config, RedisStore.from_url(settings.redis_url, settings.redis_prefix))
         return cls(config, MemoryStore())
 
-    def buckets(self, identity: Identity, kind: Literal["requests", "tokens"]) -> list[Bucket]:
+    def buckets(
+        self, identity: Identity, kind: Literal["requests", "tokens"]
+    ) -> tuple[Bucket, ...]:
+        """The buckets a call of ``kind`` counts in: the caller's, and its tenant's."""
         field = f"{kind}_per_minute"
         own = getattr(identity.limits, field, None) if identity.limits is not None else None
+        cache_key = (kind, identity.subject, identity.tenant, own)
+        if (cached := self._buckets.get(cache_key)) is not None:
+            return cached
         limit: int | None = own if own is not None else getattr(self.config, field)
         out = []
         if limit is not None:
@@ -314,7 +321,10 @@ class RateLimiter:
                     f"tenant {identity.tenant!r}",
                 )
             )
-        return out
+        if len(self._buckets) >= 10_000:
+            self._buckets.clear()
+        self._buckets[cache_key] = result = tuple(out)
+        return result
 
     async def check_request(self, identity: Identity) -> Decision | None:
         """Count one request; raise ``RateLimitedError`` when a bucket is full."""
