@@ -41,8 +41,9 @@ if TYPE_CHECKING:
 
 PERIOD_SECONDS = 60  # every limit is per minute
 _US = 1_000_000
-# Redis's clock is read as microseconds since 2025-01-01, not 1970: float microseconds
-# stay fine-grained (1/256 µs today) and buckets count cells under 2**53 for centuries.
+# Redis's clock is read as microseconds since 2025-01-01, not 1970: the floats stay
+# fine-grained (1/256 µs today), and a TAT in cells stays below 2**53, where adding whole
+# cells is exact, for 17 years at the highest limit allowed (10**9 a minute).
 _ORIGIN = 1_735_689_600
 
 # take: admit the cost only if every bucket has room; peek: say whether it would be
