@@ -75,6 +75,17 @@ def test_retry_after(seconds: float, header: str) -> None:
             RateLimitedError("x", retry_after=bad)
 
 
+def test_rate_limit_headers() -> None:
+    e = QuotaExceededError("x", retry_after=0.5, limit=60, remaining=-1, reset_at=1700000000.2)
+    assert e.headers() == {
+        "Retry-After": "1",
+        "X-RateLimit-Limit": "60",
+        "X-RateLimit-Remaining": "0",  # never negative
+        "X-RateLimit-Reset": "1700000001",  # whole epoch seconds, never early
+    }
+    assert RateLimitedError("x", limit=5).headers() == {"X-RateLimit-Limit": "5"}
+
+
 def test_run_record_round_trip() -> None:
     e = QuotaExceededError("daily quota used up", retry_after=60)
     record = orjson.loads(orjson.dumps(e.to_run_error()))  # as storage and Redis carry it

@@ -15,7 +15,7 @@ machine-readable ``code``; the message says what to change.
     ├── AgentRunError             502 agent_failed (the graph failed; OpenAI routes and /chat)
     │   └── AgentTimeoutError     504 agent_timeout
     └── PolicyError               403 policy_refused
-        ├── RateLimitedError      429 rate_limited (Retry-After)
+        ├── RateLimitedError      429 rate_limited (Retry-After, X-RateLimit-*)
         │   └── QuotaExceededError 429 quota_exceeded (Retry-After)
         ├── BudgetExceededError   402 budget_exceeded
         ├── GuardrailBlockedError 400 guardrail_blocked
@@ -199,10 +199,49 @@ class PolicyError(DockyardError):
 
 class RateLimitedError(PolicyError):
     """Too many requests (or tokens) in a window; ``retry_after`` says when the window
-    opens again."""
+    opens again.
+
+    ``limit`` / ``remaining`` / ``reset_at`` (the limit per window, what is left of it, the
+    Unix time at which all of it is back), when given, become the ``X-RateLimit-Limit`` /
+    ``-Remaining`` / ``-Reset`` headers (GitHub's names; Reset in whole epoch seconds)."""
 
     status_code = 429
     default_code = "rate_limited"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+        limit: int | None = None,
+        remaining: int | None = None,
+        reset_at: float | None = None,
+    ) -> None:
+        super().__init__(message, code=code, retry_after=retry_after)
+        self.limit = limit
+        self.remaining = remaining
+        self.reset_at = reset_at
+
+    def headers(self) -> dict[str, str]:
+        return {
+            **super().headers(),
+            **rate_limit_headers(self.limit, self.remaining, self.reset_at),
+        }
+
+
+def rate_limit_headers(
+    limit: int | None, remaining: int | None, reset_at: float | None
+) -> dict[str, str]:
+    """The ``X-RateLimit-*`` headers of the values given (refusals and admitted requests)."""
+    out: dict[str, str] = {}
+    if limit is not None:
+        out["X-RateLimit-Limit"] = str(limit)
+    if remaining is not None:
+        out["X-RateLimit-Remaining"] = str(max(remaining, 0))
+    if reset_at is not None:
+        out["X-RateLimit-Reset"] = str(math.ceil(reset_at))
+    return out
 
 
 class QuotaExceededError(RateLimitedError):
@@ -279,4 +318,5 @@ __all__ = [
     "UnavailableError",
     "UnsupportedFieldError",
     "dockyard_cause",
+    "rate_limit_headers",
 ]

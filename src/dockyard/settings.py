@@ -316,8 +316,54 @@ class CronsConfig(_Strict):
     poll_interval_seconds: float = Field(default=5.0, gt=0)
 
 
+# -- policies.rate_limit (policies/rate_limit.py) --------------------------------------------
+
+
+class RateLimits(_Strict):
+    """Limits of one caller, each per minute; None: not limited on that count."""
+
+    # At most a billion: buckets count in float cells of 60/limit s, exact below 2**53.
+    requests_per_minute: int | None = Field(default=None, gt=0, le=10**9)
+    tokens_per_minute: int | None = Field(default=None, gt=0, le=10**9)
+
+
+class RateLimitConfig(RateLimits):
+    """``policies.rate_limit``: the limits of each API key that has none of its own (without
+    a key: of each client address), and, under ``tenant``, of all of a tenant's keys together.
+    A limit of L per minute admits L at once, then one every 60/L seconds (GCRA)."""
+
+    tenant: RateLimits | None = None
+
+    @model_validator(mode="after")
+    def _limits_something(self) -> RateLimitConfig:
+        tenant_tokens = self.tenant.tokens_per_minute if self.tenant is not None else None
+        if self.tokens_per_minute is not None or tenant_tokens is not None:
+            # Refused rather than accepted and ignored: a model call does not yet know
+            # which key or tenant its run came from (that arrives with API keys).
+            raise ValueError(
+                "policies.rate_limit tokens_per_minute is not enforced yet in this version "
+                "(model calls do not carry the caller's key until API keys land); remove it"
+            )
+        limits = [self.requests_per_minute, self.tokens_per_minute]
+        if self.tenant is not None:
+            if self.tenant.requests_per_minute is None and self.tenant.tokens_per_minute is None:
+                raise ValueError(
+                    "policies.rate_limit.tenant sets no limit: give it requests_per_minute "
+                    "and/or tokens_per_minute, or remove it"
+                )
+            limits += [self.tenant.requests_per_minute, self.tenant.tokens_per_minute]
+        if all(limit is None for limit in limits):
+            raise ValueError(
+                "policies.rate_limit sets no limit: give it requests_per_minute and/or "
+                "tokens_per_minute, or remove it"
+            )
+        return self
+
+
 class PoliciesConfig(_Strict):
     """The ``policies:`` block: defaults every assistant gets (docs/policies.md)."""
+
+    rate_limit: RateLimitConfig | None = None
 
 
 class Settings(BaseSettings):

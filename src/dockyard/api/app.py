@@ -30,6 +30,7 @@ from dockyard.api.routes import (
 )
 from dockyard.api.text_json import TextPlainJSON
 from dockyard.errors import DockyardError
+from dockyard.policies.rate_limit import RateLimit, RateLimiter
 from dockyard.runtime.graphs import load_registry
 from dockyard.runtime.process import check_layout, open_runtime
 from dockyard.runtime.shapes import run_out
@@ -41,9 +42,15 @@ log = logging.getLogger("dockyard.api")
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[Any]:
     settings: Settings = app.state.settings
-    async with open_runtime(
-        settings, app.state.registry, execute=settings.runs.in_process, run_view=run_out
-    ) as runtime:
+    async with contextlib.AsyncExitStack() as stack:
+        limiter: RateLimiter | None = app.state.rate_limiter
+        if limiter is not None:
+            stack.push_async_callback(limiter.aclose)
+        runtime = await stack.enter_async_context(
+            open_runtime(
+                settings, app.state.registry, execute=settings.runs.in_process, run_view=run_out
+            )
+        )
         app.state.runtime = runtime
         project = app.state.project_app
         if project is None:
@@ -210,13 +217,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     # Middleware added last wraps the others: CORS answers first, the prefix is
     # taken off next, then the project's app sees the request before dockyard's routes;
-    # the body limit is innermost, inside CatchAll, so its refusals are plain answers.
+    # the body limit is innermost, inside CatchAll, so its refusals are plain answers;
+    # the rate limit just outside it refuses before a body is read.
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.server.max_body_bytes,
         max_depth=settings.server.max_json_depth,
         refusal=_refusal,
     )
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
+    if app.state.rate_limiter is not None:
+        app.add_middleware(RateLimit, limiter=app.state.rate_limiter)
     app.add_middleware(CatchAll)
     app.add_middleware(TextPlainJSON)
     if app.state.project_app is not None:
