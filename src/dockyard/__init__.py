@@ -8,7 +8,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0"
 
-__all__ = ["ModelRegistry", "__version__", "chat_model"]
+__all__ = ["ModelRegistry", "__version__", "chat_model", "middleware"]
 
 
 def __getattr__(name: str) -> Any:
@@ -17,4 +17,8 @@ def __getattr__(name: str) -> Any:
         from dockyard.providers import registry
 
         return getattr(registry, name)
+    if name == "middleware":
+        from dockyard.providers import approval
+
+        return approval.middleware
     raise AttributeError(f"module 'dockyard' has no attribute {name!r}")

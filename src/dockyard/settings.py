@@ -360,10 +360,47 @@ class RateLimitConfig(RateLimits):
         return self
 
 
+# -- policies.approval (providers/approval.py) ----------------------------------------------
+
+ApprovalDecision = Literal["approve", "edit", "reject"]
+_ALL_DECISIONS: tuple[ApprovalDecision, ...] = ("approve", "edit", "reject")
+
+
+class ApprovalRule(_Strict):
+    """One tool whose calls wait for a human, when every ``when`` condition holds."""
+
+    # Argument name -> regular expression searched in the argument's value (non-strings as
+    # JSON); all must match. Empty: every call of the tool.
+    when: dict[str, str] = Field(default_factory=dict)
+    decisions: list[ApprovalDecision] = Field(
+        default_factory=lambda: list(_ALL_DECISIONS), min_length=1
+    )
+    description: str | None = None
+
+    @field_validator("when")
+    @classmethod
+    def _patterns_compile(cls, v: dict[str, str]) -> dict[str, str]:
+        for arg, pattern in v.items():
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(
+                    f"when.{arg}: {pattern!r} is not a regular expression ({e})"
+                ) from None
+        return v
+
+
+class ApprovalConfig(_Strict):
+    """``policies.approval``: tool name -> rule, for graphs that use ``dockyard.middleware()``."""
+
+    tools: dict[str, ApprovalRule] = Field(min_length=1)
+
+
 class PoliciesConfig(_Strict):
     """The ``policies:`` block: defaults every assistant gets (docs/policies.md)."""
 
     rate_limit: RateLimitConfig | None = None
+    approval: ApprovalConfig | None = None
 
 
 class Settings(BaseSettings):

@@ -46,7 +46,7 @@ from pydantic import SecretStr
 from dockyard.errors import ConfigError, ProviderSetupError
 from dockyard.providers._env import env_var_is_set
 from dockyard.providers.chat import load_chat_model
-from dockyard.settings import ModelSpec, Settings, load_settings
+from dockyard.settings import ModelSpec, PoliciesConfig, Settings, load_settings
 
 log = logging.getLogger("dockyard.models")
 
@@ -109,8 +109,14 @@ class ModelRegistry:
     """
 
     def __init__(
-        self, entries: Mapping[str, ModelEntry] | None = None, project_dir: Path = Path(".")
+        self,
+        entries: Mapping[str, ModelEntry] | None = None,
+        project_dir: Path = Path("."),
+        policies: PoliciesConfig | None = None,
     ) -> None:
+        # The model-level policies every run of this process gets (``dockyard.middleware()``
+        # reads them from the run's registry, as ``chat_model`` reads its models).
+        self.policies = policies if policies is not None else PoliciesConfig()
         self._entries: dict[str, ModelEntry] = dict(entries or {})
         self._configured = list(self._entries)
         # Chosen now, from the keys set when the process starts; built on first use.
@@ -122,7 +128,7 @@ class ModelRegistry:
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelRegistry:
         """The registry of ``settings.models``, built."""
-        registry = cls(settings.models, settings.project_dir)
+        registry = cls(settings.models, settings.project_dir, settings.policies)
         registry.build()
         return registry
 
