@@ -211,11 +211,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Middleware added last wraps the others: CORS answers first, the prefix is
     # taken off next, then the project's app sees the request before dockyard's routes;
     # the body limit is innermost, inside CatchAll, so its refusals are plain answers.
+    guard = settings.policies.input
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.server.max_body_bytes,
         max_depth=settings.server.max_json_depth,
         refusal=_refusal,
+        policy_max_bytes=guard.max_body_bytes if guard is not None else None,
     )
     app.add_middleware(CatchAll)
     app.add_middleware(TextPlainJSON)
