@@ -26,10 +26,13 @@ class Rule:
     id: str
     description: str
     pattern: re.Pattern[str]
+    # Lower-case words one of which every match contains: a text holding none of them is
+    # not searched (a substring test is far cheaper than the pattern). Empty: always.
+    triggers: tuple[str, ...] = ()
 
 
-def _rule(rule_id: str, description: str, pattern: str) -> Rule:
-    return Rule(rule_id, description, re.compile(pattern, re.IGNORECASE))
+def _rule(rule_id: str, description: str, pattern: str, triggers: tuple[str, ...] = ()) -> Rule:
+    return Rule(rule_id, description, re.compile(pattern, re.IGNORECASE), triggers)
 
 
 # Gaps between the parts of a phrase stay inside one sentence and are bounded, so every
@@ -50,6 +53,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"orders|commands)\b"
         r"|\b(?:ignore|disregard|forget)\s+(?:all|everything)\s+(?:of\s+)?(?:your|the)?\s*"
         r"(?:instructions|rules|guidelines|you\s+were\s+told|above)\b",
+        ("ignore", "disregard", "forget", "override", "bypass", "skip", "drop"),
     ),
     _rule(
         "reveal_system_prompt",
@@ -61,6 +65,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"|your\s+" + _MODS + r"(?:initial|original)\s+(?:prompt|instructions)"
         r"|the\s+" + _MODS + r"(?:initial|original)\s+prompt"
         r")\b",
+        ("system", "developer", "hidden", "secret", "initial", "original"),
     ),
     _rule(
         "repeat_above",
@@ -68,6 +73,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"\b(?:repeat|print|output|reproduce)\s+(?:all\s+|everything\s+|the\s+)?"
         r"(?:text|words|content|everything|lines)?\s*(?:above|before\s+this)\b"
         r"[^.!?\n]{0,30}\b(?:starting|beginning|verbatim|word\s+for\s+word)",
+        ("above", "before"),
     ),
     _rule(
         "new_instructions",
@@ -75,6 +81,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"\byour\s+new\s+(?:instructions|rules|task|role|directive|system\s+prompt)s?\s+"
         r"(?:is|are)\b|\bnew\s+(?:system\s+)?(?:instructions|prompt|rules)\s*:"
         r"|\b(?:updated|new)\s+system\s+prompt\b",
+        ("new", "updated"),
     ),
     _rule(
         "role_override",
@@ -84,6 +91,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         + r"(?:\b(?-i:DAN)\b|unrestricted|unfiltered|uncensored|jailbroken|free\s+(?:from|of)|"
         r"without\s+(?:any\s+)?(?:restrictions|limits|limitations|filters|rules|guidelines)|"
         r"not\s+bound\s+by|no\s+(?:restrictions|limits|rules|filters|guidelines))",
+        ("now", "longer"),
     ),
     _rule(
         "roleplay_jailbreak",
@@ -96,18 +104,36 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"content\s+polic(?:y|ies)|ethics|ethical\s+guidelines|morals|safety\s+guidelines)\b"
         r"|\b(?:unrestricted|unfiltered|uncensored|jailbroken|evil)\s+"
         r"(?:ai|assistant|model|chatbot|mode|version|persona)\b",
+        (
+            "rule",
+            "restriction",
+            "filter",
+            "guideline",
+            "limit",
+            "polic",
+            "ethic",
+            "moral",
+            "safety",
+            "unrestricted",
+            "unfiltered",
+            "uncensored",
+            "jailbroken",
+            "evil",
+        ),
     ),
     _rule(
         "jailbreak_mode",
         "names a known jailbreak: DAN, 'do anything now', developer or jailbreak mode",
         r"\bDAN\s+(?:mode|prompt|jailbreak)\b|\bdo\s+anything\s+now\b|\bjailbreak(?:ed)?\s+mode\b"
         r"|\bdeveloper\s+mode\s+(?:enabled|activated|on)\b|\benable\s+developer\s+mode\b",
+        ("dan", "anything", "jailbreak", "developer"),
     ),
     _rule(
         "fake_role_markup",
         "chat-template markup that fakes a system or assistant turn inside a message",
         r"(?m)<\|im_start\|>|<\|im_end\|>|<\|(?:system|assistant|endoftext)\|>|\[/?INST\]"
         r"|<<\s*/?SYS\s*>>|</?system>|^\s*#{2,}\s*(?:system|new\s+instructions?)\b",
+        ("<|", "inst]", "<<", "system>", "#"),
     ),
     _rule(
         "ko_ignore_instructions",
@@ -117,6 +143,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         + r"(?:지시|지침|명령|규칙|프롬프트|가이드라인)(?:사항|문)?(?:들)?"
         r"(?:을|를|은|는|도|에)?\s*(?:모두\s*|전부\s*|다\s*|싹\s*)?"
         r"(?:무시|잊어|잊고|잊으|잊을|무효|따르지\s*마|따르지\s*말|어겨|버려)",
+        ("무시", "잊", "무효", "따르지", "어겨", "버려"),
     ),
     _rule(
         "ko_reveal_system_prompt",
@@ -125,6 +152,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"(?:사항|문)?(?:들)?(?:을|를|의\s*내용을|\s*내용을|\s*전체를|\s*전문을)?\s*"
         r"(?:그대로\s*|전부\s*|모두\s*|정확히\s*|한\s*글자도\s*빠짐없이\s*)?"
         r"(?:보여|알려|출력|공개|말해|누설|반복|복사|적어|읊어)",
+        ("프롬프트", "지시", "지침", "명령", "메시지"),
     ),
     _rule(
         "ko_roleplay_jailbreak",
@@ -133,23 +161,29 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"(?:전혀\s*)?(?:없는|없이|없다고|에서\s*벗어난|을\s*무시하는|를\s*무시하는)"
         r"[^.!?\n]{0,30}(?:척|역할|처럼|행동|연기|인공지능|AI|챗봇|모드)"
         r"|탈옥\s*(?:모드|프롬프트|해)|개발자\s*모드\s*(?:활성화|켜|on)",
+        ("없", "벗어난", "무시하는", "탈옥", "개발자"),
     ),
     _rule(
         "ko_new_instructions",
         "Korean: announces new instructions or a new role",
         r"새(?:로운)?\s*(?:시스템\s*)?(?:지시|지침|명령|프롬프트)(?:사항)?\s*[:\uff1a]"
         r"|너의\s*새로운\s*(?:역할|임무|지시)(?:은|는)",
+        ("새",),
     ),
 )
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-_SPACES = re.compile(r"[^\S\n]+")
+_ZERO_WIDTH = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad")
+# Whitespace other than a single space (newlines kept: markup rules anchor at line starts).
+_SPACES = re.compile(r"[^\S\n]{2,}|[^\S\n ]")
 
 
 def normalise(text: str) -> str:
     """``text`` as the rules read it: NFKC, no zero-width characters, single spaces."""
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+        text = unicodedata.normalize("NFKC", text)
+        for invisible in _ZERO_WIDTH:  # str.replace scans in C; translate() would not
+            if invisible in text:
+                text = text.replace(invisible, "")
     return _SPACES.sub(" ", text)
 
 
@@ -183,7 +217,10 @@ class InjectionRules:
     def first_match(self, text: str) -> Rule | None:
         """The first rule whose pattern matches ``text``, or None."""
         text = normalise(text)
+        lower = text.lower()
         for rule in self.rules:
+            if rule.triggers and not any(t in lower for t in rule.triggers):
+                continue
             if rule.pattern.search(text):
                 return rule
         return None
