@@ -42,6 +42,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _regex(v: str | None) -> str | None:
+    """A validator's check that ``v`` is a regular expression Python can compile."""
+    if v is not None:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {e}") from e
+    return v
+
+
 class ModelSpec(_Strict):
     """One named chat model: ``"provider:model"`` plus optional client settings."""
 
@@ -143,15 +153,7 @@ class CorsConfig(_Strict):
     expose_headers: list[str] = Field(default_factory=list)
     max_age: int = Field(default=600, ge=0)
 
-    @field_validator("allow_origin_regex")
-    @classmethod
-    def _compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as e:
-                raise ValueError(f"not a regular expression: {e}") from e
-        return v
+    _compiles = field_validator("allow_origin_regex")(_regex)
 
 
 class HttpConfig(_Strict):
@@ -325,14 +327,7 @@ class InjectionRuleConfig(_Strict):
     pattern: str
     description: str = ""
 
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"not a regular expression: {e}") from e
-        return v
+    _compiles = field_validator("pattern")(_regex)
 
 
 class InputGuardConfig(_Strict):

@@ -125,27 +125,27 @@ def estimate_tokens(text: str) -> int:
 def check_size(texts: Sequence[Text], *, max_chars: int | None, max_tokens: int | None) -> None:
     """Raise InputTooLargeError when the texts together pass a limit."""
     if max_chars is not None:
-        chars = sum(len(t.text) for t in texts)
-        if chars > max_chars:
-            raise InputTooLargeError(
-                f"the request's message text is {chars} characters, over the limit of "
-                f"{max_chars} (policies.input.max_chars); send less text, e.g. a shorter "
-                "message or fewer past messages",
-                limit="policies.input.max_chars",
-                maximum=max_chars,
-                actual=chars,
-            )
+        _within("max_chars", max_chars, sum(len(t.text) for t in texts), "characters")
     if max_tokens is not None:
         tokens = sum(estimate_tokens(t.text) for t in texts)
-        if tokens > max_tokens:
-            raise InputTooLargeError(
-                f"the request's message text is about {tokens} tokens, over the limit of "
-                f"{max_tokens} (policies.input.max_tokens; estimated as a token per 4 ASCII "
-                "characters and one per other character); send less text",
-                limit="policies.input.max_tokens",
-                maximum=max_tokens,
-                actual=tokens,
-            )
+        _within(
+            "max_tokens",
+            max_tokens,
+            tokens,
+            "tokens (estimated: a token per 4 ASCII characters, one per other character)",
+        )
+
+
+def _within(name: str, maximum: int, actual: int, unit: str) -> None:
+    if actual > maximum:
+        raise InputTooLargeError(
+            f"the request's message text is {actual} {unit}, over the limit of {maximum} "
+            f"(policies.input.{name}); send less text, e.g. a shorter message or fewer past "
+            "messages",
+            limit=f"policies.input.{name}",
+            maximum=maximum,
+            actual=actual,
+        )
 
 
 __all__ = ["Text", "check_size", "estimate_tokens", "request_texts"]
