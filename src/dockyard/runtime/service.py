@@ -50,13 +50,25 @@ def new_id() -> str:
 
 class RunService:
     def __init__(
-        self, ctx: RunContext, executor: Executor | None, signals: Signals | None = None
+        self,
+        ctx: RunContext,
+        executor: Executor | None,
+        signals: Signals | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.ctx = ctx
         # None in an API-only process: worker processes execute its runs.
         self.executor = executor
         self.signals: Signals = signals or LocalSignals(executor)
-        self.admission = Admission(ctx.settings, ctx.registry)
+        self._admission = admission
+
+    @property
+    def admission(self) -> Admission:
+        """The request-level policies; built on first use unless given (open_runtime
+        builds it at start, so that a rule that cannot be used stops start-up)."""
+        if self._admission is None:
+            self._admission = Admission(self.ctx.settings, self.ctx.registry)
+        return self._admission
 
     @property
     def storage(self) -> Storage:
