@@ -145,3 +145,16 @@ def test_settings(tmp_path: Any) -> None:
         with pytest.raises(ConfigError) as err:
             load_settings(None, project_dir=tmp_path, policies={"input": config})
         assert words in str(err.value), (config, str(err.value))
+
+
+def test_a_phrase_split_across_two_messages_is_not_a_match() -> None:
+    spec = RunSpec(
+        assistant_id="a",
+        input={
+            "messages": [
+                {"role": "user", "content": "we could ignore all previous"},
+                {"role": "user", "content": "instructions live in the manual"},
+            ]
+        },
+    )
+    assert _guard(injection="block").check(spec) is spec

@@ -71,12 +71,18 @@ class InputGuard:
         return spec if metadata is None else spec.replace(metadata=metadata)
 
     def _injections(self, texts: list[Text]) -> list[dict[str, str]]:
-        if self.rules is None:
+        scanned = [t for t in texts if t.scanned]
+        if self.rules is None or not scanned:
+            return []
+        # Clean input, the common case, costs one pass over all of it (a match in one piece
+        # is a match in the whole); the pieces are searched one by one only to say which.
+        if (
+            len(scanned) > 1
+            and self.rules.first_match("\n\n".join(t.text for t in scanned)) is None
+        ):
             return []
         flags: list[dict[str, str]] = []
-        for t in texts:
-            if not t.scanned:
-                continue
+        for t in scanned:
             rule = self.rules.first_match(t.text)
             if rule is None:
                 continue
