@@ -112,6 +112,17 @@ async def test_block_through_langgraph_sdk(
     assert isinstance(out, dict) and out["messages"][-1]["content"] == "hello there friend"
 
 
+async def test_a_cron_is_refused_when_created(client: LangGraphClient) -> None:
+    # Each firing would be refused: the cron itself is, and none is stored.
+    with pytest.raises(httpx.HTTPStatusError) as err:
+        await client.crons.create("chat", schedule="0 0 1 1 *", input=_input(ATTACK))
+    assert (err.value.response.status_code, err.value.response.json()["code"]) == (
+        422,
+        "input_rejected",
+    )
+    assert await client.crons.search() == []
+
+
 async def test_resume_text_is_checked(client: LangGraphClient) -> None:
     thread = await client.threads.create()
     tid = thread["thread_id"]
