@@ -19,7 +19,9 @@ machine-readable ``code``; the message says what to change.
         │   └── QuotaExceededError 429 quota_exceeded (Retry-After)
         ├── BudgetExceededError   402 budget_exceeded
         ├── GuardrailBlockedError 400 guardrail_blocked
+        │   └── InputRejectedError 422 input_rejected (names the rule, never the text)
         ├── InputTooLongError     400 input_too_long
+        │   └── InputTooLargeError 413 input_too_large (names the limit)
         └── ProviderUnavailableError 503 provider_unavailable
 
 A ``PolicyError`` is a production policy's refusal. Raised anywhere (a route, a graph
@@ -272,6 +274,44 @@ class InputTooLongError(PolicyError):
     default_code = "input_too_long"
 
 
+class InputRejectedError(GuardrailBlockedError):
+    """An input guardrail refused the request (a prompt-injection rule matched). ``rule``
+    names the rule; the text that matched is never echoed back."""
+
+    status_code = 422
+    default_code = "input_rejected"
+
+    def __init__(self, message: str, *, rule: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.param = param
+
+    def to_body(self) -> dict[str, Any]:
+        return {**super().to_body(), "rule": self.rule}
+
+
+class InputTooLargeError(InputTooLongError):
+    """The request is over a ``policies.input`` limit: body bytes, characters of message
+    text or estimated tokens. ``limit`` names the setting, ``maximum`` its value."""
+
+    status_code = 413
+    default_code = "input_too_large"
+
+    def __init__(
+        self, message: str, *, limit: str, maximum: int, actual: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.maximum = maximum
+        self.actual = actual
+
+    def to_body(self) -> dict[str, Any]:
+        body = {**super().to_body(), "limit": self.limit, "max": self.maximum}
+        if self.actual is not None:
+            body["actual"] = self.actual
+        return body
+
+
 class ProviderUnavailableError(PolicyError):
     """No model provider can take the call now (down, overloaded, circuit open)."""
 
@@ -306,6 +346,8 @@ __all__ = [
     "ConflictError",
     "DockyardError",
     "GuardrailBlockedError",
+    "InputRejectedError",
+    "InputTooLargeError",
     "InputTooLongError",
     "InvalidRequestError",
     "NotFoundError",

@@ -42,6 +42,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _regex(v: str | None) -> str | None:
+    """A validator's check that ``v`` is a regular expression Python can compile."""
+    if v is not None:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {e}") from e
+    return v
+
+
 class ModelSpec(_Strict):
     """One named chat model: ``"provider:model"`` plus optional client settings."""
 
@@ -143,15 +153,7 @@ class CorsConfig(_Strict):
     expose_headers: list[str] = Field(default_factory=list)
     max_age: int = Field(default=600, ge=0)
 
-    @field_validator("allow_origin_regex")
-    @classmethod
-    def _compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as e:
-                raise ValueError(f"not a regular expression: {e}") from e
-        return v
+    _compiles = field_validator("allow_origin_regex")(_regex)
 
 
 class HttpConfig(_Strict):
@@ -396,11 +398,55 @@ class ApprovalConfig(_Strict):
     tools: dict[str, ApprovalRule] = Field(min_length=1)
 
 
+# -- policies.input (policies/input_guard.py) -------------------------------------------------
+
+
+class InjectionRuleConfig(_Strict):
+    """A prompt-injection rule of the project's own (``policies.input.injection_rules``)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    # A regular expression (Python ``re``), matched case-insensitively against each text
+    # after NFKC normalisation and with runs of whitespace made one space.
+    pattern: str
+    description: str = ""
+
+    _compiles = field_validator("pattern")(_regex)
+
+
+class InputGuardConfig(_Strict):
+    """``policies.input``: the input guardrails every run request passes before anything
+    is stored (policies/input_guard.py; docs/policies.md, "Input guardrails")."""
+
+    # Characters of message text in one request, all messages together.
+    max_chars: int | None = Field(default=None, gt=0)
+    # Estimated tokens of the same text (policies/input_limits.py says how it estimates).
+    max_tokens: int | None = Field(default=None, gt=0)
+    # A request body cap stricter than server.max_body_bytes, answered input_too_large.
+    max_body_bytes: int | None = Field(default=None, gt=0)
+    injection: Literal["block", "flag", "off"] = "flag"
+    # Rules of the project's own, checked after the default ones.
+    injection_rules: list[InjectionRuleConfig] = Field(default_factory=list)
+    # Ids of default rules turned off.
+    disabled_rules: list[str] = Field(default_factory=list)
+    # Top-level input keys whose string values are checked as message text is.
+    text_fields: list[str] = Field(default_factory=list)
+    # Run input checked against the graph's input schema, when it has one.
+    validate_schema: bool = True
+
+    @model_validator(mode="after")
+    def _unique_rule_ids(self) -> InputGuardConfig:
+        ids = [r.id for r in self.injection_rules]
+        if dupes := sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(f"injection_rules: rule id(s) {dupes} appear more than once")
+        return self
+
+
 class PoliciesConfig(_Strict):
     """The ``policies:`` block: defaults every assistant gets (docs/policies.md)."""
 
     rate_limit: RateLimitConfig | None = None
     approval: ApprovalConfig | None = None
+    input: InputGuardConfig | None = None
 
 
 class Settings(BaseSettings):
@@ -465,6 +511,17 @@ class Settings(BaseSettings):
         if ttl is not None and ttl.default_ttl and self.threads.default_ttl_minutes:
             raise ValueError(
                 "set threads.default_ttl_minutes or checkpointer.ttl.default_ttl, not both"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _input_body_cap(self) -> Settings:
+        cap = self.policies.input.max_body_bytes if self.policies.input is not None else None
+        if cap is not None and cap > self.server.max_body_bytes:
+            raise ValueError(
+                f"policies.input.max_body_bytes ({cap}) is over server.max_body_bytes "
+                f"({self.server.max_body_bytes}), which refuses larger bodies first; lower the "
+                "one or raise the other"
             )
         return self
 

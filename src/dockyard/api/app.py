@@ -219,11 +219,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # taken off next, then the project's app sees the request before dockyard's routes;
     # the body limit is innermost, inside CatchAll, so its refusals are plain answers;
     # the rate limit just outside it refuses before a body is read.
+    guard = settings.policies.input
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.server.max_body_bytes,
         max_depth=settings.server.max_json_depth,
         refusal=_refusal,
+        policy_max_bytes=guard.max_body_bytes if guard is not None else None,
     )
     app.state.rate_limiter = RateLimiter.from_settings(settings)
     if app.state.rate_limiter is not None:

@@ -1,5 +1,7 @@
 """Refuse a request body over ``server.max_body_bytes`` or a JSON body nested deeper than
-``server.max_json_depth`` before the app reads or parses it.
+``server.max_json_depth`` before the app reads or parses it. The input guardrail's
+``policies.input.max_body_bytes`` (no larger, settings.py checks) is the same cap, lower,
+answered 413 ``input_too_large`` naming it.
 
 The body is read here, counted as it arrives, and handed on in one piece: every route
 reads its body whole before it does anything, so holding it here costs no extra memory,
@@ -15,7 +17,12 @@ from itertools import accumulate
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.errors import DockyardError, InvalidRequestError, PayloadTooLargeError
+from dockyard.errors import (
+    DockyardError,
+    InputTooLargeError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+)
 
 # Builds the refusal's response: the route family decides the error shape (api/app.py).
 Refusal = Callable[[Scope, DockyardError], ASGIApp]
@@ -72,9 +79,18 @@ class BodyLimit:
     """Pure ASGI: refuses bodies over ``max_bytes`` (413) or JSON deeper than
     ``max_depth`` (422) with the response ``refusal`` builds."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_depth: int, refusal: Refusal):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        max_depth: int,
+        refusal: Refusal,
+        policy_max_bytes: int | None = None,
+    ):
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_bytes = min(max_bytes, policy_max_bytes or max_bytes)
+        self.by_policy = policy_max_bytes is not None
         self.max_depth = max_depth
         self.refusal = refusal
 
@@ -141,7 +157,14 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    def _too_large(self, size: str) -> PayloadTooLargeError:
+    def _too_large(self, size: str) -> DockyardError:
+        if self.by_policy:
+            return InputTooLargeError(
+                f"the request body ({size}) is over the limit of {self.max_bytes} bytes "
+                "(policies.input.max_body_bytes); send a smaller body",
+                limit="policies.input.max_body_bytes",
+                maximum=self.max_bytes,
+            )
         return PayloadTooLargeError(
             f"the request body ({size}) is over the limit of {self.max_bytes} bytes "
             "(server.max_body_bytes); send a smaller body, or raise the limit with "

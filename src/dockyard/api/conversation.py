@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -122,22 +121,14 @@ def _thread_graph(thread: Thread) -> str | None:
     return str(graph) if graph else None
 
 
-async def open_thread(
-    rt: DockyardProcess, thread_id: str, assistant: Assistant, metadata: dict[str, Any]
-) -> Thread:
-    """The thread, created with ``metadata`` when missing; it must belong to the same graph."""
+async def find_thread(rt: DockyardProcess, thread_id: str, assistant: Assistant) -> Thread | None:
+    """The thread, which must belong to the assistant's graph; None when it does not exist
+    yet: ``start_run(..., new_thread=metadata)`` creates it once the request passed the
+    run's checks, so a refused request leaves no thread behind."""
     graph_id = assistant["graph_id"]
     thread = await rt.storage.threads.get(thread_id)
     if thread is None:
-        strategy, minutes = rt.settings.thread_ttl or (None, None)
-        thread = await rt.storage.threads.create(
-            thread_id=thread_id,
-            metadata={**metadata, "graph_id": graph_id},
-            if_exists="do_nothing",
-            ttl={"strategy": strategy, "ttl": minutes} if minutes else None,
-            expires_at=datetime.now(UTC) + timedelta(minutes=minutes) if minutes else None,
-            graph_id=graph_id,
-        )
+        return None
     existing = _thread_graph(thread)
     if existing is not None and existing != graph_id:
         raise ConflictError(
@@ -158,7 +149,9 @@ async def start_run(
     metadata: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
     stream: bool = False,
+    new_thread: dict[str, Any] | None = None,
 ) -> Run:
+    """``new_thread``: the metadata of ``thread_id`` when ``find_thread`` found none."""
     spec = RunSpec(
         assistant_id=assistant["assistant_id"],
         stream_mode=("messages-tuple",) if stream else ("values",),
@@ -167,7 +160,7 @@ async def start_run(
         command=RunCommand(**command) if command is not None else None,
         input=graph_input if command is None else None,
     )
-    return await rt.runs.create(thread_id, spec)
+    return await rt.runs.create(thread_id, spec, thread_metadata=new_thread)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Any
 
 from dockyard.errors import ConfigError
 from dockyard.extras import require_extra
+from dockyard.runtime.admission import Admission
 from dockyard.runtime.attempt import RunContext
 from dockyard.runtime.broker import MemoryBroker, StreamBroker
 from dockyard.runtime.components import start_on
@@ -200,7 +201,7 @@ async def open_runtime(
             )
         else:
             signals = LocalSignals(executor)
-        service = RunService(ctx, executor, signals)
+        service = RunService(ctx, executor, signals, Admission(settings, registry))
         runtime = DockyardProcess(settings, storage, registry, broker, executor, service, redis)
         await service.ensure_default_assistants()
         if executor is not None:

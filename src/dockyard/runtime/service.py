@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -17,6 +18,7 @@ from dockyard.errors import (
     PolicyError,
 )
 from dockyard.run_spec import RunSpec
+from dockyard.runtime.admission import Admission
 from dockyard.runtime.attempt import CancelAction, RunContext
 from dockyard.runtime.broker import Announced, Event, first_event
 from dockyard.runtime.executor import CancelResult, Executor
@@ -53,12 +55,25 @@ def new_id() -> str:
 
 class RunService:
     def __init__(
-        self, ctx: RunContext, executor: Executor | None, signals: Signals | None = None
+        self,
+        ctx: RunContext,
+        executor: Executor | None,
+        signals: Signals | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.ctx = ctx
         # None in an API-only process: worker processes execute its runs.
         self.executor = executor
         self.signals: Signals = signals or LocalSignals(executor)
+        self._admission = admission
+
+    @property
+    def admission(self) -> Admission:
+        """The request-level policies; built on first use unless given (open_runtime
+        builds it at start, so that a rule that cannot be used stops start-up)."""
+        if self._admission is None:
+            self._admission = Admission(self.ctx.settings, self.ctx.registry)
+        return self._admission
 
     @property
     def storage(self) -> Storage:
@@ -95,9 +110,11 @@ class RunService:
             )
         return assistant
 
-    async def validate(self, spec: RunSpec, assistant: Assistant) -> None:
+    async def validate(self, spec: RunSpec, assistant: Assistant) -> RunSpec:
         """The checks a run request passes before anything is stored (crons run them when
-        they are created, so a cron whose every firing would be refused is refused)."""
+        they are created, so a cron whose every firing would be refused is refused), the
+        request-level policies last (runtime/admission.py). Returns the spec to run: a
+        policy may annotate it (the input guardrail's flags in its metadata)."""
         hooks = self.ctx.settings.webhooks
         if spec.webhook and not self.ctx.settings.http.disable_webhooks:
             validate_webhook_url(spec.webhook, hooks.allowed_hosts, policy=hooks.url)
@@ -116,6 +133,7 @@ class RunService:
                         f"has {sorted(n for n in graph.nodes if not n.startswith('__'))}",
                         param=field,
                     )
+        return await self.admission.admit(spec, assistant)
 
     def _run_row(
         self,
@@ -158,31 +176,46 @@ class RunService:
             else None,
         }
 
-    def _new_thread(self, thread_id: str, graph_id: str) -> Thread:
+    def _new_thread(
+        self, thread_id: str, graph_id: str, metadata: Mapping[str, Any] | None = None
+    ) -> Thread:
         """A thread a run creates, with the configured default ttl."""
         strategy, minutes = self.ctx.settings.thread_ttl or (None, None)
         return new_thread_row(
             thread_id,
-            {"graph_id": graph_id},
+            {**(metadata or {}), "graph_id": graph_id},
             graph_id=graph_id,
             ttl={"strategy": strategy, "ttl": minutes} if minutes else None,
             expires_at=datetime.now(UTC) + timedelta(minutes=minutes) if minutes else None,
         )
 
     async def create(
-        self, thread_id: str | None, spec: RunSpec, *, run_id: str | None = None
+        self,
+        thread_id: str | None,
+        spec: RunSpec,
+        *,
+        run_id: str | None = None,
+        thread_metadata: Mapping[str, Any] | None = None,
     ) -> Run:
         """Create (and start or queue) a run. ``run_id`` makes creation idempotent: a
         second create with the same id raises ConflictError ``run_exists``."""
-        return (await self.start(thread_id, spec, run_id=run_id))[0]
+        run, _ = await self.start(thread_id, spec, run_id=run_id, thread_metadata=thread_metadata)
+        return run
 
     async def start(
-        self, thread_id: str | None, spec: RunSpec, *, run_id: str | None = None
+        self,
+        thread_id: str | None,
+        spec: RunSpec,
+        *,
+        run_id: str | None = None,
+        thread_metadata: Mapping[str, Any] | None = None,
     ) -> tuple[Run, Announced]:
         """``create``, and the run's first event: whoever streams or waits for the run
-        here follows its stream from there."""
+        here follows its stream from there. ``thread_metadata``: ``thread_id`` is created
+        with it when missing, once the request has passed its checks (a refused request
+        leaves no thread behind)."""
         assistant = await self.resolve_assistant(spec.assistant_id)
-        await self.validate(spec, assistant)
+        spec = await self.validate(spec, assistant)
         create_thread: Thread | None = None
         if thread_id is None:
             thread_id = new_id()
@@ -198,6 +231,18 @@ class RunService:
                 )
             if spec.if_not_exists == "create":
                 create_thread = self._new_thread(thread_id, assistant["graph_id"])
+            elif thread_metadata is not None:
+                # Its own statement, as POST /threads with if_exists=do_nothing: two first
+                # requests of a new conversation racing both find it.
+                row = self._new_thread(thread_id, assistant["graph_id"], thread_metadata)
+                await self.storage.threads.create(
+                    thread_id=thread_id,
+                    metadata=row["metadata"],
+                    if_exists="do_nothing",
+                    ttl=row["ttl"],
+                    expires_at=row["expires_at"],
+                    graph_id=row["graph_id"],
+                )
             if spec.strict_resume and spec.command is not None and spec.command.resume is not None:
                 thread = await self.storage.threads.get(thread_id)
                 if thread is not None and thread["status"] != "interrupted":

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from dockyard.api.conversation import (
-    open_thread,
+    find_thread,
     outcome_of,
     pending_interrupts,
     resume_command,
@@ -82,15 +82,11 @@ async def _assistant(rt: DockyardProcess, assistant_id: str | None) -> Assistant
 async def chat(body: ChatRequest, rt: ProcessDep) -> Response:
     assistant = await _assistant(rt, body.assistant_id)
     thread_id = session_thread_id(body.user_id, body.session_id)
-    thread = await open_thread(
-        rt,
-        thread_id,
-        assistant,
-        {"user_id": body.user_id, "session_id": body.session_id, "created_by": "chat"},
-    )
-    known = {str(m["id"]) for m in state_messages(thread["values"]) if m.get("id")}
+    thread = await find_thread(rt, thread_id, assistant)
     metadata = {"user_id": body.user_id, "session_id": body.session_id}
-    if pending_interrupts(thread):
+    values = thread["values"] if thread is not None else None
+    known = {str(m["id"]) for m in state_messages(values) if m.get("id")}
+    if thread is not None and pending_interrupts(thread):
         run = await start_run(
             rt,
             assistant,
@@ -102,7 +98,12 @@ async def chat(body: ChatRequest, rt: ProcessDep) -> Response:
         message = {"role": "user", "content": body.message, "id": str(uuid.uuid4())}
         known.add(message["id"])
         run = await start_run(
-            rt, assistant, thread_id, graph_input={"messages": [message]}, metadata=metadata
+            rt,
+            assistant,
+            thread_id,
+            graph_input={"messages": [message]},
+            metadata=metadata,
+            new_thread=None if thread is not None else {**metadata, "created_by": "chat"},
         )
     out = await outcome_of(rt, run, known)
     out.raise_for_error()

@@ -56,10 +56,10 @@ from fastapi import APIRouter, Header, Response
 
 from dockyard.api.conversation import (
     Outcome,
+    find_thread,
     follow,
     interrupt_text,
     new_messages,
-    open_thread,
     outcome_of,
     pending_interrupts,
     resolve_model,
@@ -156,6 +156,7 @@ class _Turn:
     known_ids: set[str]
     metadata: dict[str, Any]
     config: dict[str, Any] | None
+    new_thread: dict[str, Any] | None = None  # the metadata of a thread the run creates
 
 
 def _refuse(field: str) -> UnsupportedFieldError:
@@ -189,6 +190,7 @@ async def _plan(rt: DockyardProcess, body: ChatCompletionRequest, thread_id: str
     messages = list(body.messages)
     known: set[str] = set()
     command: dict[str, Any] | None = None
+    new_thread: dict[str, Any] | None = None
     if thread_id is not None:
         if not THREAD_ID_RE.match(thread_id):
             raise InvalidRequestError(
@@ -196,10 +198,12 @@ async def _plan(rt: DockyardProcess, body: ChatCompletionRequest, thread_id: str
                 "'.', '_', ':' or '-')",
                 param=THREAD_HEADER,
             )
-        thread = await open_thread(rt, thread_id, assistant, {"created_by": "openai_compat"})
-        in_state = state_messages(thread["values"])
+        thread = await find_thread(rt, thread_id, assistant)
+        if thread is None:
+            new_thread = {"created_by": "openai_compat"}
+        in_state = state_messages(thread["values"]) if thread is not None else []
         known = {str(m["id"]) for m in in_state if m.get("id")}
-        if in_state or pending_interrupts(thread):
+        if thread is not None and (in_state or pending_interrupts(thread)):
             messages = new_messages(messages)
             if not messages:
                 raise InvalidRequestError(
@@ -207,7 +211,7 @@ async def _plan(rt: DockyardProcess, body: ChatCompletionRequest, thread_id: str
                     "the last assistant message",
                     param="messages",
                 )
-        if pending_interrupts(thread):
+        if thread is not None and pending_interrupts(thread):
             if len(messages) != 1 or messages[0].role != "user":
                 raise ConflictError(
                     f"thread {thread_id} is waiting on an interrupt; answer it with exactly "
@@ -221,7 +225,7 @@ async def _plan(rt: DockyardProcess, body: ChatCompletionRequest, thread_id: str
         known |= {m["id"] for m in lc}
         graph_input = {"messages": lc}
     config = _run_config(assistant, body)
-    return _Turn(assistant, thread_id, graph_input, command, known, metadata, config)
+    return _Turn(assistant, thread_id, graph_input, command, known, metadata, config, new_thread)
 
 
 def _headers(run: Run) -> dict[str, str]:
@@ -276,6 +280,7 @@ async def chat_completions(
         metadata=turn.metadata,
         config=turn.config,
         stream=body.stream,
+        new_thread=turn.new_thread,
     )
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

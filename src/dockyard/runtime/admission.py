@@ -1,0 +1,51 @@
+"""The request-level policies a run's typed spec passes before anything of it is stored:
+the run service calls :meth:`Admission.admit` for every run it creates or validates."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dockyard.policies.input_guard import InputGuard
+from dockyard.policies.input_schema import Schema
+from dockyard.run_spec import RunSpec
+from dockyard.runtime.graph_schemas import graph_schemas
+from dockyard.runtime.graphs import GraphRegistry
+from dockyard.settings import Settings
+from dockyard.storage.base import Assistant
+
+log = logging.getLogger("dockyard.runtime")
+
+
+class Admission:
+    def __init__(self, settings: Settings, registry: GraphRegistry) -> None:
+        config = settings.policies.input
+        # Built now: a rule that cannot be used stops start-up.
+        self.input_guard = InputGuard(config) if config is not None else None
+        self.registry = registry
+        self._schemas: dict[str, Schema | None] = {}
+
+    async def admit(self, spec: RunSpec, assistant: Assistant) -> RunSpec:
+        """The spec to run (a policy may annotate it), or the policy's refusal."""
+        guard = self.input_guard
+        if guard is None:
+            return spec
+        schema = None
+        if guard.validates_schema and spec.input is not None:
+            schema = await self._input_schema(assistant["graph_id"])
+        return guard.check(spec, schema)
+
+    async def _input_schema(self, graph_id: str) -> Schema | None:
+        # Per graph name: a factory's graph is built anew for each run, its schema is not.
+        if graph_id in self._schemas:
+            return self._schemas[graph_id]
+        try:
+            graph = await self.registry.get(graph_id)
+        except Exception as exc:  # a factory that needs a run's config: no schema to check
+            log.debug("input schema of graph %r: %s: %s", graph_id, type(exc).__name__, exc)
+            schema = None
+        else:
+            # Describing LangChain's message types takes pydantic a tenth of a second.
+            schema = (await asyncio.to_thread(graph_schemas, graph))["input_schema"]
+        self._schemas[graph_id] = schema
+        return schema
