@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(registry, name)
     if name == "middleware":
-        from dockyard.providers import approval
+        from dockyard.providers import agent_middleware
 
-        return approval.middleware
+        return agent_middleware.middleware
     raise AttributeError(f"module 'dockyard' has no attribute {name!r}")

@@ -441,11 +441,47 @@ class InputGuardConfig(_Strict):
         return self
 
 
+# -- policies.summarization, policies.limits (providers/summarization.py, call_limits.py) --
+
+
+class SummarizationConfig(_Strict):
+    """``policies.summarization``: when a conversation passes ``trigger_fraction`` of the
+    model's context window, older messages are replaced by a summary, keeping the last
+    ``keep_messages`` (LangChain's ``SummarizationMiddleware``)."""
+
+    trigger_fraction: float = Field(default=0.75, gt=0, le=1)
+    keep_messages: int = Field(default=50, ge=1)
+    # The `models:` name that writes the summaries.
+    model: str = "default"
+    # Tokens the run's model accepts; default: the summarizing model's own profile.
+    context_window: int | None = Field(default=None, gt=0)
+
+
+class CallLimitsConfig(_Strict):
+    """``policies.limits``: model and tool calls per run (LangChain's call-limit middleware)."""
+
+    model_calls_per_run: int | None = Field(default=None, gt=0)
+    tool_calls_per_run: int | None = Field(default=None, gt=0)
+    # end: the agent stops with a message saying which limit it reached; error: the run fails.
+    exit: Literal["end", "error"] = "end"
+
+    @model_validator(mode="after")
+    def _limits_something(self) -> CallLimitsConfig:
+        if self.model_calls_per_run is None and self.tool_calls_per_run is None:
+            raise ValueError(
+                "policies.limits sets no limit: give it model_calls_per_run and/or "
+                "tool_calls_per_run, or remove it"
+            )
+        return self
+
+
 class PoliciesConfig(_Strict):
     """The ``policies:`` block: defaults every assistant gets (docs/policies.md)."""
 
     rate_limit: RateLimitConfig | None = None
     approval: ApprovalConfig | None = None
+    summarization: SummarizationConfig | None = None
+    limits: CallLimitsConfig | None = None
     input: InputGuardConfig | None = None
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain.agents.middleware import HumanInTheLoopMiddleware, InterruptOnConfig
-from langchain.agents.middleware.types import AgentMiddleware, ToolCallRequest
+from langchain.agents.middleware.types import ToolCallRequest
 
 from dockyard.providers.registry import run_registry
 from dockyard.settings import ApprovalConfig, ApprovalRule
@@ -80,10 +80,3 @@ def _condition(rule: ApprovalRule) -> Callable[[ToolCallRequest], bool]:
         return True
 
     return when
-
-
-def middleware() -> list[AgentMiddleware[Any, Any]]:
-    """dockyard's agent middleware for ``create_agent``, each configured per run from the
-    process's ``policies:`` (today: ``policies.approval``). Mix freely with LangChain's own
-    (``SummarizationMiddleware``, call limits...)."""
-    return [ConfiguredApproval()]
