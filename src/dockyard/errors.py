@@ -19,6 +19,7 @@ machine-readable ``code``; the message says what to change.
         │   └── QuotaExceededError 429 quota_exceeded (Retry-After)
         ├── BudgetExceededError   402 budget_exceeded
         ├── GuardrailBlockedError 400 guardrail_blocked
+        │   └── PiiBlockedError   400 pii_detected
         ├── InputTooLongError     400 input_too_long
         └── ProviderUnavailableError 503 provider_unavailable
 
@@ -226,6 +227,13 @@ class GuardrailBlockedError(PolicyError):
     default_code = "guardrail_blocked"
 
 
+class PiiBlockedError(GuardrailBlockedError):
+    """Personal data where ``policies.pii.action`` is ``block``. The message names the
+    kinds of data found and where, never the values."""
+
+    default_code = "pii_detected"
+
+
 class InputTooLongError(PolicyError):
     """The input is longer than a policy allows (tokens, characters, messages)."""
 
@@ -271,6 +279,7 @@ __all__ = [
     "InvalidRequestError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PiiBlockedError",
     "PolicyError",
     "ProviderSetupError",
     "ProviderUnavailableError",
