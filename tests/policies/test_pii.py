@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
@@ -298,3 +299,18 @@ def test_detectors_for_langchains_middleware() -> None:
     update = middleware.before_model(state, None)  # type: ignore[arg-type]
     assert update is not None
     assert update["messages"][0].content == "주민번호 [REDACTED_KR_RRN], 전화 010-1234-5678"
+
+
+def test_config_from_yaml_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DOCKYARD_CONFIG_FILE", raising=False)
+    config = tmp_path / "dockyard.yaml"
+    config.write_text(
+        "policies:\n  pii:\n    action: hash\n    entities: [email, kr_rrn]\n"
+        "    patterns: {employee_id: 'EMP-\\d{6}'}\n    hash_key: s3cret\n"
+    )
+    monkeypatch.setenv("DOCKYARD_POLICIES__PII__APPLY_TO", '["output"]')
+    pii = load_settings(config).policies.pii
+    assert pii is not None
+    assert (pii.action, pii.entities, pii.apply_to) == ("hash", ["email", "kr_rrn"], ["output"])
+    assert pii.patterns == {"employee_id": r"EMP-\d{6}"}
+    assert "s3cret" not in repr(pii)

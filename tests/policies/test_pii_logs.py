@@ -179,3 +179,20 @@ async def test_server_logs_hold_no_personal_data(served: tuple[str, Path]) -> No
     assert "ValueError: cannot handle fail I am [REDACTED_EMAIL]" in out
     for secret in SECRETS:
         assert secret not in out, f"{secret!r} in the server's log:\n{out}"
+
+
+async def test_a_worker_installs_it_first(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from dockyard.errors import ConfigError
+    from dockyard.runtime.worker import run_worker
+    from dockyard.settings import load_settings
+
+    monkeypatch.delenv("DOCKYARD_CONFIG_FILE", raising=False)
+    settings = load_settings(None, project_dir=tmp_path, data_dir=tmp_path / "data")
+    before = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(logging.LogRecord)
+    try:
+        with pytest.raises(ConfigError):  # the embedded layout has no workers
+            await run_worker(settings)
+        assert isinstance(logging.getLogRecordFactory(), RedactingRecordFactory)
+    finally:
+        logging.setLogRecordFactory(before)
