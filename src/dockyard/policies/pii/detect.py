@@ -37,8 +37,21 @@ class Finding:
 
 # Not inside a longer word or number: "ORD-010-1234-5678-9" holds no phone number, nor
 # does a UUID ("6a9ed97e-1821-5346-fd4f-…" is no 1821-5346).
-_NUMBER_START = r"(?<![0-9A-Za-z])(?<![0-9A-Za-z]-)(?<!\d\.)"
 _NUMBER_END = r"(?![0-9A-Za-z]|-[0-9A-Za-z]|\.\d)"
+
+
+_AFTER_FIRST = r"(?<![0-9A-Za-z].)(?<![0-9A-Za-z]-.)(?<!\d\..)"
+
+
+def _numbers(*forms: tuple[str, str]) -> re.Pattern[str]:
+    """Numbers written in one of ``forms``: (first character or class, the rest). What may
+    stand before a number is checked right after its first character, so the regex engine
+    skips straight to where a first character occurs (a pattern that starts with a
+    lookbehind is tried at every position: several times slower on prose); the forms are
+    one alternation, so a text is read once for all of them."""
+    branches = "|".join(first + _AFTER_FIRST + rest for first, rest in forms)
+    return re.compile(f"(?:{branches}){_NUMBER_END}")
+
 
 # Possessive quantifiers (*+, {m,n}+): no backtracking, so no input makes a pattern slow.
 _EMAIL_RE = re.compile(
@@ -47,41 +60,34 @@ _EMAIL_RE = re.compile(
 )
 
 _SEP = r"[-. \u2013]"  # hyphen, dot, space, en dash (word processors turn "-" into it)
-_PHONE_RES = tuple(
-    re.compile(_NUMBER_START + p + _NUMBER_END)
-    for p in (
-        # Korean mobile: 010-1234-5678, 010 1234 5678, 01012345678.
-        rf"01[016789](?:{_SEP}?\d{{3,4}}{_SEP}?)\d{{4}}",
-        # Korean landline and VoIP with separators: 02-123-4567, 031-123-4567, 070-1234-5678,
-        # (02) 123-4567.
-        rf"(?:0(?:2|[3-6][1-5]|70|50\d){_SEP}|\(0(?:2|[3-6][1-5]|70)\) ?)\d{{3,4}}{_SEP}\d{{4}}",
-        # Korean nationwide numbers: 1588-1234 (but not the years 1950-1960).
-        r"1(?:5[4-9]|6[0-9]|8[0-9])\d-(?!1[5-9]|20)\d{4}",
-        # +82, with or without the leading zero in brackets: +82 10 1234 5678, +82-2-123-4567.
-        rf"\+82{_SEP}?(?:\(0\))?(?:1[016789]|2|[3-6][1-5]|70){_SEP}?\d{{3,4}}{_SEP}?\d{{4}}",
-        # North American: (415) 555-0132, 415-555-0132, 415.555.0132.
-        r"(?:\([2-9]\d\d\)\s?|[2-9]\d\d[-.])[2-9]\d\d[-.]\d{4}",
-    )
+# The forms of phone numbers do not overlap, so one alternation finds them all.
+_PHONE_RE = _numbers(
+    # Korean mobile: 010-1234-5678, 010 1234 5678, 01012345678.
+    ("0", rf"1[016789](?:{_SEP}?\d{{3,4}}{_SEP}?)\d{{4}}"),
+    # Korean landline and VoIP: 02-123-4567, 031-123-4567, 070-1234-5678, (02) 123-4567.
+    ("0", rf"(?:2|[3-6][1-5]|70|50\d){_SEP}\d{{3,4}}{_SEP}\d{{4}}"),
+    (r"\(", rf"0(?:2|[3-6][1-5]|70)\) ?\d{{3,4}}{_SEP}\d{{4}}"),
+    # Korean nationwide numbers: 1588-1234 (but not the years 1850-1900).
+    ("1", r"(?:5[4-9]|6[0-9]|8[0-9])\d-(?!1[5-9]|20)\d{4}"),
+    # +82, with or without the leading zero in brackets: +82 10 1234 5678, +82-2-123-4567.
+    (r"\+", rf"82{_SEP}?(?:\(0\))?(?:1[016789]|2|[3-6][1-5]|70){_SEP}?\d{{3,4}}{_SEP}?\d{{4}}"),
+    # North American: (415) 555-0132, 415-555-0132, 415.555.0132.
+    (r"\(", r"[2-9]\d\d\)\s?[2-9]\d\d[-.]\d{4}"),
+    ("[2-9]", r"\d\d[-.][2-9]\d\d[-.]\d{4}"),
 )
 # Anything else international (E.164 and its printed forms); the digits are counted after.
-_INTL_RE = re.compile(r"(?<![0-9A-Za-z+])\+[1-9](?:[ .-]?\(?\d{1,5}+\)?){2,7}+(?![0-9A-Za-z])")
+_INTL_RE = re.compile(r"\+(?<![0-9A-Za-z+].)[1-9](?:[ .-]?\(?\d{1,5}+\)?){2,7}+(?![0-9A-Za-z])")
 
-_RRN_RE = re.compile(
-    _NUMBER_START
-    + r"(\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?: ?- ?| )?([1-8])(\d{6})"
-    + _NUMBER_END
-)
+_RRN_RE = _numbers((r"(\d)", r"(\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?: ?- ?| )?([1-8])(\d{6})"))
 _RRN_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 
 # One run of digits, or the groupings cards are printed in (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4).
-_CARD_RE = re.compile(
-    _NUMBER_START
-    + r"(?:\d{13,19}|\d{4}([ -])(?:\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{6}\1\d{4,5}))"
-    + _NUMBER_END
+_CARD_RE = _numbers(
+    (r"\d", r"(?:\d{12,18}|\d{3}([ -])(?:\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{6}\1\d{4,5}))")
 )
 
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4_RE = re.compile(rf"(?<![0-9A-Za-z.]){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9A-Za-z]|\.\d)")
+# Candidates only: ipaddress says which are addresses (no octet over 255, no leading zero).
+_IPV4_RE = re.compile(r"\d(?<![0-9A-Za-z.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![0-9A-Za-z]|\.\d)")
 _IPV6_RE = re.compile(
     r"(?<![0-9A-Za-z:.])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]{2,39}"
     r"(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?![0-9A-Za-z:])"
@@ -91,14 +97,17 @@ _VERSION_BEFORE = re.compile(r"(?i)(?:\bv|version|ver\.?|release|build|버전)\s
 
 
 def _emails(text: str) -> Iterable[tuple[int, int]]:
+    if "@" not in text:
+        return
     for m in _EMAIL_RE.finditer(text):
         yield m.span()
 
 
 def _phones(text: str) -> Iterable[tuple[int, int]]:
-    for pattern in _PHONE_RES:
-        for m in pattern.finditer(text):
-            yield m.span()
+    for m in _PHONE_RE.finditer(text):
+        yield m.span()
+    if "+" not in text:
+        return
     for m in _INTL_RE.finditer(text):
         value = m.group()
         digits = sum(c.isdigit() for c in value)
@@ -147,8 +156,14 @@ def _cards(text: str) -> Iterable[tuple[int, int]]:
 
 def _ips(text: str) -> Iterable[tuple[int, int]]:
     for m in _IPV4_RE.finditer(text):
+        try:
+            ipaddress.IPv4Address(m.group())
+        except ValueError:
+            continue
         if not _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
             yield m.span()
+    if text.count(":") < 2:
+        return
     for m in _IPV6_RE.finditer(text):
         value = m.group()
         start, end = m.span()

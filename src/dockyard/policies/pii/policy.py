@@ -22,6 +22,7 @@ from dockyard.policies.pii.detect import (
 from dockyard.settings import PiiConfig, PiiStage
 
 Action = Literal["mask", "redact", "hash", "block"]
+_SEEN_MAX_CHARS = 4_000_000  # the texts whose findings are kept, at most (then forgotten)
 
 _WHERE: dict[str, str] = {
     "input": "the model input holds personal data ({}) and policies.pii.action is 'block': "
@@ -81,6 +82,8 @@ class PiiPolicy:
             "hash": self._hash,
         }
         self._replace = replace.get(action)
+        self._seen: dict[str, list[Finding]] = {}
+        self._seen_chars = 0
 
     @classmethod
     def from_config(cls, config: PiiConfig) -> PiiPolicy:
@@ -119,12 +122,22 @@ class PiiPolicy:
         return stage in self.stages
 
     def scan(self, text: str) -> list[Finding]:
-        return self.scanner.scan(text)
+        # A conversation is sent again with every model call: its earlier messages are
+        # looked up here, not read again.
+        found = self._seen.get(text)
+        if found is None:
+            found = self.scanner.scan(text)
+            if self._seen_chars + len(text) > _SEEN_MAX_CHARS:
+                self._seen.clear()
+                self._seen_chars = 0
+            self._seen[text] = found
+            self._seen_chars += len(text)
+        return list(found)
 
     def apply(self, text: str, *, stage: PiiStage = "input") -> str:
         """``text`` with every finding masked, redacted or hashed; with ``block``, a
         ``PiiBlockedError`` naming the kinds of data and the ``stage`` (never a value)."""
-        findings = self.scanner.scan(text)
+        findings = self.scan(text)
         if not findings:
             return text
         if self._replace is None:
