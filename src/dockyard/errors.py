@@ -19,7 +19,8 @@ machine-readable ``code``; the message says what to change.
         │   └── QuotaExceededError 429 quota_exceeded (Retry-After)
         ├── BudgetExceededError   402 budget_exceeded
         ├── GuardrailBlockedError 400 guardrail_blocked
-        │   └── InputRejectedError 422 input_rejected (names the rule, never the text)
+        │   ├── InputRejectedError 422 input_rejected (names the rule, never the text)
+        │   └── PiiBlockedError   400 pii_detected
         ├── InputTooLongError     400 input_too_long
         │   └── InputTooLargeError 413 input_too_large (names the limit)
         └── ProviderUnavailableError 503 provider_unavailable
@@ -267,6 +268,13 @@ class GuardrailBlockedError(PolicyError):
     default_code = "guardrail_blocked"
 
 
+class PiiBlockedError(GuardrailBlockedError):
+    """Personal data where ``policies.pii.action`` is ``block``. The message names the
+    kinds of data found and where, never the values."""
+
+    default_code = "pii_detected"
+
+
 class InputTooLongError(PolicyError):
     """The input is longer than a policy allows (tokens, characters, messages)."""
 
@@ -352,6 +360,7 @@ __all__ = [
     "InvalidRequestError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PiiBlockedError",
     "PolicyError",
     "ProviderSetupError",
     "ProviderUnavailableError",

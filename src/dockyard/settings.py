@@ -12,7 +12,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -475,6 +475,61 @@ class CallLimitsConfig(_Strict):
         return self
 
 
+# -- policies.pii (policies/pii/) -----------------------------------------------------------
+
+PiiEntity = Literal["email", "phone", "kr_rrn", "credit_card", "ip"]
+PiiStage = Literal["input", "output", "tool_results"]
+_PII_ENTITIES: tuple[PiiEntity, ...] = get_args(PiiEntity)
+_PII_STAGES: tuple[PiiStage, ...] = get_args(PiiStage)
+
+
+class PiiConfig(_Strict):
+    """``policies.pii``: personal data found in model input, model output and tool
+    results is masked, redacted, hashed or refused (policies/pii/, docs/policies.md).
+    Logs are redacted whether this block is there or not."""
+
+    action: Literal["mask", "redact", "hash", "block"] = "mask"
+    entities: list[PiiEntity] = Field(default_factory=lambda: list(_PII_ENTITIES))
+    # Your own entities: name -> regular expression, e.g. {employee_id: "EMP-\\d{6}"}.
+    patterns: dict[str, str] = Field(default_factory=dict)
+    apply_to: list[PiiStage] = Field(default_factory=lambda: list(_PII_STAGES), min_length=1)
+    # Korean RRNs issued since October 2020 carry no check digit; false finds them too
+    # (and more 13-digit numbers that are not RRNs).
+    kr_rrn_checksum: bool = True
+    # action: hash keys its HMAC with this; without one a plain SHA-256, which anyone can
+    # reverse for a phone number or an RRN by trying them all.
+    hash_key: SecretStr | None = None
+
+    @field_validator("entities", "apply_to")
+    @classmethod
+    def _no_repeats(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("names an item twice")
+        return v
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, pattern in v.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+                raise ValueError(f"{name!r}: a name is lower-case letters, digits and '_'")
+            if name in _PII_ENTITIES:
+                raise ValueError(f"{name!r} is a built-in entity: list it under entities")
+            try:
+                compiled = re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"{name}: not a regular expression: {e}") from e
+            if compiled.fullmatch(""):
+                raise ValueError(f"{name}: the pattern matches the empty string")
+        return v
+
+    @model_validator(mode="after")
+    def _finds_something(self) -> PiiConfig:
+        if not self.entities and not self.patterns:
+            raise ValueError("policies.pii: name entities or patterns (or remove the block)")
+        return self
+
+
 class PoliciesConfig(_Strict):
     """The ``policies:`` block: defaults every assistant gets (docs/policies.md)."""
 
@@ -483,6 +538,7 @@ class PoliciesConfig(_Strict):
     summarization: SummarizationConfig | None = None
     limits: CallLimitsConfig | None = None
     input: InputGuardConfig | None = None
+    pii: PiiConfig | None = None
 
 
 class Settings(BaseSettings):

@@ -30,6 +30,7 @@ from dockyard.api.routes import (
 )
 from dockyard.api.text_json import TextPlainJSON
 from dockyard.errors import DockyardError
+from dockyard.policies.pii import install_log_redaction
 from dockyard.policies.rate_limit import RateLimit, RateLimiter
 from dockyard.runtime.graphs import load_registry
 from dockyard.runtime.process import check_layout, open_runtime
@@ -198,6 +199,7 @@ def _routers(http: HttpConfig) -> list[APIRouter]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    install_log_redaction(settings.policies.pii)  # before anything logs
     meta = not settings.http.disable_meta
     app = FastAPI(
         title="dockyard",

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 
+from dockyard.policies.pii import install_log_redaction
 from dockyard.runtime.graphs import load_registry
 from dockyard.runtime.process import open_runtime, require_shared_layout
 from dockyard.runtime.shapes import run_out
@@ -21,6 +22,7 @@ log = logging.getLogger("dockyard.worker")
 
 
 async def run_worker(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    install_log_redaction(settings.policies.pii)  # before anything logs
     require_shared_layout(settings, "dockyard worker")
     registry = load_registry(settings)
     stop = asyncio.Event()
