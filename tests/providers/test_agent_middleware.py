@@ -105,3 +105,36 @@ def test_a_wrong_block_stops_start_up(tmp_path: Path, block: dict[str, Any], mes
     with pytest.raises(ConfigError) as err:
         load_settings(None, project_dir=tmp_path, policies=block)
     assert message in str(err.value)
+
+
+PERSONAL = "I am hong@example.co.kr, phone 010-1234-5678, RRN 900101-1234568"
+
+
+async def test_pii_is_masked_before_it_reaches_the_model(tmp_path: Path) -> None:
+    async with served(tmp_path, pii={"action": "mask", "apply_to": ["input"]}) as client:
+        thread = await client.threads.create()
+        state = await run(client, "recording_agent", PERSONAL, thread["thread_id"])
+    answer = state["messages"][-1]["content"]
+    saw = answer.split(" | ")[0]  # what the model was given
+    assert saw.startswith("saw: I am ")
+    for value in ("hong@example.co.kr", "010-1234-5678", "900101-1234568"):
+        assert value not in saw
+    assert "010-9876-5432" in answer  # output is not covered here: left as it was
+    # The thread keeps what the user sent; only the model's copy was masked.
+    assert state["messages"][0]["content"] == PERSONAL
+
+
+async def test_pii_in_the_models_answer_is_masked(tmp_path: Path) -> None:
+    async with served(tmp_path, pii={"action": "redact", "apply_to": ["output"]}) as client:
+        thread = await client.threads.create()
+        state = await run(client, "recording_agent", "hello", thread["thread_id"])
+    answer = state["messages"][-1]["content"]
+    assert answer.startswith("saw: hello | our desk: ")
+    assert "010-9876-5432" not in answer
+
+
+async def test_pii_block_refuses_the_call(tmp_path: Path) -> None:
+    async with served(tmp_path, pii={"action": "block"}) as client:
+        thread = await client.threads.create()
+        with pytest.raises(Exception, match=r"pii_detected|PiiBlockedError"):
+            await run(client, "recording_agent", "mail me: a@example.com", thread["thread_id"])

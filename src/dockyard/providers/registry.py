@@ -46,6 +46,7 @@ from pydantic import SecretStr
 from dockyard.errors import ConfigError, ProviderSetupError
 from dockyard.providers._env import env_var_is_set
 from dockyard.providers.chat import load_chat_model
+from dockyard.providers.message_guard import MessageGuard
 from dockyard.settings import ModelSpec, PoliciesConfig, Settings, load_settings
 
 log = logging.getLogger("dockyard.models")
@@ -117,6 +118,8 @@ class ModelRegistry:
         # The model-level policies every run of this process gets (``dockyard.middleware()``
         # reads them from the run's registry, as ``chat_model`` reads its models).
         self.policies = policies if policies is not None else PoliciesConfig()
+        # Attached from above at start-up (runtime/graphs.py): e.g. policies.pii.
+        self.message_guards: list[MessageGuard] = []
         self._entries: dict[str, ModelEntry] = dict(entries or {})
         self._configured = list(self._entries)
         # Chosen now, from the keys set when the process starts; built on first use.

@@ -25,6 +25,7 @@ from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 
 from dockyard.errors import ConfigError, NotFoundError
+from dockyard.policies.pii import PiiMessageGuard, PiiPolicy
 from dockyard.providers.registry import ModelRegistry
 from dockyard.settings import Settings
 
@@ -168,4 +169,6 @@ def load_registry(settings: Settings) -> GraphRegistry:
     (models and graphs may need keys from it)."""
     apply_project_env(settings)
     models = ModelRegistry.from_settings(settings)
+    if settings.policies.pii is not None:
+        models.message_guards.append(PiiMessageGuard(PiiPolicy.from_config(settings.policies.pii)))
     return GraphRegistry(settings.graphs, settings.project_dir, models)

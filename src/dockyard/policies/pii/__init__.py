@@ -14,13 +14,19 @@ the corpus in ``tests/policies/pii_corpus/`` (docs/perf.md, "PII engines").
 
 from dockyard.policies.pii.detect import ENTITIES, Finding, luhn_valid, rrn_valid
 from dockyard.policies.pii.logs import PiiLogFilter, install_log_redaction
-from dockyard.policies.pii.messages import apply_message, protect_input, protect_output
+from dockyard.policies.pii.messages import (
+    PiiMessageGuard,
+    apply_message,
+    protect_input,
+    protect_output,
+)
 from dockyard.policies.pii.policy import PiiPolicy
 
 __all__ = [
     "ENTITIES",
     "Finding",
     "PiiLogFilter",
+    "PiiMessageGuard",
     "PiiPolicy",
     "apply_message",
     "install_log_redaction",

@@ -94,3 +94,16 @@ def protect_output(policy: PiiPolicy, message: M) -> M:
     if isinstance(message, AIMessage) and policy.applies_to("output"):
         return apply_message(policy, message, "output")
     return message
+
+
+class PiiMessageGuard:
+    """``policies.pii`` as a model registry message guard (providers/message_guard.py)."""
+
+    def __init__(self, policy: PiiPolicy) -> None:
+        self.policy = policy
+
+    def model_input(self, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+        return protect_input(self.policy, messages)
+
+    def model_output(self, message: AIMessage) -> AIMessage:
+        return protect_output(self.policy, message)
