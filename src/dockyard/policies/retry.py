@@ -13,9 +13,9 @@ end before the call's deadline.
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,8 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from dockyard.errors import DockyardError
 from dockyard.settings import RetryConfig
@@ -86,53 +88,71 @@ def describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+class _AskedTooLong(stop_base):
+    """The provider asks (Retry-After) for a longer wait than we would make."""
+
+    def __init__(self, longest: float) -> None:
+        self.longest = longest
+
+    def __call__(self, state: RetryCallState) -> bool:
+        asked = retry_after(state.outcome.exception() if state.outcome else None)
+        return asked is not None and asked > self.longest
+
+
+class _PastDeadline(stop_base):
+    """The next attempt would start after the call's deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, state: RetryCallState) -> bool:
+        return time.monotonic() + state.upcoming_sleep >= self.deadline
+
+
+class _Backoff(wait_base):
+    """Retry-After when the provider sent one, else exponential backoff with jitter."""
+
+    def __init__(self, config: RetryConfig) -> None:
+        self.longest = config.backoff_max_seconds
+        self.backoff = wait_exponential(
+            multiplier=config.backoff_min_seconds, max=self.longest
+        ) + wait_random(0, config.jitter_seconds)
+
+    def __call__(self, state: RetryCallState) -> float:
+        asked = retry_after(state.outcome.exception() if state.outcome else None)
+        return min(self.backoff(state), self.longest) if asked is None else asked
+
+
+_RETRYABLE = retry_if_exception(is_retryable)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """The attempts of one model's calls; ``RetryConfig`` None means a single attempt."""
 
     config: RetryConfig | None
 
-    def _wait(self) -> Callable[[RetryCallState], float]:
+    @functools.cached_property
+    def _options(self) -> dict[str, Any]:
+        # Built once per model: only the deadline differs between calls.
         config = self.config
         if config is None:
-            return lambda state: 0.0
-        longest = config.backoff_max_seconds
-        backoff = wait_exponential(
-            multiplier=config.backoff_min_seconds, max=longest
-        ) + wait_random(0, config.jitter_seconds)
+            return {"stop": stop_after_attempt(1), "reraise": True}
+        stop = stop_after_attempt(config.max_attempts) | _AskedTooLong(
+            config.max_retry_after_seconds
+        )
+        return {"stop": stop, "wait": _Backoff(config), "retry": _RETRYABLE, "reraise": True}
 
-        def wait(state: RetryCallState) -> float:
-            asked = retry_after(state.outcome.exception() if state.outcome else None)
-            return min(backoff(state), longest) if asked is None else asked
-
-        return wait
-
-    def _stop(self, deadline: float | None) -> Callable[[RetryCallState], bool]:
-        attempts = stop_after_attempt(self.config.max_attempts if self.config else 1)
-        longest = self.config.max_retry_after_seconds if self.config else 0.0
-
-        def stop(state: RetryCallState) -> bool:
-            if attempts(state):
-                return True
-            asked = retry_after(state.outcome.exception() if state.outcome else None)
-            if asked is not None and asked > longest:
-                return True
-            return deadline is not None and time.monotonic() + state.upcoming_sleep >= deadline
-
-        return stop
-
-    def _options(self, deadline: float | None) -> dict[str, Any]:
-        return {
-            "stop": self._stop(deadline),
-            "wait": self._wait(),
-            "retry": retry_if_exception(is_retryable),
-            "reraise": True,
-        }
+    def _with_deadline(self, deadline: float | None) -> dict[str, Any]:
+        options = self._options
+        if deadline is None or self.config is None:
+            return options
+        return {**options, "stop": options["stop"] | _PastDeadline(deadline)}
 
     def attempts(self, deadline: float | None) -> Retrying:
         """``for attempt in policy.attempts(deadline): with attempt: ...``"""
-        return Retrying(**self._options(deadline))
+        return Retrying(**self._with_deadline(deadline))
 
     def async_attempts(self, deadline: float | None) -> AsyncRetrying:
         """``async for attempt in policy.async_attempts(deadline): with attempt: ...``"""
-        return AsyncRetrying(**self._options(deadline))
+        return AsyncRetrying(**self._with_deadline(deadline))
