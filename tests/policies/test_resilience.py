@@ -146,6 +146,20 @@ async def test_every_model_failing_is_provider_unavailable(
     assert chat_requests(mock_openai) == 2  # the breaker opened at the second failure
 
 
+async def test_the_refusal_says_when_the_provider_asked_to_be_retried(
+    build: Build, mock_openai: MockOpenAIServer
+) -> None:
+    retry = {**FAST_RETRY, "max_retry_after_seconds": 1}
+    model = build({"retry": retry, "fallbacks": [], "breaker": None}).get("default")
+    mock_openai.fail_next(429, retry_after=42)
+
+    with pytest.raises(ProviderUnavailableError) as refused:
+        await model.ainvoke("hi")
+    assert refused.value.retry_after == 42
+    assert refused.value.headers() == {"Retry-After": "42"}
+    assert chat_requests(mock_openai) == 1  # 42 s is longer than we wait
+
+
 async def test_a_bad_request_is_neither_retried_nor_sent_to_a_fallback(
     build: Build, mock_openai: MockOpenAIServer, mock_anthropic: MockAnthropicServer
 ) -> None:

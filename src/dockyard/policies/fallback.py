@@ -12,8 +12,8 @@ covers them all. A fallback's own ``fallbacks`` are not followed: list every mod
 try on the one graphs call.
 
 When every model failed, the call is refused with ``ProviderUnavailableError`` (503),
-whose message names each model and how it failed and whose ``retry_after`` is when the
-first open breaker probes again. A failure the request itself caused (400, a bad
+whose message names each model and how it failed and whose ``retry_after`` is the
+soonest of an open breaker's next probe and a provider's ``Retry-After``. A failure the request itself caused (400, a bad
 parameter) is raised as it is: another model would refuse it too. A stream switches to
 a fallback only before its first chunk; cut off after it, the call fails with
 ``ProviderUnavailableError``.
@@ -21,6 +21,7 @@ a fallback only before its first chunk; cut off after it, the call fails with
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
@@ -31,7 +32,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from dockyard.errors import ProviderUnavailableError
 from dockyard.policies.breaker import BreakerOpenError
 from dockyard.policies.guard import ModelGuard
-from dockyard.policies.retry import describe, is_retryable, status_of
+from dockyard.policies.retry import describe, is_retryable, retry_after, status_of
 from dockyard.providers.wrapper import (
     AsyncNext,
     AsyncStreamNext,
@@ -44,6 +45,8 @@ from dockyard.providers.wrapper import (
     provider_generate,
     provider_stream,
 )
+
+log = logging.getLogger("dockyard.policies.fallback")
 
 # The provider turned away this model or key, not the request: another model may answer.
 _OTHER_MODEL_MAY_ANSWER = (401, 403, 404)
@@ -64,7 +67,9 @@ def unavailable(
         f"{model}: {'circuit breaker open' if isinstance(e, BreakerOpenError) else describe(e)}"
         for model, e in failures
     ]
-    waits = [e.retry_in for _, e in failures if isinstance(e, BreakerOpenError)]
+    # When to try again: the first open breaker's probe, or what a provider asked for.
+    asked = [e.retry_in if isinstance(e, BreakerOpenError) else retry_after(e) for _, e in failures]
+    waits = [wait for wait in asked if wait is not None]
     return ProviderUnavailableError(
         f"chat model {name!r} is unavailable ({'; '.join(parts)}); try again later",
         retry_after=round(min(waits), 3) if waits else None,
@@ -168,4 +173,5 @@ def _failed(name: str, exc: Exception, failures: list[tuple[str, BaseException]]
     """Note a model's failure, or raise it when no other model can help."""
     if not falls_back(exc):
         raise exc
+    log.info("chat model %r failed (%s); trying the next model", name, describe(exc))
     failures.append((name, exc))
