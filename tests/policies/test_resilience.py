@@ -11,7 +11,8 @@ from typing import Any
 import openai
 import pytest
 import yaml
-from langchain_core.messages import AIMessageChunk
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_core.tools import tool
 
 from dockyard.errors import ConfigError, ProviderUnavailableError
@@ -198,6 +199,25 @@ async def test_tools_are_bound_in_the_fallback_providers_format(
     assert anthropic_body["tools"][0]["name"] == "lookup_order"
     assert "input_schema" in anthropic_body["tools"][0]
     assert anthropic_body["tool_choice"] == {"type": "tool", "name": "lookup_order"}
+
+
+async def test_an_agent_loop_carries_on_on_the_fallback(
+    build: Build, mock_openai: MockOpenAIServer, mock_anthropic: MockAnthropicServer
+) -> None:
+    agent = create_agent(build({"breaker": None}).get("default"), [lookup_order])
+    mock_openai.fail_next(503, times=6)  # both model calls of the loop
+    mock_anthropic.enqueue_tool_call("lookup_order", {"order_id": "A1"})
+    mock_anthropic.enqueue_text("Order A1 has shipped.")
+
+    result = await agent.ainvoke({"messages": [HumanMessage("Where is order A1?")]})
+
+    assert result["messages"][-1].content == "Order A1 has shipped."
+    assert [m.type for m in result["messages"]] == ["human", "ai", "tool", "ai"]
+    assert (chat_requests(mock_openai), chat_requests(mock_anthropic)) == (6, 2)
+    # The fallback got the tools, and then the tool's result, in Anthropic's shapes.
+    first, second = (r.body for r in mock_anthropic.requests)
+    assert first["tools"][0]["name"] == "lookup_order"
+    assert "tool_result" in str(second["messages"]) and "order A1: shipped" in str(second)
 
 
 async def test_a_stream_falls_back_before_its_first_chunk(

@@ -13,10 +13,10 @@ try on the one graphs call.
 
 When every model failed, the call is refused with ``ProviderUnavailableError`` (503),
 whose message names each model and how it failed and whose ``retry_after`` is the
-soonest of an open breaker's next probe and a provider's ``Retry-After``. A failure the request itself caused (400, a bad
-parameter) is raised as it is: another model would refuse it too. A stream switches to
-a fallback only before its first chunk; cut off after it, the call fails with
-``ProviderUnavailableError``.
+soonest of an open breaker's next probe and a provider's ``Retry-After``. A failure the
+request itself caused (400, a bad parameter) is raised as it is: another model would
+refuse it too. A stream switches to a fallback only before its first chunk; cut off
+after it, the call fails with ``ProviderUnavailableError``.
 """
 
 from __future__ import annotations
