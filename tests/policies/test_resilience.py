@@ -80,9 +80,7 @@ async def build(
 
     yield make
     for chain in chains:
-        store = chain.resilience.store
-        if isinstance(store, RedisBreakerStore):
-            await store.aclose()
+        await chain.aclose()
 
 
 def chat_requests(server: MockOpenAIServer | MockAnthropicServer) -> int:
@@ -295,7 +293,10 @@ def test_a_model_without_resilience_is_not_wrapped(build: Build) -> None:
 
 
 async def test_a_breaker_in_redis_is_open_for_every_registry(
-    build: Build, mock_openai: MockOpenAIServer, mock_anthropic: MockAnthropicServer
+    build: Build,
+    mock_openai: MockOpenAIServer,
+    mock_anthropic: MockAnthropicServer,
+    tmp_path: Path,
 ) -> None:
     with fresh_prefix() as prefix:
         shared = {"redis_url": REDIS_URL, "redis_prefix": prefix}
@@ -309,6 +310,9 @@ async def test_a_breaker_in_redis_is_open_for_every_registry(
         reply = await other.get("default").ainvoke("from another process")
         assert reply.response_metadata["model_name"] == "claude-backup"
         assert chat_requests(mock_openai) == 3
+
+        store = model_wrap(load_settings(tmp_path / "dockyard.yaml")).resilience.store
+        assert isinstance(store, RedisBreakerStore) and store.prefix == prefix
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,9 @@ class ModelChain:
         layers = self.resilience.layers(name, registry)
         return wrap_model(model, layers, name=name) if layers else model
 
+    async def aclose(self) -> None:
+        await self.resilience.aclose()
+
 
 def model_wrap(settings: Settings) -> ModelChain:
     return ModelChain(Resilience.from_settings(settings))

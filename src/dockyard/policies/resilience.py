@@ -45,6 +45,11 @@ class Resilience:
     def from_settings(cls, settings: Settings) -> Resilience:
         return cls(open_breaker_store(settings))
 
+    async def aclose(self) -> None:
+        close = getattr(self.store, "aclose", None)
+        if close is not None:
+            await close()
+
     def guard(self, registry: ModelRegistry, name: str) -> ModelGuard:
         """The breaker, retries and timeout of ``models.<name>`` (one per name)."""
         guard = self._guards.get(name)

@@ -197,6 +197,12 @@ class ModelRegistry:
             code="unknown_model",
         )
 
+    async def aclose(self) -> None:
+        """Release what the ``wrap`` holds (its Redis clients), if it has an ``aclose``."""
+        close = getattr(self._wrap, "aclose", None)
+        if close is not None:
+            await close()
+
     def run_config(self, config: RunnableConfig | None = None) -> RunnableConfig:
         """``config`` (a copy) with this registry in it, for running a graph yourself."""
         out: dict[str, Any] = dict(config or {})
