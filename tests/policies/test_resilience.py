@@ -344,3 +344,18 @@ def test_bad_resilience_settings_stop_start_up(
     path.write_text(yaml.safe_dump({"models": models}))
     with pytest.raises(ConfigError, match=expected):
         load_settings(path)
+
+
+def test_the_environment_sets_them_over_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "dockyard.yaml"
+    path.write_text(yaml.safe_dump({"models": {"default": {"model": "fake:a"}}}))
+    monkeypatch.setenv("DOCKYARD_MODELS__DEFAULT__RETRY__MAX_ATTEMPTS", "5")
+    monkeypatch.setenv("DOCKYARD_MODELS__DEFAULT__BREAKER__COOLDOWN_SECONDS", "12.5")
+
+    spec = load_settings(path).models["default"]
+
+    assert spec.retry is not None and spec.retry.max_attempts == 5
+    assert spec.breaker is not None and spec.breaker.cooldown_seconds == 12.5
+    assert spec.sdk_max_retries == 0
