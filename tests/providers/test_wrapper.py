@@ -151,6 +151,14 @@ async def test_with_structured_output_goes_through_the_wrapper() -> None:
     assert rec.paths == ["agenerate", "agenerate"]
 
 
+def test_structured_output_is_tool_calling_whatever_the_provider() -> None:
+    model = wrap_model(scripted("x"), [Recorder()], name="default")
+
+    model.with_structured_output(Order, method="function_calling")
+    with pytest.raises(ValueError, match=r"method=.json_schema.*models\.default"):
+        model.with_structured_output(Order, method="json_schema")
+
+
 def test_the_wrapper_looks_like_its_model() -> None:
     inner = scripted("x")
     model = wrap_model(inner, [Recorder()], name="default")

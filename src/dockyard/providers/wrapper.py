@@ -207,6 +207,21 @@ class WrappedChatModel(RunParamsMixin, BaseChatModel):
         bound = binding.bind(self.inner)
         return self.model_copy(update={"tool_binding": binding}).bind(**bound)
 
+    def with_structured_output(  # type: ignore[override]
+        self, schema: Any, *, include_raw: bool = False, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, Any]:
+        # Tool calling is the one structured output every provider takes, so each model a
+        # layer sends the call to (a fallback) can answer it; a provider's own method
+        # (OpenAI's json_schema) would bind arguments only that provider understands.
+        method = kwargs.get("method")
+        if method not in (None, "function_calling"):
+            raise ValueError(
+                f"with_structured_output(method={method!r}) is not available on "
+                f"models.{self.key}, whose calls pass dockyard's policies (fallbacks may be "
+                "another provider): leave method out, or use method='function_calling'"
+            )
+        return super().with_structured_output(schema, include_raw=include_raw, **kwargs)
+
     def _call(self, messages: list[BaseMessage], stop: Any, manager: Any, kw: Any) -> ModelCall:
         return ModelCall(
             self.key, self.inner, messages, stop, kw, manager, self.tool_binding, ensure_config()
