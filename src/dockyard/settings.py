@@ -52,8 +52,52 @@ def _regex(v: str | None) -> str | None:
     return v
 
 
+# -- resilience of each named model (policies/retry.py, breaker.py, fallback.py) -------
+
+
+class RetryConfig(_Strict):
+    """``models.<name>.retry``: dockyard retries the model's failed calls itself (429, 5xx,
+    529 overloaded, timeouts, connection errors), with exponential backoff and jitter,
+    waiting what a ``Retry-After`` asks. The provider SDK's own retries are then off."""
+
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    # The n-th retry waits backoff_min * 2**(n-1) + up to jitter, at most backoff_max.
+    backoff_min_seconds: float = Field(default=1.0, ge=0)
+    backoff_max_seconds: float = Field(default=30.0, ge=0)
+    jitter_seconds: float = Field(default=1.0, ge=0)
+    # A provider asking (Retry-After) for a longer wait is not waited for: the call
+    # goes to its fallbacks at once.
+    max_retry_after_seconds: float = Field(default=60.0, ge=0)
+    # Each attempt (of a stream: until its first chunk); default: the model's `timeout`.
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    # One call, every attempt and fallback included, ends by then.
+    deadline_seconds: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> RetryConfig:
+        if self.backoff_min_seconds > self.backoff_max_seconds:
+            raise ValueError("retry.backoff_min_seconds must not exceed backoff_max_seconds")
+        return self
+
+
+class BreakerConfig(_Strict):
+    """``models.<name>.breaker``: a circuit breaker per provider + model. It opens after
+    ``failures`` failed calls in a row, or when ``failure_rate`` is set and that share of
+    the calls of the current ``window_seconds`` failed (once ``min_calls`` were made);
+    open, calls go to the fallbacks at once; after ``cooldown_seconds`` one probe call
+    is let through (half-open), which closes it or opens it again."""
+
+    failures: int = Field(default=5, ge=1)
+    cooldown_seconds: float = Field(default=30.0, gt=0)
+    failure_rate: float | None = Field(default=None, gt=0, le=1)
+    window_seconds: float = Field(default=60.0, gt=0)
+    min_calls: int = Field(default=10, ge=1)
+
+
 class ModelSpec(_Strict):
-    """One named chat model: ``"provider:model"`` plus optional client settings."""
+    """One named chat model: ``"provider:model"`` plus optional client settings, and its
+    resilience: ``fallbacks`` (other names under ``models:``, tried in order), ``retry``
+    and ``breaker`` (docs/policies.md, "Resilience")."""
 
     model: str
     base_url: str | None = None
@@ -62,6 +106,9 @@ class ModelSpec(_Strict):
     max_tokens: int | None = None
     timeout: float | None = None
     max_retries: int | None = None
+    fallbacks: list[str] = Field(default_factory=list)
+    retry: RetryConfig | None = None
+    breaker: BreakerConfig | None = None
 
     @field_validator("model")
     @classmethod
@@ -69,6 +116,20 @@ class ModelSpec(_Strict):
         if ":" not in v:
             raise ValueError("expected 'provider:model', e.g. 'openai:gpt-4o-mini'")
         return v
+
+    @model_validator(mode="after")
+    def _one_retrier(self) -> ModelSpec:
+        if self.retry is not None and self.max_retries:
+            raise ValueError(
+                "set retry.max_attempts or max_retries (the provider SDK's own retries), "
+                "not both: with `retry`, dockyard retries and the SDK does not"
+            )
+        return self
+
+    @property
+    def sdk_max_retries(self) -> int | None:
+        """The provider SDK's retries: none when dockyard retries (``retry``)."""
+        return 0 if self.retry is not None else self.max_retries
 
 
 class StoreIndexConfig(_Strict):
@@ -596,6 +657,21 @@ class Settings(BaseSettings):
         if isinstance(v, dict):
             return {k: {"model": s} if isinstance(s, str) else s for k, s in v.items()}
         return v
+
+    @model_validator(mode="after")
+    def _fallbacks_exist(self) -> Settings:
+        for name, spec in self.models.items():
+            for other in spec.fallbacks:
+                if other == name:
+                    raise ValueError(f"models.{name}.fallbacks: a model cannot fall back to itself")
+                if other not in self.models and other != "default":
+                    raise ValueError(
+                        f"models.{name}.fallbacks: no model named {other!r} under `models:` "
+                        f"(configured: {', '.join(sorted(self.models))})"
+                    )
+            if len(set(spec.fallbacks)) != len(spec.fallbacks):
+                raise ValueError(f"models.{name}.fallbacks: a name is listed twice")
+        return self
 
     @model_validator(mode="after")
     def _one_thread_ttl(self) -> Settings:

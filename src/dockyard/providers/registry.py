@@ -11,10 +11,11 @@ level::
 
 ``chat_model`` returns a stand-in that picks the real model on each call, from the
 registry of the run making the call, so one module-level object serves every assistant
-and every process; a later policy (limits, fallbacks, accounting) wraps the registry's
-models instead of branching in the graph. It is a ``BaseChatModel``: ``invoke``,
-``stream``, ``bind_tools`` and ``with_structured_output`` all work, and the bound or
-structured forms are built from the real model at call time.
+and every process. The registry hands out each model wrapped in the process's policy
+chain (``wrap``, see ``ModelWrap`` and ``providers.wrapper``: retries, fallbacks and
+breakers, ``docs/policies.md``), so no policy branches in the graph. It is a
+``BaseChatModel``: ``invoke``, ``stream``, ``bind_tools`` and ``with_structured_output``
+all work, and the bound or structured forms are built from the real model at call time.
 
 ``default`` always exists: ``models.default`` when set, else Claude when an Anthropic key
 is set, else GPT-4o mini when an OpenAI key is set, else the offline ``offline:support``
@@ -67,6 +68,12 @@ _KEYED_DEFAULTS = (
 ModelEntry: TypeAlias = ModelSpec | BaseChatModel | str
 """A registry entry: a ``ModelSpec``, a ``"provider:model"`` string or a built model."""
 
+ModelWrap: TypeAlias = Callable[[str, BaseChatModel, "ModelRegistry"], BaseChatModel]
+"""``wrap(name, model, registry)``: the model the registry hands out for ``name``, given
+the provider's; how the policies (``dockyard.policies``) put their chain around every
+model without the providers knowing them. It may call ``registry.raw(...)`` at call time,
+not while wrapping."""
+
 
 def default_model_spec() -> ModelSpec:
     """What ``default`` means when ``models.default`` is not set."""
@@ -96,7 +103,7 @@ def load_model_spec(spec: ModelSpec, project_dir: Path = Path(".")) -> BaseChatM
         temperature=spec.temperature,
         max_tokens=spec.max_tokens,
         timeout=spec.timeout,
-        max_retries=spec.max_retries,
+        max_retries=spec.sdk_max_retries,
     )
 
 
@@ -114,7 +121,10 @@ class ModelRegistry:
         entries: Mapping[str, ModelEntry] | None = None,
         project_dir: Path = Path("."),
         policies: PoliciesConfig | None = None,
+        *,
+        wrap: ModelWrap | None = None,
     ) -> None:
+        """``wrap``: puts each model built into its policy chain (``ModelWrap``)."""
         # The model-level policies every run of this process gets (``dockyard.middleware()``
         # reads them from the run's registry, as ``chat_model`` reads its models).
         self.policies = policies if policies is not None else PoliciesConfig()
@@ -125,13 +135,15 @@ class ModelRegistry:
         # Chosen now, from the keys set when the process starts; built on first use.
         self._entries.setdefault(DEFAULT, default_model_spec())
         self._project_dir = project_dir
+        self._wrap = wrap
+        self._raw: dict[str, BaseChatModel] = {}
         self._models: dict[str, BaseChatModel] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ModelRegistry:
+    def from_settings(cls, settings: Settings, *, wrap: ModelWrap | None = None) -> ModelRegistry:
         """The registry of ``settings.models``, built."""
-        registry = cls(settings.models, settings.project_dir, settings.policies)
+        registry = cls(settings.models, settings.project_dir, settings.policies, wrap=wrap)
         registry.build()
         return registry
 
@@ -152,8 +164,21 @@ class ModelRegistry:
         with self._lock:
             model = self._models.get(name)
             if model is None:
-                model = self._models[name] = self._build(name)
+                raw = self._raw[name] = self._build(name)
+                model = self._models[name] = self._wrap(name, raw, self) if self._wrap else raw
         return model
+
+    def raw(self, name: str) -> BaseChatModel:
+        """The provider's model ``name``, outside its policy chain (a fallback calls it)."""
+        self.get(name)
+        return self._raw[name]
+
+    def spec(self, name: str) -> ModelSpec | None:
+        """The ``ModelSpec`` of ``name``, when it has one (not a built model)."""
+        entry = self._entries.get(name)
+        if isinstance(entry, str):
+            return ModelSpec(model=entry)
+        return entry if isinstance(entry, ModelSpec) else None
 
     def _build(self, name: str) -> BaseChatModel:
         entry = self._entries.get(name)
@@ -178,6 +203,12 @@ class ModelRegistry:
             f"or set DOCKYARD_MODELS__{name.upper()})",
             code="unknown_model",
         )
+
+    async def aclose(self) -> None:
+        """Release what the ``wrap`` holds (its Redis clients), if it has an ``aclose``."""
+        close = getattr(self._wrap, "aclose", None)
+        if close is not None:
+            await close()
 
     def run_config(self, config: RunnableConfig | None = None) -> RunnableConfig:
         """``config`` (a copy) with this registry in it, for running a graph yourself."""

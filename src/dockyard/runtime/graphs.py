@@ -25,6 +25,7 @@ from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 
 from dockyard.errors import ConfigError, NotFoundError
+from dockyard.policies.chain import model_wrap
 from dockyard.policies.pii import PiiMessageGuard, PiiPolicy
 from dockyard.providers.registry import ModelRegistry
 from dockyard.settings import Settings
@@ -168,7 +169,7 @@ def load_registry(settings: Settings) -> GraphRegistry:
     """Build the project's models and import its graphs, with its ``env`` applied first
     (models and graphs may need keys from it)."""
     apply_project_env(settings)
-    models = ModelRegistry.from_settings(settings)
+    models = ModelRegistry.from_settings(settings, wrap=model_wrap(settings))
     if settings.policies.pii is not None:
         models.message_guards.append(PiiMessageGuard(PiiPolicy.from_config(settings.policies.pii)))
     return GraphRegistry(settings.graphs, settings.project_dir, models)

@@ -141,6 +141,8 @@ async def open_runtime(
     async with contextlib.AsyncExitStack() as stack:
         storage = await stack.enter_async_context(open_storage(settings))
         registry.bind(storage.checkpointer, storage.store)
+        # Closed after the executor drained: its runs' model calls use the policies.
+        stack.push_async_callback(registry.models.aclose)
         redis = None
         broker: StreamBroker
         redis_broker = None

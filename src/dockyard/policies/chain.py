@@ -1,0 +1,35 @@
+"""The model-level policy chain: what ``ModelRegistry(wrap=...)`` puts around each model.
+
+``model_wrap(settings)`` is handed to the registry by the runtime (``runtime.graphs``),
+so the providers never import a policy. Each model-level policy contributes its layers
+for a model name, in the chain's order (outermost first); resilience (retries, breaker,
+fallbacks) is innermost, next to the provider. A model with no layers is handed out as
+the provider built it.
+"""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+
+from dockyard.policies.resilience import Resilience
+from dockyard.providers.registry import ModelRegistry
+from dockyard.providers.wrapper import wrap_model
+from dockyard.settings import Settings
+
+
+class ModelChain:
+    """A ``providers.registry.ModelWrap``: the policies of one process's models."""
+
+    def __init__(self, resilience: Resilience) -> None:
+        self.resilience = resilience
+
+    def __call__(self, name: str, model: BaseChatModel, registry: ModelRegistry) -> BaseChatModel:
+        layers = self.resilience.layers(name, registry)
+        return wrap_model(model, layers, name=name) if layers else model
+
+    async def aclose(self) -> None:
+        await self.resilience.aclose()
+
+
+def model_wrap(settings: Settings) -> ModelChain:
+    return ModelChain(Resilience.from_settings(settings))
