@@ -9,22 +9,28 @@ the provider built it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from langchain_core.language_models import BaseChatModel
 
+from dockyard.policies.pii.layer import PiiLayer
+from dockyard.policies.pii.policy import PiiPolicy
 from dockyard.policies.resilience import Resilience
 from dockyard.providers.registry import ModelRegistry
-from dockyard.providers.wrapper import wrap_model
+from dockyard.providers.wrapper import ModelLayer, wrap_model
 from dockyard.settings import Settings
 
 
 class ModelChain:
     """A ``providers.registry.ModelWrap``: the policies of one process's models."""
 
-    def __init__(self, resilience: Resilience) -> None:
+    def __init__(self, resilience: Resilience, outer: Sequence[ModelLayer] = ()) -> None:
         self.resilience = resilience
+        # Layers every model gets, outside resilience (a fallback's call is already masked).
+        self.outer = tuple(outer)
 
     def __call__(self, name: str, model: BaseChatModel, registry: ModelRegistry) -> BaseChatModel:
-        layers = self.resilience.layers(name, registry)
+        layers = [*self.outer, *self.resilience.layers(name, registry)]
         return wrap_model(model, layers, name=name) if layers else model
 
     async def aclose(self) -> None:
@@ -32,4 +38,7 @@ class ModelChain:
 
 
 def model_wrap(settings: Settings) -> ModelChain:
-    return ModelChain(Resilience.from_settings(settings))
+    outer: list[ModelLayer] = []
+    if settings.policies.pii is not None:
+        outer.append(PiiLayer(PiiPolicy.from_config(settings.policies.pii)))
+    return ModelChain(Resilience.from_settings(settings), outer)
