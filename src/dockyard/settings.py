@@ -621,6 +621,12 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=1000)
     # Seconds a request waits for a pooled connection (e.g. while PostgreSQL restarts).
     database_pool_timeout: float = Field(default=10.0, gt=0)
+    # Connections opened past database_pool_size under load, closed again when idle.
+    # Default: the pool size for dockyard's own queries, none for the run path's pool.
+    database_max_overflow: int | None = Field(default=None, ge=0, le=1000)
+    # Connections older than this are replaced (a proxy or firewall that drops long-lived
+    # connections). Default: never for dockyard's own queries, an hour for the run path's.
+    database_pool_recycle_seconds: float | None = Field(default=None, gt=0)
     # Server-side prepared statements for repeated queries (a third less PostgreSQL CPU
     # per run in the worker layout). Turn off behind a pooler that cannot keep them
     # (PgBouncer in transaction mode before 1.21).

@@ -44,3 +44,22 @@ class TestPostgres(StorageConformance):
                 "WHERE prefix = %s AND key = %s",
                 (prefix, key),
             )
+
+
+async def test_pool_size_overflow_and_recycle_reach_both_pools(tmp_path: Path) -> None:
+    async with fresh_database() as url:
+        settings = load_settings(
+            None,
+            project_dir=tmp_path,
+            database_url=url,
+            database_pool_size=10,
+            database_max_overflow=20,
+            database_pool_timeout=30,
+            database_pool_recycle_seconds=1800,
+        )
+        async with open_storage(settings) as storage:
+            pool: Any = storage.engine.pool  # type: ignore[union-attr]
+            assert (pool.size(), pool._max_overflow, pool._recycle) == (10, 20, 1800)
+            assert pool._timeout == 30
+            run_path = storage.checkpointer.conn  # type: ignore[attr-defined]
+            assert (run_path.max_size, run_path.max_lifetime, run_path.timeout) == (30, 1800, 30)

@@ -72,18 +72,23 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
 
     assert settings.database_url is not None
     size = settings.database_pool_size
+    overflow = settings.database_max_overflow
+    recycle = settings.database_pool_recycle_seconds
     engine = create_async_engine(
         sqlalchemy_url(settings.database_url),
         pool_size=size,
-        max_overflow=size,
+        max_overflow=size if overflow is None else overflow,
         pool_timeout=settings.database_pool_timeout,
+        pool_recycle=-1 if recycle is None else int(recycle),
     )
     ping_idle_connections(engine)
     idle_check = IdleCheck()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         libpq_url(settings.database_url),
         min_size=1,
-        max_size=size,
+        max_size=size + (overflow or 0),
+        # psycopg_pool's own default (an hour) unless recycling is asked for.
+        max_lifetime=3600.0 if recycle is None else recycle,
         open=False,
         kwargs={
             "autocommit": True,
