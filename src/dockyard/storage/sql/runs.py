@@ -17,10 +17,11 @@ from dockyard.storage.base import (
     Run,
     RunStatus,
     Thread,
+    UsageRecord,
 )
 from dockyard.storage.sql._common import P, SqlStore, json_match, one_statement, utcnow
 from dockyard.storage.sql.threads import MARK_THREAD_BUSY, get_thread_row
-from dockyard.storage.tables import runs, threads
+from dockyard.storage.tables import runs, threads, usage_ledger
 
 
 def _status_in(statuses: Sequence[str]) -> Any:
@@ -85,6 +86,7 @@ _RELEASE = (
     )
     .values(status="pending", worker_id=None, lease_expires_at=None, updated_at=P("p_now"))
 )
+_RELEASE_WITH_USAGE = _RELEASE.values(usage=P("p_usage", type_=runs.c.usage.type))
 _REQUEST_CANCEL = (
     runs.update()
     .where(runs.c.run_id == P("p_id"), _status_in(ACTIVE_RUN_STATUSES))
@@ -337,6 +339,8 @@ class SqlRuns(SqlStore):
         cancel_reason: str | None = None,
         only_if: Sequence[RunStatus] | None = None,
         worker_id: str | None = None,
+        usage: dict[str, Any] | None = None,
+        ledger: Sequence[UsageRecord] = (),
     ) -> bool:
         now = utcnow()
         values: dict[str, Any] = {
@@ -354,8 +358,25 @@ class SqlRuns(SqlStore):
             values["lease_expires_at"] = None
         if cancel_reason is not None:
             values["cancel_reason"] = cancel_reason
+        if usage is not None:
+            values["usage"] = usage
+        if ledger:
+            return await self._with_ledger(q, values, ledger)
         columns = tuple(k for k in values if not k.startswith("p_"))
         return bool(await self._write(q, values, columns=columns))
+
+    async def _with_ledger(
+        self, stmt: Any, params: dict[str, Any], ledger: Sequence[UsageRecord]
+    ) -> bool:
+        """``stmt`` (an update of the run) and, if it updated the run, its ledger rows, in
+        one transaction: the outcome and the spend are stored together or not at all.
+        Only runs that called a model come here, so the fast single-statement path of
+        every other run stays as it is."""
+        async with self.engine.begin() as conn:
+            if not (await conn.execute(stmt, params)).rowcount:
+                return False
+            await conn.execute(usage_ledger.insert(), [dict(r) for r in ledger])
+        return True
 
     async def delete(self, run_id: str, *, only_if: Sequence[RunStatus] | None = None) -> bool:
         q = runs.delete().where(runs.c.run_id == run_id)
@@ -396,9 +417,21 @@ class SqlRuns(SqlStore):
         rows = await self._rows(_REQUEUE_EXPIRED, {"p_now": now}, write=True)
         return [r["run_id"] for r in rows]
 
-    async def release(self, run_id: str, worker_id: str) -> bool:
-        params = {"p_id": run_id, "p_worker": worker_id, "p_now": utcnow()}
-        return bool(await self._write(_RELEASE, params))
+    async def release(
+        self,
+        run_id: str,
+        worker_id: str,
+        *,
+        usage: dict[str, Any] | None = None,
+        ledger: Sequence[UsageRecord] = (),
+    ) -> bool:
+        params: dict[str, Any] = {"p_id": run_id, "p_worker": worker_id, "p_now": utcnow()}
+        if usage is None:
+            return bool(await self._write(_RELEASE, params))
+        params["p_usage"] = usage
+        if ledger:
+            return await self._with_ledger(_RELEASE_WITH_USAGE, params, ledger)
+        return bool(await self._write(_RELEASE_WITH_USAGE, params))
 
     async def request_cancel(self, run_id: str, action: str) -> bool:
         return bool(await self._write(_REQUEST_CANCEL, {"p_id": run_id, "p_action": action}))
