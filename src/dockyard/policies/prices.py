@@ -154,7 +154,7 @@ class PriceTable:
 
     def __init__(self, prices: Mapping[str, Price]) -> None:
         self.prices = dict(prices)
-        self._found: dict[tuple[str, ...], tuple[str, Price] | None] = {}
+        self._found: dict[tuple[str | None, ...], tuple[str, Price] | None] = {}
 
     @classmethod
     def from_config(cls, configured: Mapping[str, ModelPrice] | None = None) -> PriceTable:
@@ -171,16 +171,16 @@ class PriceTable:
     def lookup(self, *names: str | None) -> tuple[str, Price] | None:
         """The first of ``names`` (most specific first) that has a price, as
         (the table's name, its price); None when none has one."""
-        key = tuple(n for n in names if n)
-        if key in self._found:
-            return self._found[key]
+        try:
+            return self._found[names]
+        except KeyError:
+            pass
         found = None
-        for name in key:
-            found = self._match(name)
-            if found is not None:
+        for name in names:
+            if name and (found := self._match(name)) is not None:
                 break
         if len(self._found) < 10_000:  # names come from providers: keep the memo bounded
-            self._found[key] = found
+            self._found[names] = found
         return found
 
     def _match(self, name: str) -> tuple[str, Price] | None:

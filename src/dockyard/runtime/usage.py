@@ -227,7 +227,11 @@ class UsageTally(BaseCallbackHandler):
     def __init__(self, usage: Usage, prices: PriceTable = DEFAULT_PRICES) -> None:
         self.usage = usage
         self.prices = prices
-        self._open: dict[UUID, _Open] = {}
+        # Keyed by the call's id as an int: UUID.__hash__ is Python code, run per token.
+        self._open: dict[int, _Open] = {}
+        # The calls still waiting for their first token: once none is, a streamed
+        # token costs one check.
+        self._unstreamed: dict[int, _Open] = {}
 
     # Implemented so that LangChain does not fall back to on_llm_start, which renders
     # every message of the call to text first.
@@ -260,19 +264,24 @@ class UsageTally(BaseCallbackHandler):
         model = meta.get("ls_model_name")
         if not model and params:
             model = params.get("model") or params.get("model_name")
-        self._open[run_id] = _Open(perf_counter(), model, meta.get("ls_provider"))
+        call = _Open(perf_counter(), model, meta.get("ls_provider"))
+        self._open[run_id.int] = self._unstreamed[run_id.int] = call
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        call = self._open.get(run_id)
-        if call is not None and call.first_token is None and (token or _tool_chunk(kwargs)):
+        if not self._unstreamed or not (token or _tool_chunk(kwargs)):
+            return
+        call = self._unstreamed.pop(run_id.int, None)
+        if call is not None:
             call.first_token = perf_counter()
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._open.pop(run_id, None)
+        self._open.pop(run_id.int, None)
+        self._unstreamed.pop(run_id.int, None)
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         ended = perf_counter()
-        call = self._open.pop(run_id, None)
+        call = self._open.pop(run_id.int, None)
+        self._unstreamed.pop(run_id.int, None)
         inputs = outputs = cached = written = 0
         served: str | None = None
         for generations in response.generations:
