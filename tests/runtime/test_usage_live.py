@@ -8,6 +8,7 @@ One model has a shipped price (gpt-4o-mini), one a price from dockyard.yaml
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 from dockyard.cli.main import app
 from dockyard.testing import MockOpenAIServer, MockReply
 from tests.conftest import LiveServer
+from tests.pg import fresh_database_sync
 
 AGENT = """
 from langchain_openai import ChatOpenAI
@@ -65,6 +67,7 @@ class Project:
     root: Path
     url: str
     mock: MockOpenAIServer
+    env: dict[str, str]
 
     def script(self, runs: int) -> None:
         for _ in range(runs * 3):
@@ -74,21 +77,25 @@ class Project:
         return CliRunner().invoke(
             app,
             ["usage", "--config", str(self.root / "dockyard.yaml"), *args],
-            env={"COLUMNS": "160"},
+            env={"COLUMNS": "160", **self.env},
         )
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Project]:
-    with MockOpenAIServer() as mock:
+@pytest.fixture(params=["sqlite", "postgres"])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    with contextlib.ExitStack() as stack:
+        mock = stack.enter_context(MockOpenAIServer())
         (tmp_path / "agent.py").write_text(AGENT.format(base_url=mock.base_url))
         (tmp_path / "dockyard.yaml").write_text(DOCKYARD_YAML)
-        # The CLI finds the same database: the default data_dir of this project.
-        server = LiveServer(tmp_path / ".dockyard", config=tmp_path / "dockyard.yaml").start()
-        try:
-            yield Project(tmp_path, server.url, mock)
-        finally:
-            server.stop()
+        # The CLI finds the same database: this project's default data_dir, or the URL.
+        env: dict[str, str] = {}
+        if request.param == "postgres":
+            env["DOCKYARD_DATABASE_URL"] = stack.enter_context(fresh_database_sync())
+        config = tmp_path / "dockyard.yaml"
+        database_url = env.get("DOCKYARD_DATABASE_URL")
+        server = LiveServer(tmp_path / ".dockyard", config=config, database_url=database_url)
+        stack.callback(server.start().stop)
+        yield Project(tmp_path, server.url, mock, env)
 
 
 def check_run_usage(usage: dict[str, Any], *, streamed: bool) -> None:

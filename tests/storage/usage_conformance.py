@@ -60,23 +60,26 @@ class UsageConformance:
     async def test_run_usage_is_stored_with_its_outcome_and_ledger(self, b: Any) -> None:
         run = await _claimed(b, "w1")
         assert run["usage"] is None
-        row = ledger_row(run_id=run["run_id"])
+        rows = [
+            ledger_row(run_id=run["run_id"]),
+            ledger_row(run_id=run["run_id"], model="house", calls=2, cost_usd=None),
+        ]
         # A worker that lost the run stores neither its outcome nor its spend.
         assert not await b.runs.finish(
-            run["run_id"], status="success", worker_id="w2", usage=RUN_USAGE, ledger=[row]
+            run["run_id"], status="success", worker_id="w2", usage=RUN_USAGE, ledger=rows
         )
         assert await b.usage.summary(by="model") == []
         assert await b.runs.finish(
-            run["run_id"], status="success", worker_id="w1", usage=RUN_USAGE, ledger=[row]
+            run["run_id"], status="success", worker_id="w1", usage=RUN_USAGE, ledger=rows
         )
         got = await b.runs.get(run["run_id"])
         assert got is not None and got["usage"] == RUN_USAGE and got["status"] == "success"
-        (summary,) = await b.usage.summary(by="model")
-        assert (summary["group"], summary["calls"], summary["input_tokens"]) == (
-            "gpt-4o-mini",
-            1,
-            1000,
-        )
+        assert got["error"] is None and got["worker_id"] is None and got["ended_at"] is not None
+        summary = await b.usage.summary(by="model")
+        assert [(s["group"], s["calls"], s["input_tokens"], s["cost_usd"]) for s in summary] == [
+            ("gpt-4o-mini", 1, 1000, pytest.approx(0.0003)),
+            ("house", 2, 1000, None),
+        ]
         # Without usage a finish leaves it as it was.
         assert await b.runs.finish(run["run_id"], status="error")
         got = await b.runs.get(run["run_id"])

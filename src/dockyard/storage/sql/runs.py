@@ -21,6 +21,7 @@ from dockyard.storage.base import (
 )
 from dockyard.storage.sql._common import P, SqlStore, json_match, one_statement, utcnow
 from dockyard.storage.sql.threads import MARK_THREAD_BUSY, get_thread_row
+from dockyard.storage.sql.usage import INSERT_LEDGER, ledger_params
 from dockyard.storage.tables import runs, threads, usage_ledger
 
 
@@ -49,6 +50,35 @@ def _finish_stmt(only_if: tuple[str, ...], fenced: bool) -> Any:
         # A worker whose lease was taken over must not settle the run.
         q = q.where(runs.c.worker_id == P("p_worker"))
     return q
+
+
+_LEDGER_COLUMNS = tuple(c.name for c in usage_ledger.c if c.name != "id")
+
+
+@functools.cache
+def _finish_with_ledger_pg(
+    only_if: tuple[str, ...], fenced: bool, columns: tuple[str, ...], rows: int
+) -> Any:
+    """PostgreSQL: the finish and the ledger rows in one autocommit statement (an UPDATE
+    in a data-modifying CTE, the rows selected from it: none when it updated nothing).
+    A transaction on the engine cost 1.2-1.8 ms more CPU per run than the finish alone."""
+    update = _finish_stmt(only_if, fenced).values(
+        {c: P(f"s_{c}", type_=runs.c[c].type) for c in columns}
+    )
+    finished = update.returning(runs.c.run_id).cte("finished")
+    selects = [
+        sa.select(
+            *(
+                sa.cast(P(f"l{i}_{c}", type_=usage_ledger.c[c].type), usage_ledger.c[c].type).label(
+                    c
+                )
+                for c in _LEDGER_COLUMNS
+            )
+        ).select_from(finished)
+        for i in range(rows)
+    ]
+    source = selects[0] if rows == 1 else sa.union_all(*selects)
+    return usage_ledger.insert().from_select(_LEDGER_COLUMNS, source).add_cte(finished)
 
 
 # What a claim sets, on SQLite (one run at a time) and PostgreSQL (_CLAIM_DUE_PG).
@@ -360,9 +390,17 @@ class SqlRuns(SqlStore):
             values["cancel_reason"] = cancel_reason
         if usage is not None:
             values["usage"] = usage
+        columns = tuple(k for k in values if not k.startswith("p_"))
+        if ledger and self.dialect == "postgresql":
+            stmt = _finish_with_ledger_pg(
+                tuple(only_if or ()), worker_id is not None, columns, len(ledger)
+            )
+            params = {k if k.startswith("p_") else f"s_{k}": v for k, v in values.items()}
+            for i, row in enumerate(ledger):
+                params.update({f"l{i}_{k}": v for k, v in row.items()})
+            return bool(await self._write(stmt, params))
         if ledger:
             return await self._with_ledger(q, values, ledger)
-        columns = tuple(k for k in values if not k.startswith("p_"))
         return bool(await self._write(q, values, columns=columns))
 
     async def _with_ledger(
@@ -375,7 +413,7 @@ class SqlRuns(SqlStore):
         async with self.engine.begin() as conn:
             if not (await conn.execute(stmt, params)).rowcount:
                 return False
-            await conn.execute(usage_ledger.insert(), [dict(r) for r in ledger])
+            await conn.execute(INSERT_LEDGER, ledger_params(ledger))
         return True
 
     async def delete(self, run_id: str, *, only_if: Sequence[RunStatus] | None = None) -> bool:
