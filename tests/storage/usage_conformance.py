@@ -102,6 +102,16 @@ class UsageConformance:
         got = await b.runs.get(run["run_id"])
         assert got is not None and got["usage"] == RUN_USAGE
 
+    async def test_a_deleted_thread_leaves_its_spend_in_the_ledger(self, b: Any) -> None:
+        thread = await b.threads.create(thread_id=str(uuid.uuid4()), metadata={}, if_exists="raise")
+        rows = [ledger_row(), ledger_row(model="house", cost_usd=None)]
+        assert await b.threads.delete(thread["thread_id"], ledger=rows)
+        assert await b.threads.get(thread["thread_id"]) is None
+        # Already gone: the spend is recorded all the same.
+        assert not await b.threads.delete(thread["thread_id"], ledger=rows[:1])
+        summary = await b.usage.summary(by="model")
+        assert [(s["group"], s["calls"]) for s in summary] == [("gpt-4o-mini", 2), ("house", 1)]
+
     async def test_usage_sums_per_day_and_group(self, b: Any) -> None:
         await b.usage.record(
             [

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -63,7 +64,11 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.notify = Observers(self.observers)
-        self.prices = PriceTable.from_config(self.settings.policies.prices)
+
+    @functools.cached_property
+    def prices(self) -> PriceTable:
+        """The shipped prices with ``policies.prices`` over them (runtime.usage)."""
+        return PriceTable.from_config(self.settings.policies.prices)
 
 
 def _merge_config(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
@@ -344,9 +349,9 @@ class RunAttempt:
         run_id, thread_id = self.run_id, run["thread_id"]
         usage, ledger = self._spent()
         if self.ephemeral:
-            # The stateless run's thread goes, and its runs and checkpoints with it.
-            await storage.threads.delete(thread_id)  # its checkpoints were in memory
-            await storage.usage.record(ledger)
+            # The stateless run's thread goes, and its runs and checkpoints with it
+            # (they were in memory); its spend goes to the ledger in the same transaction.
+            await storage.threads.delete(thread_id, ledger=ledger)
             return True
         if outcome.rollback:
             start = self.prepared.start if self.prepared is not None else None

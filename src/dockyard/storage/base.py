@@ -180,7 +180,11 @@ class ThreadStore(Protocol):
         graph_id: str | None = None,
     ) -> None: ...
 
-    async def delete(self, thread_id: str) -> bool: ...
+    async def delete(self, thread_id: str, *, ledger: Sequence[UsageRecord] = ()) -> bool:
+        """Remove the thread and its runs. ``ledger``: usage rows of its last run (a
+        stateless run's), written in the same transaction whether or not the thread was
+        still there: the spend outlives the thread."""
+        ...
 
     async def search(
         self,

@@ -21,7 +21,13 @@ from dockyard.storage.base import (
 )
 from dockyard.storage.sql._common import P, SqlStore, json_match, one_statement, utcnow
 from dockyard.storage.sql.threads import MARK_THREAD_BUSY, get_thread_row
-from dockyard.storage.sql.usage import INSERT_LEDGER, ledger_params
+from dockyard.storage.sql.usage import (
+    INSERT_LEDGER,
+    LEDGER_COLUMNS,
+    ledger_params,
+    ledger_select,
+    numbered_ledger_params,
+)
 from dockyard.storage.tables import runs, threads, usage_ledger
 
 
@@ -52,9 +58,6 @@ def _finish_stmt(only_if: tuple[str, ...], fenced: bool) -> Any:
     return q
 
 
-_LEDGER_COLUMNS = tuple(c.name for c in usage_ledger.c if c.name != "id")
-
-
 @functools.cache
 def _finish_with_ledger_pg(
     only_if: tuple[str, ...], fenced: bool, columns: tuple[str, ...], rows: int
@@ -66,19 +69,8 @@ def _finish_with_ledger_pg(
         {c: P(f"s_{c}", type_=runs.c[c].type) for c in columns}
     )
     finished = update.returning(runs.c.run_id).cte("finished")
-    selects = [
-        sa.select(
-            *(
-                sa.cast(P(f"l{i}_{c}", type_=usage_ledger.c[c].type), usage_ledger.c[c].type).label(
-                    c
-                )
-                for c in _LEDGER_COLUMNS
-            )
-        ).select_from(finished)
-        for i in range(rows)
-    ]
-    source = selects[0] if rows == 1 else sa.union_all(*selects)
-    return usage_ledger.insert().from_select(_LEDGER_COLUMNS, source).add_cte(finished)
+    source = ledger_select(rows, finished)
+    return usage_ledger.insert().from_select(LEDGER_COLUMNS, source).add_cte(finished)
 
 
 # What a claim sets, on SQLite (one run at a time) and PostgreSQL (_CLAIM_DUE_PG).
@@ -396,9 +388,7 @@ class SqlRuns(SqlStore):
                 tuple(only_if or ()), worker_id is not None, columns, len(ledger)
             )
             params = {k if k.startswith("p_") else f"s_{k}": v for k, v in values.items()}
-            for i, row in enumerate(ledger):
-                params.update({f"l{i}_{k}": v for k, v in row.items()})
-            return bool(await self._write(stmt, params))
+            return bool(await self._write(stmt, params | numbered_ledger_params(ledger)))
         if ledger:
             return await self._with_ledger(q, values, ledger)
         return bool(await self._write(q, values, columns=columns))

@@ -24,6 +24,31 @@ def ledger_params(rows: Sequence[UsageRecord]) -> list[dict[str, Any]]:
     return [{f"l_{k}": v for k, v in row.items()} for row in rows]
 
 
+LEDGER_COLUMNS = tuple(c.name for c in usage_ledger.c if c.name != "id")
+
+
+def ledger_select(rows: int, source: Any) -> Any:
+    """``rows`` ledger rows as one SELECT from ``source`` (each row ``l{i}_<column>``
+    parameters, typed: PostgreSQL cannot infer a parameter's type in a select list), for
+    an INSERT … SELECT in the same statement as a data-modifying CTE."""
+    selects = [
+        sa.select(
+            *(
+                sa.cast(P(f"l{i}_{c}", type_=usage_ledger.c[c].type), usage_ledger.c[c].type).label(
+                    c
+                )
+                for c in LEDGER_COLUMNS
+            )
+        ).select_from(source)
+        for i in range(rows)
+    ]
+    return selects[0] if rows == 1 else sa.union_all(*selects)
+
+
+def numbered_ledger_params(rows: Sequence[UsageRecord]) -> dict[str, Any]:
+    return {f"l{i}_{k}": v for i, row in enumerate(rows) for k, v in row.items()}
+
+
 _GROUPS: dict[UsageGroup, sa.Column[Any]] = {
     "model": usage_ledger.c.model,
     "assistant": usage_ledger.c.assistant_id,
