@@ -95,14 +95,14 @@ class Usage:
             self.cost_usd += call.cost_usd
         self.calls.append(call)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The run's ``usage`` as stored and shown by ``runs.get``."""
+    def per_model(self) -> dict[str, dict[str, Any]]:
+        """Sums per model: calls, the token counts, cost (None: unpriced), latency."""
         models: dict[str, dict[str, Any]] = {}
         for call in self.calls:
             m = models.get(call.model)
             if m is None:
                 m = models[call.model] = {"calls": 0, **dict.fromkeys(_TOKEN_FIELDS, 0)}
-                m["cost_usd"] = 0.0 if call.cost_usd is not None else None
+                m["cost_usd"] = None if call.cost_usd is None else 0.0
                 m["latency_ms"] = 0.0
             m["calls"] += 1
             m["input_tokens"] += call.input_tokens
@@ -113,6 +113,11 @@ class Usage:
             if call.cost_usd is not None:
                 m["cost_usd"] = (m["cost_usd"] or 0.0) + call.cost_usd
             m["latency_ms"] += call.latency_ms
+        return models
+
+    def as_dict(self) -> dict[str, Any]:
+        """The run's ``usage`` as stored and shown by ``runs.get``."""
+        models = self.per_model()
         for m in models.values():
             m["cost_usd"] = _usd(m["cost_usd"])
             m["latency_ms"] = round(m["latency_ms"], 1)
@@ -136,33 +141,24 @@ class Usage:
     ) -> list[UsageRecord]:
         """One row per model for the usage ledger (the aggregates' source)."""
         at = at or datetime.now(UTC)
-        rows: dict[str, UsageRecord] = {}
-        for call in self.calls:
-            row = rows.get(call.model)
-            if row is None:
-                row = rows[call.model] = UsageRecord(
-                    run_id=run_id,
-                    assistant_id=assistant_id,
-                    tenant_id=tenant_id,
-                    key_id=key_id,
-                    model=call.model,
-                    day=at.date(),
-                    created_at=at,
-                    calls=0,
-                    input_tokens=0,
-                    output_tokens=0,
-                    cached_input_tokens=0,
-                    cache_write_tokens=0,
-                    cost_usd=None if call.cost_usd is None else 0.0,
-                )
-            row["calls"] += 1
-            row["input_tokens"] += call.input_tokens
-            row["output_tokens"] += call.output_tokens
-            row["cached_input_tokens"] += call.cached_input_tokens
-            row["cache_write_tokens"] += call.cache_write_tokens
-            if call.cost_usd is not None:
-                row["cost_usd"] = (row["cost_usd"] or 0.0) + call.cost_usd
-        return list(rows.values())
+        return [
+            UsageRecord(
+                run_id=run_id,
+                assistant_id=assistant_id,
+                tenant_id=tenant_id,
+                key_id=key_id,
+                model=model,
+                day=at.date(),
+                created_at=at,
+                calls=m["calls"],
+                input_tokens=m["input_tokens"],
+                output_tokens=m["output_tokens"],
+                cached_input_tokens=m["cached_input_tokens"],
+                cache_write_tokens=m["cache_write_tokens"],
+                cost_usd=m["cost_usd"],
+            )
+            for model, m in self.per_model().items()
+        ]
 
 
 def add_usage(prior: Mapping[str, Any] | None, usage: Usage) -> dict[str, Any] | None:
