@@ -6,7 +6,7 @@ Streams bench/graphs.py's ``trivial`` graph in-process, alternating rounds witho
 with dockyard's usage counter (``runtime/usage.py UsageTally``) in the config, and prints
 µs per run (min and median over the rounds). The handler ignores chain events, yet its
 presence makes LangChain and LangGraph build and dispatch to callback managers for every
-node, which is why dockyard adds it only when a run observer reads usage.
+node; dockyard adds it to every run (usage and cost of every model call).
 """
 
 from __future__ import annotations

@@ -591,6 +591,16 @@ class PiiConfig(_Strict):
         return self
 
 
+class ModelPrice(_Strict):
+    """``policies.prices.<model>``: USD per million tokens (policies/prices.py). Unset
+    ``cached_input`` / ``cache_write`` charge those tokens at the input price."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+
+
 class PoliciesConfig(_Strict):
     """The ``policies:`` block: defaults every assistant gets (docs/policies.md)."""
 
@@ -600,6 +610,9 @@ class PoliciesConfig(_Strict):
     limits: CallLimitsConfig | None = None
     input: InputGuardConfig | None = None
     pii: PiiConfig | None = None
+    # Model name (as the provider reports it, or "provider:name") → its price, over the
+    # shipped table.
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):

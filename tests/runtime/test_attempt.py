@@ -28,7 +28,6 @@ from tests.conftest import FIXTURE_PROJECT, eventually
 
 @dataclass
 class Recorder(RunObserver):
-    wants_usage = True
     calls: list[tuple[str, str]] = field(default_factory=list)
     ended: dict[str, tuple[Outcome, Usage]] = field(default_factory=dict)
 

@@ -1,5 +1,5 @@
 """One conformance suite for dockyard's record stores: AssistantStore, ThreadStore, RunStore,
-CronStore (its cases in ``cron_conformance.py``).
+CronStore (its cases in ``cron_conformance.py``), UsageStore (``usage_conformance.py``).
 
 Written against the protocols in ``dockyard.storage.base`` only. A backend joins by
 subclassing ``StorageConformance`` as a ``Test*`` class and naming its factory::
@@ -8,7 +8,7 @@ subclassing ``StorageConformance`` as a ``Test*`` class and naming its factory::
         factory = staticmethod(sqlite_backend)
 
 A factory takes a fresh, empty temporary folder and returns an async context manager
-yielding an object with ``assistants``, ``threads``, ``runs`` and ``crons``; every test
+yielding an object with ``assistants``, ``threads``, ``runs``, ``crons`` and ``usage``; every test
 gets a new, empty backend. JSON filters mean what PostgreSQL's ``jsonb @>`` means
 (LangGraph's server filters that way), on every backend.
 """
@@ -34,8 +34,10 @@ from dockyard.storage.base import (
     RunStore,
     Thread,
     ThreadStore,
+    UsageStore,
 )
 from tests.storage.cron_conformance import CronConformance
+from tests.storage.usage_conformance import UsageConformance
 
 
 class Backend(Protocol):
@@ -43,6 +45,7 @@ class Backend(Protocol):
     threads: ThreadStore
     runs: RunStore
     crons: CronStore
+    usage: UsageStore
 
 
 BackendFactory = Callable[[Path], AbstractAsyncContextManager[Backend]]
@@ -93,6 +96,7 @@ def run_row(thread_id: str, **overrides: Any) -> Run:
         "lease_expires_at": None,
         "cancel_requested": None,
         "webhook": None,
+        "usage": None,
     }
     row.update(overrides)  # type: ignore[typeddict-item]
     return row
@@ -170,7 +174,7 @@ NOT_MATCHING: list[dict[str, Any]] = [
 ]
 
 
-class StorageConformance(CronConformance):
+class StorageConformance(CronConformance, UsageConformance):
     """The shared spec. Not collected itself: its ``Test*`` subclasses are."""
 
     factory: ClassVar[BackendFactory]

@@ -1,4 +1,4 @@
-"""``dockyard serve | dev | init``."""
+"""``dockyard serve | worker | dev | init | usage``."""
 
 from __future__ import annotations
 
@@ -200,6 +200,30 @@ def init(
     from dockyard.cli.init import init_project
 
     init_project(directory)
+
+
+@app.command()
+def usage(
+    config: ConfigOpt = None,
+    by: Annotated[
+        str, typer.Option(help="group by tenant | key | assistant | model")
+    ] = "assistant",
+    since: Annotated[
+        str | None,
+        typer.Option(help="only usage since: 7d, 24h, 30m, 2w ago, or a date (UTC)"),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON rows")] = False,
+) -> None:
+    """Model usage and cost per day, by tenant, key, assistant or model."""
+    from dockyard.cli.usage import By, print_usage
+
+    try:
+        group = By(by)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{by!r}: use one of {', '.join(b.value for b in By)}", param_hint="--by"
+        ) from None
+    print_usage(_settings(config), group, since, as_json=json_output)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from dockyard.errors import PolicyError, dockyard_cause
+from dockyard.policies.prices import PriceTable
 from dockyard.providers.registry import MODELS_KEY
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.broker import StreamBroker, first_event
@@ -30,9 +32,9 @@ from dockyard.runtime.graphs import GraphRegistry
 from dockyard.runtime.observers import Observers, Outcome, RunObserver
 from dockyard.runtime.serde import dumps, to_jsonable
 from dockyard.runtime.translate import EventTranslator, langgraph_modes
-from dockyard.runtime.usage import Usage, UsageTally
+from dockyard.runtime.usage import Usage, UsageTally, add_usage
 from dockyard.settings import Settings
-from dockyard.storage.base import Run, ThreadStatus, run_spec
+from dockyard.storage.base import Run, ThreadStatus, UsageRecord, run_spec
 from dockyard.storage.checkpoints import WriteKeys
 from dockyard.storage.database import Storage
 
@@ -62,6 +64,11 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.notify = Observers(self.observers)
+
+    @functools.cached_property
+    def prices(self) -> PriceTable:
+        """The shipped prices with ``policies.prices`` over them (runtime.usage)."""
+        return PriceTable.from_config(self.settings.policies.prices)
 
 
 def _merge_config(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
@@ -201,9 +208,7 @@ class RunAttempt:
         # chat_model(...) finds the process's models here, on every call (a client's
         # value under this key is replaced).
         config["configurable"][MODELS_KEY] = ctx.registry.models
-        callbacks: list[Any] = []
-        if ctx.notify.wants_usage:
-            callbacks.append(UsageTally(self.usage))
+        callbacks: list[Any] = [UsageTally(self.usage, ctx.prices)]
         if on_first_call is not None:
             callbacks.append(UntilFirstCall(on_first_call))
         if callbacks:
@@ -270,10 +275,23 @@ class RunAttempt:
             # stream, so a shared stream stays open).
             self.phase = Phase.DONE
             runs = self.ctx.storage.runs
+            # What it used so far stays with the run: the next attempt adds to it.
+            usage, ledger = self._spent()
             if self.run.get("worker_id"):
-                await runs.release(self.run_id, self.run["worker_id"])  # type: ignore[arg-type]
+                await runs.release(
+                    self.run_id,
+                    self.run["worker_id"],  # type: ignore[arg-type]
+                    usage=usage,
+                    ledger=ledger,
+                )
             else:
-                await runs.finish(self.run_id, status="pending", only_if=("running",))
+                await runs.finish(
+                    self.run_id,
+                    status="pending",
+                    only_if=("running",),
+                    usage=usage,
+                    ledger=ledger,
+                )
             if not self.ctx.broker.shared:
                 self.ctx.broker.close(self.run_id)
             raise asyncio.CancelledError
@@ -312,24 +330,43 @@ class RunAttempt:
         if settled:
             ctx.notify.ended(run, outcome, self.usage)
 
+    def _spent(self) -> tuple[dict[str, Any] | None, list[UsageRecord]]:
+        """The run's usage with this attempt's added, and this attempt's ledger rows;
+        (None, []) when no model was called. The run's own copy is updated too, so that
+        observers (webhooks) see it."""
+        if not self.usage.model_calls:
+            return None, []
+        run = self.run
+        usage = add_usage(run.get("usage"), self.usage)
+        run["usage"] = usage
+        return usage, self.usage.ledger(self.run_id, run["assistant_id"])
+
     async def _record(self, outcome: Outcome) -> bool:
-        """Store the run's outcome and the thread's state; False if the run was not ours."""
+        """Store the run's outcome and the thread's state; False if the run was not ours.
+        The run's usage and this attempt's ledger rows go with the outcome, in one
+        transaction; when the run itself goes, the ledger rows still do (the spend
+        outlives the run)."""
         storage, run, spec = self.ctx.storage, self.run, self.spec
         run_id, thread_id = self.run_id, run["thread_id"]
+        usage, ledger = self._spent()
         if self.ephemeral:
-            # The stateless run's thread goes, and its runs and checkpoints with it.
-            await storage.threads.delete(thread_id)  # its checkpoints were in memory
+            # The stateless run's thread goes, and its runs and checkpoints with it
+            # (they were in memory); its spend goes to the ledger in the same transaction.
+            await storage.threads.delete(thread_id, ledger=ledger)
             return True
         if outcome.rollback:
             start = self.prepared.start if self.prepared is not None else None
             await storage.checkpoint_admin.delete_run(thread_id, run_id, start)
             await storage.runs.delete(run_id)
+            await storage.usage.record(ledger)
         elif not await storage.runs.finish(
             run_id,
             status=outcome.status,
             error=outcome.error,
             only_if=("running",),
             worker_id=run.get("worker_id"),
+            usage=usage,
+            ledger=ledger,
         ):
             return False
         thread_status: ThreadStatus = "idle"

@@ -37,11 +37,6 @@ class Outcome:
 class RunObserver(Protocol):
     """Subclass and override what you need; the defaults do nothing."""
 
-    # Counting usage puts a LangChain callback handler on every run, which cost the
-    # trivial benchmark graph ~15% of its runs/s (bench/callback_cost.py, docs/perf.md):
-    # it is there only when an observer reads it.
-    wants_usage: bool = False
-
     def on_created(self, run: Run) -> None:
         """The run is stored (pending, or running when it starts here at once)."""
         return None
@@ -52,9 +47,9 @@ class RunObserver(Protocol):
         return None
 
     def on_ended(self, run: Run, outcome: Outcome, usage: Usage) -> None:
-        """The attempt's outcome is stored; ``usage`` is counted when any observer has
-        ``wants_usage`` (else it is empty). Not called for an attempt handed back to
-        the queue (shutdown) or taken over by another worker: a later attempt ends it."""
+        """The attempt's outcome (and its model calls' ``usage``) is stored. Not called
+        for an attempt handed back to the queue (shutdown) or taken over by another
+        worker: a later attempt ends it."""
         return None
 
 
@@ -63,7 +58,6 @@ class Observers:
 
     def __init__(self, observers: Sequence[RunObserver]) -> None:
         self.observers = tuple(observers)
-        self.wants_usage = any(o.wants_usage for o in self.observers)
 
     def _each(self, hook: str, *args: Any) -> None:
         for observer in self.observers:

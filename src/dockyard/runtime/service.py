@@ -170,6 +170,7 @@ class RunService:
             "worker_id": None,
             "lease_expires_at": None,
             "cancel_requested": None,
+            "usage": None,
             # http.disable_webhooks: the run runs, its webhook is not sent (as LangGraph does).
             "webhook": new_webhook(spec.webhook)
             if spec.webhook and not self.ctx.settings.http.disable_webhooks

@@ -114,4 +114,6 @@ def run_out(r: Run) -> dict[str, Any]:
         "error": r["error"],
         "cancel_reason": r["cancel_reason"],
         "webhook": public_webhook(r.get("webhook")),
+        # What its model calls used and cost (runtime/usage.py); None: no model call.
+        "usage": r.get("usage"),
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, Protocol, TypedDict
 
 from dockyard.run_spec import MultitaskStrategy, RunKwargs, RunSpec
@@ -71,6 +71,8 @@ class Run(TypedDict):
     lease_expires_at: datetime | None
     cancel_requested: str | None
     webhook: dict[str, Any] | None
+    # 0004: what its model calls used and cost (runtime.usage), over all its attempts.
+    usage: dict[str, Any] | None
 
 
 def run_spec(run: Run) -> RunSpec:
@@ -178,7 +180,11 @@ class ThreadStore(Protocol):
         graph_id: str | None = None,
     ) -> None: ...
 
-    async def delete(self, thread_id: str) -> bool: ...
+    async def delete(self, thread_id: str, *, ledger: Sequence[UsageRecord] = ()) -> bool:
+        """Remove the thread and its runs. ``ledger``: usage rows of its last run (a
+        stateless run's), written in the same transaction whether or not the thread was
+        still there: the spend outlives the thread."""
+        ...
 
     async def search(
         self,
@@ -269,8 +275,12 @@ class RunStore(Protocol):
         cancel_reason: str | None = None,
         only_if: Sequence[RunStatus] | None = None,
         worker_id: str | None = None,
+        usage: dict[str, Any] | None = None,
+        ledger: Sequence[UsageRecord] = (),
     ) -> bool:
-        """Set the status; with ``worker_id`` only while that worker holds the run."""
+        """Set the status; with ``worker_id`` only while that worker holds the run.
+        ``usage`` replaces the run's usage when given; the ``ledger`` rows are written
+        in the same transaction, only if the run was updated."""
         ...
 
     async def delete(self, run_id: str, *, only_if: Sequence[RunStatus] | None = None) -> bool:
@@ -292,8 +302,16 @@ class RunStore(Protocol):
         """Running runs whose lease ran out (their worker died) go back to pending."""
         ...
 
-    async def release(self, run_id: str, worker_id: str) -> bool:
-        """Hand a run back to the queue (a draining worker); False if not held."""
+    async def release(
+        self,
+        run_id: str,
+        worker_id: str,
+        *,
+        usage: dict[str, Any] | None = None,
+        ledger: Sequence[UsageRecord] = (),
+    ) -> bool:
+        """Hand a run back to the queue (a draining worker); False if not held.
+        ``usage`` and ``ledger``: what the attempt used so far, as in ``finish``."""
         ...
 
     async def request_cancel(self, run_id: str, action: str) -> bool:
@@ -311,6 +329,66 @@ class RunStore(Protocol):
         """Runs that ended with their webhook still ``pending`` and ``updated_at`` before
         ``older_than`` (their delivery was lost), oldest first; their ``updated_at`` is
         set to now in the same transaction, so concurrent callers never get the same run."""
+        ...
+
+
+class UsageRecord(TypedDict):
+    """One row of the usage ledger: what one run attempt's calls of one model used.
+    ``tenant_id`` and ``key_id`` stay None until keys and tenants exist."""
+
+    run_id: str
+    assistant_id: str
+    tenant_id: str | None
+    key_id: str | None
+    model: str
+    day: date  # UTC
+    created_at: datetime
+    calls: int
+    input_tokens: int  # including the cached ones
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    cost_usd: float | None  # None: the model has no price
+
+
+UsageGroup = Literal["model", "assistant", "tenant", "key"]
+
+
+class UsageSummary(TypedDict):
+    """The ledger summed per UTC day and group (``group`` None: no tenant / key)."""
+
+    day: date
+    group: str | None
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    cost_usd: float | None  # over the priced calls; None when none was priced
+    unpriced_calls: int
+
+
+class UsageStore(Protocol):
+    """The usage ledger: written when runs settle (``RunStore.finish(ledger=...)``) and
+    by ``record``; read by ``dockyard usage`` and budgets."""
+
+    async def record(self, rows: Sequence[UsageRecord]) -> None: ...
+
+    async def summary(
+        self, *, by: UsageGroup, since: datetime | None = None
+    ) -> builtins.list[UsageSummary]:
+        """Per day and group, oldest day first, rows created at or after ``since``."""
+        ...
+
+    async def spent(
+        self,
+        since: datetime,
+        *,
+        tenant_id: str | None = None,
+        key_id: str | None = None,
+        assistant_id: str | None = None,
+    ) -> float:
+        """USD of the priced calls recorded at or after ``since`` (filters: None = any)."""
         ...
 
 

@@ -20,7 +20,7 @@ from langgraph.store.base import BaseStore
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dockyard.settings import Settings
-from dockyard.storage.base import AssistantStore, CronStore, RunStore, ThreadStore
+from dockyard.storage.base import AssistantStore, CronStore, RunStore, ThreadStore, UsageStore
 from dockyard.storage.checkpoints import CheckpointAdmin
 from dockyard.storage.inline import InlineEngine
 
@@ -38,6 +38,7 @@ class Storage:
     checkpoint_admin: CheckpointAdmin
     store: BaseStore
     backend: str
+    usage: UsageStore
 
     async def ping(self, timeout: float = 3.0) -> dict[str, str]:  # noqa: ASYNC109
         """Problems per component; empty when everything answers within ``timeout``."""

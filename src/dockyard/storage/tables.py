@@ -121,6 +121,8 @@ runs = sa.Table(
     sa.Column("lease_expires_at", UTCDateTime, nullable=True),
     sa.Column("cancel_requested", sa.String(16), nullable=True),
     sa.Column("webhook", JSONType, nullable=True),
+    # 0004: what its model calls used and cost, over all its attempts (runtime/usage.py).
+    sa.Column("usage", JSONType, nullable=True),
     sa.Index("ix_runs_thread_created", "thread_id", "created_at"),
     sa.Index("ix_runs_status_created", "status", "created_at"),
     sa.Index("ix_runs_status_lease", "status", "lease_expires_at"),
@@ -152,4 +154,31 @@ crons = sa.Table(
     sa.Column("user_id", sa.String(255), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# 0004: one row per run attempt and model. No foreign keys: spend outlives the runs and
+# threads it came from (stateless runs, deleted threads) for budgets and reports.
+usage_ledger = sa.Table(
+    "usage_ledger",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("assistant_id", sa.String(64), nullable=False),
+    # Filled once keys and tenants exist; nullable so that they slot in.
+    sa.Column("tenant_id", sa.String(255), nullable=True),
+    sa.Column("key_id", sa.String(64), nullable=True),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),  # UTC
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cached_input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cache_write_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=True),  # NULL: the model has no price
+    # What reports and budgets ask: everything, or one tenant / key / assistant, since T.
+    sa.Index("ix_usage_ledger_created", "created_at"),
+    sa.Index("ix_usage_ledger_tenant_created", "tenant_id", "created_at"),
+    sa.Index("ix_usage_ledger_key_created", "key_id", "created_at"),
+    sa.Index("ix_usage_ledger_assistant_created", "assistant_id", "created_at"),
 )

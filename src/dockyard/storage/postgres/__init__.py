@@ -68,7 +68,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
     from psycopg_pool import AsyncConnectionPool
 
     from dockyard.storage.postgres.direct import DirectPg
-    from dockyard.storage.sql import SqlAssistants, SqlCrons, SqlRuns, SqlThreads
+    from dockyard.storage.sql import SqlAssistants, SqlCrons, SqlRuns, SqlThreads, SqlUsage
 
     assert settings.database_url is not None
     size = settings.database_pool_size
@@ -128,6 +128,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
                 checkpoint_admin=PostgresCheckpointAdmin(pool),
                 store=store,
                 backend="postgres",
+                usage=SqlUsage(engine),
             )
         finally:
             with contextlib.suppress(Exception):

@@ -12,6 +12,7 @@ from dockyard.storage.sql.assistants import SqlAssistants
 from dockyard.storage.sql.crons import SqlCrons
 from dockyard.storage.sql.runs import SqlRuns
 from dockyard.storage.sql.threads import SqlThreads, new_thread_row
+from dockyard.storage.sql.usage import SqlUsage
 
 __all__ = [
     "Conn",
@@ -20,6 +21,7 @@ __all__ = [
     "SqlCrons",
     "SqlRuns",
     "SqlThreads",
+    "SqlUsage",
     "json_contains",
     "json_match",
     "new_thread_row",

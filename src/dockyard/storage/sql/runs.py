@@ -17,10 +17,18 @@ from dockyard.storage.base import (
     Run,
     RunStatus,
     Thread,
+    UsageRecord,
 )
 from dockyard.storage.sql._common import P, SqlStore, json_match, one_statement, utcnow
 from dockyard.storage.sql.threads import MARK_THREAD_BUSY, get_thread_row
-from dockyard.storage.tables import runs, threads
+from dockyard.storage.sql.usage import (
+    INSERT_LEDGER,
+    LEDGER_COLUMNS,
+    ledger_params,
+    ledger_select,
+    numbered_ledger_params,
+)
+from dockyard.storage.tables import runs, threads, usage_ledger
 
 
 def _status_in(statuses: Sequence[str]) -> Any:
@@ -48,6 +56,21 @@ def _finish_stmt(only_if: tuple[str, ...], fenced: bool) -> Any:
         # A worker whose lease was taken over must not settle the run.
         q = q.where(runs.c.worker_id == P("p_worker"))
     return q
+
+
+@functools.cache
+def _finish_with_ledger_pg(
+    only_if: tuple[str, ...], fenced: bool, columns: tuple[str, ...], rows: int
+) -> Any:
+    """PostgreSQL: the finish and the ledger rows in one autocommit statement (an UPDATE
+    in a data-modifying CTE, the rows selected from it: none when it updated nothing).
+    A transaction on the engine cost 1.2-1.8 ms more CPU per run than the finish alone."""
+    update = _finish_stmt(only_if, fenced).values(
+        {c: P(f"s_{c}", type_=runs.c[c].type) for c in columns}
+    )
+    finished = update.returning(runs.c.run_id).cte("finished")
+    source = ledger_select(rows, finished)
+    return usage_ledger.insert().from_select(LEDGER_COLUMNS, source).add_cte(finished)
 
 
 # What a claim sets, on SQLite (one run at a time) and PostgreSQL (_CLAIM_DUE_PG).
@@ -85,6 +108,7 @@ _RELEASE = (
     )
     .values(status="pending", worker_id=None, lease_expires_at=None, updated_at=P("p_now"))
 )
+_RELEASE_WITH_USAGE = _RELEASE.values(usage=P("p_usage", type_=runs.c.usage.type))
 _REQUEST_CANCEL = (
     runs.update()
     .where(runs.c.run_id == P("p_id"), _status_in(ACTIVE_RUN_STATUSES))
@@ -337,6 +361,8 @@ class SqlRuns(SqlStore):
         cancel_reason: str | None = None,
         only_if: Sequence[RunStatus] | None = None,
         worker_id: str | None = None,
+        usage: dict[str, Any] | None = None,
+        ledger: Sequence[UsageRecord] = (),
     ) -> bool:
         now = utcnow()
         values: dict[str, Any] = {
@@ -354,8 +380,31 @@ class SqlRuns(SqlStore):
             values["lease_expires_at"] = None
         if cancel_reason is not None:
             values["cancel_reason"] = cancel_reason
+        if usage is not None:
+            values["usage"] = usage
         columns = tuple(k for k in values if not k.startswith("p_"))
+        if ledger and self.dialect == "postgresql":
+            stmt = _finish_with_ledger_pg(
+                tuple(only_if or ()), worker_id is not None, columns, len(ledger)
+            )
+            params = {k if k.startswith("p_") else f"s_{k}": v for k, v in values.items()}
+            return bool(await self._write(stmt, params | numbered_ledger_params(ledger)))
+        if ledger:
+            return await self._with_ledger(q, values, ledger)
         return bool(await self._write(q, values, columns=columns))
+
+    async def _with_ledger(
+        self, stmt: Any, params: dict[str, Any], ledger: Sequence[UsageRecord]
+    ) -> bool:
+        """``stmt`` (an update of the run) and, if it updated the run, its ledger rows, in
+        one transaction: the outcome and the spend are stored together or not at all.
+        Only runs that called a model come here, so the fast single-statement path of
+        every other run stays as it is."""
+        async with self.engine.begin() as conn:
+            if not (await conn.execute(stmt, params)).rowcount:
+                return False
+            await conn.execute(INSERT_LEDGER, ledger_params(ledger))
+        return True
 
     async def delete(self, run_id: str, *, only_if: Sequence[RunStatus] | None = None) -> bool:
         q = runs.delete().where(runs.c.run_id == run_id)
@@ -396,9 +445,21 @@ class SqlRuns(SqlStore):
         rows = await self._rows(_REQUEUE_EXPIRED, {"p_now": now}, write=True)
         return [r["run_id"] for r in rows]
 
-    async def release(self, run_id: str, worker_id: str) -> bool:
-        params = {"p_id": run_id, "p_worker": worker_id, "p_now": utcnow()}
-        return bool(await self._write(_RELEASE, params))
+    async def release(
+        self,
+        run_id: str,
+        worker_id: str,
+        *,
+        usage: dict[str, Any] | None = None,
+        ledger: Sequence[UsageRecord] = (),
+    ) -> bool:
+        params: dict[str, Any] = {"p_id": run_id, "p_worker": worker_id, "p_now": utcnow()}
+        if usage is None:
+            return bool(await self._write(_RELEASE, params))
+        params["p_usage"] = usage
+        if ledger:
+            return await self._with_ledger(_RELEASE_WITH_USAGE, params, ledger)
+        return bool(await self._write(_RELEASE_WITH_USAGE, params))
 
     async def request_cancel(self, run_id: str, action: str) -> bool:
         return bool(await self._write(_REQUEST_CANCEL, {"p_id": run_id, "p_action": action}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -14,6 +15,7 @@ from dockyard.storage.base import (
     SortOrder,
     Thread,
     ThreadStatus,
+    UsageRecord,
 )
 from dockyard.storage.sql._common import (
     Conn,
@@ -23,12 +25,35 @@ from dockyard.storage.sql._common import (
     order_clause,
     utcnow,
 )
-from dockyard.storage.tables import threads
+from dockyard.storage.sql.usage import (
+    INSERT_LEDGER,
+    LEDGER_COLUMNS,
+    ledger_params,
+    ledger_select,
+    numbered_ledger_params,
+)
+from dockyard.storage.tables import threads, usage_ledger
 
 _THREAD_BY_ID = threads.select().where(threads.c.thread_id == P("p_id"))
 _THREAD_BY_ID_LOCKED = _THREAD_BY_ID.with_for_update()
 _UPDATE_THREAD = threads.update().where(threads.c.thread_id == P("p_id"))
 _DELETE_THREAD = threads.delete().where(threads.c.thread_id == P("p_id"))
+
+
+@functools.cache
+def _delete_with_ledger_pg(rows: int) -> Any:
+    """PostgreSQL: the delete in a data-modifying CTE and the ledger rows inserted in the
+    same statement, whether or not the thread was there; returns how many it deleted."""
+    gone = _DELETE_THREAD.returning(threads.c.thread_id).cte("gone")
+    deleted = sa.select(sa.func.count()).select_from(gone).scalar_subquery()
+    return (
+        usage_ledger.insert()
+        .from_select(LEDGER_COLUMNS, ledger_select(rows, sa.select(sa.literal(1)).subquery()))
+        .add_cte(gone)
+        .returning(deleted.label("deleted"))
+    )
+
+
 MARK_THREAD_BUSY = _UPDATE_THREAD.values(
     status="busy",
     updated_at=P("p_now"),
@@ -112,9 +137,18 @@ class SqlThreads(SqlStore):
             upd["graph_id"] = graph_id
         await self._write(_UPDATE_THREAD, {"p_id": thread_id, **upd}, columns=tuple(upd))
 
-    async def delete(self, thread_id: str) -> bool:
+    async def delete(self, thread_id: str, *, ledger: Sequence[UsageRecord] = ()) -> bool:
         # runs.thread_id is ON DELETE CASCADE (SQLite: PRAGMA foreign_keys=ON)
-        return bool(await self._write(_DELETE_THREAD, {"p_id": thread_id}))
+        if not ledger:
+            return bool(await self._write(_DELETE_THREAD, {"p_id": thread_id}))
+        if self.dialect == "postgresql":
+            params = {"p_id": thread_id} | numbered_ledger_params(ledger)
+            rows = await self._rows(_delete_with_ledger_pg(len(ledger)), params, write=True)
+            return bool(rows and rows[0]["deleted"])
+        async with self.engine.begin() as conn:
+            deleted = (await conn.execute(_DELETE_THREAD, {"p_id": thread_id})).rowcount
+            await conn.execute(INSERT_LEDGER, ledger_params(ledger))
+        return bool(deleted)
 
     def _where(
         self,

@@ -21,6 +21,7 @@ from dockyard.storage.sql import (
     SqlCrons,
     SqlRuns,
     SqlThreads,
+    SqlUsage,
     register_sqlite_functions,
 )
 from dockyard.storage.sqlite.checkpoints import (
@@ -85,6 +86,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
             checkpoint_admin=SqliteCheckpointAdmin(cp_conn),
             store=store,
             backend="sqlite",
+            usage=SqlUsage(engine),
         )
         yield storage
     finally:
