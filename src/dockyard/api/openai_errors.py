@@ -155,3 +155,19 @@ class OpenAIRoute(APIRoute):
                 )
 
         return run
+
+
+def stream_error(exc: Exception) -> dict[str, Any]:
+    """``exc`` as the error chunk of a stream (its status went out with the first chunk)."""
+    if isinstance(exc, DockyardError):
+        kind, code = openai_names(exc)
+        if kind is None:
+            kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
+        return {"message": exc.message, "type": kind, "param": exc.param, "code": code}
+    log.exception("unhandled error while streaming: %s", exc)
+    return {
+        "message": "internal error; the server log has the details",
+        "type": "server_error",
+        "param": None,
+        "code": "internal_error",
+    }

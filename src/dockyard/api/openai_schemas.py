@@ -111,6 +111,9 @@ class ChatCompletionRequest(_Strict):
     # Accepted at the values that ask for what an agent run gives anyway; others are 422.
     logprobs: bool | None = None
     response_format: dict[str, Any] | None = None
+    # For the models under `models:` only (api/gateway.py); an assistant brings its own.
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
 
     @field_validator("stop")
     @classmethod

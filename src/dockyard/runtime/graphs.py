@@ -169,6 +169,13 @@ def load_registry(settings: Settings) -> GraphRegistry:
     """Build the project's models and import its graphs, with its ``env`` applied first
     (models and graphs may need keys from it)."""
     apply_project_env(settings)
+    # /v1/chat/completions answers a graph's name with the graph and a model's name with
+    # the model (api/gateway.py): one name cannot be both.
+    if clash := sorted(set(settings.graphs) & {*settings.models, "default"}):
+        raise ConfigError(
+            f"graphs and models share the name(s) {clash}: /v1/chat/completions could not "
+            "tell the assistant from the model; rename one (the model `default` always exists)"
+        )
     models = ModelRegistry.from_settings(settings, wrap=model_wrap(settings))
     if settings.policies.pii is not None:
         models.message_guards.append(PiiMessageGuard(PiiPolicy.from_config(settings.policies.pii)))

@@ -54,6 +54,7 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Response
 
+from dockyard.api import gateway
 from dockyard.api.conversation import (
     Outcome,
     find_thread,
@@ -70,20 +71,20 @@ from dockyard.api.conversation import (
     to_langchain,
 )
 from dockyard.api.deps import DockyardProcess, ProcessDep
+from dockyard.api.gateway import is_gateway_model
 from dockyard.api.openai_errors import (
     RUN_HEADER,
     THREAD_HEADER,
     THREAD_ID_RE,
     UNSUPPORTED_FIELDS,
     OpenAIRoute,
-    openai_names,
+    stream_error,
 )
 from dockyard.api.openai_schemas import ChatCompletionRequest
 from dockyard.api.responses import json_response, sse_response
 from dockyard.api.sse import cancel_when_client_leaves
 from dockyard.errors import (
     ConflictError,
-    DockyardError,
     InvalidRequestError,
     UnsupportedFieldError,
 )
@@ -135,11 +136,15 @@ async def list_models(rt: ProcessDep) -> Response:
     for a in assistants:
         if a["metadata"].get("created_by") != "system" and a["graph_id"] in rt.registry:
             data.append(_model_obj(a["assistant_id"], a["created_at"], a))
+    data.extend(gateway.model_objects(rt))
     return json_response({"object": "list", "data": data})
 
 
 @router.get("/models/{model_id}")
 async def get_model(model_id: str, rt: ProcessDep) -> Response:
+    if is_gateway_model(rt, model_id):
+        (obj,) = [m for m in gateway.model_objects(rt) if m["id"] == model_id]
+        return json_response(obj)
     a = await resolve_model(rt, model_id)
     return json_response(_model_obj(model_id, a["created_at"], a))
 
@@ -177,6 +182,9 @@ def _run_config(assistant: Assistant, body: ChatCompletionRequest) -> dict[str, 
 
 
 async def _plan(rt: DockyardProcess, body: ChatCompletionRequest, thread_id: str | None) -> _Turn:
+    for field in ("tools", "tool_choice"):
+        if getattr(body, field) is not None:
+            raise _refuse(field)
     if body.n is not None and body.n != 1:
         raise _refuse("n")
     if body.logprobs:
@@ -270,6 +278,14 @@ async def chat_completions(
     rt: ProcessDep,
     x_thread_id: str | None = Header(None, alias=THREAD_HEADER),
 ) -> Response:
+    if is_gateway_model(rt, body.model):
+        if x_thread_id is not None:
+            raise InvalidRequestError(
+                f"{THREAD_HEADER}: {body.model!r} is a model, which keeps no thread; send "
+                "the whole conversation in messages, or name an assistant",
+                param=THREAD_HEADER,
+            )
+        return await gateway.complete(rt, body)
     turn = await _plan(rt, body, x_thread_id)
     run = await start_run(
         rt,
@@ -345,22 +361,6 @@ async def _with_heartbeat(it: AsyncIterator[str | Outcome]) -> AsyncIterator[str
         nxt.cancel()
 
 
-def _stream_error(exc: Exception) -> dict[str, Any]:
-    """``exc`` as the error chunk of a stream (its status went out with the first chunk)."""
-    if isinstance(exc, DockyardError):
-        kind, code = openai_names(exc)
-        if kind is None:
-            kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        return {"message": exc.message, "type": kind, "param": exc.param, "code": code}
-    log.exception("unhandled error while streaming: %s", exc)
-    return {
-        "message": "internal error; the server log has the details",
-        "type": "server_error",
-        "param": None,
-        "code": "internal_error",
-    }
-
-
 async def _stream(
     rt: DockyardProcess, run: Run, model: str, known_ids: set[str], include_usage: bool
 ) -> AsyncIterator[bytes]:
@@ -396,7 +396,7 @@ async def _stream(
             assert out is not None
             out.raise_for_error()
         except Exception as exc:
-            yield _sse({"error": _stream_error(exc)})
+            yield _sse({"error": stream_error(exc)})
             yield _DONE
             finished = True
             return

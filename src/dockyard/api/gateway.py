@@ -1,0 +1,260 @@
+"""``/v1/chat/completions`` for the models under ``models:``: dockyard as an LLM gateway.
+
+A request naming a model (``"default"`` or another name under ``models:``) instead of an
+assistant goes straight to that model, no graph: through the same chain every graph's
+``chat_model(...)`` gets (PII, retries, fallbacks, the breaker), after the same request
+policies (rate limits as middleware, the input guard here), with tools, ``tool_choice``,
+``response_format``, streaming with ``stream_options.include_usage`` and the sampling
+settings passed on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
+from langchain_core.runnables import Runnable, RunnableConfig
+from starlette.responses import Response
+
+from dockyard.api.conversation import to_langchain
+from dockyard.api.deps import DockyardProcess
+from dockyard.api.openai_errors import UNSUPPORTED_FIELDS, stream_error
+from dockyard.api.openai_schemas import ChatCompletionRequest
+from dockyard.api.responses import json_response, sse_response
+from dockyard.errors import InvalidRequestError, UnsupportedFieldError
+from dockyard.run_spec import RunSpec
+from dockyard.runtime.serde import dumps
+from dockyard.sampling import MODEL_PARAMS_KEY
+
+# What /v1/models gives as a model's "created": when this process started serving it.
+_STARTED = int(time.time())
+
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+}
+
+
+def is_gateway_model(rt: DockyardProcess, name: str) -> bool:
+    """A model the gateway serves: a name under ``models:`` (and ``default``). Graph
+    names cannot be model names (a clash stops start-up), so the two never compete."""
+    return name in rt.registry.models.names
+
+
+def _refuse(field: str, why: str | None = None) -> UnsupportedFieldError:
+    return UnsupportedFieldError(
+        f"{field} is not supported: {why or UNSUPPORTED_FIELDS[field]}", param=field
+    )
+
+
+def _model(rt: DockyardProcess, body: ChatCompletionRequest) -> Runnable[Any, BaseMessage]:
+    if body.n is not None and body.n != 1:
+        raise _refuse("n")
+    if body.logprobs:
+        raise _refuse("logprobs")
+    models = rt.registry.models
+    model: BaseChatModel = models.get(body.model)
+    bound: dict[str, Any] = {}
+    fmt = body.response_format
+    if fmt is not None and fmt.get("type") != "text":
+        provider = models.spec(body.model)
+        if provider is None or not provider.model.startswith("openai:"):
+            raise _refuse(
+                "response_format",
+                f"model {body.model!r} is not an OpenAI model; ask for JSON in the messages "
+                "or use an OpenAI model",
+            )
+        bound["response_format"] = fmt
+    if body.tools:
+        choice: dict[str, Any] = {}
+        if body.tool_choice is not None:
+            choice["tool_choice"] = body.tool_choice
+        runnable: Runnable[Any, BaseMessage] = model.bind_tools(body.tools, **choice)
+        if bound:
+            runnable = runnable.bind(**bound)
+        return runnable
+    if body.tool_choice is not None:
+        raise InvalidRequestError(
+            "tool_choice needs tools: send the tools it chooses from", param="tool_choice"
+        )
+    return model.bind(**bound) if bound else model
+
+
+async def _admit(rt: DockyardProcess, body: ChatCompletionRequest) -> None:
+    guard = rt.runs.admission.input_guard
+    if guard is not None:
+        spec = RunSpec(
+            assistant_id=body.model,
+            input={"messages": [to_langchain(m) for m in body.messages]},
+        )
+        guard.check(spec, None)
+
+
+def _config(body: ChatCompletionRequest) -> RunnableConfig:
+    params = body.model_params()
+    return {"configurable": {MODEL_PARAMS_KEY: params}} if params else {}
+
+
+def _tool_calls(message: AIMessage) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": call.get("id") or f"call_{uuid.uuid4().hex[:24]}",
+            "type": "function",
+            "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
+        }
+        for call in message.tool_calls
+    ]
+
+
+def _finish_reason(message: BaseMessage) -> str:
+    meta = message.response_metadata or {}
+    reason = meta.get("finish_reason") or meta.get("stop_reason")
+    if isinstance(reason, str) and reason:
+        return _FINISH.get(reason, reason)
+    return "tool_calls" if getattr(message, "tool_calls", None) else "stop"
+
+
+def _usage(message: BaseMessage) -> dict[str, int] | None:
+    meta = getattr(message, "usage_metadata", None)
+    if not meta:
+        return None
+    return {
+        "prompt_tokens": meta.get("input_tokens", 0),
+        "completion_tokens": meta.get("output_tokens", 0),
+        "total_tokens": meta.get("total_tokens", 0),
+    }
+
+
+async def complete(rt: DockyardProcess, body: ChatCompletionRequest) -> Response:
+    model = _model(rt, body)
+    await _admit(rt, body)
+    messages = convert_to_messages([to_langchain(m) for m in body.messages])
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = model.astream(messages, _config(body))
+        # The first chunk is awaited here: a refusal or a dead provider still answers with
+        # its own status, not a 200 whose stream then fails.
+        first = await anext(aiter(chunks), None)
+        return sse_response(_sse(chunks, first, body.model, completion_id, include_usage))
+    answer = await model.ainvoke(messages, _config(body))
+    assert isinstance(answer, AIMessage)
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
+    if answer.tool_calls:
+        message["tool_calls"] = _tool_calls(answer)
+    return json_response(
+        {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": _finish_reason(answer),
+                    "logprobs": None,
+                }
+            ],
+            "usage": _usage(answer),
+            "system_fingerprint": None,
+        }
+    )
+
+
+def _chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    obj = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+    }
+    return b"data: " + dumps(obj) + b"\n\n"
+
+
+async def _sse(
+    chunks: AsyncIterator[BaseMessage],
+    first: BaseMessage | None,
+    model: str,
+    cid: str,
+    include_usage: bool,
+) -> AsyncIterator[bytes]:
+    yield _chunk(cid, model, {"role": "assistant", "content": ""})
+    total: AIMessageChunk | None = None
+    tool_index: dict[int, int] = {}
+    try:
+        pending = [first] if first is not None else []
+        async for part in _chain(pending, chunks):
+            if not isinstance(part, AIMessageChunk):
+                continue
+            total = part if total is None else total + part
+            delta: dict[str, Any] = {}
+            if part.text:
+                delta["content"] = part.text
+            calls = []
+            for tc in part.tool_call_chunks:
+                index = tc.get("index") or 0
+                fresh = index not in tool_index
+                tool_index.setdefault(index, len(tool_index))
+                call: dict[str, Any] = {"index": tool_index[index]}
+                if fresh:
+                    call.update(id=tc.get("id"), type="function")
+                call["function"] = {
+                    k: v for k, v in (("name", tc.get("name")), ("arguments", tc.get("args"))) if v
+                }
+                calls.append(call)
+            if calls:
+                delta["tool_calls"] = calls
+            if delta:
+                yield _chunk(cid, model, delta)
+        finish = _finish_reason(total) if total is not None else "stop"
+        yield _chunk(cid, model, {}, finish)
+        if include_usage:
+            usage = _usage(total) if total is not None else None
+            obj = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [],
+                "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            }
+            yield b"data: " + dumps(obj) + b"\n\n"
+    except Exception as e:  # its status went out with the first chunk
+        yield b"data: " + dumps({"error": stream_error(e)}) + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+async def _chain(
+    first: list[BaseMessage], rest: AsyncIterator[BaseMessage]
+) -> AsyncIterator[BaseMessage]:
+    for part in first:
+        yield part
+    async for part in rest:
+        yield part
+
+
+def model_objects(rt: DockyardProcess) -> list[dict[str, Any]]:
+    """``GET /v1/models`` entries for the models the gateway serves."""
+    models = rt.registry.models
+    out = []
+    for name in models.names:
+        spec = models.spec(name)
+        out.append(
+            {
+                "id": name,
+                "object": "model",
+                "created": _STARTED,
+                "owned_by": "dockyard",
+                "dockyard": {"model": spec.model if spec is not None else None},
+            }
+        )
+    return out
