@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from dataclasses import dataclass
 from importlib import metadata
@@ -28,7 +27,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.conftest import free_port, guarded
+from tests.conftest import free_port, guarded, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,20 +165,6 @@ def test_optional_packages_are_absent(plain: PlainInstall, tmp_path: Path) -> No
     assert result["guarded"], out.stderr  # tests/subprocess_guard loaded: no real model calls
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"dockyard serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"dockyard serve not ready within 60s:\n{log.read_text()}")
-
-
 def test_init_project_serves_a_run(plain: PlainInstall, tmp_path: Path) -> None:
     init = plain.run("dockyard", "init", "x", cwd=tmp_path)
     assert init.returncode == 0, init.stderr
@@ -195,7 +180,7 @@ def test_init_project_serves_a_run(plain: PlainInstall, tmp_path: Path) -> None:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(proc, url, log)
+        wait_ready(proc, url, log)
         with httpx.Client(base_url=url, timeout=60) as http:
             thread = http.post("/threads", json={})
             assert thread.status_code == 200, thread.text

@@ -7,16 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 from langgraph_sdk import get_sync_client
 
 from dockyard.settings import load_settings
 from dockyard.testing.mock_providers import MockAnthropicServer, MockOpenAIServer
-from tests.conftest import free_port, guarded
+from tests.conftest import free_port, guarded, wait_ready
 from tests.pg import fresh_database_sync
 from tests.redis_server import REDIS_URL, fresh_prefix
 
@@ -38,20 +36,6 @@ def test_the_profile_holds_the_guides_values() -> None:
     assert (p.summarization.trigger_fraction, p.summarization.keep_messages) == (0.75, 50)
     assert (s.database_pool_size, s.database_max_overflow) == (10, 20)
     assert (s.database_pool_timeout, s.database_pool_recycle_seconds) == (30, 1800)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"dockyard serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"dockyard serve not ready within 60s:\n{log.read_text()}")
 
 
 def test_the_server_starts_on_it_and_answers(tmp_path: Path) -> None:
@@ -95,7 +79,7 @@ def test_the_server_starts_on_it_and_answers(tmp_path: Path) -> None:
                 stderr=subprocess.STDOUT,
             )
             try:
-                _wait_ready(proc, url, log)
+                wait_ready(proc, url, log)
                 client = get_sync_client(url=url, api_key="sk-customer-1")
                 result = client.runs.wait(
                     None,
