@@ -55,7 +55,7 @@ def write_project(root: Path, openai_url: str, anthropic_url: str) -> Path:
     (root / "agent.py").write_text(AGENT)
     (root / "anthropic.key").write_text("test-key")
     config = {
-        "graphs": {"answer": "./agent.py:graph", "solo": "./agent.py:solo"},
+        "graphs": {"answer": "./agent.py:graph", "solo_agent": "./agent.py:solo"},
         "models": {
             "default": {
                 "model": "openai:gpt-primary",
@@ -91,7 +91,7 @@ async def check_storm(url: str, primary: MockOpenAIServer, backup: MockAnthropic
         # No fallback: the retries are spent, then the run is refused with 503.
         primary.fail_next(503, times=3)
         with pytest.raises(httpx.HTTPStatusError) as refused:
-            await client.runs.wait(None, "solo", input=user("anyone there?"))
+            await client.runs.wait(None, "solo_agent", input=user("anyone there?"))
         assert refused.value.response.status_code == 503
         body = refused.value.response.json()
         assert body["code"] == "provider_unavailable" and "solo: HTTP 503" in body["detail"]
