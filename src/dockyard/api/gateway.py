@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 from starlette.responses import Response
 
 from dockyard.api.conversation import to_langchain
@@ -153,6 +155,17 @@ def _usage(message: BaseMessage) -> dict[str, int] | None:
     }
 
 
+@contextmanager
+def _as_the_run(config: RunnableConfig) -> Iterator[None]:
+    """``config`` as the calling run's: the model chain's layers read a call's
+    ``configurable`` from there (``ModelCall.config``), as in a graph node."""
+    token = var_child_runnable_config.set(config)
+    try:
+        yield
+    finally:
+        var_child_runnable_config.reset(token)
+
+
 async def complete(
     rt: DockyardProcess, body: ChatCompletionRequest, cache_header: str | None = None
 ) -> Response:
@@ -166,9 +179,11 @@ async def complete(
         chunks = model.astream(messages, config)
         # The first chunk is awaited here: a refusal or a dead provider still answers with
         # its own status, not a 200 whose stream then fails.
-        first = await anext(aiter(chunks), None)
+        with _as_the_run(config):
+            first = await anext(aiter(chunks), None)
         return sse_response(_sse(chunks, first, body.model, completion_id, include_usage))
-    answer = await model.ainvoke(messages, config)
+    with _as_the_run(config):
+        answer = await model.ainvoke(messages, config)
     assert isinstance(answer, AIMessage)
     message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
     if answer.tool_calls:
