@@ -14,6 +14,7 @@ import yaml
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langgraph_sdk import get_sync_client
 from pydantic import ValidationError
 
 from dockyard.policies.cache import (
@@ -398,3 +399,60 @@ def test_streaming_a_hit_streams(
     assert "".join(pieces) == "one two three"
     assert len(pieces) == 3
     assert len(sent(mock_openai)) == 1
+
+
+# -- as a user of the runs API sees it -------------------------------------------------------
+
+AGENT = """
+from dockyard import chat_model
+from langgraph.graph import START, MessagesState, StateGraph
+
+
+async def ask(state: MessagesState):
+    model = chat_model("default").bind(temperature=0)
+    first = await model.ainvoke(state["messages"])
+    again = await model.ainvoke(state["messages"])
+    return {"messages": [first, again]}
+
+
+_g = StateGraph(MessagesState)
+_g.add_node("ask", ask)
+_g.add_edge(START, "ask")
+graph = _g.compile()
+"""
+
+
+def test_runs_get_counts_the_hits_and_the_config_key_bypasses(
+    tmp_path: Path, mock_openai: MockOpenAIServer
+) -> None:
+    (tmp_path / "agent.py").write_text(AGENT)
+    config = {
+        "graphs": {"asker": "./agent.py:graph"},
+        "models": {"default": {"model": "openai:gpt-4o-mini", "base_url": mock_openai.base_url}},
+        "policies": {"cache": {"ttl_seconds": 3600}},
+    }
+    (tmp_path / "dockyard.yaml").write_text(yaml.safe_dump(config))
+    for _ in range(3):
+        mock_openai.enqueue_text("fine thanks", input_tokens=1000, output_tokens=250)
+    server = LiveServer(tmp_path / ".dockyard", config=tmp_path / "dockyard.yaml").start()
+    try:
+        client = get_sync_client(url=server.url)
+        ask = {"messages": [{"role": "user", "content": "hello"}]}
+        thread = client.threads.create()
+        run = client.runs.create(thread["thread_id"], "asker", input=ask)
+        client.runs.join(thread["thread_id"], run["run_id"])
+        usage = client.runs.get(thread["thread_id"], run["run_id"])["usage"]
+        assert (usage["model_calls"], usage["cache_hits"]) == (2, 1)
+        assert (usage["input_tokens"], usage["output_tokens"]) == (1000, 250)
+        assert [c["cache_hit"] for c in usage["calls"]] == [False, True]
+        assert posts(mock_openai) == 1
+
+        bypass: Any = {"configurable": {"cache": False}}
+        other = client.threads.create()
+        run = client.runs.create(other["thread_id"], "asker", input=ask, config=bypass)
+        client.runs.join(other["thread_id"], run["run_id"])
+        usage = client.runs.get(other["thread_id"], run["run_id"])["usage"]
+        assert (usage["model_calls"], usage["cache_hits"]) == (2, 0)
+        assert posts(mock_openai) == 3
+    finally:
+        server.stop()
