@@ -3,7 +3,7 @@ gateway sees it (the openai client against dockyard against the mock OpenAI serv
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +24,16 @@ from dockyard.policies.cache import (
     open_cache_store,
 )
 from dockyard.policies.cache_redis import RedisCacheStore
-from dockyard.policies.chain import ModelChain, model_wrap
-from dockyard.providers.registry import ModelRegistry
 from dockyard.providers.wrapper import ModelCall
 from dockyard.runtime.usage import Usage, UsageTally
 from dockyard.settings import CacheConfig, PoliciesConfig, load_settings
 from dockyard.testing import MockAnthropicServer, MockOpenAIServer
 from tests.api.test_gateway import project, sent
 from tests.conftest import LiveServer
+from tests.policies.test_resilience import Build, build, chat_requests
 from tests.redis_server import REDIS_URL, fresh_prefix
+
+__all__ = ["build"]  # the fixture, for this module's tests
 
 ASK = [SystemMessage("Be brief."), HumanMessage("weather in Seoul?")]
 
@@ -246,46 +247,20 @@ def test_without_a_hook_min_quality_stores_every_answer() -> None:
 # -- through the model chain ------------------------------------------------------------------
 
 
-Build = Callable[..., ModelRegistry]
-
-
-@pytest.fixture
-async def build(tmp_path: Path, mock_openai: MockOpenAIServer) -> AsyncIterator[Build]:
-    """Registries of ``default`` (the OpenAI mock, temperature 0) with ``policies.cache``,
-    each as one process builds it."""
-    chains: list[ModelChain] = []
-
-    def make(cache: dict[str, Any] | None = None, **settings: Any) -> ModelRegistry:
-        models = {
-            "default": {"model": "openai:gpt-cached", "base_url": mock_openai.base_url},
-        }
-        policies = {"cache": {"ttl_seconds": 60, **(cache or {})}}
-        path = tmp_path / "dockyard.yaml"
-        path.write_text(yaml.safe_dump({"models": models, "policies": policies, **settings}))
-        loaded = load_settings(path)
-        chains.append(model_wrap(loaded))
-        return ModelRegistry.from_settings(loaded, wrap=chains[-1])
-
-    yield make
-    for chain in chains:
-        await chain.aclose()
-
-
-def posts(server: MockOpenAIServer | MockAnthropicServer) -> int:
-    return len([r for r in server.requests if r.method == "POST"])
+CACHED = {"cache": {"ttl_seconds": 60}}
 
 
 async def test_a_hit_is_a_call_of_no_tokens_and_no_cost(
     build: Build, mock_openai: MockOpenAIServer
 ) -> None:
-    model = build().get("default")
+    model = build(policies=CACHED).get("default")
     mock_openai.enqueue_text("Sunny.", input_tokens=100, output_tokens=20)
     usage = Usage()
     config: Any = {"callbacks": [UsageTally(usage)]}
     for _ in range(2):
         reply = await model.ainvoke(ASK, config, temperature=0)
         assert reply.text == "Sunny."
-    assert posts(mock_openai) == 1
+    assert chat_requests(mock_openai) == 1
     assert (usage.model_calls, usage.cache_hits) == (2, 1)
     miss, hit = usage.calls
     assert (miss.input_tokens, miss.cache_hit) == (100, False)
@@ -296,11 +271,11 @@ async def test_a_hit_is_a_call_of_no_tokens_and_no_cost(
 async def test_a_streamed_miss_is_stored_and_a_hit_still_streams(
     build: Build, mock_openai: MockOpenAIServer
 ) -> None:
-    model = build().get("default")
+    model = build(policies=CACHED).get("default")
     mock_openai.enqueue_text("one two three four")
     first = [c async for c in model.astream(ASK, temperature=0)]
     second = [c async for c in model.astream(ASK, temperature=0)]
-    assert posts(mock_openai) == 1
+    assert chat_requests(mock_openai) == 1
     assert "".join(c.text for c in first) == "".join(c.text for c in second)
     assert len([c for c in second if c.text]) == 4  # word by word
     for chunks, mark in ((first, "miss"), (second, "hit")):
@@ -314,16 +289,16 @@ async def test_the_cache_in_redis_is_shared_by_every_registry(
     build: Build, mock_openai: MockOpenAIServer
 ) -> None:
     with fresh_prefix() as prefix:
-        shared = {"redis_url": REDIS_URL, "redis_prefix": prefix}
+        shared = {"redis_url": REDIS_URL, "redis_prefix": prefix, "policies": CACHED}
         one, other = build(**shared), build(**shared)
         mock_openai.enqueue_text("Cloudy.")
         assert (await one.get("default").ainvoke(ASK, temperature=0)).text == "Cloudy."
         reply = await other.get("default").ainvoke(ASK, temperature=0)
         assert reply.text == "Cloudy." and reply.response_metadata["dockyard_cache"] == "hit"
-        assert posts(mock_openai) == 1
+        assert chat_requests(mock_openai) == 1
         # The synchronous path reads the same entry.
         assert other.get("default").invoke(ASK, temperature=0).text == "Cloudy."
-        assert posts(mock_openai) == 1
+        assert chat_requests(mock_openai) == 1
 
 
 # -- as a user of the gateway sees it ---------------------------------------------------------
@@ -445,7 +420,7 @@ def test_runs_get_counts_the_hits_and_the_config_key_bypasses(
         assert (usage["model_calls"], usage["cache_hits"]) == (2, 1)
         assert (usage["input_tokens"], usage["output_tokens"]) == (1000, 250)
         assert [c["cache_hit"] for c in usage["calls"]] == [False, True]
-        assert posts(mock_openai) == 1
+        assert chat_requests(mock_openai) == 1
 
         bypass: Any = {"configurable": {"cache": False}}
         other = client.threads.create()
@@ -453,6 +428,6 @@ def test_runs_get_counts_the_hits_and_the_config_key_bypasses(
         client.runs.join(other["thread_id"], run["run_id"])
         usage = client.runs.get(other["thread_id"], run["run_id"])["usage"]
         assert (usage["model_calls"], usage["cache_hits"]) == (2, 0)
-        assert posts(mock_openai) == 3
+        assert chat_requests(mock_openai) == 3
     finally:
         server.stop()

@@ -59,6 +59,7 @@ class CacheStore(Protocol):
     def set(self, key: str, value: str, ttl: float) -> None: ...
     async def aget(self, key: str) -> str | None: ...
     async def aset(self, key: str, value: str, ttl: float) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 class MemoryCacheStore:
@@ -96,6 +97,9 @@ class MemoryCacheStore:
 
     async def aset(self, key: str, value: str, ttl: float) -> None:
         self.set(key, value, ttl)
+
+    async def aclose(self) -> None:
+        self._entries.clear()
 
 
 def open_cache_store(settings: Settings, config: CacheConfig) -> CacheStore:

@@ -9,51 +9,57 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
+import weakref
 
 import redis
 import redis.asyncio
 
 
 class RedisCacheStore:
-    """The clients are made on first use: a synchronous one for model calls made from
-    threads, an asyncio one per event loop."""
+    """One synchronous client (model calls made from threads; it connects on first use)
+    and one asyncio client per event loop, since its connections belong to their loop."""
 
     def __init__(self, url: str, prefix: str) -> None:
         self.url = url
         self.prefix = prefix
-        self._sync: redis.Redis | None = None
-        self._async: dict[int, tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis]] = {}
-        self._lock = threading.Lock()
+        self.client = redis.Redis.from_url(url, socket_timeout=2, protocol=2)
+        self._per_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, redis.asyncio.Redis
+        ] = weakref.WeakKeyDictionary()
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}:cache:{key}"
 
-    def _client(self) -> redis.Redis:
-        with self._lock:
-            if self._sync is None:
-                self._sync = redis.Redis.from_url(self.url, socket_timeout=2, protocol=2)
-            return self._sync
-
-    def _aclient(self) -> redis.asyncio.Redis:
+    def aclient(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()
-        entry = self._async.get(id(loop))
-        if entry is None or entry[0] is not loop:
-            client = redis.asyncio.Redis.from_url(self.url, socket_timeout=2, protocol=2)
-            entry = self._async[id(loop)] = (loop, client)
-        return entry[1]
+        found = self._per_loop.get(loop)
+        if found is None:
+            found = redis.asyncio.Redis.from_url(self.url, socket_timeout=2, protocol=2)
+            self._per_loop[loop] = found
+        return found
 
     def get(self, key: str) -> str | None:
-        return _text(self._client().get(self._key(key)))
+        return _text(self.client.get(self._key(key)))
 
     def set(self, key: str, value: str, ttl: float) -> None:
-        self._client().set(self._key(key), value, ex=max(1, math.ceil(ttl)))
+        self.client.set(self._key(key), value, ex=_seconds(ttl))
 
     async def aget(self, key: str) -> str | None:
-        return _text(await self._aclient().get(self._key(key)))
+        return _text(await self.aclient().get(self._key(key)))
 
     async def aset(self, key: str, value: str, ttl: float) -> None:
-        await self._aclient().set(self._key(key), value, ex=max(1, math.ceil(ttl)))
+        await self.aclient().set(self._key(key), value, ex=_seconds(ttl))
+
+    async def aclose(self) -> None:
+        """Close the synchronous client and this loop's (the others close with their loops)."""
+        found = self._per_loop.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            await found.aclose()
+        self.client.close()
+
+
+def _seconds(ttl: float) -> int:
+    return max(1, math.ceil(ttl))
 
 
 def _text(value: bytes | str | None) -> str | None:

@@ -39,6 +39,8 @@ class ModelChain:
 
     async def aclose(self) -> None:
         await self.resilience.aclose()
+        if self.cache is not None:
+            await self.cache.store.aclose()
 
 
 def model_wrap(settings: Settings) -> ModelChain:
