@@ -28,7 +28,7 @@ from dockyard.providers.wrapper import ModelCall
 from dockyard.runtime.usage import Usage, UsageTally
 from dockyard.settings import CacheConfig, PoliciesConfig, load_settings
 from dockyard.testing import MockAnthropicServer, MockOpenAIServer
-from tests.api.test_gateway import project, sent
+from tests.api.test_gateway import WEATHER, project, sent
 from tests.conftest import LiveServer
 from tests.policies.test_resilience import Build, build, chat_requests
 from tests.redis_server import REDIS_URL, fresh_prefix
@@ -70,6 +70,7 @@ class Provider:
         self.calls += 1
         message = AIMessage(
             f"answer {self.calls}",
+            id=f"msg_{self.calls}",
             usage_metadata={"input_tokens": 10, "output_tokens": 3, "total_tokens": 13},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -183,6 +184,9 @@ def test_a_repeated_call_is_answered_from_the_cache() -> None:
     assert second.response_metadata["dockyard_cache"] == "hit"
     assert second.content == first.content == "answer 1"
     assert second.usage_metadata == {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    # A hit gets the id LangChain gives each call, not the stored answer's (a conversation
+    # holding both would keep one: LangGraph's add_messages replaces by id).
+    assert first.id == "msg_1" and second.id is None
     answer(cache.generate(make_call([HumanMessage("another")]), provider))
     assert provider.calls == 2
 
@@ -358,6 +362,54 @@ def test_the_bypass_header_reaches_the_provider(
     assert "X-Dockyard-Cache" in bad.json()["error"]["message"]
 
 
+def test_a_streamed_miss_then_a_streamed_hit_with_usage(
+    gateway: tuple[openai.OpenAI, str], mock_openai: MockOpenAIServer
+) -> None:
+    client, _ = gateway
+    mock_openai.enqueue_text("one two three", input_tokens=5, output_tokens=3)
+    totals = []
+    for _ in range(2):
+        chunks = list(
+            client.chat.completions.create(
+                model="default",
+                messages=ASK_JSON,
+                temperature=0,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == "one two three"
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        assert chunks[-1].usage is not None
+        totals.append(chunks[-1].usage.total_tokens)
+    assert totals == [8, 0]
+    assert len(sent(mock_openai)) == 1
+
+
+def test_a_tool_call_answer_is_cached_with_its_call(
+    gateway: tuple[openai.OpenAI, str], mock_openai: MockOpenAIServer
+) -> None:
+    client, _ = gateway
+    mock_openai.enqueue_tool_call("get_weather", {"city": "Seoul"})
+    tools: Any = [WEATHER]
+    replies = [
+        client.chat.completions.create(
+            model="default", messages=ASK_JSON, temperature=0, tools=tools
+        )
+        for _ in range(2)
+    ]
+    assert len(sent(mock_openai)) == 1
+    for reply in replies:
+        assert reply.choices[0].finish_reason == "tool_calls"
+        (call,) = reply.choices[0].message.tool_calls or []
+        assert call.function.name == "get_weather"  # type: ignore[union-attr]
+    # Without the tools it is another call.
+    mock_openai.enqueue_text("It is sunny.")
+    plain = client.chat.completions.create(model="default", messages=ASK_JSON, temperature=0)
+    assert plain.choices[0].message.content == "It is sunny."
+
+
 def test_streaming_a_hit_streams(
     gateway: tuple[openai.OpenAI, str], mock_openai: MockOpenAIServer
 ) -> None:
@@ -420,6 +472,11 @@ def test_runs_get_counts_the_hits_and_the_config_key_bypasses(
         assert (usage["model_calls"], usage["cache_hits"]) == (2, 1)
         assert (usage["input_tokens"], usage["output_tokens"]) == (1000, 250)
         assert [c["cache_hit"] for c in usage["calls"]] == [False, True]
+        # The hit is a message of its own in the thread, not a replacement of the first.
+        state = client.threads.get_state(thread["thread_id"])
+        first, again = state["values"]["messages"][1:]
+        assert first["content"] == again["content"] == "fine thanks"
+        assert first["id"] != again["id"]
         assert chat_requests(mock_openai) == 1
 
         bypass: Any = {"configurable": {"cache": False}}

@@ -154,9 +154,12 @@ def _dump(message: AIMessage) -> str:
 def _hit(value: str) -> AIMessage:
     (message,) = messages_from_dict([json.loads(value)])
     assert isinstance(message, AIMessage)
-    # Nothing was sent to a provider: the tally counts a call of 0 tokens, costing 0.
+    # Nothing was sent to a provider: the tally counts a call of 0 tokens, costing 0. The
+    # id is the call's own (LangChain gives one): LangGraph's add_messages would let a
+    # hit with the stored answer's id replace an earlier message of the conversation.
     return message.model_copy(
         update={
+            "id": None,
             "response_metadata": {**message.response_metadata, META_KEY: "hit"},
             "usage_metadata": dict(_ZERO_USAGE),
         }
