@@ -605,8 +605,8 @@ class CacheConfig(_Strict):
     """``policies.cache``: the response cache (policies/cache.py); on when present."""
 
     ttl_seconds: float = Field(gt=0)
-    # Entries the in-process store keeps (least recently used go first); Redis keeps
-    # every entry until its TTL.
+    # Entries the in-process store keeps (least recently used go first); refused with
+    # redis_url, where entries go after their TTL.
     max_entries: int = Field(default=1000, ge=1)
     # Cache answers even when the call samples (temperature > 0 or the provider default).
     force: bool = False

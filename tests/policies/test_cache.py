@@ -17,6 +17,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph_sdk import get_sync_client
 from pydantic import ValidationError
 
+from dockyard.errors import ConfigError
 from dockyard.policies.cache import (
     CacheLayer,
     MemoryCacheStore,
@@ -152,7 +153,10 @@ def test_settings_choose_the_store(tmp_path: Path) -> None:
     assert config is not None
     memory = open_cache_store(settings, config)
     assert isinstance(memory, MemoryCacheStore) and memory.max_entries == 7
-    shared = open_cache_store(settings.model_copy(update={"redis_url": REDIS_URL}), config)
+    in_redis = settings.model_copy(update={"redis_url": REDIS_URL})
+    with pytest.raises(ConfigError, match="max_entries"):  # Redis would not honour it
+        open_cache_store(in_redis, config)
+    shared = open_cache_store(in_redis, CacheConfig(ttl_seconds=5))
     assert isinstance(shared, RedisCacheStore)
 
 
@@ -282,7 +286,9 @@ async def test_a_streamed_miss_is_stored_and_a_hit_still_streams(
     assert chat_requests(mock_openai) == 1
     assert "".join(c.text for c in first) == "".join(c.text for c in second)
     assert len([c for c in second if c.text]) == 4  # word by word
-    for chunks, mark in ((first, "miss"), (second, "hit")):
+    third = list(model.stream(ASK, temperature=0))  # the synchronous path, too
+    assert [c.text for c in third] == [c.text for c in second]
+    for chunks, mark in ((first, "miss"), (second, "hit"), (third, "hit")):
         whole = chunks[0]
         for chunk in chunks[1:]:
             whole = whole + chunk

@@ -32,6 +32,7 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from dockyard.errors import ConfigError
 from dockyard.extras import require_extra
 from dockyard.providers.offline.base import to_chunks
 from dockyard.providers.wrapper import (
@@ -104,6 +105,12 @@ class MemoryCacheStore:
 
 def open_cache_store(settings: Settings, config: CacheConfig) -> CacheStore:
     if settings.redis_url:
+        if "max_entries" in config.model_fields_set:
+            raise ConfigError(
+                "policies.cache.max_entries: bounds only the in-process cache, and with "
+                "redis_url the cache is in Redis (entries go after ttl_seconds; bound its "
+                "memory with Redis's maxmemory): remove max_entries"
+            )
         require_extra("redis", "policies.cache with redis_url")
         from dockyard.policies.cache_redis import RedisCacheStore
 
