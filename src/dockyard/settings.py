@@ -601,6 +601,19 @@ class ModelPrice(_Strict):
     cache_write: float | None = Field(default=None, ge=0)
 
 
+class CacheConfig(_Strict):
+    """``policies.cache``: the response cache (policies/cache.py); on when present."""
+
+    ttl_seconds: float = Field(gt=0)
+    # Entries the in-process store keeps (least recently used go first); refused with
+    # redis_url, where entries go after their TTL.
+    max_entries: int = Field(default=1000, ge=1)
+    # Cache answers even when the call samples (temperature > 0 or the provider default).
+    force: bool = False
+    # Store an answer only when the quality hook scores it at least this.
+    min_quality: float | None = None
+
+
 class PoliciesConfig(_Strict):
     """The ``policies:`` block: defaults every assistant gets (docs/policies.md)."""
 
@@ -610,6 +623,7 @@ class PoliciesConfig(_Strict):
     limits: CallLimitsConfig | None = None
     input: InputGuardConfig | None = None
     pii: PiiConfig | None = None
+    cache: CacheConfig | None = None
     # Model name (as the provider reports it, or "provider:name") → its price, over the
     # shipped table.
     prices: dict[str, ModelPrice] = Field(default_factory=dict)

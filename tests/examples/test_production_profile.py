@@ -34,6 +34,8 @@ def test_the_profile_holds_the_guides_values() -> None:
     assert p.input is not None and p.input.max_tokens == 4000
     assert p.summarization is not None
     assert (p.summarization.trigger_fraction, p.summarization.keep_messages) == (0.75, 50)
+    assert p.cache is not None
+    assert (p.cache.ttl_seconds, p.cache.min_quality) == (3600, 0.8)
     assert (s.database_pool_size, s.database_max_overflow) == (10, 20)
     assert (s.database_pool_timeout, s.database_pool_recycle_seconds) == (30, 1800)
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 from starlette.responses import Response
 
 from dockyard.api.conversation import to_langchain
@@ -27,6 +29,7 @@ from dockyard.api.openai_errors import UNSUPPORTED_FIELDS, stream_error
 from dockyard.api.openai_schemas import ChatCompletionRequest
 from dockyard.api.responses import json_response, sse_response
 from dockyard.errors import InvalidRequestError, UnsupportedFieldError
+from dockyard.policies.cache import CACHE_KEY
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.serde import dumps
 from dockyard.sampling import MODEL_PARAMS_KEY
@@ -97,9 +100,29 @@ async def _admit(rt: DockyardProcess, body: ChatCompletionRequest) -> None:
         guard.check(spec, None)
 
 
-def _config(body: ChatCompletionRequest) -> RunnableConfig:
-    params = body.model_params()
-    return {"configurable": {MODEL_PARAMS_KEY: params}} if params else {}
+CACHE_HEADER = "X-Dockyard-Cache"
+
+
+def cache_bypass(header: str | None) -> bool:
+    """Whether the ``X-Dockyard-Cache`` header asks to bypass the response cache."""
+    if header is None:
+        return False
+    if header.strip().lower() != "bypass":
+        raise InvalidRequestError(
+            f"{CACHE_HEADER}: {header!r} is not a cache directive; send 'bypass' or leave "
+            "the header out",
+            param=CACHE_HEADER,
+        )
+    return True
+
+
+def _config(body: ChatCompletionRequest, bypass: bool = False) -> RunnableConfig:
+    configurable: dict[str, Any] = {}
+    if params := body.model_params():
+        configurable[MODEL_PARAMS_KEY] = params
+    if bypass:
+        configurable[CACHE_KEY] = False
+    return {"configurable": configurable} if configurable else {}
 
 
 def _tool_calls(message: AIMessage) -> list[dict[str, Any]]:
@@ -132,19 +155,35 @@ def _usage(message: BaseMessage) -> dict[str, int] | None:
     }
 
 
-async def complete(rt: DockyardProcess, body: ChatCompletionRequest) -> Response:
+@contextmanager
+def _as_the_run(config: RunnableConfig) -> Iterator[None]:
+    """``config`` as the calling run's: the model chain's layers read a call's
+    ``configurable`` from there (``ModelCall.config``), as in a graph node."""
+    token = var_child_runnable_config.set(config)
+    try:
+        yield
+    finally:
+        var_child_runnable_config.reset(token)
+
+
+async def complete(
+    rt: DockyardProcess, body: ChatCompletionRequest, cache_header: str | None = None
+) -> Response:
     model = _model(rt, body)
     await _admit(rt, body)
     messages = convert_to_messages([to_langchain(m) for m in body.messages])
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    config = _config(body, cache_bypass(cache_header))
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chunks = model.astream(messages, _config(body))
+        chunks = model.astream(messages, config)
         # The first chunk is awaited here: a refusal or a dead provider still answers with
         # its own status, not a 200 whose stream then fails.
-        first = await anext(aiter(chunks), None)
+        with _as_the_run(config):
+            first = await anext(aiter(chunks), None)
         return sse_response(_sse(chunks, first, body.model, completion_id, include_usage))
-    answer = await model.ainvoke(messages, _config(body))
+    with _as_the_run(config):
+        answer = await model.ainvoke(messages, config)
     assert isinstance(answer, AIMessage)
     message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
     if answer.tool_calls:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
 
+from dockyard.policies.cache import CacheLayer, cache_layer
 from dockyard.policies.pii.layer import PiiLayer
 from dockyard.policies.pii.policy import PiiPolicy
 from dockyard.policies.resilience import Resilience
@@ -23,6 +24,9 @@ from dockyard.settings import Settings
 
 class ModelChain:
     """A ``providers.registry.ModelWrap``: the policies of one process's models."""
+
+    cache: CacheLayer | None = None
+    """``policies.cache``'s layer, where a quality hook is set (``cache.quality``)."""
 
     def __init__(self, resilience: Resilience, outer: Sequence[ModelLayer] = ()) -> None:
         self.resilience = resilience
@@ -35,10 +39,17 @@ class ModelChain:
 
     async def aclose(self) -> None:
         await self.resilience.aclose()
+        if self.cache is not None:
+            await self.cache.store.aclose()
 
 
 def model_wrap(settings: Settings) -> ModelChain:
     outer: list[ModelLayer] = []
+    cache = cache_layer(settings)
+    if cache is not None:  # outside PII: a hit skips every other layer and the provider
+        outer.append(cache)
     if settings.policies.pii is not None:
         outer.append(PiiLayer(PiiPolicy.from_config(settings.policies.pii)))
-    return ModelChain(Resilience.from_settings(settings), outer)
+    chain = ModelChain(Resilience.from_settings(settings), outer)
+    chain.cache = cache
+    return chain

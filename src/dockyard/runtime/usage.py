@@ -21,6 +21,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
+from dockyard.policies.cache import META_KEY as CACHE_META
 from dockyard.policies.prices import DEFAULT_PRICES, PriceTable
 from dockyard.storage.base import UsageRecord
 
@@ -49,6 +50,8 @@ class ModelCall:
     cost_usd: float | None = None
     latency_ms: float = 0.0
     first_token_ms: float | None = None
+    cache_hit: bool = False
+    """Answered by the response cache (policies/cache.py): no tokens, no cost."""
 
     @property
     def total_tokens(self) -> int:
@@ -64,6 +67,7 @@ class ModelCall:
             "cost_usd": _usd(self.cost_usd),
             "latency_ms": round(self.latency_ms, 1),
             "first_token_ms": _ms(self.first_token_ms),
+            "cache_hit": self.cache_hit,
         }
 
 
@@ -79,6 +83,7 @@ class Usage:
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
+    cache_hits: int = 0
     unpriced: set[str] = field(default_factory=set)
     calls: list[ModelCall] = field(default_factory=list)
 
@@ -89,6 +94,7 @@ class Usage:
         self.total_tokens += call.total_tokens
         self.cached_input_tokens += call.cached_input_tokens
         self.cache_write_tokens += call.cache_write_tokens
+        self.cache_hits += call.cache_hit
         if call.cost_usd is None:
             self.unpriced.add(call.model)
         else:
@@ -125,6 +131,7 @@ class Usage:
             "model_calls": self.model_calls,
             **{name: getattr(self, name) for name in _TOKEN_FIELDS},
             "cost_usd": _usd(self.cost_usd),
+            "cache_hits": self.cache_hits,
             "unpriced_models": sorted(self.unpriced),
             "models": models,
             "calls": [c.as_dict() for c in self.calls[:MAX_STORED_CALLS]],
@@ -173,6 +180,7 @@ def add_usage(prior: Mapping[str, Any] | None, usage: Usage) -> dict[str, Any] |
     for name in _TOKEN_FIELDS:
         out[name] = prior[name] + now[name]
     out["cost_usd"] = _usd(prior["cost_usd"] + now["cost_usd"])
+    out["cache_hits"] = prior.get("cache_hits", 0) + now["cache_hits"]
     out["unpriced_models"] = sorted({*prior["unpriced_models"], *now["unpriced_models"]})
     models = {name: dict(m) for name, m in prior["models"].items()}
     for name, m in now["models"].items():
@@ -280,6 +288,7 @@ class UsageTally(BaseCallbackHandler):
         self._unstreamed.pop(run_id.int, None)
         inputs = outputs = cached = written = 0
         served: str | None = None
+        hit = False
         for generations in response.generations:
             for gen in generations:
                 message = gen.message if isinstance(gen, ChatGeneration) else None
@@ -290,6 +299,7 @@ class UsageTally(BaseCallbackHandler):
                     or message.response_metadata.get("model_name")
                     or message.response_metadata.get("model")
                 )
+                hit = hit or message.response_metadata.get(CACHE_META) == "hit"
                 meta = message.usage_metadata
                 if meta:
                     inputs += meta.get("input_tokens", 0)
@@ -310,13 +320,20 @@ class UsageTally(BaseCallbackHandler):
                 output_tokens=outputs,
                 cached_input_tokens=cached,
                 cache_write_tokens=written,
-                cost_usd=None if found is None else found[1].cost(inputs, outputs, cached, written),
+                cost_usd=(
+                    0.0
+                    if hit
+                    else None
+                    if found is None
+                    else found[1].cost(inputs, outputs, cached, written)
+                ),
                 latency_ms=(ended - call.started) * 1000 if call is not None else 0.0,
                 first_token_ms=(
                     (call.first_token - call.started) * 1000
                     if call is not None and call.first_token is not None
                     else None
                 ),
+                cache_hit=hit,
             )
         )
 

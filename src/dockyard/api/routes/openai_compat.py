@@ -277,6 +277,7 @@ async def chat_completions(
     body: ChatCompletionRequest,
     rt: ProcessDep,
     x_thread_id: str | None = Header(None, alias=THREAD_HEADER),
+    x_dockyard_cache: str | None = Header(None, alias=gateway.CACHE_HEADER),
 ) -> Response:
     if is_gateway_model(rt, body.model):
         if x_thread_id is not None:
@@ -285,7 +286,7 @@ async def chat_completions(
                 "the whole conversation in messages, or name an assistant",
                 param=THREAD_HEADER,
             )
-        return await gateway.complete(rt, body)
+        return await gateway.complete(rt, body, x_dockyard_cache)
     turn = await _plan(rt, body, x_thread_id)
     run = await start_run(
         rt,
