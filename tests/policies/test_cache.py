@@ -245,11 +245,13 @@ def test_min_quality_stores_only_answers_the_hook_passes(score: float, stored: b
     assert seen[0] == (2, "answer 1")
 
 
-def test_without_a_hook_min_quality_stores_every_answer() -> None:
+def test_without_a_hook_min_quality_stores_nothing() -> None:
+    # Only answers whose score passed are cached; with no scorer none has a score.
     cache, provider = layer(min_quality=0.8), Provider()
     for _ in range(2):
         cache.generate(make_call(), provider)
-    assert provider.calls == 1
+    assert provider.calls == 2
+    assert layer(min_quality=None).quality is None  # no min_quality: everything is kept
 
 
 # -- through the model chain ------------------------------------------------------------------

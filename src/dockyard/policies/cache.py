@@ -201,8 +201,11 @@ class CacheLayer(ModelLayer):
         return cache_key(call)
 
     def _storable(self, call: ModelCall, message: AIMessage) -> bool:
-        if self.config.min_quality is None or self.quality is None:
+        if self.config.min_quality is None:
             return True
+        # Only answers whose score passed are kept: with no scorer yet, none has passed.
+        if self.quality is None:
+            return False
         return self.quality(call.messages, message) >= self.config.min_quality
 
     def _miss(self, call: ModelCall, result: ChatResult) -> tuple[str | None, ChatResult]:
