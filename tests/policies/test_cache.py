@@ -494,5 +494,21 @@ def test_runs_get_counts_the_hits_and_the_config_key_bypasses(
         usage = client.runs.get(other["thread_id"], run["run_id"])["usage"]
         assert (usage["model_calls"], usage["cache_hits"]) == (2, 0)
         assert chat_requests(mock_openai) == 3
+
+        # The header does the same on the run routes (langgraph-sdk sends it as given).
+        for _ in range(2):
+            mock_openai.enqueue_text("fine thanks", input_tokens=1000, output_tokens=250)
+        headers = {"X-Dockyard-Cache": "bypass"}
+        with_header = get_sync_client(url=server.url, headers=headers)
+        third = with_header.threads.create()
+        with_header.runs.wait(third["thread_id"], "asker", input=ask)
+        (run,) = with_header.runs.list(third["thread_id"])
+        assert run["usage"]["cache_hits"] == 0
+        assert chat_requests(mock_openai) == 5
+        bad = get_sync_client(url=server.url, headers={"X-Dockyard-Cache": "sometimes"})
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            bad.runs.wait(None, "asker", input=ask)
+        assert refused.value.response.status_code == 422
+        assert "X-Dockyard-Cache" in refused.value.response.text
     finally:
         server.stop()

@@ -15,8 +15,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Header
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -101,6 +102,8 @@ async def _admit(rt: DockyardProcess, body: ChatCompletionRequest) -> None:
 
 
 CACHE_HEADER = "X-Dockyard-Cache"
+# The header as a route parameter (the gateway route and the Agent Server run routes).
+CacheHeader = Annotated[str | None, Header(alias=CACHE_HEADER)]
 
 
 def cache_bypass(header: str | None) -> bool:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from dockyard.api.deps import DockyardProcess, ProcessDep, get_thread
+from dockyard.api.gateway import CacheHeader, cache_bypass
 from dockyard.api.responses import json_response, page
 from dockyard.api.schemas import RunCreate, RunsCancel
 from dockyard.api.sse import run_paths, sse_events
@@ -19,6 +20,16 @@ from dockyard.storage.base import ACTIVE_RUN_STATUSES, Run
 router = APIRouter(tags=["runs"])
 
 CancelActionQ = Literal["interrupt", "rollback"]
+
+
+def _cache_header(body: RunCreate, header: str | None) -> RunCreate:
+    """``X-Dockyard-Cache: bypass`` as the run's ``configurable.cache = false``: its model
+    calls neither read nor write the response cache (policies.cache)."""
+    if not cache_bypass(header):
+        return body
+    config = dict(body.config or {})
+    config["configurable"] = {**(config.get("configurable") or {}), "cache": False}
+    return body.model_copy(update={"config": config})
 
 
 async def _start(
@@ -49,21 +60,27 @@ async def _wait(rt: DockyardProcess, thread_id: str | None, body: RunCreate) -> 
 
 
 @router.post("/threads/{thread_id}/runs")
-async def create_run(thread_id: str, body: RunCreate, rt: ProcessDep) -> Response:
-    run = await _create(rt, thread_id, body)
+async def create_run(
+    thread_id: str, body: RunCreate, rt: ProcessDep, cache: CacheHeader = None
+) -> Response:
+    run = await _create(rt, thread_id, _cache_header(body, cache))
     return json_response(
         run_out(run), headers={"Content-Location": run_paths(run)["Content-Location"]}
     )
 
 
 @router.post("/threads/{thread_id}/runs/stream")
-async def stream_run(thread_id: str, body: RunCreate, rt: ProcessDep) -> Response:
-    return await _stream(rt, thread_id, body)
+async def stream_run(
+    thread_id: str, body: RunCreate, rt: ProcessDep, cache: CacheHeader = None
+) -> Response:
+    return await _stream(rt, thread_id, _cache_header(body, cache))
 
 
 @router.post("/threads/{thread_id}/runs/wait")
-async def wait_run(thread_id: str, body: RunCreate, rt: ProcessDep) -> Response:
-    return await _wait(rt, thread_id, body)
+async def wait_run(
+    thread_id: str, body: RunCreate, rt: ProcessDep, cache: CacheHeader = None
+) -> Response:
+    return await _wait(rt, thread_id, _cache_header(body, cache))
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -133,28 +150,36 @@ async def join_run_stream(
 
 
 @router.post("/runs")
-async def create_stateless_run(body: RunCreate, rt: ProcessDep) -> Response:
-    run = await _create(rt, None, body)
+async def create_stateless_run(
+    body: RunCreate, rt: ProcessDep, cache: CacheHeader = None
+) -> Response:
+    run = await _create(rt, None, _cache_header(body, cache))
     return json_response(
         run_out(run), headers={"Content-Location": run_paths(run)["Content-Location"]}
     )
 
 
 @router.post("/runs/stream")
-async def stream_stateless_run(body: RunCreate, rt: ProcessDep) -> Response:
-    return await _stream(rt, None, body)
+async def stream_stateless_run(
+    body: RunCreate, rt: ProcessDep, cache: CacheHeader = None
+) -> Response:
+    return await _stream(rt, None, _cache_header(body, cache))
 
 
 @router.post("/runs/wait")
-async def wait_stateless_run(body: RunCreate, rt: ProcessDep) -> Response:
-    return await _wait(rt, None, body)
+async def wait_stateless_run(
+    body: RunCreate, rt: ProcessDep, cache: CacheHeader = None
+) -> Response:
+    return await _wait(rt, None, _cache_header(body, cache))
 
 
 @router.post("/runs/batch")
-async def create_batch(rt: ProcessDep, body: list[RunCreate] = Body(...)) -> Response:
+async def create_batch(
+    rt: ProcessDep, body: list[RunCreate] = Body(...), cache: CacheHeader = None
+) -> Response:
     if not body:
         raise InvalidRequestError("send at least one run payload", param="body")
-    runs = [await _create(rt, None, item) for item in body]
+    runs = [await _create(rt, None, _cache_header(item, cache)) for item in body]
     return json_response([run_out(r) for r in runs])
 
 
