@@ -21,7 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from dockyard.providers.approval import ConfiguredApproval
 from dockyard.providers.call_limits import ConfiguredModelCallLimit, ConfiguredToolCallLimit
 from dockyard.providers.message_guard import MessageGuard
-from dockyard.providers.registry import run_registry
+from dockyard.providers.registry import RegistryChatModel, run_registry
 from dockyard.providers.summarization import ConfiguredSummarization
 
 
@@ -31,7 +31,7 @@ class GuardedMessages(AgentMiddleware[Any, Any]):
     def wrap_model_call(
         self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelCallResult]
     ) -> ModelCallResult:
-        guards = run_registry().message_guards
+        guards = _guards(request)
         if not guards:
             return handler(request)
         return _output(handler(_input(request, guards)), guards)
@@ -41,10 +41,18 @@ class GuardedMessages(AgentMiddleware[Any, Any]):
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelCallResult]],
     ) -> ModelCallResult:
-        guards = run_registry().message_guards
+        guards = _guards(request)
         if not guards:
             return await handler(request)
         return _output(await handler(_input(request, guards)), guards)
+
+
+def _guards(request: ModelRequest[Any]) -> Sequence[MessageGuard]:
+    # A chat_model(...) model's calls pass the registry's model chain, which holds the same
+    # policies as a layer (policies/chain.py): guarding here too would do the work twice.
+    if isinstance(request.model, RegistryChatModel):
+        return ()
+    return run_registry().message_guards
 
 
 def _input(request: ModelRequest[Any], guards: Sequence[MessageGuard]) -> ModelRequest[Any]:

@@ -222,7 +222,8 @@ class RunService:
             thread_id = new_id()
             temporary = True
             create_thread = self._new_thread(thread_id, assistant["graph_id"])
-            spec = spec.replace(on_completion=spec.on_completion or "delete")
+            if spec.on_completion is None:
+                spec = spec.replace(on_completion="delete")
         else:
             temporary = False
             if spec.on_completion:
