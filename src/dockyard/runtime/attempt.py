@@ -211,8 +211,7 @@ class RunAttempt:
         callbacks: list[Any] = [UsageTally(self.usage, ctx.prices)]
         if on_first_call is not None:
             callbacks.append(UntilFirstCall(on_first_call))
-        if callbacks:
-            config["callbacks"] = callbacks
+        config["callbacks"] = callbacks
         graph = await ctx.registry.get(assistant["graph_id"], config, ephemeral=self.ephemeral)
         start = None
         if not run["temporary"]:
