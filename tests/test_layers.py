@@ -30,7 +30,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer)
     for layer in (
         {"errors"},
-        {"langgraph_json", "extras", "sampling", "run_spec"},  # small leaf modules
+        {"langgraph_json", "extras", "sampling", "run_spec", "caller"},  # small leaf modules
         {"settings"},
         {"providers"},
         {ROOT},
