@@ -10,9 +10,9 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -27,6 +27,7 @@ from dockyard.testing.model_requests import ModelRequestGuard
 # The plugin's fixture, imported: only a conftest in the rootdir may declare pytest_plugins.
 from dockyard.testing.pytest_plugin import no_model_requests  # noqa: F401
 
+T = TypeVar("T")
 FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
 SUBPROCESS_GUARD = Path(__file__).parent / "subprocess_guard"
 
@@ -41,7 +42,8 @@ def guarded(env: dict[str, str]) -> dict[str, str]:
     """``env`` for a Python process a test starts: real model requests are refused in it
     too (tests/subprocess_guard/sitecustomize.py)."""
     paths = [str(SUBPROCESS_GUARD), *filter(None, [env.get("PYTHONPATH")])]
-    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+    # Servers run open unless the test is about keys (tests/policies/test_auth*.py).
+    return {"DOCKYARD_AUTH__REQUIRED": "false", **env, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 # Webhooks of the test servers: signed with a known secret, retried without long waits.
@@ -68,6 +70,8 @@ class LiveServer:
     ) -> None:
         self.port = free_port()
         overrides.setdefault("webhooks", TEST_WEBHOOKS)
+        # Open unless the test is about keys (tests/policies/test_auth*.py).
+        overrides.setdefault("auth", {"required": False})
         self.settings = load_settings(config, data_dir=data_dir, port=self.port, **overrides)
         self.app = create_app(self.settings)
         self.server = uvicorn.Server(
@@ -104,6 +108,27 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the server's loop (its storage lives there)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+
+def make_key(
+    *servers: LiveServer,
+    tenant: str = "acme",
+    scopes: list[str] | None = None,
+    policies: dict[str, Any] | None = None,
+    **fields: Any,
+) -> str:
+    """A new API key, stored in each server's database (as `dockyard keys create` does)."""
+    from dockyard.policies.auth import key_record, new_key
+
+    key = new_key()
+    row = key_record(key, tenant=tenant, scopes=scopes, policies=policies, **fields)
+    for server in servers:
+        server.run(server.app.state.runtime.storage.keys.create(row))
+    return key
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres", "postgres+redis"])

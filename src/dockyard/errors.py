@@ -200,6 +200,23 @@ class PolicyError(DockyardError):
         return exc
 
 
+class UnauthorizedError(PolicyError):
+    """No API key, or one that is unknown, revoked or expired."""
+
+    status_code = 401
+    default_code = "unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "WWW-Authenticate": 'Bearer realm="dockyard"'}
+
+
+class ForbiddenError(PolicyError):
+    """A valid key without the scope (or the auth handler's permission) the action needs."""
+
+    status_code = 403
+    default_code = "forbidden"
+
+
 class RateLimitedError(PolicyError):
     """Too many requests (or tokens) in a window; ``retry_after`` says when the window
     opens again.

@@ -379,6 +379,28 @@ class CronsConfig(_Strict):
     poll_interval_seconds: float = Field(default=5.0, gt=0)
 
 
+# -- auth (policies/auth.py) ----------------------------------------------------------------
+
+
+class AuthConfig(_Strict):
+    """``auth``: API keys (``dockyard keys``) and a project's LangGraph auth handler."""
+
+    # Refuse requests without a valid key (401 unauthorized). `dockyard dev` runs open.
+    required: bool = True
+    # Seconds a key looked up stays trusted in a process: a revoked key is refused by
+    # every process within this time.
+    cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # A langgraph_sdk.Auth object, "path/to/auth.py:auth" (langgraph.json's auth.path).
+    path: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path_spec(cls, v: str | None) -> str | None:
+        if v is not None and ":" not in v:
+            raise ValueError(f"auth.path {v!r} is not 'path/to/auth.py:attr' or 'module:attr'")
+        return v
+
+
 # -- policies.rate_limit (policies/rate_limit.py) --------------------------------------------
 
 
@@ -672,6 +694,7 @@ class Settings(BaseSettings):
     http: HttpConfig = Field(default_factory=HttpConfig)
     checkpointer: CheckpointerConfig = Field(default_factory=CheckpointerConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     env: dict[str, str] | str | None = None
 
     @field_validator("graphs")

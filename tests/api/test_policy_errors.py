@@ -95,7 +95,11 @@ async def test_other_failures_keep_langgraphs_contract(
 async def refusing_app(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """dockyard's app whose every route depends on a policy that refuses (in place of the
     runtime dependency); not started: nothing past the dependency runs."""
-    app = create_app(load_settings(FIXTURE_PROJECT / "dockyard.yaml", data_dir=tmp_path))
+    app = create_app(
+        load_settings(
+            FIXTURE_PROJECT / "dockyard.yaml", data_dir=tmp_path, auth={"required": False}
+        )
+    )
 
     async def policy() -> None:
         raise RateLimitedError("too many requests from this key; retry in 2 s", retry_after=1.5)

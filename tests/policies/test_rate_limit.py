@@ -5,7 +5,6 @@ against; the settings block."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import time
 import uuid
@@ -22,6 +21,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from dockyard.caller import Caller, use
 from dockyard.errors import ConfigError, RateLimitedError
 from dockyard.policies.rate_limit import (
     Bucket,
@@ -31,6 +31,7 @@ from dockyard.policies.rate_limit import (
     RateLimit,
     RateLimiter,
     RedisStore,
+    identity,
     identity_of,
 )
 from dockyard.settings import RateLimitConfig, RateLimits, load_settings
@@ -298,46 +299,31 @@ async def test_on_redis_clock_the_limit_holds_and_buckets_expire(redis_prefix: s
 # -- who a request counts against ---------------------------------------------------------
 
 
-def scope(headers: dict[str, str] | None = None, **state: Any) -> dict[str, Any]:
+def scope(headers: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "type": "http",
         "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
         "client": ("10.1.2.3", 5555),
-        "state": state,
     }
 
 
-def test_the_auth_layers_identity_comes_first() -> None:
-    own = RateLimits(requests_per_minute=3)
-    got = identity_of(
-        scope(
-            {"x-api-key": "sk-secret"},
-            dockyard_key_id="key_42",
-            dockyard_tenant="acme",
-            dockyard_rate_limits=own,
-        )
-    )
-    assert got == Identity("key:key_42", "acme", own)
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [{"x-api-key": "sk-secret"}, {"Authorization": "Bearer sk-secret"}],
-)
-def test_without_auth_a_key_counts_by_its_hash(headers: dict[str, str]) -> None:
-    got = identity_of(scope(headers))
-    assert got.subject == "anon:" + hashlib.sha256(b"sk-secret").hexdigest()
-    assert "sk-secret" not in repr(got)
+def test_the_callers_key_counts_with_its_own_limits() -> None:
+    who = Caller("key_42", "acme", policies={"rate_limit": {"requests_per_minute": 3}})
+    with use(who):
+        got = identity_of(scope({"x-api-key": "dk_secret"}))
+    assert got == Identity("key:key_42", "acme", RateLimits(requests_per_minute=3))
+    assert identity(Caller("key_7", "acme")) == Identity("key:key_7", "acme", None)
 
 
 def test_without_a_key_the_client_address_counts() -> None:
-    assert identity_of(scope({"Authorization": "Basic abc"})).subject == "addr:10.1.2.3"
+    assert identity_of(scope({"x-api-key": "sk-not-a-dockyard-key"})).subject == "addr:10.1.2.3"
     assert identity_of({"type": "http", "headers": []}).subject == "addr:unknown"
+    assert identity(Caller(None, None), scope()).subject == "addr:10.1.2.3"
 
 
-async def test_the_middleware_limits_by_the_auth_layers_state() -> None:
-    """What the auth middleware will do, wrapped around this one: set the caller in the
-    request's state. Probes and docs are not counted, under a mount prefix too."""
+async def test_the_middleware_limits_by_the_caller_auth_sets() -> None:
+    """What the auth middleware does, wrapped around this one: set the request's caller.
+    Probes and docs are not counted, under a mount prefix too."""
 
     async def hello(request: Request) -> PlainTextResponse:
         return PlainTextResponse("hi")
@@ -348,8 +334,8 @@ async def test_the_middleware_limits_by_the_auth_layers_state() -> None:
 
     async def auth(scope: Scope, receive: Receive, send: Send) -> None:
         key = dict(scope["headers"]).get(b"x-key", b"").decode()
-        scope.setdefault("state", {})["dockyard_key_id"] = key
-        await limited(scope, receive, send)
+        with use(Caller(key, "t")):
+            await limited(scope, receive, send)
 
     transport = httpx.ASGITransport(app=auth, root_path="/api")
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as h:

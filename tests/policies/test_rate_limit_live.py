@@ -16,7 +16,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import RateLimitError
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, make_key
 from tests.redis_server import REDIS_URL, fresh_prefix
 
 LIMIT = 3  # one request every 20 s: the tests finish long before a refill
@@ -26,13 +26,11 @@ OPEN = ["/ok", "/health", "/ready", "/docs", "/openapi.json"]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("rate-limit"), policies=POLICY).start()
+    live = LiveServer(
+        tmp_path_factory.mktemp("rate-limit"), policies=POLICY, auth={"required": True}
+    ).start()
     yield live
     live.stop()
-
-
-def new_key() -> str:
-    return f"sk-test-{uuid.uuid4().hex}"
 
 
 def assert_refused(r: httpx.Response, limit: int = LIMIT) -> None:
@@ -48,7 +46,7 @@ def assert_refused(r: httpx.Response, limit: int = LIMIT) -> None:
 
 
 async def test_httpx_gets_429_after_the_limit_and_probes_stay_open(server: LiveServer) -> None:
-    key = new_key()
+    key = make_key(server)
     async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": key}) as h:
         for left in reversed(range(LIMIT)):
             r = await h.post("/assistants/search", json={})
@@ -63,12 +61,12 @@ async def test_httpx_gets_429_after_the_limit_and_probes_stay_open(server: LiveS
             assert r.status_code == 200, (path, r.text)
             assert "x-ratelimit-limit" not in r.headers
         # Another key has its own bucket.
-        r = await h.post("/assistants/search", json={}, headers={"x-api-key": new_key()})
+        r = await h.post("/assistants/search", json={}, headers={"x-api-key": make_key(server)})
         assert r.status_code == 200 and r.headers["x-ratelimit-remaining"] == str(LIMIT - 1)
 
 
 async def test_langgraph_sdk_gets_rate_limit_error(server: LiveServer) -> None:
-    client = get_client(url=server.url, api_key=new_key())
+    client = get_client(url=server.url, api_key=make_key(server))
     try:
         for _ in range(LIMIT):
             await client.assistants.search()
@@ -80,7 +78,7 @@ async def test_langgraph_sdk_gets_rate_limit_error(server: LiveServer) -> None:
 
 
 async def test_openai_sdk_gets_rate_limit_error(server: LiveServer) -> None:
-    key = new_key()  # sent as "Authorization: Bearer": the same bucket as x-api-key
+    key = make_key(server)  # sent as "Authorization: Bearer": the same bucket as x-api-key
     oai = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
     try:
         raw = await oai.models.with_raw_response.list()
@@ -106,12 +104,16 @@ async def test_two_servers_sharing_redis_hold_the_limit_in_total(tmp_path: Path)
         servers = [
             # Each its own SQLite file: only Redis is shared.
             LiveServer(
-                tmp_path / name, policies=POLICY, redis_url=REDIS_URL, redis_prefix=prefix
+                tmp_path / name,
+                policies=POLICY,
+                redis_url=REDIS_URL,
+                redis_prefix=prefix,
+                auth={"required": True},
             ).start()
             for name in ("a", "b")
         ]
         try:
-            key = new_key()
+            key = make_key(*servers)
             statuses = []
             async with httpx.AsyncClient(headers={"x-api-key": key}) as h:
                 for i in range(4 * LIMIT):

@@ -1,5 +1,6 @@
 """One conformance suite for dockyard's record stores: AssistantStore, ThreadStore, RunStore,
-CronStore (its cases in ``cron_conformance.py``), UsageStore (``usage_conformance.py``).
+CronStore (its cases in ``cron_conformance.py``), UsageStore (``usage_conformance.py``),
+KeyStore (``key_conformance.py``).
 
 Written against the protocols in ``dockyard.storage.base`` only. A backend joins by
 subclassing ``StorageConformance`` as a ``Test*`` class and naming its factory::
@@ -29,6 +30,7 @@ from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError
 from dockyard.storage.base import (
     AssistantStore,
     CronStore,
+    KeyStore,
     Run,
     RunStatus,
     RunStore,
@@ -37,6 +39,7 @@ from dockyard.storage.base import (
     UsageStore,
 )
 from tests.storage.cron_conformance import CronConformance
+from tests.storage.key_conformance import KeyConformance
 from tests.storage.usage_conformance import UsageConformance
 
 
@@ -46,6 +49,7 @@ class Backend(Protocol):
     runs: RunStore
     crons: CronStore
     usage: UsageStore
+    keys: KeyStore
 
 
 BackendFactory = Callable[[Path], AbstractAsyncContextManager[Backend]]
@@ -174,7 +178,7 @@ NOT_MATCHING: list[dict[str, Any]] = [
 ]
 
 
-class StorageConformance(CronConformance, UsageConformance):
+class StorageConformance(CronConformance, UsageConformance, KeyConformance):
     """The shared spec. Not collected itself: its ``Test*`` subclasses are."""
 
     factory: ClassVar[BackendFactory]

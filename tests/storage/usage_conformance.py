@@ -139,6 +139,11 @@ class UsageConformance:
         assert by_assistant[1]["cost_usd"] == pytest.approx(0.0007)
         by_tenant = await b.usage.summary(by="tenant", since=DAY2)
         assert {s["group"]: s["calls"] for s in by_tenant} == {None: 3, "t1": 1, "t2": 1}
+        one_tenant = await b.usage.summary(by="assistant", tenant_id="t1")
+        assert [(s["day"], s["group"], s["calls"]) for s in one_tenant] == [
+            (date(2026, 12, 6), "a1", 1),
+            (date(2026, 12, 7), "a1", 1),
+        ]
         by_key = await b.usage.summary(by="key")
         assert {(s["day"], s["group"]): s["calls"] for s in by_key} == {
             (date(2026, 12, 6), "k1"): 1,

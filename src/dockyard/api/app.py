@@ -22,6 +22,7 @@ from dockyard.api.routes import (
     assistants,
     chat,
     crons,
+    keys,
     openai_compat,
     ops,
     runs,
@@ -29,7 +30,9 @@ from dockyard.api.routes import (
     threads,
 )
 from dockyard.api.text_json import TextPlainJSON
+from dockyard.caller import Caller
 from dockyard.errors import DockyardError
+from dockyard.policies.auth import Authenticate, Authenticator, KeyAuth, presented_key
 from dockyard.policies.pii import install_log_redaction
 from dockyard.policies.rate_limit import RateLimit, RateLimiter
 from dockyard.runtime.graphs import load_registry
@@ -53,6 +56,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[Any]:
             )
         )
         app.state.runtime = runtime
+        if settings.auth.required and not await runtime.storage.keys.count():
+            log.warning(
+                "API keys are required (auth.required) and none exists yet: every request "
+                "is refused until one is made: dockyard keys create --tenant NAME "
+                "[--scopes admin]"
+            )
         project = app.state.project_app
         if project is None:
             yield None
@@ -188,6 +197,7 @@ def _routers(http: HttpConfig) -> list[APIRouter]:
         (threads.router, http.disable_threads),
         (assistants.router, http.disable_assistants),
         (ops.router, False),
+        (keys.router, False),
         (ops.meta, http.disable_meta),
         (crons.router, http.disable_runs),  # LangGraph's crons are run routes
         (store.router, http.disable_store),
@@ -195,6 +205,15 @@ def _routers(http: HttpConfig) -> list[APIRouter]:
         (chat.router, False),
     ]
     return [router for router, disabled in families if not disabled]
+
+
+def _authenticator(app: FastAPI, settings: Settings) -> Authenticator:
+    keys = KeyAuth(settings.auth, lambda: app.state.runtime.storage.keys)
+
+    async def authenticate(scope: Scope) -> Caller | None:
+        return await keys.authenticate(presented_key(scope))
+
+    return authenticate
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -220,7 +239,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Middleware added last wraps the others: CORS answers first, the prefix is
     # taken off next, then the project's app sees the request before dockyard's routes;
     # the body limit is innermost, inside CatchAll, so its refusals are plain answers;
-    # the rate limit just outside it refuses before a body is read.
+    # the rate limit just outside it refuses before a body is read, counting the caller
+    # that authentication (outside it) found.
     guard = settings.policies.input
     app.add_middleware(
         BodyLimit,
@@ -232,6 +252,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter.from_settings(settings)
     if app.state.rate_limiter is not None:
         app.add_middleware(RateLimit, limiter=app.state.rate_limiter)
+    app.add_middleware(Authenticate, authenticate=_authenticator(app, settings))
     app.add_middleware(CatchAll)
     app.add_middleware(TextPlainJSON)
     if app.state.project_app is not None:

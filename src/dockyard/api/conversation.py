@@ -20,6 +20,7 @@ from dockyard.errors import (
     NotFoundError,
     PolicyError,
 )
+from dockyard.policies import tenancy
 from dockyard.run_spec import RunCommand, RunSpec
 from dockyard.runtime.serde import dumps
 from dockyard.storage.base import Assistant, Run, Thread
@@ -129,6 +130,8 @@ async def find_thread(rt: DockyardProcess, thread_id: str, assistant: Assistant)
     thread = await rt.storage.threads.get(thread_id)
     if thread is None:
         return None
+    if not tenancy.visible(thread["metadata"]):
+        raise NotFoundError(f"thread {thread_id} not found", code="thread_not_found")
     existing = _thread_graph(thread)
     if existing is not None and existing != graph_id:
         raise ConflictError(

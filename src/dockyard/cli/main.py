@@ -1,4 +1,4 @@
-"""``dockyard serve | worker | dev | init | usage``."""
+"""``dockyard serve | worker | dev | init | usage | keys``."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dockyard.cli import keys
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings, load_settings
 
 app = typer.Typer(
     help="dockyard: a self-hosted runtime for LangGraph agents.", no_args_is_help=True
 )
+app.add_typer(keys.app, name="keys")
 console = Console(stderr=True)
 
 ConfigOpt = Annotated[
@@ -103,9 +105,10 @@ def serve(
     _tune_gc()
     prefix = settings.http.mount_prefix or ""
     docs = "API docs off (http.disable_meta)" if settings.http.disable_meta else "API docs: /docs"
+    keys = "API keys required" if settings.auth.required else "open: auth.required is false"
     console.print(
         f"dockyard serving {', '.join(settings.graphs) or 'no graphs'} on "
-        f"http://{settings.host}:{settings.port}{prefix}  ({docs}"
+        f"http://{settings.host}:{settings.port}{prefix}  ({keys}; {docs}"
         f"{'; runs execute in `dockyard worker` processes' if no_workers else ''})"
     )
     if application is None:
@@ -176,11 +179,20 @@ def dev(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Serve with auto-reload on code changes (for development)."""
+    """Serve with auto-reload on code changes, open: no API key needed (for development)."""
+    import os
+
     import uvicorn
 
     settings = _settings(config, host=host, port=port)
+    settings.auth = settings.auth.model_copy(update={"required": False})
     _app_factory_env(settings)
+    # The reloading child builds its app from the environment.
+    os.environ["DOCKYARD_AUTH__REQUIRED"] = "false"
+    console.print(
+        f"dockyard dev: open on http://{settings.host}:{settings.port} — no API key needed, "
+        "every tenant's data visible (`dockyard serve` requires keys)"
+    )
     uvicorn.run(
         "dockyard.api.app:create_app",
         factory=True,

@@ -14,17 +14,14 @@ Where buckets live: in this process by default (``MemoryStore``); with ``redis_u
 Redis (``RedisStore``): one Lua script decides and updates every bucket of a call at once,
 on Redis's clock, so any number of processes share each limit exactly.
 
-Who is counted (``Identity``): the auth layer puts the caller in the request's state
-before this middleware runs: ``request.state.dockyard_key_id`` (the key's id, not the
-key), ``dockyard_tenant`` and, for a key with limits of its own, ``dockyard_rate_limits``
-(a ``dockyard.settings.RateLimits``; its fields replace the defaults one by one). Without
-a key id: the sha256 of the ``x-api-key`` / ``Authorization: Bearer`` value (the value
-itself is never kept or logged), else the client's address.
+Who is counted (``Identity``): the request's caller (``dockyard.caller.current()``, set by
+the auth layer, which runs first): its key's id (never the key), its tenant and, for a key
+with limits of its own (``policies.rate_limit`` stored with the key), those (their fields
+replace the defaults one by one). Without a key: the client's address.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dockyard.caller import Caller, current
 from dockyard.errors import RateLimitedError, rate_limit_headers
 from dockyard.settings import RateLimitConfig, RateLimits, Settings
 
@@ -239,8 +237,8 @@ class RedisStore:
 
 @dataclass(frozen=True)
 class Identity:
-    """Who a call counts against: ``subject`` is ``key:<id>``, ``anon:<sha256 of the key
-    sent>`` or ``addr:<client address>``; ``limits``: the key's own, when it has any."""
+    """Who a call counts against: ``subject`` is ``key:<id>`` or ``addr:<client
+    address>``; ``limits``: the key's own, when it has any."""
 
     subject: str
     tenant: str | None = None
@@ -255,25 +253,21 @@ class Identity:
     @property
     def label(self) -> str:
         kind = self.subject.partition(":")[0]
-        return {"key": "this API key", "anon": "this API key"}.get(kind, "this client address")
+        return "this API key" if kind == "key" else "this client address"
 
 
 def identity_of(scope: Scope) -> Identity:
-    """The caller of an HTTP request (see the module doc for where it comes from)."""
-    state: dict[str, Any] = scope.get("state") or {}
-    tenant = state.get("dockyard_tenant")
-    if key_id := state.get("dockyard_key_id"):
-        return Identity.of_key(str(key_id), tenant, state.get("dockyard_rate_limits"))
-    secret = b""
-    for name, value in scope["headers"]:
-        if name == b"x-api-key":
-            secret = value.strip()
-        elif name == b"authorization" and value[:7].lower() == b"bearer " and not secret:
-            secret = value[7:].strip()
-    if secret:
-        return Identity("anon:" + hashlib.sha256(secret).hexdigest(), tenant)
-    client = scope.get("client")
-    return Identity(f"addr:{client[0] if client else 'unknown'}", tenant)
+    """The caller of an HTTP request (see the module doc)."""
+    return identity(current(), scope)
+
+
+def identity(who: Caller | None, scope: Scope | None = None) -> Identity:
+    if who is not None and who.key_id is not None:
+        own = who.policies.get("rate_limit")
+        limits = RateLimits.model_validate(own) if own else None
+        return Identity.of_key(who.key_id, who.tenant, limits)
+    client = scope.get("client") if scope is not None else None
+    return Identity(f"addr:{client[0] if client else 'unknown'}")
 
 
 class RateLimiter:

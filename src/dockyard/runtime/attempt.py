@@ -22,7 +22,9 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from dockyard.caller import ids as caller_ids
 from dockyard.errors import PolicyError, dockyard_cause
+from dockyard.policies import tenancy
 from dockyard.policies.prices import PriceTable
 from dockyard.providers.registry import MODELS_KEY
 from dockyard.run_spec import RunSpec
@@ -213,6 +215,10 @@ class RunAttempt:
             callbacks.append(UntilFirstCall(on_first_call))
         config["callbacks"] = callbacks
         graph = await ctx.registry.get(assistant["graph_id"], config, ephemeral=self.ephemeral)
+        tenant, _ = caller_ids(run["metadata"])
+        if tenant is not None and graph.store is not None:
+            # The tenant's graph sees its own store namespaces, as its API requests do.
+            graph = graph.copy(update={"store": tenancy.tenant_store(graph.store, tenant)})
         start = None
         if not run["temporary"]:
             start = await ctx.storage.checkpoint_admin.pending_write_keys(run["thread_id"])
@@ -338,7 +344,10 @@ class RunAttempt:
         run = self.run
         usage = add_usage(run.get("usage"), self.usage)
         run["usage"] = usage
-        return usage, self.usage.ledger(self.run_id, run["assistant_id"])
+        tenant, key_id = caller_ids(run["metadata"])
+        return usage, self.usage.ledger(
+            self.run_id, run["assistant_id"], tenant_id=tenant, key_id=key_id
+        )
 
     async def _record(self, outcome: Outcome) -> bool:
         """Store the run's outcome and the thread's state; False if the run was not ours.

@@ -17,6 +17,7 @@ from dockyard.errors import (
     NotFoundError,
     PolicyError,
 )
+from dockyard.policies import tenancy
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.admission import Admission
 from dockyard.runtime.attempt import CancelAction, RunContext
@@ -101,7 +102,7 @@ class RunService:
             # A graph name always answers, even after its default assistant was deleted.
             await self.ensure_default_assistants()
             assistant = await self.storage.assistants.get(assistant_id)
-        if assistant is None:
+        if assistant is None or not tenancy.visible_or_shared(assistant["metadata"]):
             raise NotFoundError(
                 f"assistant {assistant_id!r} not found; use an assistant id or one of the graph "
                 f"names: {', '.join(self.ctx.registry.names)}",
@@ -115,6 +116,8 @@ class RunService:
         they are created, so a cron whose every firing would be refused is refused), the
         request-level policies last (runtime/admission.py). Returns the spec to run: a
         policy may annotate it (the input guardrail's flags in its metadata)."""
+        # The caller's tenant and key, first: every policy after this one sees them.
+        spec = spec.replace(metadata=tenancy.stamp(spec.metadata))
         hooks = self.ctx.settings.webhooks
         if spec.webhook and not self.ctx.settings.http.disable_webhooks:
             validate_webhook_url(spec.webhook, hooks.allowed_hosts, policy=hooks.url)
@@ -217,11 +220,13 @@ class RunService:
         leaves no thread behind)."""
         assistant = await self.resolve_assistant(spec.assistant_id)
         spec = await self.validate(spec, assistant)
+        # A thread the run creates is its tenant's too.
+        owner = tenancy.owner_of(spec.metadata)
         create_thread: Thread | None = None
         if thread_id is None:
             thread_id = new_id()
             temporary = True
-            create_thread = self._new_thread(thread_id, assistant["graph_id"])
+            create_thread = self._new_thread(thread_id, assistant["graph_id"], owner)
             if spec.on_completion is None:
                 spec = spec.replace(on_completion="delete")
         else:
@@ -231,12 +236,15 @@ class RunService:
                     "on_completion applies to stateless runs (POST /runs/...) only; remove it",
                     param="on_completion",
                 )
+            await self._check_thread_visible(thread_id)
             if spec.if_not_exists == "create":
-                create_thread = self._new_thread(thread_id, assistant["graph_id"])
+                create_thread = self._new_thread(thread_id, assistant["graph_id"], owner)
             elif thread_metadata is not None:
                 # Its own statement, as POST /threads with if_exists=do_nothing: two first
                 # requests of a new conversation racing both find it.
-                row = self._new_thread(thread_id, assistant["graph_id"], thread_metadata)
+                row = self._new_thread(
+                    thread_id, assistant["graph_id"], {**thread_metadata, **owner}
+                )
                 await self.storage.threads.create(
                     thread_id=thread_id,
                     metadata=row["metadata"],
@@ -291,6 +299,14 @@ class RunService:
             direct.start(run)
         return run, first
 
+    async def _check_thread_visible(self, thread_id: str) -> None:
+        """Another tenant's thread answers as a missing one (a read for scoped callers only)."""
+        if tenancy.tenant_of_caller() is None:
+            return
+        thread = await self.storage.threads.get(thread_id)
+        if thread is not None and not tenancy.visible(thread["metadata"]):
+            raise NotFoundError(f"thread {thread_id} not found", code="thread_not_found")
+
     async def delete_thread(self, thread_id: str) -> None:
         """Stop the thread's runs, then remove it with its runs and checkpoints."""
         for run in await self.storage.runs.active(thread_id):
@@ -300,7 +316,7 @@ class RunService:
 
     async def get_run(self, thread_id: str, run_id: str) -> Run:
         run: Run | None = await self.storage.runs.get(run_id, thread_id)
-        if run is None:
+        if run is None or not tenancy.visible(run["metadata"]):
             raise NotFoundError(
                 f"run {run_id} not found on thread {thread_id}", code="run_not_found"
             )
@@ -319,7 +335,8 @@ class RunService:
         return await self.storage.runs.active(thread_id)
 
     async def runs_with_status(self, statuses: Sequence[RunStatus]) -> list[Run]:
-        return await self.storage.runs.with_status(statuses)
+        """The caller's runs with these statuses (every tenant's for an unscoped caller)."""
+        return tenancy.only_visible(await self.storage.runs.with_status(statuses))
 
     async def delete_run(self, thread_id: str, run_id: str) -> None:
         """Delete a finished run; ConflictError ``run_active`` while it is pending or running.

@@ -333,8 +333,8 @@ class RunStore(Protocol):
 
 
 class UsageRecord(TypedDict):
-    """One row of the usage ledger: what one run attempt's calls of one model used.
-    ``tenant_id`` and ``key_id`` stay None until keys and tenants exist."""
+    """One row of the usage ledger: what one run attempt's calls of one model used,
+    counted against the tenant and key the run was made with (None: an open server)."""
 
     run_id: str
     assistant_id: str
@@ -375,9 +375,10 @@ class UsageStore(Protocol):
     async def record(self, rows: Sequence[UsageRecord]) -> None: ...
 
     async def summary(
-        self, *, by: UsageGroup, since: datetime | None = None
+        self, *, by: UsageGroup, since: datetime | None = None, tenant_id: str | None = None
     ) -> builtins.list[UsageSummary]:
-        """Per day and group, oldest day first, rows created at or after ``since``."""
+        """Per day and group, oldest day first, rows created at or after ``since``
+        (of one tenant when ``tenant_id`` is given)."""
         ...
 
     async def spent(
@@ -389,6 +390,46 @@ class UsageStore(Protocol):
         assistant_id: str | None = None,
     ) -> float:
         """USD of the priced calls recorded at or after ``since`` (filters: None = any)."""
+        ...
+
+
+class ApiKey(TypedDict):
+    """An API key as stored: never the key itself, only its sha256 (``key_hash``)."""
+
+    key_id: str
+    key_hash: str
+    prefix: str  # the key's first characters, to tell keys apart in lists
+    tenant: str
+    name: str | None
+    scopes: builtins.list[str]
+    policies: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyStore(Protocol):
+    async def create(self, key: ApiKey) -> ApiKey: ...
+
+    async def get(self, key_id: str) -> ApiKey | None: ...
+
+    async def by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, revoked or expired too (the caller decides)."""
+        ...
+
+    async def list(
+        self, *, tenant: str | None = None, include_revoked: bool = False
+    ) -> builtins.list[ApiKey]:
+        """Oldest first."""
+        ...
+
+    async def revoke(self, key_id: str, at: datetime) -> ApiKey | None:
+        """Mark the key revoked (once: a second call keeps the first time). None when
+        there is no such key."""
+        ...
+
+    async def count(self) -> int:
+        """Keys that are neither revoked nor expired."""
         ...
 
 

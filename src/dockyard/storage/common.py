@@ -20,7 +20,14 @@ from langgraph.store.base import BaseStore
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dockyard.settings import Settings
-from dockyard.storage.base import AssistantStore, CronStore, RunStore, ThreadStore, UsageStore
+from dockyard.storage.base import (
+    AssistantStore,
+    CronStore,
+    KeyStore,
+    RunStore,
+    ThreadStore,
+    UsageStore,
+)
 from dockyard.storage.checkpoints import CheckpointAdmin
 from dockyard.storage.inline import InlineEngine
 
@@ -39,6 +46,7 @@ class Storage:
     store: BaseStore
     backend: str
     usage: UsageStore
+    keys: KeyStore
 
     async def ping(self, timeout: float = 3.0) -> dict[str, str]:  # noqa: ASYNC109
         """Problems per component; empty when everything answers within ``timeout``."""

@@ -182,3 +182,21 @@ usage_ledger = sa.Table(
     sa.Index("ix_usage_ledger_key_created", "key_id", "created_at"),
     sa.Index("ix_usage_ledger_assistant_created", "assistant_id", "created_at"),
 )
+
+# 0005: API keys. Only the key's sha256 is kept: a key is 256 random bits, so a slow hash
+# would buy nothing and cost every request; the prefix lets a person tell keys apart.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("tenant", sa.String(255), nullable=False, index=True),
+    sa.Column("name", sa.String(255), nullable=True),
+    sa.Column("scopes", JSONType, nullable=False),
+    # The key's own policy overrides ({"rate_limit": {...}, "budget": {...}}).
+    sa.Column("policies", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)

@@ -17,7 +17,8 @@ from dockyard.api.schemas import (
     AssistantUpdate,
     AssistantVersions,
 )
-from dockyard.errors import InvalidRequestError, NotFoundError
+from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError
+from dockyard.policies import tenancy
 from dockyard.runtime.graph_schemas import graph_schemas
 from dockyard.runtime.service import new_id
 from dockyard.runtime.shapes import assistant_out
@@ -45,6 +46,17 @@ async def _get(rt: DockyardProcess, assistant_id: str) -> Assistant:
     return await rt.runs.resolve_assistant(assistant_id)
 
 
+async def _writable(rt: DockyardProcess, assistant_id: str) -> Assistant:
+    a = await _get(rt, assistant_id)
+    tenancy.check_writable(a["metadata"], f"assistant {a['assistant_id']}")
+    return a
+
+
+# A scoped caller's searches are filtered here, not in SQL ("its own or no tenant's" is
+# not a containment filter): up to this many assistants are read per search.
+_SCOPED_SEARCH_MAX = 10_000
+
+
 @router.post("")
 async def create_assistant(body: AssistantCreate, rt: ProcessDep) -> Response:
     _check_graph(rt, body.graph_id)
@@ -54,25 +66,33 @@ async def create_assistant(body: AssistantCreate, rt: ProcessDep) -> Response:
         graph_id=body.graph_id,
         config=body.config or {},
         context=body.context or {},
-        metadata=body.metadata or {},
+        metadata=tenancy.stamp(body.metadata),
         name=body.name or "Untitled",
         description=body.description,
         if_exists=body.if_exists,
     )
+    if not tenancy.visible_or_shared(a["metadata"]):
+        raise ConflictError(
+            f"assistant {a['assistant_id']} is taken; choose another id", code="assistant_exists"
+        )
     return json_response(assistant_out(a))
 
 
 @router.post("/search")
 async def search_assistants(body: AssistantSearch, rt: ProcessDep) -> Response:
+    scoped = tenancy.tenant_of_caller() is not None
     items = await rt.storage.assistants.search(
         graph_id=body.graph_id,
         name=body.name,
         metadata=body.metadata,
-        limit=body.limit + 1,
-        offset=body.offset,
+        limit=_SCOPED_SEARCH_MAX if scoped else body.limit + 1,
+        offset=0 if scoped else body.offset,
         sort_by=body.sort_by,
         sort_order=body.sort_order,
     )
+    if scoped:
+        mine = [a for a in items if tenancy.visible_or_shared(a["metadata"])]
+        items = mine[body.offset : body.offset + body.limit + 1]
     items, headers = page(items, body.limit, body.offset)
     out = [select_fields(assistant_out(a), body.select) for a in items]
     return json_response(out, headers=headers)
@@ -80,6 +100,14 @@ async def search_assistants(body: AssistantSearch, rt: ProcessDep) -> Response:
 
 @router.post("/count")
 async def count_assistants(body: AssistantCount, rt: ProcessDep) -> int:
+    if tenancy.tenant_of_caller() is not None:
+        items = await rt.storage.assistants.search(
+            graph_id=body.graph_id,
+            name=body.name,
+            metadata=body.metadata,
+            limit=_SCOPED_SEARCH_MAX,
+        )
+        return sum(1 for a in items if tenancy.visible_or_shared(a["metadata"]))
     return await rt.storage.assistants.count(
         graph_id=body.graph_id, name=body.name, metadata=body.metadata
     )
@@ -92,7 +120,8 @@ async def get_assistant(assistant_id: str, rt: ProcessDep) -> Response:
 
 @router.patch("/{assistant_id}")
 async def update_assistant(assistant_id: str, body: AssistantUpdate, rt: ProcessDep) -> Response:
-    current = await _get(rt, assistant_id)
+    current = await _writable(rt, assistant_id)
+    tenancy.check_metadata(body.metadata)
     if body.graph_id is not None:
         _check_graph(rt, body.graph_id)
     _check_config(body.config)
@@ -112,7 +141,7 @@ async def update_assistant(assistant_id: str, body: AssistantUpdate, rt: Process
 async def delete_assistant(
     assistant_id: str, rt: ProcessDep, delete_threads: bool = False
 ) -> Response:
-    current = await _get(rt, assistant_id)
+    current = await _writable(rt, assistant_id)
     if delete_threads:
         raise InvalidRequestError(
             "delete_threads is not supported; delete the threads with DELETE /threads/{id}",
@@ -137,7 +166,7 @@ async def assistant_versions(
 
 @router.post("/{assistant_id}/latest")
 async def set_latest(assistant_id: str, body: AssistantLatest, rt: ProcessDep) -> Response:
-    current = await _get(rt, assistant_id)
+    current = await _writable(rt, assistant_id)
     a = await rt.storage.assistants.set_latest(current["assistant_id"], body.version)
     return json_response(assistant_out(a))
 

@@ -31,6 +31,7 @@ from dockyard.api.conversation import (
 from dockyard.api.deps import DockyardProcess, ProcessDep
 from dockyard.api.responses import json_response
 from dockyard.errors import InvalidRequestError
+from dockyard.policies import tenancy
 from dockyard.storage.base import Assistant
 
 router = APIRouter(tags=["chat"])
@@ -60,8 +61,11 @@ class ChatReply(BaseModel):
 
 
 def session_thread_id(user_id: str, session_id: str) -> str:
-    """The thread of one user's session: deterministic, and never shared between pairs."""
-    return str(uuid.uuid5(_SESSION_NS, json.dumps([user_id, session_id])))
+    """The thread of one user's session: deterministic, and never shared between pairs
+    (nor between tenants: the same user id in two tenants is two people)."""
+    tenant = tenancy.tenant_of_caller()
+    key = [user_id, session_id] if tenant is None else [tenant, user_id, session_id]
+    return str(uuid.uuid5(_SESSION_NS, json.dumps(key)))
 
 
 async def _assistant(rt: DockyardProcess, assistant_id: str | None) -> Assistant:

@@ -12,6 +12,7 @@ from dockyard.api.cron_schemas import CronCount, CronCreate, CronSearch, CronUpd
 from dockyard.api.deps import DockyardProcess, ProcessDep, get_thread
 from dockyard.api.responses import json_response, page
 from dockyard.errors import InvalidRequestError, NotFoundError
+from dockyard.policies import tenancy
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.crons import run_payload
 from dockyard.runtime.service import default_assistant_id, new_id
@@ -57,7 +58,7 @@ async def _checked_payload(
 
 async def _get(rt: DockyardProcess, cron_id: str) -> Cron:
     cron = await rt.storage.crons.get(cron_id)
-    if cron is None:
+    if cron is None or not tenancy.visible(cron["metadata"]):
         raise NotFoundError(f"cron {cron_id} not found", code="cron_not_found")
     return cron
 
@@ -89,7 +90,8 @@ async def _create(rt: DockyardProcess, thread_id: str | None, body: CronCreate) 
         "schedule": body.schedule,
         "timezone": body.timezone,
         "payload": fields,
-        "metadata": body.metadata or {},
+        # Its runs inherit this: the tenant and key they count against.
+        "metadata": tenancy.stamp(body.metadata),
         "enabled": body.enabled is not False,
         "end_time": body.end_time,
         "next_run_date": next_run(body.schedule, body.timezone, now, body.end_time),
@@ -114,6 +116,7 @@ async def create_thread_cron(thread_id: str, body: CronCreate, rt: ProcessDep) -
 @router.patch("/runs/crons/{cron_id}")
 async def update_cron(cron_id: str, body: CronUpdate, rt: ProcessDep) -> Response:
     current = await _get(rt, cron_id)
+    tenancy.check_metadata(body.metadata)
     if body.schedule is not None:
         check_schedule(body.schedule)
     if body.timezone is not None:
@@ -143,6 +146,7 @@ async def update_cron(cron_id: str, body: CronUpdate, rt: ProcessDep) -> Respons
 
 @router.delete("/runs/crons/{cron_id}", status_code=204)
 async def delete_cron(cron_id: str, rt: ProcessDep) -> Response:
+    await _get(rt, cron_id)
     if not await rt.storage.crons.delete(cron_id):
         raise NotFoundError(f"cron {cron_id} not found", code="cron_not_found")
     return Response(status_code=204)
@@ -161,7 +165,7 @@ async def search_crons(body: CronSearch, rt: ProcessDep) -> Response:
         assistant_id=_assistant_filter(rt, body.assistant_id),
         thread_id=body.thread_id,
         enabled=body.enabled,
-        metadata=body.metadata,
+        metadata=tenancy.search_filter(body.metadata),
         limit=body.limit + 1,
         offset=body.offset,
         sort_by=body.sort_by,
@@ -177,5 +181,5 @@ async def count_crons(body: CronCount, rt: ProcessDep) -> int:
     return await rt.storage.crons.count(
         assistant_id=_assistant_filter(rt, body.assistant_id),
         thread_id=body.thread_id,
-        metadata=body.metadata,
+        metadata=tenancy.search_filter(body.metadata),
     )

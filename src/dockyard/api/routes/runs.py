@@ -194,6 +194,7 @@ async def cancel_many(
         for run_id in body.run_ids:
             targets.append(await rt.runs.get_run(body.thread_id, run_id))
     elif body.thread_id:
+        await get_thread(rt, body.thread_id)
         targets = await rt.runs.active_runs(body.thread_id)
     elif body.status:
         targets = await _all_active(rt, body.status)

@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Query, Response
-from langgraph.store.base import Item, SearchItem
+from langgraph.store.base import BaseStore, Item, SearchItem
 
-from dockyard.api.deps import ProcessDep
+from dockyard.api.deps import DockyardProcess, ProcessDep
 from dockyard.api.responses import json_response, page
 from dockyard.api.schemas import StoreItemDelete, StoreItemPut, StoreNamespaces, StoreSearch
 from dockyard.errors import InvalidRequestError, NotFoundError
+from dockyard.policies import tenancy
 
 router = APIRouter(prefix="/store", tags=["store"])
 
@@ -26,6 +27,11 @@ async def _checked(call: Awaitable[T]) -> T:
         return await call
     except ValueError as e:
         raise InvalidRequestError(f"store refused the request: {e}") from e
+
+
+def _store(rt: DockyardProcess) -> BaseStore:
+    """The store as the caller's tenant sees it (its own namespaces only)."""
+    return tenancy.store_for_caller(rt.storage.store)
 
 
 def _utc(value: datetime) -> datetime:
@@ -80,7 +86,7 @@ async def put_item(body: StoreItemPut, rt: ProcessDep) -> Response:
                 param="index",
             )
         kwargs["index"] = body.index
-    await _checked(rt.storage.store.aput(ns, body.key, body.value, **kwargs))
+    await _checked(_store(rt).aput(ns, body.key, body.value, **kwargs))
     return Response(status_code=204)
 
 
@@ -92,7 +98,7 @@ async def get_item(
     refresh_ttl: bool | None = None,
 ) -> Response:
     ns = _check_namespace(namespace.split("."))
-    item = await rt.storage.store.aget(ns, key, refresh_ttl=refresh_ttl)
+    item = await _store(rt).aget(ns, key, refresh_ttl=refresh_ttl)
     if item is None:
         raise NotFoundError(f"no item {key!r} in namespace {namespace!r}", code="item_not_found")
     return json_response(_item_out(item))
@@ -100,7 +106,7 @@ async def get_item(
 
 @router.delete("/items", status_code=204)
 async def delete_item(body: StoreItemDelete, rt: ProcessDep) -> Response:
-    await rt.storage.store.adelete(_check_namespace(body.namespace), body.key)
+    await _store(rt).adelete(_check_namespace(body.namespace), body.key)
     return Response(status_code=204)
 
 
@@ -115,7 +121,7 @@ async def search_items(body: StoreSearch, rt: ProcessDep) -> Response:
     # One row past the page says whether a next page exists; it counts as read (its
     # TTL is refreshed with the page's).
     items = await _checked(
-        rt.storage.store.asearch(
+        _store(rt).asearch(
             tuple(body.namespace_prefix),
             query=body.query,
             filter=_operators(body.filter),
@@ -131,7 +137,7 @@ async def search_items(body: StoreSearch, rt: ProcessDep) -> Response:
 @router.post("/namespaces")
 async def list_namespaces(body: StoreNamespaces, rt: ProcessDep) -> Response:
     namespaces = await _checked(
-        rt.storage.store.alist_namespaces(
+        _store(rt).alist_namespaces(
             prefix=tuple(body.prefix) if body.prefix else None,
             suffix=tuple(body.suffix) if body.suffix else None,
             max_depth=body.max_depth,

@@ -11,7 +11,7 @@ from langgraph.errors import InvalidUpdateError
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
-from dockyard.api.deps import DockyardProcess, ProcessDep, get_thread
+from dockyard.api.deps import DockyardProcess, ProcessDep, get_thread, must_own
 from dockyard.api.responses import json_response, page, select_fields
 from dockyard.api.schemas import (
     TTL,
@@ -28,6 +28,7 @@ from dockyard.api.schemas import (
 )
 from dockyard.api.sse import sse_events
 from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError, UnsupportedFieldError
+from dockyard.policies import tenancy
 from dockyard.runtime.serde import to_jsonable
 from dockyard.runtime.service import new_id
 from dockyard.runtime.shapes import checkpoint_out, empty_state, state_out, thread_out
@@ -78,7 +79,7 @@ async def create_thread(body: ThreadCreate, rt: ProcessDep) -> Response:
             f"graph {body.graph_id!r} is not declared", code="graph_not_found", param="graph_id"
         )
     ttl, expires_at = _ttl(body.ttl, rt)
-    metadata = dict(body.metadata or {})
+    metadata = tenancy.stamp(body.metadata)
     if body.graph_id:
         metadata.setdefault("graph_id", body.graph_id)
     thread = await rt.storage.threads.create(
@@ -89,6 +90,7 @@ async def create_thread(body: ThreadCreate, rt: ProcessDep) -> Response:
         expires_at=expires_at,
         graph_id=body.graph_id,
     )
+    must_own(thread, f"thread {thread['thread_id']}")
     return json_response(thread_out(thread))
 
 
@@ -98,7 +100,7 @@ async def search_threads(body: ThreadSearch, rt: ProcessDep) -> Response:
         raise UnsupportedFieldError("extract: not supported; remove it", param="extract")
     items = await rt.storage.threads.search(
         ids=body.ids,
-        metadata=body.metadata,
+        metadata=tenancy.search_filter(body.metadata),
         values=body.values,
         status=body.status,
         limit=body.limit + 1,
@@ -114,7 +116,7 @@ async def search_threads(body: ThreadSearch, rt: ProcessDep) -> Response:
 @router.post("/count")
 async def count_threads(body: ThreadCount, rt: ProcessDep) -> int:
     return await rt.storage.threads.count(
-        metadata=body.metadata, values=body.values, status=body.status
+        metadata=tenancy.search_filter(body.metadata), values=body.values, status=body.status
     )
 
 
@@ -123,7 +125,7 @@ async def prune_threads(body: ThreadPrune, rt: ProcessDep) -> dict[str, int]:
     pruned = 0
     for thread_id in body.thread_ids:
         thread = await rt.storage.threads.get(thread_id)
-        if thread is None:
+        if thread is None or not tenancy.visible(thread["metadata"]):
             continue
         if body.strategy == "delete":
             await _delete_thread(rt, thread_id)
@@ -165,6 +167,8 @@ async def update_thread(
     rt: ProcessDep,
     prefer: str | None = Header(None),
 ) -> Response:
+    await get_thread(rt, thread_id)
+    tenancy.check_metadata(body.metadata)
     ttl, expires_at = _ttl(body.ttl, rt) if body.ttl else (None, None)
     thread = await rt.storage.threads.update(
         thread_id, metadata=body.metadata, ttl=ttl, expires_at=expires_at

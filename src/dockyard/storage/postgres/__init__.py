@@ -68,7 +68,14 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
     from psycopg_pool import AsyncConnectionPool
 
     from dockyard.storage.postgres.direct import DirectPg
-    from dockyard.storage.sql import SqlAssistants, SqlCrons, SqlRuns, SqlThreads, SqlUsage
+    from dockyard.storage.sql import (
+        SqlAssistants,
+        SqlCrons,
+        SqlKeys,
+        SqlRuns,
+        SqlThreads,
+        SqlUsage,
+    )
 
     assert settings.database_url is not None
     size = settings.database_pool_size
@@ -129,6 +136,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
                 store=store,
                 backend="postgres",
                 usage=SqlUsage(engine),
+                keys=SqlKeys(engine),
             )
         finally:
             with contextlib.suppress(Exception):

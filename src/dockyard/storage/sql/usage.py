@@ -66,7 +66,7 @@ class SqlUsage(SqlStore):
                 await conn.execute(INSERT_LEDGER, ledger_params(rows))
 
     async def summary(
-        self, *, by: UsageGroup, since: datetime | None = None
+        self, *, by: UsageGroup, since: datetime | None = None, tenant_id: str | None = None
     ) -> builtins.list[UsageSummary]:
         group = _GROUPS[by]
         c = usage_ledger.c
@@ -83,6 +83,8 @@ class SqlUsage(SqlStore):
         )
         if since is not None:
             q = q.where(c.created_at >= since)
+        if tenant_id is not None:
+            q = q.where(c.tenant_id == tenant_id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).mappings().all()
         # PostgreSQL sums integers as numeric: back to int.

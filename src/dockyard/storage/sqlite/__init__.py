@@ -19,6 +19,7 @@ from dockyard.storage.inline import InlineEngine
 from dockyard.storage.sql import (
     SqlAssistants,
     SqlCrons,
+    SqlKeys,
     SqlRuns,
     SqlThreads,
     SqlUsage,
@@ -87,6 +88,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
             store=store,
             backend="sqlite",
             usage=SqlUsage(engine),
+            keys=SqlKeys(engine),
         )
         yield storage
     finally:
