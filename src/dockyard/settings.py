@@ -421,14 +421,6 @@ class RateLimitConfig(RateLimits):
 
     @model_validator(mode="after")
     def _limits_something(self) -> RateLimitConfig:
-        tenant_tokens = self.tenant.tokens_per_minute if self.tenant is not None else None
-        if self.tokens_per_minute is not None or tenant_tokens is not None:
-            # Refused rather than accepted and ignored: a model call does not yet know
-            # which key or tenant its run came from (that arrives with API keys).
-            raise ValueError(
-                "policies.rate_limit tokens_per_minute is not enforced yet in this version "
-                "(model calls do not carry the caller's key until API keys land); remove it"
-            )
         limits = [self.requests_per_minute, self.tokens_per_minute]
         if self.tenant is not None:
             if self.tenant.requests_per_minute is None and self.tenant.tokens_per_minute is None:

@@ -12,6 +12,8 @@ GITIGNORE_LINE = ".dockyard/"
 DOCKYARD_YAML = """\
 # dockyard project. `dockyard serve` in this folder serves the graphs below on
 # http://127.0.0.1:8123 (API docs at /docs); data goes to ./.dockyard/ (SQLite).
+# It asks every request for an API key: make one with `dockyard keys create --tenant me`
+# (send it as `x-api-key`); `dockyard dev` runs open, for trying things out.
 graphs:
   agent: ./agent.py:graph
 
@@ -81,8 +83,9 @@ A dockyard project: `agent.py` is a LangChain `create_agent` graph, served behin
 LangGraph's Agent Server API.
 
 ```bash
-dockyard serve              # http://127.0.0.1:8123, API docs at /docs
-dockyard dev                # the same, reloading when agent.py changes
+dockyard keys create --tenant me   # an API key, printed once
+dockyard serve                     # http://127.0.0.1:8123, API docs at /docs; asks for the key
+dockyard dev                       # open (no key), reloading when agent.py changes
 ```
 
 Talk to it with `langgraph-sdk`:
@@ -90,7 +93,8 @@ Talk to it with `langgraph-sdk`:
 ```python
 from langgraph_sdk import get_client
 
-client = get_client(url="http://127.0.0.1:8123")
+# api_key: the key `dockyard keys create` printed (not needed under `dockyard dev`)
+client = get_client(url="http://127.0.0.1:8123", api_key="dk_...")
 thread = await client.threads.create()
 run = await client.runs.wait(
     thread["thread_id"], "agent",
@@ -146,6 +150,7 @@ def init_project(directory: Path) -> None:
     )
     typer.echo("Next steps:")
     typer.echo(f"  {where}dockyard serve")
+    typer.echo("  with a key from `dockyard keys create --tenant me` (or `dockyard dev`: open)")
     typer.echo("  then open http://127.0.0.1:8123/docs, or see README.md for a client")
 
 

@@ -140,6 +140,10 @@ class ModelRegistry:
         self._models: dict[str, BaseChatModel] = {}
         self._lock = threading.Lock()
 
+    @property
+    def wrap(self) -> ModelWrap | None:
+        return self._wrap
+
     @classmethod
     def from_settings(cls, settings: Settings, *, wrap: ModelWrap | None = None) -> ModelRegistry:
         """The registry of ``settings.models``, built."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from dockyard.errors import ConfigError
 from dockyard.extras import require_extra
+from dockyard.policies.chain import ModelChain
 from dockyard.runtime.admission import Admission
 from dockyard.runtime.attempt import RunContext
 from dockyard.runtime.broker import MemoryBroker, StreamBroker
@@ -141,6 +142,8 @@ async def open_runtime(
     async with contextlib.AsyncExitStack() as stack:
         storage = await stack.enter_async_context(open_storage(settings))
         registry.bind(storage.checkpointer, storage.store)
+        if isinstance(registry.models.wrap, ModelChain):
+            registry.models.wrap.bind_keys(storage.keys)
         # Closed after the executor drained: its runs' model calls use the policies.
         stack.push_async_callback(registry.models.aclose)
         redis = None
