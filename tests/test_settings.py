@@ -128,7 +128,14 @@ def test_langgraph_json_env_mapping_and_store(tmp_path: Path) -> None:
     assert (s.store.ttl.default_ttl, s.store.ttl.refresh_on_read) == (10, False)
 
 
-@pytest.mark.parametrize("key", ["auth", "no_such_key"])
+def test_a_bad_auth_path_is_refused_naming_it(tmp_path: Path) -> None:
+    config = write(tmp_path / "langgraph.json", json.dumps({"auth": {"path": "auth.py"}}))
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    assert "auth.path = 'auth.py'" in str(err.value)
+
+
+@pytest.mark.parametrize("key", ["no_such_key"])
 def test_unknown_langgraph_json_key_is_refused(tmp_path: Path, key: str) -> None:
     raw = {"graphs": {"agent": "./agent.py:graph"}, key: {"path": "./auth.py:auth"}}
     config = write(tmp_path / "langgraph.json", json.dumps(raw))
@@ -196,7 +203,10 @@ def test_platform_langgraph_json_and_the_same_dockyard_yaml(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("raw", "key"),
     [
-        ({"auth": {"path": "./auth.py:auth"}}, "auth"),
+        (
+            {"auth": {"path": "./auth.py:auth", "disable_studio_auth": True}},
+            "auth.disable_studio_auth",
+        ),
         ({"encryption": {"path": "./e.py:e"}}, "encryption"),
         ({"ui": {"agent": "./ui.tsx"}}, "ui"),
         ({"http": {"configurable_headers": {"includes": ["x-*"]}}}, "http.configurable_headers"),

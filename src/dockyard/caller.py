@@ -38,6 +38,11 @@ class Caller:
     # The key's own policy overrides, as stored with it: {"rate_limit": {...},
     # "budget": {...}}; each policy validates its own part.
     policies: Mapping[str, Any] = field(default_factory=dict)
+    # A project's LangGraph auth (policies/project_auth.py): the user its authenticate
+    # handler returned, its permissions, and the handlers every action passes.
+    user: Any = None
+    permissions: tuple[str, ...] = ()
+    project_auth: Any = None
 
     @property
     def is_admin(self) -> bool:

@@ -50,6 +50,7 @@ _SECTIONS: dict[str, frozenset[str] | None] = {
         }
     ),
     "webhooks": frozenset({"url", "headers", "env_prefix"}),
+    "auth": frozenset({"path"}),
 }
 
 # http switches for what dockyard does not serve at all: true is already the case.

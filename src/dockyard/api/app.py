@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,10 +33,17 @@ from dockyard.api.routes import (
 from dockyard.api.text_json import TextPlainJSON
 from dockyard.caller import Caller
 from dockyard.errors import DockyardError
-from dockyard.policies.auth import Authenticate, Authenticator, KeyAuth, presented_key
+from dockyard.policies.auth import (
+    KEY_PREFIX,
+    Authenticate,
+    Authenticator,
+    KeyAuth,
+    presented_key,
+)
 from dockyard.policies.pii import install_log_redaction
+from dockyard.policies.project_auth import ProjectAuth
 from dockyard.policies.rate_limit import RateLimit, RateLimiter
-from dockyard.runtime.graphs import load_registry
+from dockyard.runtime.graphs import import_attr, load_registry
 from dockyard.runtime.process import check_layout, open_runtime
 from dockyard.runtime.shapes import run_out
 from dockyard.settings import HttpConfig, Settings, load_settings
@@ -209,11 +217,31 @@ def _routers(http: HttpConfig) -> list[APIRouter]:
 
 def _authenticator(app: FastAPI, settings: Settings) -> Authenticator:
     keys = KeyAuth(settings.auth, lambda: app.state.runtime.storage.keys)
+    project = _project_auth(settings)
+    if project is None:
 
-    async def authenticate(scope: Scope) -> Caller | None:
-        return await keys.authenticate(presented_key(scope))
+        async def authenticate(scope: Scope) -> Caller | None:
+            return await keys.authenticate(presented_key(scope))
 
-    return authenticate
+        return authenticate
+
+    async def with_project_auth(scope: Scope) -> Caller | None:
+        # A dockyard key authenticates first; anything else is the project handler's.
+        key = presented_key(scope)
+        if project.authenticates and not (key and key.startswith(KEY_PREFIX)):
+            return await project.authenticate(scope)
+        who = await keys.authenticate(key) or Caller(None, None)
+        return dataclasses.replace(who, project_auth=project)
+
+    return with_project_auth
+
+
+def _project_auth(settings: Settings) -> ProjectAuth | None:
+    spec = settings.auth.path
+    if spec is None:
+        return None
+    obj = import_attr("auth.path", spec, settings.project_dir, "dockyard_auth")
+    return ProjectAuth(obj, spec)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -23,6 +23,7 @@ from langgraph.store.base import BaseStore
 
 from dockyard.caller import KEY_ID_KEY, RESERVED_METADATA, TENANT_KEY, Caller, current
 from dockyard.errors import ForbiddenError, InvalidRequestError
+from dockyard.policies.project_auth import Filter, as_containment, matches
 from dockyard.storage.prefixed import PrefixedStore
 
 R = TypeVar("R", bound=Mapping[str, Any])
@@ -114,6 +115,44 @@ def tenant_store(store: BaseStore, tenant: str | None) -> BaseStore:
 
 def store_for_caller(store: BaseStore) -> BaseStore:
     return tenant_store(store, tenant_of_caller())
+
+
+# -- a project's LangGraph auth handlers (policies/project_auth.py) -------------------------
+
+
+def handlers_on() -> bool:
+    who = current()
+    return who is not None and who.project_auth is not None
+
+
+async def authorize(resource: str, action: str, value: dict[str, Any]) -> Filter | None:
+    """The project's handler for this action: None (allowed), a filter the records must
+    match, or its refusal. ``value`` may come back changed (metadata, a namespace)."""
+    who = current()
+    if who is None or who.project_auth is None:
+        return None
+    result: Filter | None = await who.project_auth.authorize(who, resource, action, value)
+    return result
+
+
+def allowed(record_metadata: Mapping[str, Any] | None, flt: Filter | None) -> bool:
+    """Whether the caller may act on a record: its tenant's, and the handler's filter."""
+    return visible(record_metadata) and matches(record_metadata, flt)
+
+
+async def search_metadata(
+    resource: str, metadata: Mapping[str, Any] | None, value: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A search's metadata filter: the client's, the caller's tenant, the handler's."""
+    out = search_filter(metadata)
+    flt = await authorize(resource, "search", {"metadata": dict(metadata or {}), **value})
+    if not flt:
+        return out
+    out = dict(out or {})
+    for key, want in as_containment(flt).items():
+        # The client asked for one value, the handler allows another: nothing matches.
+        out[key] = want if out.get(key, want) == want else {"$never": True}
+    return out
 
 
 def tenant_of_caller() -> str | None:

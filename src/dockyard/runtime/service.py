@@ -219,6 +219,22 @@ class RunService:
         with it when missing, once the request has passed its checks (a refused request
         leaves no thread behind)."""
         assistant = await self.resolve_assistant(spec.assistant_id)
+        flt = None
+        if tenancy.handlers_on():
+            # The project's auth handler sees the run as LangGraph Platform shows it, and
+            # may add metadata; its filter applies to the thread the run is on.
+            value: dict[str, Any] = {
+                "thread_id": thread_id,
+                "assistant_id": assistant["assistant_id"],
+                "run_id": run_id,
+                "metadata": dict(spec.metadata),
+                "kwargs": spec.stored(),
+                "multitask_strategy": spec.multitask_strategy,
+                "if_not_exists": spec.if_not_exists,
+                "after_seconds": spec.after_seconds,
+            }
+            flt = await tenancy.authorize("threads", "create_run", value)
+            spec = spec.replace(metadata=value["metadata"])
         spec = await self.validate(spec, assistant)
         # A thread the run creates is its tenant's too.
         owner = tenancy.owner_of(spec.metadata)
@@ -236,7 +252,7 @@ class RunService:
                     "on_completion applies to stateless runs (POST /runs/...) only; remove it",
                     param="on_completion",
                 )
-            await self._check_thread_visible(thread_id)
+            await self._check_thread_visible(thread_id, flt)
             if spec.if_not_exists == "create":
                 create_thread = self._new_thread(thread_id, assistant["graph_id"], owner)
             elif thread_metadata is not None:
@@ -299,12 +315,13 @@ class RunService:
             direct.start(run)
         return run, first
 
-    async def _check_thread_visible(self, thread_id: str) -> None:
-        """Another tenant's thread answers as a missing one (a read for scoped callers only)."""
-        if tenancy.tenant_of_caller() is None:
+    async def _check_thread_visible(self, thread_id: str, flt: dict[str, Any] | None) -> None:
+        """Another tenant's thread, or one the project's auth filter does not match,
+        answers as a missing one (a read only for such callers)."""
+        if tenancy.tenant_of_caller() is None and not flt:
             return
         thread = await self.storage.threads.get(thread_id)
-        if thread is not None and not tenancy.visible(thread["metadata"]):
+        if thread is not None and not tenancy.allowed(thread["metadata"], flt):
             raise NotFoundError(f"thread {thread_id} not found", code="thread_not_found")
 
     async def delete_thread(self, thread_id: str) -> None:

@@ -18,7 +18,7 @@ from dockyard.api.schemas import (
     AssistantVersions,
 )
 from dockyard.errors import ConflictError, InvalidRequestError, NotFoundError
-from dockyard.policies import tenancy
+from dockyard.policies import project_auth, tenancy
 from dockyard.runtime.graph_schemas import graph_schemas
 from dockyard.runtime.service import new_id
 from dockyard.runtime.shapes import assistant_out
@@ -42,12 +42,23 @@ def _check_config(config: dict[str, Any] | None) -> None:
         raise InvalidRequestError(problem, param="config")
 
 
-async def _get(rt: DockyardProcess, assistant_id: str) -> Assistant:
-    return await rt.runs.resolve_assistant(assistant_id)
+async def _get(
+    rt: DockyardProcess,
+    assistant_id: str,
+    action: str = "read",
+    value: dict[str, Any] | None = None,
+) -> Assistant:
+    flt = await tenancy.authorize("assistants", action, value or {"assistant_id": assistant_id})
+    a = await rt.runs.resolve_assistant(assistant_id)
+    if not project_auth.matches(a["metadata"], flt):
+        raise NotFoundError(f"assistant {assistant_id!r} not found", code="assistant_not_found")
+    return a
 
 
-async def _writable(rt: DockyardProcess, assistant_id: str) -> Assistant:
-    a = await _get(rt, assistant_id)
+async def _writable(
+    rt: DockyardProcess, assistant_id: str, action: str, value: dict[str, Any] | None = None
+) -> Assistant:
+    a = await _get(rt, assistant_id, action, value)
     tenancy.check_writable(a["metadata"], f"assistant {a['assistant_id']}")
     return a
 
@@ -61,17 +72,29 @@ _SCOPED_SEARCH_MAX = 10_000
 async def create_assistant(body: AssistantCreate, rt: ProcessDep) -> Response:
     _check_graph(rt, body.graph_id)
     _check_config(body.config)
+    assistant_id = body.assistant_id or new_id()
+    value: dict[str, Any] = {
+        "assistant_id": assistant_id,
+        "graph_id": body.graph_id,
+        "config": body.config or {},
+        "context": body.context or {},
+        "metadata": dict(body.metadata or {}),
+        "if_exists": body.if_exists,
+        "name": body.name,
+        "description": body.description,
+    }
+    flt = await tenancy.authorize("assistants", "create", value)
     a = await rt.storage.assistants.create(
-        assistant_id=body.assistant_id or new_id(),
+        assistant_id=assistant_id,
         graph_id=body.graph_id,
         config=body.config or {},
         context=body.context or {},
-        metadata=tenancy.stamp(body.metadata),
+        metadata=tenancy.stamp(value["metadata"]),
         name=body.name or "Untitled",
         description=body.description,
         if_exists=body.if_exists,
     )
-    if not tenancy.visible_or_shared(a["metadata"]):
+    if not tenancy.visible_or_shared(a["metadata"]) or not project_auth.matches(a["metadata"], flt):
         raise ConflictError(
             f"assistant {a['assistant_id']} is taken; choose another id", code="assistant_exists"
         )
@@ -84,7 +107,7 @@ async def search_assistants(body: AssistantSearch, rt: ProcessDep) -> Response:
     items = await rt.storage.assistants.search(
         graph_id=body.graph_id,
         name=body.name,
-        metadata=body.metadata,
+        metadata=await _search_metadata(body.metadata, body.graph_id),
         limit=_SCOPED_SEARCH_MAX if scoped else body.limit + 1,
         offset=0 if scoped else body.offset,
         sort_by=body.sort_by,
@@ -104,13 +127,31 @@ async def count_assistants(body: AssistantCount, rt: ProcessDep) -> int:
         items = await rt.storage.assistants.search(
             graph_id=body.graph_id,
             name=body.name,
-            metadata=body.metadata,
+            metadata=await _search_metadata(body.metadata, body.graph_id),
             limit=_SCOPED_SEARCH_MAX,
         )
         return sum(1 for a in items if tenancy.visible_or_shared(a["metadata"]))
     return await rt.storage.assistants.count(
-        graph_id=body.graph_id, name=body.name, metadata=body.metadata
+        graph_id=body.graph_id,
+        name=body.name,
+        metadata=await _search_metadata(body.metadata, body.graph_id),
     )
+
+
+async def _search_metadata(
+    metadata: dict[str, Any] | None, graph_id: str | None
+) -> dict[str, Any] | None:
+    """The client's filter and the project's auth handler's (assistants are not tenant
+    filtered in SQL: shared ones are everyone's)."""
+    flt = await tenancy.authorize(
+        "assistants", "search", {"metadata": dict(metadata or {}), "graph_id": graph_id}
+    )
+    if not flt:
+        return metadata
+    out = dict(metadata or {})
+    for key, want in project_auth.as_containment(flt).items():
+        out[key] = want if out.get(key, want) == want else {"$never": True}
+    return out
 
 
 @router.get("/{assistant_id}")
@@ -120,8 +161,12 @@ async def get_assistant(assistant_id: str, rt: ProcessDep) -> Response:
 
 @router.patch("/{assistant_id}")
 async def update_assistant(assistant_id: str, body: AssistantUpdate, rt: ProcessDep) -> Response:
-    current = await _writable(rt, assistant_id)
-    tenancy.check_metadata(body.metadata)
+    value: dict[str, Any] = {"assistant_id": assistant_id, "metadata": dict(body.metadata or {})}
+    current = await _writable(rt, assistant_id, "update", value)
+    metadata: dict[str, Any] | None = value["metadata"]
+    if body.metadata is None and not metadata:
+        metadata = None
+    tenancy.check_metadata(metadata)
     if body.graph_id is not None:
         _check_graph(rt, body.graph_id)
     _check_config(body.config)
@@ -130,7 +175,7 @@ async def update_assistant(assistant_id: str, body: AssistantUpdate, rt: Process
         graph_id=body.graph_id,
         config=body.config,
         context=body.context,
-        metadata=body.metadata,
+        metadata=metadata,
         name=body.name,
         description=body.description,
     )
@@ -141,7 +186,7 @@ async def update_assistant(assistant_id: str, body: AssistantUpdate, rt: Process
 async def delete_assistant(
     assistant_id: str, rt: ProcessDep, delete_threads: bool = False
 ) -> Response:
-    current = await _writable(rt, assistant_id)
+    current = await _writable(rt, assistant_id, "delete")
     if delete_threads:
         raise InvalidRequestError(
             "delete_threads is not supported; delete the threads with DELETE /threads/{id}",
@@ -166,7 +211,7 @@ async def assistant_versions(
 
 @router.post("/{assistant_id}/latest")
 async def set_latest(assistant_id: str, body: AssistantLatest, rt: ProcessDep) -> Response:
-    current = await _writable(rt, assistant_id)
+    current = await _writable(rt, assistant_id, "update")
     a = await rt.storage.assistants.set_latest(current["assistant_id"], body.version)
     return json_response(assistant_out(a))
 

@@ -56,9 +56,10 @@ async def _checked_payload(
     await rt.runs.validate(spec, assistant)
 
 
-async def _get(rt: DockyardProcess, cron_id: str) -> Cron:
+async def _get(rt: DockyardProcess, cron_id: str, action: str = "read") -> Cron:
+    flt = await tenancy.authorize("crons", action, {"cron_id": cron_id})
     cron = await rt.storage.crons.get(cron_id)
-    if cron is None or not tenancy.visible(cron["metadata"]):
+    if cron is None or not tenancy.allowed(cron["metadata"], flt):
         raise NotFoundError(f"cron {cron_id} not found", code="cron_not_found")
     return cron
 
@@ -82,6 +83,14 @@ async def _create(rt: DockyardProcess, thread_id: str | None, body: CronCreate) 
     fields = body.run_fields()
     fields.setdefault("stream_mode", ["values"])
     await _checked_payload(rt, assistant, fields)
+    value: dict[str, Any] = {
+        "payload": fields,
+        "schedule": body.schedule,
+        "thread_id": thread_id,
+        "end_time": body.end_time,
+        "metadata": dict(body.metadata or {}),
+    }
+    await tenancy.authorize("crons", "create", value)
     now = utcnow()
     cron: Cron = {
         "cron_id": new_id(),
@@ -91,7 +100,7 @@ async def _create(rt: DockyardProcess, thread_id: str | None, body: CronCreate) 
         "timezone": body.timezone,
         "payload": fields,
         # Its runs inherit this: the tenant and key they count against.
-        "metadata": tenancy.stamp(body.metadata),
+        "metadata": tenancy.stamp(value["metadata"]),
         "enabled": body.enabled is not False,
         "end_time": body.end_time,
         "next_run_date": next_run(body.schedule, body.timezone, now, body.end_time),
@@ -115,7 +124,7 @@ async def create_thread_cron(thread_id: str, body: CronCreate, rt: ProcessDep) -
 
 @router.patch("/runs/crons/{cron_id}")
 async def update_cron(cron_id: str, body: CronUpdate, rt: ProcessDep) -> Response:
-    current = await _get(rt, cron_id)
+    current = await _get(rt, cron_id, "update")
     tenancy.check_metadata(body.metadata)
     if body.schedule is not None:
         check_schedule(body.schedule)
@@ -146,7 +155,7 @@ async def update_cron(cron_id: str, body: CronUpdate, rt: ProcessDep) -> Respons
 
 @router.delete("/runs/crons/{cron_id}", status_code=204)
 async def delete_cron(cron_id: str, rt: ProcessDep) -> Response:
-    await _get(rt, cron_id)
+    await _get(rt, cron_id, "delete")
     if not await rt.storage.crons.delete(cron_id):
         raise NotFoundError(f"cron {cron_id} not found", code="cron_not_found")
     return Response(status_code=204)
@@ -165,7 +174,9 @@ async def search_crons(body: CronSearch, rt: ProcessDep) -> Response:
         assistant_id=_assistant_filter(rt, body.assistant_id),
         thread_id=body.thread_id,
         enabled=body.enabled,
-        metadata=tenancy.search_filter(body.metadata),
+        metadata=await tenancy.search_metadata(
+            "crons", body.metadata, {"assistant_id": body.assistant_id, "thread_id": body.thread_id}
+        ),
         limit=body.limit + 1,
         offset=body.offset,
         sort_by=body.sort_by,
@@ -181,5 +192,7 @@ async def count_crons(body: CronCount, rt: ProcessDep) -> int:
     return await rt.storage.crons.count(
         assistant_id=_assistant_filter(rt, body.assistant_id),
         thread_id=body.thread_id,
-        metadata=tenancy.search_filter(body.metadata),
+        metadata=await tenancy.search_metadata(
+            "crons", body.metadata, {"assistant_id": body.assistant_id, "thread_id": body.thread_id}
+        ),
     )

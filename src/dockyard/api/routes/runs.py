@@ -6,12 +6,13 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from dockyard.api.deps import DockyardProcess, ProcessDep, get_thread
+from dockyard.api.deps import DockyardProcess, ProcessDep, get_thread, guard_thread
 from dockyard.api.gateway import CacheHeader, cache_bypass
 from dockyard.api.responses import json_response, page
 from dockyard.api.schemas import RunCreate, RunsCancel
 from dockyard.api.sse import run_paths, sse_events
-from dockyard.errors import InvalidRequestError
+from dockyard.errors import InvalidRequestError, NotFoundError
+from dockyard.policies import tenancy
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.broker import Announced
 from dockyard.runtime.shapes import run_out
@@ -104,11 +105,13 @@ async def list_runs(
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
 async def get_run(thread_id: str, run_id: str, rt: ProcessDep) -> Response:
+    await guard_thread(rt, thread_id, "read")
     return json_response(run_out(await rt.runs.get_run(thread_id, run_id)))
 
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
 async def delete_run(thread_id: str, run_id: str, rt: ProcessDep) -> Response:
+    await guard_thread(rt, thread_id, "delete")
     await rt.runs.delete_run(thread_id, run_id)
     return Response(status_code=204)
 
@@ -121,12 +124,14 @@ async def cancel_run(
     wait: bool = False,
     action: CancelActionQ = "interrupt",
 ) -> Response:
+    await guard_thread(rt, thread_id, "update")
     await rt.runs.cancel_by_id(thread_id, run_id, action, wait)
     return Response(status_code=202 if not wait else 204)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
 async def join_run(thread_id: str, run_id: str, rt: ProcessDep) -> Response:
+    await guard_thread(rt, thread_id, "read")
     run = await rt.runs.get_run(thread_id, run_id)
     return json_response(await rt.runs.wait_result(run))
 
@@ -140,6 +145,7 @@ async def join_run_stream(
     cancel_on_disconnect: bool = False,
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
 ) -> Response:
+    await guard_thread(rt, thread_id, "read")
     run = await rt.runs.get_run(thread_id, run_id)
     return sse_events(
         rt, run, stream_mode, last_event_id, cancel_on_disconnect=cancel_on_disconnect
@@ -191,13 +197,16 @@ async def cancel_many(
     if body.run_ids:
         if not body.thread_id:
             raise InvalidRequestError("run_ids needs thread_id", param="thread_id")
+        await get_thread(rt, body.thread_id, "update")
         for run_id in body.run_ids:
             targets.append(await rt.runs.get_run(body.thread_id, run_id))
     elif body.thread_id:
-        await get_thread(rt, body.thread_id)
+        await get_thread(rt, body.thread_id, "update")
         targets = await rt.runs.active_runs(body.thread_id)
     elif body.status:
         targets = await _all_active(rt, body.status)
+        if tenancy.handlers_on():
+            targets = [r for r in targets if await _may_update(rt, r["thread_id"])]
     else:
         raise InvalidRequestError(
             "say which runs to cancel: thread_id (+ run_ids) or status", param="status"
@@ -206,6 +215,14 @@ async def cancel_many(
         if run["status"] in ACTIVE_RUN_STATUSES:
             await rt.runs.cancel(run, action)
     return Response(status_code=204)
+
+
+async def _may_update(rt: DockyardProcess, thread_id: str) -> bool:
+    try:
+        await get_thread(rt, thread_id, "update")
+    except NotFoundError:
+        return False
+    return True
 
 
 async def _all_active(rt: DockyardProcess, status: str) -> list[Run]:

@@ -34,6 +34,21 @@ def _store(rt: DockyardProcess) -> BaseStore:
     return tenancy.store_for_caller(rt.storage.store)
 
 
+async def _authorize(action: str, value: dict[str, Any]) -> dict[str, Any]:
+    """The project's store handler for ``action``: it may change the namespace (to put
+    the user's id in front, as LangGraph's examples do) or refuse; returns ``value``."""
+    if tenancy.handlers_on():
+        if await tenancy.authorize("store", action, value):
+            raise TypeError(
+                f"the store.{action} auth handler returned a filter: store handlers change "
+                "value['namespace'] or refuse, they cannot filter"
+            )
+        ns = value.get("namespace")
+        if ns is not None:
+            value["namespace"] = _check_namespace(list(ns))
+    return value
+
+
 def _utc(value: datetime) -> datetime:
     # The SQLite store keeps naive UTC timestamps; clients need the offset.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
@@ -75,6 +90,13 @@ def _item_out(item: Item | SearchItem) -> dict[str, Any]:
 @router.put("/items", status_code=204)
 async def put_item(body: StoreItemPut, rt: ProcessDep) -> Response:
     ns = _check_namespace(body.namespace)
+    value: dict[str, Any] = {
+        "namespace": ns,
+        "key": body.key,
+        "value": body.value,
+        "index": body.index,
+    }
+    ns = (await _authorize("put", value))["namespace"]
     kwargs: dict[str, Any] = {}
     if body.ttl is not None:
         kwargs["ttl"] = body.ttl
@@ -86,7 +108,7 @@ async def put_item(body: StoreItemPut, rt: ProcessDep) -> Response:
                 param="index",
             )
         kwargs["index"] = body.index
-    await _checked(_store(rt).aput(ns, body.key, body.value, **kwargs))
+    await _checked(_store(rt).aput(ns, body.key, value["value"], **kwargs))
     return Response(status_code=204)
 
 
@@ -98,6 +120,7 @@ async def get_item(
     refresh_ttl: bool | None = None,
 ) -> Response:
     ns = _check_namespace(namespace.split("."))
+    ns = (await _authorize("get", {"namespace": ns, "key": key}))["namespace"]
     item = await _store(rt).aget(ns, key, refresh_ttl=refresh_ttl)
     if item is None:
         raise NotFoundError(f"no item {key!r} in namespace {namespace!r}", code="item_not_found")
@@ -106,7 +129,9 @@ async def get_item(
 
 @router.delete("/items", status_code=204)
 async def delete_item(body: StoreItemDelete, rt: ProcessDep) -> Response:
-    await _store(rt).adelete(_check_namespace(body.namespace), body.key)
+    ns = _check_namespace(body.namespace)
+    ns = (await _authorize("delete", {"namespace": ns, "key": body.key}))["namespace"]
+    await _store(rt).adelete(ns, body.key)
     return Response(status_code=204)
 
 
@@ -118,11 +143,21 @@ async def search_items(body: StoreSearch, rt: ProcessDep) -> Response:
             "dockyard.yaml, or search with filter only",
             param="query",
         )
+    value: dict[str, Any] = {
+        "namespace": tuple(body.namespace_prefix),
+        "filter": body.filter,
+        "limit": body.limit,
+        "offset": body.offset,
+        "query": body.query,
+    }
+    # A prefix may be empty: not checked as a namespace.
+    if tenancy.handlers_on() and await tenancy.authorize("store", "search", value):
+        raise TypeError("the store.search auth handler returned a filter")
     # One row past the page says whether a next page exists; it counts as read (its
     # TTL is refreshed with the page's).
     items = await _checked(
         _store(rt).asearch(
-            tuple(body.namespace_prefix),
+            tuple(value["namespace"]),
             query=body.query,
             filter=_operators(body.filter),
             limit=body.limit + 1,
@@ -136,9 +171,18 @@ async def search_items(body: StoreSearch, rt: ProcessDep) -> Response:
 
 @router.post("/namespaces")
 async def list_namespaces(body: StoreNamespaces, rt: ProcessDep) -> Response:
+    value: dict[str, Any] = {
+        "namespace": tuple(body.prefix) if body.prefix else None,
+        "suffix": tuple(body.suffix) if body.suffix else None,
+        "max_depth": body.max_depth,
+        "limit": body.limit,
+        "offset": body.offset,
+    }
+    if tenancy.handlers_on() and await tenancy.authorize("store", "list_namespaces", value):
+        raise TypeError("the store.list_namespaces auth handler returned a filter")
     namespaces = await _checked(
         _store(rt).alist_namespaces(
-            prefix=tuple(body.prefix) if body.prefix else None,
+            prefix=tuple(value["namespace"]) if value["namespace"] else None,
             suffix=tuple(body.suffix) if body.suffix else None,
             max_depth=body.max_depth,
             limit=body.limit + 1,

@@ -79,18 +79,25 @@ async def create_thread(body: ThreadCreate, rt: ProcessDep) -> Response:
             f"graph {body.graph_id!r} is not declared", code="graph_not_found", param="graph_id"
         )
     ttl, expires_at = _ttl(body.ttl, rt)
-    metadata = tenancy.stamp(body.metadata)
+    thread_id = body.thread_id or new_id()
+    value: dict[str, Any] = {
+        "thread_id": thread_id,
+        "metadata": dict(body.metadata or {}),
+        "if_exists": body.if_exists,
+    }
+    flt = await tenancy.authorize("threads", "create", value)  # may add metadata
+    metadata = tenancy.stamp(value["metadata"])
     if body.graph_id:
         metadata.setdefault("graph_id", body.graph_id)
     thread = await rt.storage.threads.create(
-        thread_id=body.thread_id or new_id(),
+        thread_id=thread_id,
         metadata=metadata,
         if_exists=body.if_exists,
         ttl=ttl,
         expires_at=expires_at,
         graph_id=body.graph_id,
     )
-    must_own(thread, f"thread {thread['thread_id']}")
+    must_own(thread, f"thread {thread['thread_id']}", flt)
     return json_response(thread_out(thread))
 
 
@@ -100,7 +107,9 @@ async def search_threads(body: ThreadSearch, rt: ProcessDep) -> Response:
         raise UnsupportedFieldError("extract: not supported; remove it", param="extract")
     items = await rt.storage.threads.search(
         ids=body.ids,
-        metadata=tenancy.search_filter(body.metadata),
+        metadata=await tenancy.search_metadata(
+            "threads", body.metadata, {"status": body.status, "limit": body.limit}
+        ),
         values=body.values,
         status=body.status,
         limit=body.limit + 1,
@@ -116,7 +125,9 @@ async def search_threads(body: ThreadSearch, rt: ProcessDep) -> Response:
 @router.post("/count")
 async def count_threads(body: ThreadCount, rt: ProcessDep) -> int:
     return await rt.storage.threads.count(
-        metadata=tenancy.search_filter(body.metadata), values=body.values, status=body.status
+        metadata=await tenancy.search_metadata("threads", body.metadata, {"status": body.status}),
+        values=body.values,
+        status=body.status,
     )
 
 
@@ -124,8 +135,9 @@ async def count_threads(body: ThreadCount, rt: ProcessDep) -> int:
 async def prune_threads(body: ThreadPrune, rt: ProcessDep) -> dict[str, int]:
     pruned = 0
     for thread_id in body.thread_ids:
-        thread = await rt.storage.threads.get(thread_id)
-        if thread is None or not tenancy.visible(thread["metadata"]):
+        try:
+            await get_thread(rt, thread_id, "delete")
+        except NotFoundError:
             continue
         if body.strategy == "delete":
             await _delete_thread(rt, thread_id)
@@ -167,11 +179,15 @@ async def update_thread(
     rt: ProcessDep,
     prefer: str | None = Header(None),
 ) -> Response:
-    await get_thread(rt, thread_id)
-    tenancy.check_metadata(body.metadata)
+    value: dict[str, Any] = {"thread_id": thread_id, "metadata": dict(body.metadata or {})}
+    await get_thread(rt, thread_id, "update", value)
+    metadata: dict[str, Any] | None = value["metadata"]
+    if body.metadata is None and not metadata:
+        metadata = None
+    tenancy.check_metadata(metadata)
     ttl, expires_at = _ttl(body.ttl, rt) if body.ttl else (None, None)
     thread = await rt.storage.threads.update(
-        thread_id, metadata=body.metadata, ttl=ttl, expires_at=expires_at
+        thread_id, metadata=metadata, ttl=ttl, expires_at=expires_at
     )
     if prefer and "return=minimal" in prefer:
         return Response(status_code=204)
@@ -184,7 +200,7 @@ async def _delete_thread(rt: DockyardProcess, thread_id: str) -> None:
 
 @router.delete("/{thread_id}", status_code=204)
 async def delete_thread(thread_id: str, rt: ProcessDep) -> Response:
-    await get_thread(rt, thread_id)
+    await get_thread(rt, thread_id, "delete")
     await _delete_thread(rt, thread_id)
     return Response(status_code=204)
 
@@ -283,7 +299,7 @@ async def post_state_at(thread_id: str, body: StateAtCheckpoint, rt: ProcessDep)
 
 @router.post("/{thread_id}/state")
 async def update_state(thread_id: str, body: StateUpdate, rt: ProcessDep) -> Response:
-    thread = await get_thread(rt, thread_id)
+    thread = await get_thread(rt, thread_id, "update")
     if thread["status"] == "busy":
         raise ConflictError(
             f"thread {thread_id} is busy with a run; update its state when the run ends",
