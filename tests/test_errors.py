@@ -15,6 +15,7 @@ from dockyard.errors import (
     AgentTimeoutError,
     BudgetExceededError,
     DockyardError,
+    ForbiddenError,
     GuardrailBlockedError,
     InputTooLongError,
     NotFoundError,
@@ -22,6 +23,7 @@ from dockyard.errors import (
     ProviderUnavailableError,
     QuotaExceededError,
     RateLimitedError,
+    UnauthorizedError,
     dockyard_cause,
 )
 from dockyard.runtime.attempt import error_body
@@ -34,7 +36,14 @@ POLICIES: list[tuple[type[PolicyError], int, str]] = [
     (GuardrailBlockedError, 400, "guardrail_blocked"),
     (InputTooLongError, 400, "input_too_long"),
     (ProviderUnavailableError, 503, "provider_unavailable"),
+    (ForbiddenError, 403, "forbidden"),
 ]
+
+
+def test_unauthorized_asks_for_a_bearer_key() -> None:
+    e = UnauthorizedError("an API key is required")
+    assert (e.status_code, e.code) == (401, "unauthorized")
+    assert e.headers() == {"WWW-Authenticate": 'Bearer realm="dockyard"'}
 
 
 def test_one_tree() -> None:

@@ -15,6 +15,8 @@ machine-readable ``code``; the message says what to change.
     ├── AgentRunError             502 agent_failed (the graph failed; OpenAI routes and /chat)
     │   └── AgentTimeoutError     504 agent_timeout
     └── PolicyError               403 policy_refused
+        ├── UnauthorizedError     401 unauthorized (no valid API key; WWW-Authenticate)
+        ├── ForbiddenError        403 forbidden (a scope or an auth handler says no)
         ├── RateLimitedError      429 rate_limited (Retry-After, X-RateLimit-*)
         │   └── QuotaExceededError 429 quota_exceeded (Retry-After)
         ├── BudgetExceededError   402 budget_exceeded
@@ -370,6 +372,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DockyardError",
+    "ForbiddenError",
     "GuardrailBlockedError",
     "InputRejectedError",
     "InputTooLargeError",
@@ -383,6 +386,7 @@ __all__ = [
     "ProviderUnavailableError",
     "QuotaExceededError",
     "RateLimitedError",
+    "UnauthorizedError",
     "UnavailableError",
     "UnsupportedFieldError",
     "dockyard_cause",

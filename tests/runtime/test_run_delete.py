@@ -51,7 +51,7 @@ def stale_reads(storage: Storage, monkeypatch: pytest.MonkeyPatch, status: str) 
         calls += 1
         row = await real(run_id, thread_id)
         if calls == 1:
-            row = {**(row or {}), "run_id": run_id, "status": status}  # type: ignore[typeddict-item]
+            row = {"metadata": {}, **(row or {}), "run_id": run_id, "status": status}  # type: ignore[typeddict-item]
         return row
 
     monkeypatch.setattr(storage.runs, "get", get)
