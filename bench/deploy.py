@@ -341,6 +341,8 @@ def deployment(
             "DOCKYARD_REDIS_URL": redis_url,
             "DOCKYARD_REDIS_PREFIX": prefix,
             "DOCKYARD_DATA_DIR": str(workdir / "data"),
+            # Open, as `langgraph dev` is: the runtime is measured, not key lookups.
+            "DOCKYARD_AUTH__REQUIRED": "false",
         }
         logdir = workdir / "logs"
         logdir.mkdir(parents=True, exist_ok=True)
