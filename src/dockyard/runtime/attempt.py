@@ -22,6 +22,7 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from dockyard import caller
 from dockyard.errors import PolicyError, dockyard_cause
 from dockyard.policies.prices import PriceTable
 from dockyard.providers.registry import MODELS_KEY
@@ -338,7 +339,11 @@ class RunAttempt:
         run = self.run
         usage = add_usage(run.get("usage"), self.usage)
         run["usage"] = usage
-        return usage, self.usage.ledger(self.run_id, run["assistant_id"])
+        # The ledger's tenant and key are those stamped on the run (budgets sum by them).
+        tenant, key_id = caller.ids(run.get("metadata"))
+        return usage, self.usage.ledger(
+            self.run_id, run["assistant_id"], tenant_id=tenant, key_id=key_id
+        )
 
     async def _record(self, outcome: Outcome) -> bool:
         """Store the run's outcome and the thread's state; False if the run was not ours.
