@@ -256,7 +256,7 @@ class RedisBudgets:
             missing = [todo[int(j) - 1] for j in reply[:split]]
             rest = reply[split + 1 :]
             for j in range(0, len(rest), 3):
-                line = lines[todo[int(rest[j]) - 1]][1]
+                line = lines[todo[int(rest[j]) - 1] - 1][1]
                 share = float(rest[j + 1])
                 start = period_start(line.period, now)
                 out.append(Crossing(line, share, int(rest[j + 2]), start))

@@ -164,13 +164,16 @@ class SqlBudgets(SqlStore):
         if not reached:
             return []
         name = line.name(now)
-        ins = self._insert(budget_marks).on_conflict_do_nothing(
-            index_elements=["line", "threshold"]
+        # RETURNING, not rowcount: the PostgreSQL driver may not report one.
+        ins = (
+            self._insert(budget_marks)
+            .on_conflict_do_nothing(index_elements=["line", "threshold"])
+            .returning(budget_marks.c.line)
         )
         out = []
         for t in reached:
             done = await conn.execute(ins, {"line": name, "threshold": t, "created_at": now})
-            if done.rowcount == 1:
+            if done.first() is not None:
                 out.append(Crossing(line, t, spent, start))
         return out
 
