@@ -48,26 +48,26 @@ class Backend:
 
     async def spend(self, scope: str, usd: float, at: datetime = NOW) -> None:
         """A run's cost, in the ledger as a settling run writes it."""
-        kind, _, ident = scope.partition(":")
-        await self.storage.usage.record(
-            [
-                UsageRecord(
-                    run_id=str(uuid.uuid4()),
-                    assistant_id="asst",
-                    tenant_id=ident if kind == "tenant" else None,
-                    key_id=ident if kind == "key" else None,
-                    model="m",
-                    day=at.date(),
-                    created_at=at,
-                    calls=1,
-                    input_tokens=1,
-                    output_tokens=1,
-                    cached_input_tokens=0,
-                    cache_write_tokens=0,
-                    cost_usd=usd,
-                )
-            ]
-        )
+        await self.storage.usage.record([ledger_row(str(uuid.uuid4()), scope, usd, at)])
+
+
+def ledger_row(run_id: str, scope: str, usd: float, at: datetime = NOW) -> UsageRecord:
+    kind, _, ident = scope.partition(":")
+    return UsageRecord(
+        run_id=run_id,
+        assistant_id="asst",
+        tenant_id=ident if kind == "tenant" else None,
+        key_id=ident if kind == "key" else None,
+        model="m",
+        day=at.date(),
+        created_at=at,
+        calls=1,
+        input_tokens=1,
+        output_tokens=1,
+        cached_input_tokens=0,
+        cache_write_tokens=0,
+        cost_usd=usd,
+    )
 
 
 async def _sqlite(tmp_path: Path) -> tuple[Storage, Storage, AsyncExitStack]:
@@ -266,3 +266,16 @@ async def test_concurrent_holds_from_two_processes_never_overspend(be: Backend) 
         *(hold([be.a, be.b][i % 2], [line, tenant], CENT) for i in range(20))
     )
     assert sum(r is None for r in results) == 5
+
+
+async def test_a_hold_whose_cost_is_in_the_ledger_counts_once(be: Backend) -> None:
+    """Between a run's ledger commit and its settle the cost is not counted twice: the
+    SQL store sees the run's rows, the counters move only at the settle."""
+    line = key_daily(0.05)
+    for i in range(5):
+        assert await hold(be.a, line, CENT, hold_id=f"run-{i}") is None
+    if isinstance(be.a, SqlBudgets):
+        await be.storage.usage.record([ledger_row("run-0", "key:k1", 0.01)])
+    assert await hold(be.b, line, 1) is not None  # still exactly full, not over
+    await be.a.release("run-1")
+    assert await hold(be.b, line, CENT) is None  # one cent of room, not zero

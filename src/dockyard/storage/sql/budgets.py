@@ -9,9 +9,8 @@ has room. Everything read after the lock sees every hold and every ledger row co
 before it (READ COMMITTED takes a fresh snapshot per statement; SQLite's writer reads
 the last commit), so two holders never both take the last room.
 
-Spend is the ledger (written in the same transaction as a run's outcome): between that
-commit and the settle the run's cost counts twice, which can only refuse early, never
-overspend.
+Spend is the ledger (written in the same transaction as a run's outcome); a hold stops
+counting as soon as its run's ledger rows are there, so a cost never counts twice.
 """
 
 from __future__ import annotations
@@ -62,6 +61,14 @@ async def ledger_spent(conn: Conn, scope: str, since: datetime) -> int:
     return to_nanos(float((await conn.execute(q)).scalar_one()))
 
 
+# A hold whose run (or gateway call) has its ledger rows is spent, not held: the rows
+# are committed with the run's outcome, the settle comes after, and in between the cost
+# would count twice (refusing a request that fits).
+_in_ledger = (
+    sa.select(usage_ledger.c.run_id).where(usage_ledger.c.run_id == budget_holds.c.hold_id).exists()
+)
+
+
 class SqlBudgets(SqlStore):
     """``BudgetStore`` on dockyard's database (storage/budgets.py)."""
 
@@ -106,7 +113,7 @@ class SqlBudgets(SqlStore):
                 line = names[name]
                 spent = await ledger_spent(conn, line.scope, period_start(line.period, now))
                 held_q = sa.select(sa.func.coalesce(sa.func.sum(h.amount_nanos), 0)).where(
-                    h.line == name, h.expires_at > now
+                    h.line == name, h.expires_at > now, ~_in_ledger
                 )
                 held = int((await conn.execute(held_q)).scalar_one())
                 if spent + held + amount > line.limit:
