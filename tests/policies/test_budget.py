@@ -18,7 +18,7 @@ from dockyard.errors import BudgetExceededError, ConfigError, InvalidRequestErro
 from dockyard.policies.budget import Budgets, ThresholdEvent, emit, on_threshold, own_limits
 from dockyard.policies.budget_store import MemoryBudgets
 from dockyard.run_spec import RunSpec
-from dockyard.settings import BudgetConfig, BudgetOverride, load_settings
+from dockyard.settings import BudgetConfig, BudgetLimits, BudgetOverride, load_settings
 from dockyard.storage.budgets import NANOS, BudgetLine, Crossing, to_nanos
 
 NOW = datetime(2026, 12, 7, 15, 30, tzinfo=UTC)
@@ -238,3 +238,14 @@ def test_a_failing_hook_is_logged_and_the_others_still_hear(
     assert heard[0].resets_at == datetime(2027, 1, 1, tzinfo=UTC)
     assert any("budget.threshold" in r.getMessage() for r in caplog.records)
     assert any("hook" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "policies.md").read_text()
+    section = doc.split("\n## Budgets\n", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "dockyard.yaml").write_text("graphs: {}\n" + example)
+    settings = load_settings(tmp_path / "dockyard.yaml")
+    cfg = settings.policies.budget
+    assert cfg is not None and cfg.daily_usd == 5 and cfg.max_tokens_per_request == 4000
+    assert cfg.tenant == BudgetLimits(daily_usd=50, monthly_usd=1000)
