@@ -32,7 +32,7 @@ from dockyard.storage.budgets import (
     period_start,
     to_nanos,
 )
-from dockyard.storage.sql._common import Conn, SqlStore
+from dockyard.storage.sql._common import Conn, P, SqlStore
 from dockyard.storage.tables import budget_holds, budget_locks, budget_marks, usage_ledger
 
 # How long a hold's row (not its amount) outlives its ttl: a run settled later than its
@@ -40,56 +40,100 @@ from dockyard.storage.tables import budget_holds, budget_locks, budget_marks, us
 KEEP_HOLD_RECORD = timedelta(days=2)
 
 
-def scope_filter(scope: str) -> sa.ColumnElement[bool]:
-    """The ledger rows of one budget scope."""
-    c = usage_ledger.c
-    kind, _, ident = scope.partition(":")
-    if kind == "key":
-        return c.key_id == ident
-    if kind == "tenant":
-        return c.tenant_id == ident
-    if scope == "anonymous":
-        return c.key_id.is_(None)
-    raise ValueError(f"not a budget scope: {scope!r}")
+_L, _H, _LOCKS = usage_ledger.c, budget_holds.c, budget_locks.c
+_SPENT = sa.func.coalesce(sa.func.sum(_L.cost_usd), 0.0)
+_KINDS = ("key", "tenant", "anonymous")
 
 
-async def ledger_spent(conn: Conn, scope: str, since: datetime) -> int:
-    c = usage_ledger.c
-    q = sa.select(sa.func.coalesce(sa.func.sum(c.cost_usd), 0.0)).where(
-        c.created_at >= since, scope_filter(scope)
-    )
-    return to_nanos(float((await conn.execute(q)).scalar_one()))
+def _ledger_sum(kind: str, i: int | str = "") -> Any:
+    """The ledger's spend of a kind of scope since ``:since<i>`` (``:ident<i>`` names it)."""
+    where = {
+        "key": _L.key_id == P(f"ident{i}"),
+        "tenant": _L.tenant_id == P(f"ident{i}"),
+        "anonymous": _L.key_id.is_(None),
+    }[kind]
+    return sa.select(_SPENT).where(_L.created_at >= P(f"since{i}"), where).scalar_subquery()
 
 
 # A hold whose run (or gateway call) has its ledger rows is spent, not held: the rows
 # are committed with the run's outcome, the settle comes after, and in between the cost
 # would count twice (refusing a request that fits).
-_in_ledger = (
-    sa.select(usage_ledger.c.run_id).where(usage_ledger.c.run_id == budget_holds.c.hold_id).exists()
-)
+_IN_LEDGER = sa.select(_L.run_id).where(_L.run_id == _H.hold_id).exists()
+
+
+def _held(i: int) -> Any:
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(_H.amount_nanos), 0))
+        .where(_H.line == P(f"line{i}"), _H.expires_at > P("now"), ~_IN_LEDGER)
+        .scalar_subquery()
+    )
+
+
+# Statements are built once with bind parameters (a hold is on every run's admission).
+# The (spent, held) of every line of a hold in one round trip, per tuple of scope kinds:
+_ROOM: dict[tuple[str, ...], Any] = {}
+
+
+def _room(kinds: tuple[str, ...]) -> Any:
+    stmt = _ROOM.get(kinds)
+    if stmt is None:
+        cols = [c for i, k in enumerate(kinds) for c in (_ledger_sum(k, i), _held(i))]
+        stmt = _ROOM[kinds] = sa.select(*cols)
+    return stmt
+
+
+_SPENT_ONLY = {k: sa.select(_ledger_sum(k)) for k in _KINDS}
+_INSERT_HOLD = budget_holds.insert()
+_LINES_OF = sa.select(_H.scope, _H.period, _H.limit_nanos).where(_H.hold_id == P("hold_id"))
+_DROP_HOLD = budget_holds.delete().where(_H.hold_id == P("hold_id"))
+_FORGET_HOLDS = budget_holds.delete().where(_H.forget_at < P("now"))
+_FORGET_LOCKS = budget_locks.delete().where(_LOCKS.forget_at < P("now"))
+_SWEEP_EVERY = timedelta(minutes=1)
+
+
+def _scope_kind(scope: str) -> tuple[str, str]:
+    """(kind, id) of a budget scope: ``key:k1`` → (key, k1); ``anonymous`` → (anonymous, '')."""
+    if scope == "anonymous":
+        return scope, ""
+    kind, _, ident = scope.partition(":")
+    if kind not in ("key", "tenant") or not ident:
+        raise ValueError(f"not a budget scope: {scope!r}")
+    return kind, ident
+
+
+async def ledger_spent(conn: Conn, scope: str, since: datetime) -> int:
+    kind, ident = _scope_kind(scope)
+    stmt = _SPENT_ONLY[kind]
+    return to_nanos(
+        float((await conn.execute(stmt, {"ident": ident, "since": since})).scalar_one())
+    )
 
 
 class SqlBudgets(SqlStore):
     """``BudgetStore`` on dockyard's database (storage/budgets.py)."""
 
-    def _insert(self, table: sa.Table) -> Any:
-        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self._insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        # RETURNING, not rowcount: the PostgreSQL driver may not report one.
+        self._insert_mark = (
+            self._insert(budget_marks)
+            .on_conflict_do_nothing(index_elements=["line", "threshold"])
+            .returning(budget_marks.c.line)
+        )
+        self._swept_at: datetime | None = None
 
     async def _lock(self, conn: Conn, names: Sequence[str], forget_at: datetime) -> None:
-        ins = self._insert(budget_locks).on_conflict_do_nothing(index_elements=["line"])
-        await conn.execute(ins, [{"line": n, "takes": 0, "forget_at": forget_at} for n in names])
-        locks = budget_locks.c
-        if self.dialect == "postgresql":
-            await conn.execute(
-                sa.select(locks.line)
-                .where(locks.line.in_(names))
-                .order_by(locks.line)
-                .with_for_update()
-            )
-        else:
-            await conn.execute(
-                budget_locks.update().where(locks.line.in_(names)).values(takes=locks.takes + 1)
-            )
+        """Create or update each line's lock row, which takes its lock to the end of the
+        transaction: PostgreSQL's row locks, in the order given (by name: two holders of
+        overlapping lines never deadlock); SQLite's write lock on the database."""
+        rows = [{"line": n, "takes": 0, "forget_at": forget_at} for n in names]
+        stmt = (
+            self._insert(budget_locks)
+            .values(rows)
+            .on_conflict_do_update(index_elements=["line"], set_={"takes": _LOCKS.takes + 1})
+        )
+        await conn.execute(stmt)
 
     async def hold(
         self,
@@ -103,63 +147,61 @@ class SqlBudgets(SqlStore):
         names = {line.name(now): line for line in lines}
         ordered = sorted(names)
         forget_at = max(period_end(line.period, now) for line in lines) + KEEP_HOLD_RECORD
-        h = budget_holds.c
-        async with self.engine.begin() as conn:
-            await self._lock(conn, ordered, forget_at)
-            taken = await conn.execute(sa.select(h.line).where(h.hold_id == hold_id).limit(1))
-            if taken.first() is not None:
-                raise ValueError(f"hold {hold_id!r} exists")
-            for name in ordered:
-                line = names[name]
-                spent = await ledger_spent(conn, line.scope, period_start(line.period, now))
-                held_q = sa.select(sa.func.coalesce(sa.func.sum(h.amount_nanos), 0)).where(
-                    h.line == name, h.expires_at > now, ~_in_ledger
-                )
-                held = int((await conn.execute(held_q)).scalar_one())
-                if spent + held + amount > line.limit:
-                    return Shortfall(line, spent, held)
-            expires_at = now + timedelta(seconds=ttl)
-            keep = max(expires_at + KEEP_HOLD_RECORD, forget_at)
-            await conn.execute(
-                budget_holds.insert(),
-                [
-                    {
-                        "hold_id": hold_id,
-                        "line": name,
-                        "scope": names[name].scope,
-                        "period": names[name].period,
-                        "limit_nanos": names[name].limit,
-                        "amount_nanos": amount,
-                        "expires_at": expires_at,
-                        "forget_at": keep,
-                    }
-                    for name in ordered
-                ],
-            )
+        params: dict[str, Any] = {"now": now}
+        kinds = []
+        for i, name in enumerate(ordered):
+            line = names[name]
+            kind, ident = _scope_kind(line.scope)
+            kinds.append(kind)
+            params |= {f"ident{i}": ident, f"since{i}": period_start(line.period, now)}
+            params[f"line{i}"] = name
+        expires_at = now + timedelta(seconds=ttl)
+        keep = max(expires_at + KEEP_HOLD_RECORD, forget_at)
+        rows = [
+            {
+                "hold_id": hold_id,
+                "line": name,
+                "scope": names[name].scope,
+                "period": names[name].period,
+                "limit_nanos": names[name].limit,
+                "amount_nanos": amount,
+                "expires_at": expires_at,
+                "forget_at": keep,
+            }
+            for name in ordered
+        ]
+        try:
+            async with self.engine.begin() as conn:
+                await self._lock(conn, ordered, forget_at)
+                room = (await conn.execute(_room(tuple(kinds)), params)).one()
+                for i, name in enumerate(ordered):
+                    spent, held = to_nanos(float(room[2 * i])), int(room[2 * i + 1])
+                    if spent + held + amount > names[name].limit:
+                        return Shortfall(names[name], spent, held)
+                await conn.execute(_INSERT_HOLD, rows)
+        except sa.exc.IntegrityError:
+            raise ValueError(f"hold {hold_id!r} exists") from None
         return None
 
     async def settle(
         self, hold_id: str, cost: int, *, now: datetime, thresholds: Sequence[float]
     ) -> list[Crossing]:
         # The ledger already holds the cost: the hold only has to go.
-        h = budget_holds.c
         out: list[Crossing] = []
         async with self.engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(h.scope, h.period, h.limit_nanos).where(h.hold_id == hold_id)
-                )
-            ).all()
+            rows = (await conn.execute(_LINES_OF, {"hold_id": hold_id})).all()
             if not rows:
                 return []
-            await conn.execute(budget_holds.delete().where(h.hold_id == hold_id))
+            await conn.execute(_DROP_HOLD, {"hold_id": hold_id})
             for row in rows:
                 period: Period = row.period
                 line = BudgetLine(row.scope, period, int(row.limit_nanos))
                 out += await self._crossings(conn, line, now, thresholds)
-            # Rows of past periods and long-settled holds: nothing reads them any more.
-            await conn.execute(budget_holds.delete().where(h.forget_at < now))
-            await conn.execute(budget_locks.delete().where(budget_locks.c.forget_at < now))
+            if self._swept_at is None or now - self._swept_at > _SWEEP_EVERY:
+                # Rows of past periods and long-settled holds: nothing reads them any more.
+                self._swept_at = now
+                await conn.execute(_FORGET_HOLDS, {"now": now})
+                await conn.execute(_FORGET_LOCKS, {"now": now})
         return out
 
     async def _crossings(
@@ -167,26 +209,18 @@ class SqlBudgets(SqlStore):
     ) -> list[Crossing]:
         start = period_start(line.period, now)
         spent = await ledger_spent(conn, line.scope, start)
-        reached = [t for t in thresholds if spent >= t * line.limit]
-        if not reached:
-            return []
-        name = line.name(now)
-        # RETURNING, not rowcount: the PostgreSQL driver may not report one.
-        ins = (
-            self._insert(budget_marks)
-            .on_conflict_do_nothing(index_elements=["line", "threshold"])
-            .returning(budget_marks.c.line)
-        )
         out = []
-        for t in reached:
-            done = await conn.execute(ins, {"line": name, "threshold": t, "created_at": now})
-            if done.first() is not None:
+        for t in thresholds:
+            if spent < t * line.limit:
+                continue
+            mark = {"line": line.name(now), "threshold": t, "created_at": now}
+            if (await conn.execute(self._insert_mark, mark)).first() is not None:
                 out.append(Crossing(line, t, spent, start))
         return out
 
     async def release(self, hold_id: str) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(budget_holds.delete().where(budget_holds.c.hold_id == hold_id))
+            await conn.execute(_DROP_HOLD, {"hold_id": hold_id})
 
     async def spent(self, line: BudgetLine, now: datetime) -> int:
         async with self.engine.connect() as conn:
