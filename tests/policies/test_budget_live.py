@@ -44,6 +44,19 @@ graph = StateGraph(MessagesState)
 graph.add_node("answer", answer)
 graph.add_edge(START, "answer")
 graph = graph.compile()
+
+
+async def three_calls(state: MessagesState) -> dict[str, Any]:
+    out = []
+    for _ in range(3):
+        out.append(await model.ainvoke(state["messages"]))
+    return {"messages": out}
+
+
+loop = StateGraph(MessagesState)
+loop.add_node("three_calls", three_calls)
+loop.add_edge(START, "three_calls")
+loop = loop.compile()
 """
 
 RUN_COST = 0.005  # 1,000 input tokens at $1/M + 1,000 output tokens at $4/M
@@ -53,7 +66,7 @@ LIMIT = 0.025  # five runs
 def write_project(root: Path, openai_url: str, **budget: Any) -> Path:
     (root / "agent.py").write_text(AGENT)
     config = {
-        "graphs": {"answer": "./agent.py:graph"},
+        "graphs": {"answer": "./agent.py:graph", "loop": "./agent.py:loop"},
         "models": {"default": {"model": "openai:gpt-budget", "base_url": openai_url}},
         "policies": {
             "prices": {"gpt-budget": {"input": 1.0, "output": 4.0}},
@@ -259,3 +272,33 @@ async def test_two_api_processes_on_postgres_and_redis(
             body = exc.response.json()["budget"]
             assert body["spent_usd"] + body["held_usd"] == pytest.approx(LIMIT)
         assert len([r for r in mock_openai.requests if r.method == "POST"]) == 5
+
+
+async def test_a_running_run_stops_when_its_budget_is_used_up(
+    tmp_path: Path, mock_openai: MockOpenAIServer
+) -> None:
+    """The observation layer: a run that was admitted (its hold fit) but whose own calls
+    use the budget up is stopped before its next model call, 402 recorded on the run."""
+    script(mock_openai, 3)
+    project = write_project(tmp_path, mock_openai.base_url, daily_usd=0.01)
+    server = LiveServer(tmp_path / "data", config=project).start()
+    client = get_client(url=server.url, timeout=60)
+    try:
+        thread = await client.threads.create()
+        with pytest.raises(httpx.HTTPStatusError) as stopped:
+            await client.runs.wait(thread["thread_id"], "loop", input=user("go"))
+        assert stopped.value.response.status_code == 402
+        body = stopped.value.response.json()
+        assert body["code"] == "budget_exceeded"
+        assert "$0.01 spent ($0.01 of it by this run) of its $0.01 limit" in body["detail"]
+        assert len([r for r in mock_openai.requests if r.method == "POST"]) == 2
+        (run,) = await client.runs.list(thread["thread_id"])
+        assert run["status"] == "error"
+        assert run["usage"]["cost_usd"] == pytest.approx(0.01)  # the two calls it made
+        # Spent up: the next run is refused at admission.
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await client.runs.wait(None, "answer", input=user("again"))
+        assert refused.value.response.json()["budget"]["spent_usd"] == pytest.approx(0.01)
+    finally:
+        await client.aclose()
+        server.stop()

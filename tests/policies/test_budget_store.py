@@ -191,6 +191,16 @@ async def test_a_hold_and_its_settle_become_spend(be: Backend) -> None:
     assert await hold(be.a, line, 1) is not None
 
 
+async def test_a_hold_knows_its_lines_until_it_is_settled(be: Backend) -> None:
+    lines = [key_daily(0.05), BudgetLine("tenant:acme", "monthly", to_nanos(1))]
+    assert await hold(be.a, lines, hold_id="r1") is None
+    assert sorted(await be.b.lines("r1"), key=lambda x: x.scope) == lines
+    assert await be.b.lines("nobody") == []
+    await be.spend("key:k1", 0.01)
+    await be.a.settle("r1", CENT, now=NOW, thresholds=())
+    assert await be.b.lines("r1") == []
+
+
 async def test_release_frees_the_room_and_settling_nothing_is_harmless(be: Backend) -> None:
     line = key_daily(0.05)
     assert await hold(be.a, line, 5 * CENT, hold_id="r1") is None

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.callbacks import AsyncCallbackHandler
 from pydantic import ValidationError
 
 from dockyard import caller
@@ -317,7 +318,23 @@ class Budgets:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("budget settle failed: %s: %s", type(exc).__name__, exc)
 
+    async def check_running(self, lines: Sequence[BudgetLine], running_usd: float) -> None:
+        """Before a model call of a running run: ``BudgetExceededError`` when a budget it
+        counts against is used up, by the ledger's spend and this attempt's own cost so
+        far (``running_usd``, not in the ledger until the run ends)."""
+        now = self.clock()
+        running = to_nanos(running_usd)
+        for line in lines:
+            spent = await self.store.spent(line, now)
+            if spent + running >= line.limit:
+                raise used_up(line, spent, running, now)
+
     # -- run observer (runtime/observers.py) -------------------------------------------
+
+    def run_callbacks(self, run: Mapping[str, Any], usage: Any) -> list[Any]:
+        """The handlers an attempt of ``run`` adds to its config: the guard that stops
+        its model calls once its budget is used up (``usage``: the attempt's tally)."""
+        return [BudgetGuard(self, run["run_id"], lambda: float(usage.cost_usd))]
 
     def on_created(self, run: Any) -> None:
         return None
@@ -365,6 +382,68 @@ def refusal(short: Shortfall, amount: int, now: datetime) -> BudgetExceededError
     )
 
 
+def used_up(line: BudgetLine, spent: int, running: int, now: datetime) -> BudgetExceededError:
+    resets = period_end(line.period, now)
+    total = spent + running
+    message = (
+        f"the {line.period} budget of {line.holder} is used up: ${_usd(total):.6g} spent "
+        f"(${_usd(running):.6g} of it by this run) of its ${_usd(line.limit):.6g} limit; "
+        f"the run stops before its next model call; the budget resets at {_iso(resets)}"
+    )
+    kind, _, ident = line.scope.partition(":")
+    return BudgetExceededError(
+        message,
+        budget={
+            "period": line.period,
+            "scope": kind,
+            "holder": ident or None,
+            "limit_usd": _usd(line.limit),
+            "spent_usd": _usd(total),
+            "run_usd": _usd(running),
+            "period_start": _iso(period_start(line.period, now)),
+            "resets_at": _iso(resets),
+        },
+    )
+
+
+class BudgetGuard(AsyncCallbackHandler):
+    """A run's model calls stop once a budget the run counts against is used up: before
+    each call (``on_chat_model_start``) the run's budget lines (its hold's) are checked
+    against the ledger's spend plus the attempt's own cost so far. Raises (LangChain
+    passes a handler's error on when ``raise_error``), so the call fails with 402 and
+    the run ends with ``budget_exceeded`` recorded."""
+
+    raise_error = True
+    ignore_chain = True
+    ignore_agent = True
+    ignore_retriever = True
+    ignore_retry = True
+    ignore_custom_event = True
+
+    def __init__(self, budgets: Budgets, hold_id: str, running: Callable[[], float]) -> None:
+        self.budgets = budgets
+        self.hold_id = hold_id
+        self.running = running
+        self._loop = asyncio.get_running_loop()
+        self._lines: list[BudgetLine] | None = None
+
+    async def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        await self._check()
+
+    async def on_llm_start(self, serialized: Any, prompts: Any, **kwargs: Any) -> None:
+        await self._check()
+
+    async def _check(self) -> None:
+        if asyncio.get_running_loop() is not self._loop:
+            # A synchronous model call: LangChain runs this handler on a loop of its own,
+            # where the stores' connections (bound to the run's loop) cannot be used.
+            return
+        if self._lines is None:
+            self._lines = await self.budgets.store.lines(self.hold_id)
+        if self._lines:
+            await self.budgets.check_running(self._lines, self.running())
+
+
 def emit(crossings: Iterable[Crossing], hooks: Sequence[ThresholdHook] | None = None) -> None:
     """Log each crossing as ``budget.threshold`` and hand it to every hook."""
     for c in crossings:
@@ -388,6 +467,7 @@ def emit(crossings: Iterable[Crossing], hooks: Sequence[ThresholdHook] | None = 
 
 __all__ = [
     "THRESHOLD_HOOKS",
+    "BudgetGuard",
     "Budgets",
     "ThresholdEvent",
     "ThresholdHook",
@@ -395,4 +475,5 @@ __all__ = [
     "on_threshold",
     "own_limits",
     "refusal",
+    "used_up",
 ]

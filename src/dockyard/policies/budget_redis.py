@@ -227,14 +227,9 @@ class RedisBudgets:
     async def settle(
         self, hold_id: str, cost: int, *, now: datetime, thresholds: Sequence[float]
     ) -> list[Crossing]:
-        raw: dict[Any, Any] = await self._redis.hgetall(self._record(hold_id))  # type: ignore[misc]
-        if not raw:
+        lines = await self._recorded(hold_id)
+        if not lines:
             return []
-        lines: list[tuple[str, BudgetLine]] = []
-        for name_b, limit_b in sorted(raw.items()):
-            name = name_b.decode()
-            scope, period, _ = parse_name(name)
-            lines.append((name, BudgetLine(scope, period, int(limit_b))))
         shares = [repr(float(t)) for t in thresholds]
         seeds: dict[int, int] = {}
         todo = list(range(1, len(lines) + 1))
@@ -265,6 +260,19 @@ class RedisBudgets:
                 seeds[i] = await self._ledger(line.scope, period_start(line.period, now))
             todo = missing
         return out
+
+    async def _recorded(self, hold_id: str) -> list[tuple[str, BudgetLine]]:
+        """(name in the period held, line) of each line the hold is on."""
+        raw: dict[Any, Any] = await self._redis.hgetall(self._record(hold_id))  # type: ignore[misc]
+        out = []
+        for name_b, limit_b in sorted(raw.items()):
+            name = name_b.decode()
+            scope, period, _ = parse_name(name)
+            out.append((name, BudgetLine(scope, period, int(limit_b))))
+        return out
+
+    async def lines(self, hold_id: str) -> list[BudgetLine]:
+        return [line for _, line in await self._recorded(hold_id)]
 
     async def release(self, hold_id: str) -> None:
         record = self._record(hold_id)

@@ -97,6 +97,13 @@ class MemoryBudgets:
         async with self._lock:
             return await self._seed(line, now)
 
+    async def lines(self, hold_id: str) -> list[BudgetLine]:
+        out = []
+        for name, limit in self._records.get(hold_id, {}).items():
+            scope, period, _ = parse_name(name)
+            out.append(BudgetLine(scope, period, limit))
+        return out
+
     async def aclose(self) -> None:
         self._holds.clear()
         self._records.clear()

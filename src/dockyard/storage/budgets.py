@@ -131,6 +131,10 @@ class BudgetStore(Protocol):
         """The line's spend in the period holding ``now``."""
         ...
 
+    async def lines(self, hold_id: str) -> list[BudgetLine]:
+        """The lines a hold is on (until it is settled or released); [] for none."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -109,6 +109,11 @@ async def ledger_spent(conn: Conn, scope: str, since: datetime) -> int:
     )
 
 
+def _line(row: Any) -> BudgetLine:
+    period: Period = row.period
+    return BudgetLine(row.scope, period, int(row.limit_nanos))
+
+
 class SqlBudgets(SqlStore):
     """``BudgetStore`` on dockyard's database (storage/budgets.py)."""
 
@@ -194,9 +199,7 @@ class SqlBudgets(SqlStore):
                 return []
             await conn.execute(_DROP_HOLD, {"hold_id": hold_id})
             for row in rows:
-                period: Period = row.period
-                line = BudgetLine(row.scope, period, int(row.limit_nanos))
-                out += await self._crossings(conn, line, now, thresholds)
+                out += await self._crossings(conn, _line(row), now, thresholds)
             if self._swept_at is None or now - self._swept_at > _SWEEP_EVERY:
                 # Rows of past periods and long-settled holds: nothing reads them any more.
                 self._swept_at = now
@@ -225,6 +228,11 @@ class SqlBudgets(SqlStore):
     async def spent(self, line: BudgetLine, now: datetime) -> int:
         async with self.engine.connect() as conn:
             return await ledger_spent(conn, line.scope, period_start(line.period, now))
+
+    async def lines(self, hold_id: str) -> list[BudgetLine]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(_LINES_OF, {"hold_id": hold_id})).all()
+        return [_line(row) for row in rows]
 
     async def ledger(self, scope: str, since: datetime) -> int:
         """The ledger's spend of ``scope`` since ``since`` (the Redis store seeds from it)."""
