@@ -249,3 +249,14 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     cfg = settings.policies.budget
     assert cfg is not None and cfg.daily_usd == 5 and cfg.max_tokens_per_request == 4000
     assert cfg.tenant == BudgetLimits(daily_usd=50, monthly_usd=1000)
+
+
+async def test_a_second_hold_of_one_run_holds_nothing_more() -> None:
+    """The same run id created twice (a retried create, a cron firing in two processes):
+    the second holds nothing, its creation is refused as a conflict later."""
+    b = budgets(daily_usd=1, reserve_usd=0.6)
+    assert await b.hold("r1", to_nanos(0.6), tenant=None, key_id="k1")
+    assert not await b.hold("r1", to_nanos(0.6), tenant=None, key_id="k1")
+    assert await b.store.spent(BudgetLine("key:k1", "daily", NANOS), NOW) == 0
+    with pytest.raises(BudgetExceededError):  # the first hold still stands, once
+        await b.hold("r2", to_nanos(0.6), tenant=None, key_id="k1")

@@ -273,6 +273,14 @@ async def test_two_api_processes_on_postgres_and_redis(
             assert body["spent_usd"] + body["held_usd"] == pytest.approx(LIMIT)
         assert len([r for r in mock_openai.requests if r.method == "POST"]) == 5
 
+        # The worker settled the five in Redis: all spent, nothing held any more.
+        async def settled() -> bool:
+            (late,) = await fire([c.apis[1].url], 1)
+            body = late.response.json()["budget"]
+            return bool(body["held_usd"] == 0 and body["spent_usd"] == pytest.approx(LIMIT))
+
+        assert await eventually(settled, timeout=20)
+
 
 async def test_a_running_run_stops_when_its_budget_is_used_up(
     tmp_path: Path, mock_openai: MockOpenAIServer

@@ -276,10 +276,15 @@ class Budgets:
         if not lines:
             return False
         now = self.clock()
-        # At least a nano-dollar: a spent-up budget refuses even a request with no price.
-        short = await self.store.hold(
-            hold_id, lines, max(amount, 1), now=now, ttl=self.config.hold_seconds
-        )
+        try:
+            # At least a nano-dollar: a spent-up budget refuses even a request with no price.
+            short = await self.store.hold(
+                hold_id, lines, max(amount, 1), now=now, ttl=self.config.hold_seconds
+            )
+        except ValueError:
+            # The id holds already: the same run created twice (a retried request, a
+            # cron firing in two processes), which its creation then refuses as a conflict.
+            return False
         if short is not None:
             raise refusal(short, max(amount, 1), now)
         return True
