@@ -8,6 +8,7 @@ OpenAI's shape, ``max_tokens_per_request``; then two API processes on PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -259,12 +260,12 @@ async def test_gateway_refuses_in_openais_shape_and_caps_max_tokens(
         server.stop()
 
 
-async def test_two_api_processes_on_postgres_and_redis(
+async def test_two_api_processes_and_two_workers_on_postgres_and_redis(
     tmp_path: Path, mock_openai: MockOpenAIServer
 ) -> None:
     script(mock_openai, 20)
     project = write_project(tmp_path, mock_openai.base_url)
-    with cluster(tmp_path, apis=2, workers=1, config=project) as c:
+    with cluster(tmp_path, apis=2, workers=2, config=project) as c:
         results = await fire([api.url for api in c.apis], 20)
         done = [r for r in results if isinstance(r, dict)]
         assert len(done) == 5, [r for r in results if not isinstance(r, dict)][:1]
@@ -280,6 +281,16 @@ async def test_two_api_processes_on_postgres_and_redis(
             return bool(body["held_usd"] == 0 and body["spent_usd"] == pytest.approx(LIMIT))
 
         assert await eventually(settled, timeout=20)
+        # Each threshold once, whichever of the two workers settled which run.
+        lines = [
+            line
+            for proc in c.workers + c.apis
+            for line in proc.log.read_text().splitlines()
+            if "budget.threshold {" in line
+        ]
+        assert sorted(
+            json.loads(line.split("budget.threshold ", 1)[1])["threshold"] for line in lines
+        ) == [0.8, 0.95], lines
 
 
 async def test_a_running_run_stops_when_its_budget_is_used_up(
