@@ -279,6 +279,20 @@ class BudgetExceededError(PolicyError):
     status_code = 402
     default_code = "budget_exceeded"
 
+    def __init__(
+        self, message: str, *, code: str | None = None, budget: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        # Which budget refused: period, scope, holder, limit_usd, spent_usd, held_usd,
+        # requested_usd, period_start, resets_at (policies/budget.py).
+        self.budget = budget
+
+    def to_body(self) -> dict[str, Any]:
+        body = super().to_body()
+        if self.budget is not None:
+            body["budget"] = self.budget
+        return body
+
 
 class GuardrailBlockedError(PolicyError):
     """A guardrail blocked the input or the output (as OpenAI's and LiteLLM's do: 400)."""

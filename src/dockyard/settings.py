@@ -628,6 +628,74 @@ class CacheConfig(_Strict):
     min_quality: float | None = None
 
 
+# -- policies.budget (policies/budget.py) -----------------------------------------------------
+
+
+class BudgetLimits(_Strict):
+    """Spending limits of one budget holder, in USD; None: no limit for that period."""
+
+    daily_usd: float | None = Field(default=None, gt=0)  # resets at 00:00 UTC
+    monthly_usd: float | None = Field(default=None, gt=0)  # resets on the 1st, 00:00 UTC
+
+    @model_validator(mode="after")
+    def _limits_something(self) -> BudgetLimits:
+        if self.daily_usd is None and self.monthly_usd is None:
+            raise ValueError("sets no limit: give it daily_usd and/or monthly_usd, or remove it")
+        return self
+
+
+class BudgetOverride(_Strict):
+    """An API key's own budget (its ``policies["budget"]``): each limit given replaces the
+    default of ``policies.budget``."""
+
+    daily_usd: float | None = Field(default=None, gt=0)
+    monthly_usd: float | None = Field(default=None, gt=0)
+
+
+class BudgetConfig(_Strict):
+    """``policies.budget``: spending limits reserved at admission (policies/budget.py;
+    docs/policies.md, "Budgets"). ``daily_usd`` / ``monthly_usd``: of each API key with
+    none of its own (callers without a key share one budget); ``tenant``: of all of one
+    tenant's keys together."""
+
+    daily_usd: float | None = Field(default=None, gt=0)
+    monthly_usd: float | None = Field(default=None, gt=0)
+    tenant: BudgetLimits | None = None
+    # Shares of a limit whose crossing emits a `budget.threshold` event, once per period.
+    thresholds: list[float] = Field(default_factory=lambda: [0.8, 0.95])
+    # Held per run or gateway call while it runs; default: estimated from its text.
+    reserve_usd: float | None = Field(default=None, ge=0)
+    # Output tokens the estimate assumes for a call that names no max_tokens.
+    estimate_output_tokens: int = Field(default=1000, ge=0)
+    # The `models:` name whose price estimates a run's cost (a run may call any model).
+    estimate_model: str = "default"
+    # A hold not settled in this time (its process died) no longer counts.
+    hold_seconds: float = Field(default=3600, gt=0)
+    # The most output tokens one request may ask for per model call; a request that
+    # names none gets this (docs/policies.md).
+    max_tokens_per_request: int | None = Field(default=None, gt=0)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _shares(cls, v: list[float]) -> list[float]:
+        for t in v:
+            if not 0 < t < 1:
+                raise ValueError(f"{t} is not a share of the limit between 0 and 1 (exclusive)")
+        if len(set(v)) != len(v):
+            raise ValueError("a threshold is listed twice")
+        return sorted(v)
+
+    @model_validator(mode="after")
+    def _limits_something(self) -> BudgetConfig:
+        limits = (self.daily_usd, self.monthly_usd, self.tenant, self.max_tokens_per_request)
+        if all(limit is None for limit in limits):
+            raise ValueError(
+                "policies.budget sets no limit: give it daily_usd, monthly_usd, "
+                "tenant or max_tokens_per_request, or remove it"
+            )
+        return self
+
+
 class PoliciesConfig(_Strict):
     """The ``policies:`` block: defaults every assistant gets (docs/policies.md)."""
 
@@ -638,6 +706,7 @@ class PoliciesConfig(_Strict):
     input: InputGuardConfig | None = None
     pii: PiiConfig | None = None
     cache: CacheConfig | None = None
+    budget: BudgetConfig | None = None
     # Model name (as the provider reports it, or "provider:name") → its price, over the
     # shipped table.
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
@@ -727,6 +796,16 @@ class Settings(BaseSettings):
         if ttl is not None and ttl.default_ttl and self.threads.default_ttl_minutes:
             raise ValueError(
                 "set threads.default_ttl_minutes or checkpointer.ttl.default_ttl, not both"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _budget_estimate_model(self) -> Settings:
+        budget = self.policies.budget
+        if budget is not None and budget.estimate_model not in {"default", *self.models}:
+            raise ValueError(
+                f"policies.budget.estimate_model: no model named {budget.estimate_model!r} "
+                f"under `models:` (configured: {', '.join(sorted(self.models)) or 'none'})"
             )
         return self
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Header
@@ -24,16 +25,21 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
 from starlette.responses import Response
 
+from dockyard import caller
 from dockyard.api.conversation import to_langchain
 from dockyard.api.deps import DockyardProcess
 from dockyard.api.openai_errors import UNSUPPORTED_FIELDS, stream_error
 from dockyard.api.openai_schemas import ChatCompletionRequest
 from dockyard.api.responses import json_response, sse_response
 from dockyard.errors import InvalidRequestError, UnsupportedFieldError
+from dockyard.policies.budget import Budgets, own_limits
 from dockyard.policies.cache import CACHE_KEY
+from dockyard.policies.input_limits import estimate_tokens, request_texts
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.serde import dumps
+from dockyard.runtime.usage import Usage, UsageTally
 from dockyard.sampling import MODEL_PARAMS_KEY
+from dockyard.storage.base import UsageStore
 
 # What /v1/models gives as a model's "created": when this process started serving it.
 _STARTED = int(time.time())
@@ -99,6 +105,71 @@ async def _admit(rt: DockyardProcess, body: ChatCompletionRequest) -> None:
             input={"messages": [to_langchain(m) for m in body.messages]},
         )
         guard.check(spec, None)
+
+
+@dataclass
+class _Spend:
+    """A gateway call's budget hold and what its model calls used: the ledger gets the
+    usage (as a run's would) and the hold is settled with it when the call ends."""
+
+    budgets: Budgets
+    ledger: UsageStore
+    call_id: str
+    model: str
+    tenant: str | None
+    key_id: str | None
+    held: bool
+    usage: Usage = field(default_factory=Usage)
+
+    async def end(self) -> None:
+        if self.usage.model_calls:
+            # The model's name stands where a run's assistant does (`dockyard usage`).
+            rows = self.usage.ledger(
+                self.call_id,
+                f"gateway:{self.model}"[:64],
+                tenant_id=self.tenant,
+                key_id=self.key_id,
+            )
+            await self.ledger.record(rows)
+            if self.held:
+                await self.budgets.settle(self.call_id, self.usage.cost_usd)
+        elif self.held:
+            await self.budgets.release(self.call_id)
+
+
+async def _hold(
+    rt: DockyardProcess, body: ChatCompletionRequest, call_id: str, config: RunnableConfig
+) -> _Spend | None:
+    """Apply ``policies.budget``: the max_tokens cap (into ``config``), then hold the
+    call's estimate on its caller's budgets."""
+    budgets = rt.runs.admission.budgets
+    if budgets is None:
+        return None
+    asked = body.max_completion_tokens or body.max_tokens
+    allowed = budgets.check_max_tokens(asked, "max_tokens")
+    if allowed != asked:
+        configurable = config.setdefault("configurable", {})
+        configurable[MODEL_PARAMS_KEY] = {
+            **configurable.get(MODEL_PARAMS_KEY, {}),
+            "max_tokens": allowed,
+        }
+    spec = RunSpec(
+        assistant_id=body.model, input={"messages": [to_langchain(m) for m in body.messages]}
+    )
+    tokens = sum(estimate_tokens(t.text) for t in request_texts(spec))
+    who = caller.current()
+    tenant, key_id = (who.tenant, who.key_id) if who is not None else (None, None)
+    own = own_limits(who.policies) if who is not None else None
+    held = await budgets.hold(
+        call_id,
+        budgets.estimate(tokens, allowed, body.model),
+        tenant=tenant,
+        key_id=key_id,
+        own=own,
+    )
+    spend = _Spend(budgets, rt.storage.usage, call_id, body.model, tenant, key_id, held)
+    config["callbacks"] = [UsageTally(spend.usage, budgets.prices)]
+    return spend
 
 
 CACHE_HEADER = "X-Dockyard-Cache"
@@ -177,16 +248,27 @@ async def complete(
     messages = convert_to_messages([to_langchain(m) for m in body.messages])
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     config = _config(body, cache_bypass(cache_header))
+    spend = await _hold(rt, body, completion_id, config)
+    end = spend.end if spend is not None else None
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = model.astream(messages, config)
         # The first chunk is awaited here: a refusal or a dead provider still answers with
         # its own status, not a 200 whose stream then fails.
+        try:
+            with _as_the_run(config):
+                first = await anext(aiter(chunks), None)
+        except BaseException:
+            if end is not None:
+                await end()
+            raise
+        return sse_response(_sse(chunks, first, body.model, completion_id, include_usage, end))
+    try:
         with _as_the_run(config):
-            first = await anext(aiter(chunks), None)
-        return sse_response(_sse(chunks, first, body.model, completion_id, include_usage))
-    with _as_the_run(config):
-        answer = await model.ainvoke(messages, config)
+            answer = await model.ainvoke(messages, config)
+    finally:
+        if end is not None:
+            await end()
     assert isinstance(answer, AIMessage)
     message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
     if answer.tool_calls:
@@ -228,6 +310,7 @@ async def _sse(
     model: str,
     cid: str,
     include_usage: bool,
+    end: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
     yield _chunk(cid, model, {"role": "assistant", "content": ""})
     total: AIMessageChunk | None = None
@@ -272,6 +355,9 @@ async def _sse(
             yield b"data: " + dumps(obj) + b"\n\n"
     except Exception as e:  # its status went out with the first chunk
         yield b"data: " + dumps({"error": stream_error(e)}) + b"\n\n"
+    finally:
+        if end is not None:
+            await end()  # settles the budget's hold, however the stream ended
     yield b"data: [DONE]\n\n"
 
 

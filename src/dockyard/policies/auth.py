@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dockyard import caller
 from dockyard.caller import ADMIN_SCOPE, Caller
 from dockyard.errors import InvalidRequestError, UnauthorizedError
-from dockyard.settings import AuthConfig, RateLimits
+from dockyard.settings import AuthConfig, BudgetOverride, RateLimits
 from dockyard.storage.base import ApiKey, KeyStore
 
 KEY_PREFIX = "dk_"
@@ -84,7 +84,7 @@ def key_record(
 
 SCOPES = frozenset({ADMIN_SCOPE})
 # What a key may override of the defaults, and the model each part is validated with.
-KEY_POLICIES: dict[str, type[BaseModel]] = {"rate_limit": RateLimits}
+KEY_POLICIES: dict[str, type[BaseModel]] = {"rate_limit": RateLimits, "budget": BudgetOverride}
 
 
 def check_key_fields(scopes: list[str], policies: dict[str, Any]) -> dict[str, Any]:

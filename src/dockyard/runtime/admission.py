@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from dockyard.policies.budget import Budgets
 from dockyard.policies.input_guard import InputGuard
 from dockyard.policies.input_schema import Schema
 from dockyard.run_spec import RunSpec
@@ -18,15 +19,20 @@ log = logging.getLogger("dockyard.runtime")
 
 
 class Admission:
-    def __init__(self, settings: Settings, registry: GraphRegistry) -> None:
+    def __init__(
+        self, settings: Settings, registry: GraphRegistry, budgets: Budgets | None = None
+    ) -> None:
         config = settings.policies.input
         # Built now: a rule that cannot be used stops start-up.
         self.input_guard = InputGuard(config) if config is not None else None
         self.registry = registry
+        self.budgets = budgets
         self._schemas: dict[str, Schema | None] = {}
 
     async def admit(self, spec: RunSpec, assistant: Assistant) -> RunSpec:
         """The spec to run (a policy may annotate it), or the policy's refusal."""
+        if self.budgets is not None:
+            spec = self.budgets.admit_spec(spec)
         guard = self.input_guard
         if guard is None:
             return spec
@@ -34,6 +40,18 @@ class Admission:
         if guard.validates_schema and spec.input is not None:
             schema = await self._input_schema(assistant["graph_id"])
         return guard.check(spec, schema)
+
+    async def hold(self, run_id: str, spec: RunSpec) -> bool:
+        """Hold the run's estimated cost on its caller's budgets (``BudgetExceededError``
+        when one has no room); True when something is held, to settle or ``release``."""
+        if self.budgets is None:
+            return False
+        return await self.budgets.hold_for_run(run_id, spec)
+
+    async def release(self, run_id: str) -> None:
+        """The run was not created (or ended without an attempt): its hold goes."""
+        if self.budgets is not None:
+            await self.budgets.release(run_id)
 
     async def _input_schema(self, graph_id: str) -> Schema | None:
         # Per graph name: a factory's graph is built anew for each run, its schema is not.

@@ -211,6 +211,7 @@ class RunAttempt:
         # value under this key is replaced).
         config["configurable"][MODELS_KEY] = ctx.registry.models
         callbacks: list[Any] = [UsageTally(self.usage, ctx.prices)]
+        callbacks += ctx.notify.callbacks(run, self.usage)
         if on_first_call is not None:
             callbacks.append(UntilFirstCall(on_first_call))
         config["callbacks"] = callbacks

@@ -46,6 +46,12 @@ class RunObserver(Protocol):
         starts again)."""
         return None
 
+    def run_callbacks(self, run: Run, usage: Usage) -> Sequence[Any]:
+        """LangChain callback handlers to add to each attempt's config, built when the
+        attempt starts; ``usage`` is the attempt's own tally, filled as calls end (the
+        budget policy stops model calls this way). Optional."""
+        return ()
+
     def on_ended(self, run: Run, outcome: Outcome, usage: Usage) -> None:
         """The attempt's outcome (and its model calls' ``usage``) is stored. Not called
         for an attempt handed back to the queue (shutdown) or taken over by another
@@ -77,3 +83,14 @@ class Observers:
     def ended(self, run: Run, outcome: Outcome, usage: Usage) -> None:
         if self.observers:
             self._each("on_ended", run, outcome, usage)
+
+    def callbacks(self, run: Run, usage: Usage) -> list[Any]:
+        """The LangChain callback handlers the observers add to an attempt's config
+        (``run_callbacks``; an observer without the method adds none).
+        Not shielded: a handler that cannot be built is a bug to see, not to skip."""
+        out: list[Any] = []
+        for observer in self.observers:
+            contribute = getattr(observer, "run_callbacks", None)
+            if contribute is not None:
+                out.extend(contribute(run, usage))
+        return out

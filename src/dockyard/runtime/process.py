@@ -18,6 +18,7 @@ from typing import Any
 
 from dockyard.errors import ConfigError
 from dockyard.extras import require_extra
+from dockyard.policies.budget import Budgets
 from dockyard.policies.chain import ModelChain
 from dockyard.runtime.admission import Admission
 from dockyard.runtime.attempt import RunContext
@@ -170,6 +171,10 @@ async def open_runtime(
                 settings.runs.stream_retention_max_bytes,
             )
         observers: list[RunObserver] = []
+        budgets = Budgets.from_settings(settings, storage, redis)
+        if budgets is not None:
+            # Settles the holds of runs that end here; closed after the executor drained.
+            observers.append(await start_on(stack, budgets))
         # Started before the executor and stopped after it: runs resumed at
         # start-up and runs ending during shutdown both find it running.
         if not settings.http.disable_webhooks:
@@ -206,7 +211,7 @@ async def open_runtime(
             )
         else:
             signals = LocalSignals(executor)
-        service = RunService(ctx, executor, signals, Admission(settings, registry))
+        service = RunService(ctx, executor, signals, Admission(settings, registry, budgets))
         runtime = DockyardProcess(settings, storage, registry, broker, executor, service, redis)
         await service.ensure_default_assistants()
         if executor is not None:

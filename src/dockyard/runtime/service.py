@@ -238,64 +238,77 @@ class RunService:
         spec = await self.validate(spec, assistant)
         # A thread the run creates is its tenant's too.
         owner = tenancy.owner_of(spec.metadata)
-        create_thread: Thread | None = None
-        if thread_id is None:
-            thread_id = new_id()
-            temporary = True
-            create_thread = self._new_thread(thread_id, assistant["graph_id"], owner)
-            if spec.on_completion is None:
-                spec = spec.replace(on_completion="delete")
-        else:
-            temporary = False
-            if spec.on_completion:
-                raise InvalidRequestError(
-                    "on_completion applies to stateless runs (POST /runs/...) only; remove it",
-                    param="on_completion",
-                )
+        if thread_id is not None:
             await self._check_thread_visible(thread_id, flt)
-            if spec.if_not_exists == "create":
-                create_thread = self._new_thread(thread_id, assistant["graph_id"], owner)
-            elif thread_metadata is not None:
-                # Its own statement, as POST /threads with if_exists=do_nothing: two first
-                # requests of a new conversation racing both find it.
-                row = self._new_thread(
-                    thread_id, assistant["graph_id"], {**thread_metadata, **owner}
-                )
-                await self.storage.threads.create(
-                    thread_id=thread_id,
-                    metadata=row["metadata"],
-                    if_exists="do_nothing",
-                    ttl=row["ttl"],
-                    expires_at=row["expires_at"],
-                    graph_id=row["graph_id"],
-                )
-            if spec.strict_resume and spec.command is not None and spec.command.resume is not None:
-                thread = await self.storage.threads.get(thread_id)
-                if thread is not None and thread["status"] != "interrupted":
-                    raise ConflictError(
-                        f"thread {thread_id} is {thread['status']}, not interrupted: "
-                        "nothing to resume",
-                        code="nothing_to_resume",
-                    )
-        run = self._run_row(thread_id, assistant, spec, temporary, run_id)
-        # A stateless run starts on a thread nobody else can see: when this
-        # process has a free place it is stored as running and started directly,
-        # without a trip through the claim queue.
-        direct = None
-        if self.executor is not None and temporary and run["not_before"] is None:
-            direct = self.executor.direct_start()
-        if direct is not None:
-            direct.claim(run)
+        # The budget's hold goes first: a request refused leaves no thread behind.
+        run_id = run_id or new_id()
+        held = await self.admission.hold(run_id, spec)
         try:
-            run, inflight = await self.storage.runs.create(
-                run,
-                reject_if_busy=spec.multitask_strategy == "reject",
-                create_thread=create_thread,
-                graph_id=assistant["graph_id"],
-            )
-        except BaseException:
+            create_thread: Thread | None = None
+            if thread_id is None:
+                thread_id = new_id()
+                temporary = True
+                create_thread = self._new_thread(thread_id, assistant["graph_id"], owner)
+                if spec.on_completion is None:
+                    spec = spec.replace(on_completion="delete")
+            else:
+                temporary = False
+                if spec.on_completion:
+                    raise InvalidRequestError(
+                        "on_completion applies to stateless runs (POST /runs/...) only; remove it",
+                        param="on_completion",
+                    )
+                if spec.if_not_exists == "create":
+                    create_thread = self._new_thread(thread_id, assistant["graph_id"], owner)
+                elif thread_metadata is not None:
+                    # Its own statement, as POST /threads with if_exists=do_nothing: two first
+                    # requests of a new conversation racing both find it.
+                    row = self._new_thread(
+                        thread_id, assistant["graph_id"], {**thread_metadata, **owner}
+                    )
+                    await self.storage.threads.create(
+                        thread_id=thread_id,
+                        metadata=row["metadata"],
+                        if_exists="do_nothing",
+                        ttl=row["ttl"],
+                        expires_at=row["expires_at"],
+                        graph_id=row["graph_id"],
+                    )
+                if (
+                    spec.strict_resume
+                    and spec.command is not None
+                    and spec.command.resume is not None
+                ):
+                    thread = await self.storage.threads.get(thread_id)
+                    if thread is not None and thread["status"] != "interrupted":
+                        raise ConflictError(
+                            f"thread {thread_id} is {thread['status']}, not interrupted: "
+                            "nothing to resume",
+                            code="nothing_to_resume",
+                        )
+            run = self._run_row(thread_id, assistant, spec, temporary, run_id)
+            # A stateless run starts on a thread nobody else can see: when this
+            # process has a free place it is stored as running and started directly,
+            # without a trip through the claim queue.
+            direct = None
+            if self.executor is not None and temporary and run["not_before"] is None:
+                direct = self.executor.direct_start()
             if direct is not None:
-                direct.abandon()
+                direct.claim(run)
+            try:
+                run, inflight = await self.storage.runs.create(
+                    run,
+                    reject_if_busy=spec.multitask_strategy == "reject",
+                    create_thread=create_thread,
+                    graph_id=assistant["graph_id"],
+                )
+            except BaseException:
+                if direct is not None:
+                    direct.abandon()
+                raise
+        except BaseException:
+            if held:
+                await self.admission.release(run_id)
             raise
         if spec.multitask_strategy in ("interrupt", "rollback"):
             action: CancelAction = spec.multitask_strategy  # type: ignore[assignment]
@@ -416,6 +429,8 @@ class RunService:
             )
         if not settled:
             return False
+        # It never ran: nothing was spent.
+        await self.admission.release(run_id)
         end = {"run_id": run_id, "status": "interrupted"}
         self.ctx.broker.publish(run_id, "end", dumps(end))
         self.ctx.broker.close(run_id)

@@ -200,3 +200,37 @@ api_keys = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=True),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
 )
+
+# Budgets (storage/budgets.py). A line's name is "<scope>|<period>|<period start day>".
+# One row per hold and line: what a running run or gateway call holds against a budget.
+budget_holds = sa.Table(
+    "budget_holds",
+    metadata,
+    sa.Column("hold_id", sa.String(64), primary_key=True),
+    sa.Column("line", sa.String(400), primary_key=True),
+    sa.Column("scope", sa.String(300), nullable=False),
+    sa.Column("period", sa.String(8), nullable=False),
+    sa.Column("limit_nanos", sa.BigInteger, nullable=False),
+    sa.Column("amount_nanos", sa.BigInteger, nullable=False),
+    # Counts until then; the row is kept until forget_at so that a late settle still
+    # finds which budgets the run was on.
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("forget_at", UTCDateTime, nullable=False, index=True),
+    sa.Index("ix_budget_holds_line_expires", "line", "expires_at"),
+)
+# A row per line and period that holds lock: takers of one line queue on it.
+budget_locks = sa.Table(
+    "budget_locks",
+    metadata,
+    sa.Column("line", sa.String(400), primary_key=True),
+    sa.Column("takes", sa.BigInteger, nullable=False),
+    sa.Column("forget_at", UTCDateTime, nullable=False, index=True),
+)
+# Thresholds reached, once per line and period (the budget.threshold event went out).
+budget_marks = sa.Table(
+    "budget_marks",
+    metadata,
+    sa.Column("line", sa.String(400), primary_key=True),
+    sa.Column("threshold", sa.Float, primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,243 @@
+"""Budget holds in SQL (SQLite and PostgreSQL): atomic across processes through a lock row
+per budget line and period.
+
+A hold is one transaction: make sure each line's lock row exists, lock them (PostgreSQL:
+``SELECT … FOR UPDATE`` in name order, so two holders of overlapping lines never
+deadlock; SQLite: an UPDATE, which takes the database's write lock), then read the
+ledger's spend and the live holds of each line, and write the hold only if every line
+has room. Everything read after the lock sees every hold and every ledger row committed
+before it (READ COMMITTED takes a fresh snapshot per statement; SQLite's writer reads
+the last commit), so two holders never both take the last room.
+
+Spend is the ledger (written in the same transaction as a run's outcome); a hold stops
+counting as soon as its run's ledger rows are there, so a cost never counts twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from dockyard.storage.budgets import (
+    BudgetLine,
+    Crossing,
+    Period,
+    Shortfall,
+    period_end,
+    period_start,
+    to_nanos,
+)
+from dockyard.storage.sql._common import Conn, P, SqlStore
+from dockyard.storage.tables import budget_holds, budget_locks, budget_marks, usage_ledger
+
+# How long a hold's row (not its amount) outlives its ttl: a run settled later than its
+# hold lasted still finds the budgets it was on.
+KEEP_HOLD_RECORD = timedelta(days=2)
+
+
+_L, _H, _LOCKS = usage_ledger.c, budget_holds.c, budget_locks.c
+_SPENT = sa.func.coalesce(sa.func.sum(_L.cost_usd), 0.0)
+_KINDS = ("key", "tenant", "anonymous")
+
+
+def _ledger_sum(kind: str, i: int | str = "") -> Any:
+    """The ledger's spend of a kind of scope since ``:since<i>`` (``:ident<i>`` names it)."""
+    where = {
+        "key": _L.key_id == P(f"ident{i}"),
+        "tenant": _L.tenant_id == P(f"ident{i}"),
+        "anonymous": _L.key_id.is_(None),
+    }[kind]
+    return sa.select(_SPENT).where(_L.created_at >= P(f"since{i}"), where).scalar_subquery()
+
+
+# A hold whose run (or gateway call) has its ledger rows is spent, not held: the rows
+# are committed with the run's outcome, the settle comes after, and in between the cost
+# would count twice (refusing a request that fits).
+_IN_LEDGER = sa.select(_L.run_id).where(_L.run_id == _H.hold_id).exists()
+
+
+def _held(i: int) -> Any:
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(_H.amount_nanos), 0))
+        .where(_H.line == P(f"line{i}"), _H.expires_at > P("now"), ~_IN_LEDGER)
+        .scalar_subquery()
+    )
+
+
+# Statements are built once with bind parameters (a hold is on every run's admission).
+# The (spent, held) of every line of a hold in one round trip, per tuple of scope kinds:
+_ROOM: dict[tuple[str, ...], Any] = {}
+
+
+def _room(kinds: tuple[str, ...]) -> Any:
+    stmt = _ROOM.get(kinds)
+    if stmt is None:
+        cols = [c for i, k in enumerate(kinds) for c in (_ledger_sum(k, i), _held(i))]
+        stmt = _ROOM[kinds] = sa.select(*cols)
+    return stmt
+
+
+_SPENT_ONLY = {k: sa.select(_ledger_sum(k)) for k in _KINDS}
+_INSERT_HOLD = budget_holds.insert()
+_LINES_OF = sa.select(_H.scope, _H.period, _H.limit_nanos).where(_H.hold_id == P("hold_id"))
+_DROP_HOLD = budget_holds.delete().where(_H.hold_id == P("hold_id"))
+_FORGET_HOLDS = budget_holds.delete().where(_H.forget_at < P("now"))
+_FORGET_LOCKS = budget_locks.delete().where(_LOCKS.forget_at < P("now"))
+_SWEEP_EVERY = timedelta(minutes=1)
+
+
+def _scope_kind(scope: str) -> tuple[str, str]:
+    """(kind, id) of a budget scope: ``key:k1`` → (key, k1); ``anonymous`` → (anonymous, '')."""
+    if scope == "anonymous":
+        return scope, ""
+    kind, _, ident = scope.partition(":")
+    if kind not in ("key", "tenant") or not ident:
+        raise ValueError(f"not a budget scope: {scope!r}")
+    return kind, ident
+
+
+async def ledger_spent(conn: Conn, scope: str, since: datetime) -> int:
+    kind, ident = _scope_kind(scope)
+    stmt = _SPENT_ONLY[kind]
+    return to_nanos(
+        float((await conn.execute(stmt, {"ident": ident, "since": since})).scalar_one())
+    )
+
+
+def _line(row: Any) -> BudgetLine:
+    period: Period = row.period
+    return BudgetLine(row.scope, period, int(row.limit_nanos))
+
+
+class SqlBudgets(SqlStore):
+    """``BudgetStore`` on dockyard's database (storage/budgets.py)."""
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self._insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        # RETURNING, not rowcount: the PostgreSQL driver may not report one.
+        self._insert_mark = (
+            self._insert(budget_marks)
+            .on_conflict_do_nothing(index_elements=["line", "threshold"])
+            .returning(budget_marks.c.line)
+        )
+        self._swept_at: datetime | None = None
+
+    async def _lock(self, conn: Conn, names: Sequence[str], forget_at: datetime) -> None:
+        """Create or update each line's lock row, which takes its lock to the end of the
+        transaction: PostgreSQL's row locks, in the order given (by name: two holders of
+        overlapping lines never deadlock); SQLite's write lock on the database."""
+        rows = [{"line": n, "takes": 0, "forget_at": forget_at} for n in names]
+        stmt = (
+            self._insert(budget_locks)
+            .values(rows)
+            .on_conflict_do_update(index_elements=["line"], set_={"takes": _LOCKS.takes + 1})
+        )
+        await conn.execute(stmt)
+
+    async def hold(
+        self,
+        hold_id: str,
+        lines: Sequence[BudgetLine],
+        amount: int,
+        *,
+        now: datetime,
+        ttl: float,
+    ) -> Shortfall | None:
+        names = {line.name(now): line for line in lines}
+        ordered = sorted(names)
+        forget_at = max(period_end(line.period, now) for line in lines) + KEEP_HOLD_RECORD
+        params: dict[str, Any] = {"now": now}
+        kinds = []
+        for i, name in enumerate(ordered):
+            line = names[name]
+            kind, ident = _scope_kind(line.scope)
+            kinds.append(kind)
+            params |= {f"ident{i}": ident, f"since{i}": period_start(line.period, now)}
+            params[f"line{i}"] = name
+        expires_at = now + timedelta(seconds=ttl)
+        keep = max(expires_at + KEEP_HOLD_RECORD, forget_at)
+        rows = [
+            {
+                "hold_id": hold_id,
+                "line": name,
+                "scope": names[name].scope,
+                "period": names[name].period,
+                "limit_nanos": names[name].limit,
+                "amount_nanos": amount,
+                "expires_at": expires_at,
+                "forget_at": keep,
+            }
+            for name in ordered
+        ]
+        try:
+            async with self.engine.begin() as conn:
+                await self._lock(conn, ordered, forget_at)
+                room = (await conn.execute(_room(tuple(kinds)), params)).one()
+                for i, name in enumerate(ordered):
+                    spent, held = to_nanos(float(room[2 * i])), int(room[2 * i + 1])
+                    if spent + held + amount > names[name].limit:
+                        return Shortfall(names[name], spent, held)
+                await conn.execute(_INSERT_HOLD, rows)
+        except sa.exc.IntegrityError:
+            raise ValueError(f"hold {hold_id!r} exists") from None
+        return None
+
+    async def settle(
+        self, hold_id: str, cost: int, *, now: datetime, thresholds: Sequence[float]
+    ) -> list[Crossing]:
+        # The ledger already holds the cost: the hold only has to go.
+        out: list[Crossing] = []
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(_LINES_OF, {"hold_id": hold_id})).all()
+            if not rows:
+                return []
+            await conn.execute(_DROP_HOLD, {"hold_id": hold_id})
+            for row in rows:
+                out += await self._crossings(conn, _line(row), now, thresholds)
+            if self._swept_at is None or now - self._swept_at > _SWEEP_EVERY:
+                # Rows of past periods and long-settled holds: nothing reads them any more.
+                self._swept_at = now
+                await conn.execute(_FORGET_HOLDS, {"now": now})
+                await conn.execute(_FORGET_LOCKS, {"now": now})
+        return out
+
+    async def _crossings(
+        self, conn: Conn, line: BudgetLine, now: datetime, thresholds: Sequence[float]
+    ) -> list[Crossing]:
+        start = period_start(line.period, now)
+        spent = await ledger_spent(conn, line.scope, start)
+        out = []
+        for t in thresholds:
+            if spent < t * line.limit:
+                continue
+            mark = {"line": line.name(now), "threshold": t, "created_at": now}
+            if (await conn.execute(self._insert_mark, mark)).first() is not None:
+                out.append(Crossing(line, t, spent, start))
+        return out
+
+    async def release(self, hold_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(_DROP_HOLD, {"hold_id": hold_id})
+
+    async def spent(self, line: BudgetLine, now: datetime) -> int:
+        async with self.engine.connect() as conn:
+            return await ledger_spent(conn, line.scope, period_start(line.period, now))
+
+    async def lines(self, hold_id: str) -> list[BudgetLine]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(_LINES_OF, {"hold_id": hold_id})).all()
+        return [_line(row) for row in rows]
+
+    async def ledger(self, scope: str, since: datetime) -> int:
+        """The ledger's spend of ``scope`` since ``since`` (the Redis store seeds from it)."""
+        async with self.engine.connect() as conn:
+            return await ledger_spent(conn, scope, since)
+
+    async def aclose(self) -> None:
+        return None
