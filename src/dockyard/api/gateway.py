@@ -11,19 +11,23 @@ settings passed on.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Header
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from dockyard import caller
 from dockyard.api.conversation import to_langchain
 from dockyard.api.deps import DockyardProcess
 from dockyard.api.openai_errors import UNSUPPORTED_FIELDS, stream_error
@@ -31,9 +35,17 @@ from dockyard.api.openai_schemas import ChatCompletionRequest
 from dockyard.api.responses import json_response, sse_response
 from dockyard.errors import InvalidRequestError, UnsupportedFieldError
 from dockyard.policies.cache import CACHE_KEY
+from dockyard.policies.routing import PRIORITY_FIELD
+from dockyard.providers.registry import TIER_KEY, Route
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.serde import dumps
+from dockyard.runtime.usage import Usage, UsageTally
 from dockyard.sampling import MODEL_PARAMS_KEY
+
+log = logging.getLogger("dockyard.api.gateway")
+
+GATEWAY_ASSISTANT_PREFIX = "gateway:"
+"""The usage ledger's assistant of a gateway call: ``gateway:<model name>``."""
 
 # What /v1/models gives as a model's "created": when this process started serving it.
 _STARTED = int(time.time())
@@ -58,21 +70,28 @@ def _refuse(field: str, why: str | None = None) -> UnsupportedFieldError:
     )
 
 
-def _model(rt: DockyardProcess, body: ChatCompletionRequest) -> Runnable[Any, BaseMessage]:
+def _check(body: ChatCompletionRequest) -> None:
     if body.n is not None and body.n != 1:
         raise _refuse("n")
     if body.logprobs:
         raise _refuse("logprobs")
+
+
+def _model(
+    rt: DockyardProcess, body: ChatCompletionRequest, name: str
+) -> Runnable[Any, BaseMessage]:
+    """The model ``name`` (``body.model``, or the tier's it was routed to), bound to the
+    request's tools and response format."""
     models = rt.registry.models
-    model: BaseChatModel = models.get(body.model)
+    model: BaseChatModel = models.get(name)
     bound: dict[str, Any] = {}
     fmt = body.response_format
     if fmt is not None and fmt.get("type") != "text":
-        provider = models.spec(body.model)
+        provider = models.spec(name)
         if provider is None or not provider.model.startswith("openai:"):
             raise _refuse(
                 "response_format",
-                f"model {body.model!r} is not an OpenAI model; ask for JSON in the messages "
+                f"model {name!r} is not an OpenAI model; ask for JSON in the messages "
                 "or use an OpenAI model",
             )
         bound["response_format"] = fmt
@@ -128,6 +147,53 @@ def _config(body: ChatCompletionRequest, bypass: bool = False) -> RunnableConfig
     return {"configurable": configurable} if configurable else {}
 
 
+TIER_HEADER = "X-Dockyard-Tier"
+
+
+def _route(
+    rt: DockyardProcess, body: ChatCompletionRequest, messages: list[BaseMessage]
+) -> Route | None:
+    """Where ``policies.routing`` sends the call; the request's ``metadata.priority`` is
+    the call's priority (a gateway call has no run)."""
+    models = rt.registry.models
+    if models.router is None:
+        return None
+    priority = (body.metadata or {}).get(PRIORITY_FIELD)
+    _, route = models.routed(
+        body.model, messages, body.tools or (), priority if isinstance(priority, str) else None
+    )
+    return route
+
+
+class _Ledger:
+    """The usage of one gateway call, for the usage ledger: the calls a ``UsageTally`` in
+    the call's config observed, under run id = the completion's id, assistant
+    ``gateway:<model name asked for>``, and the caller's tenant and key."""
+
+    def __init__(self, rt: DockyardProcess, body: ChatCompletionRequest, completion_id: str):
+        self.rt = rt
+        self.usage = Usage()
+        self.tally = UsageTally(self.usage, rt.runs.ctx.prices)
+        self.run_id = completion_id
+        self.assistant_id = f"{GATEWAY_ASSISTANT_PREFIX}{body.model}"[:64]
+        who = caller.current()
+        self.tenant_id = who.tenant if who is not None else None
+        self.key_id = who.key_id if who is not None else None
+
+    async def record(self) -> None:
+        if not self.usage.model_calls:
+            return
+        rows = self.usage.ledger(
+            self.run_id, self.assistant_id, tenant_id=self.tenant_id, key_id=self.key_id
+        )
+        try:
+            await self.rt.storage.usage.record(rows)
+        except Exception as e:  # the answer went out; its spend is lost, and said so
+            log.warning(
+                "gateway call %s: usage not recorded: %s: %s", self.run_id, type(e).__name__, e
+            )
+
+
 def _tool_calls(message: AIMessage) -> list[dict[str, Any]]:
     return [
         {
@@ -161,8 +227,11 @@ def _usage(message: BaseMessage) -> dict[str, int] | None:
 @contextmanager
 def _as_the_run(config: RunnableConfig) -> Iterator[None]:
     """``config`` as the calling run's: the model chain's layers read a call's
-    ``configurable`` from there (``ModelCall.config``), as in a graph node."""
-    token = var_child_runnable_config.set(config)
+    ``configurable`` from there (``ModelCall.config``), as in a graph node. Without its
+    callbacks: a binding (tools) merges this config with the call's, and would report
+    the call twice to them."""
+    outer = {k: v for k, v in config.items() if k != "callbacks"}
+    token = var_child_runnable_config.set(outer)  # type: ignore[arg-type]
     try:
         yield
     finally:
@@ -172,11 +241,19 @@ def _as_the_run(config: RunnableConfig) -> Iterator[None]:
 async def complete(
     rt: DockyardProcess, body: ChatCompletionRequest, cache_header: str | None = None
 ) -> Response:
-    model = _model(rt, body)
-    await _admit(rt, body)
+    _check(body)
     messages = convert_to_messages([to_langchain(m) for m in body.messages])
+    route = _route(rt, body, messages)
+    model = _model(rt, body, route.model if route is not None else body.model)
+    await _admit(rt, body)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     config = _config(body, cache_bypass(cache_header))
+    ledger = _Ledger(rt, body, completion_id)
+    config["callbacks"] = [ledger.tally]
+    headers: dict[str, str] = {}
+    if route is not None:
+        config["metadata"] = {TIER_KEY: route.tier}
+        headers[TIER_HEADER] = route.tier
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = model.astream(messages, config)
@@ -184,14 +261,15 @@ async def complete(
         # its own status, not a 200 whose stream then fails.
         with _as_the_run(config):
             first = await anext(aiter(chunks), None)
-        return sse_response(_sse(chunks, first, body.model, completion_id, include_usage))
+        stream = _sse(chunks, first, body.model, completion_id, include_usage, ledger)
+        return sse_response(stream, headers)
     with _as_the_run(config):
         answer = await model.ainvoke(messages, config)
     assert isinstance(answer, AIMessage)
     message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
     if answer.tool_calls:
         message["tool_calls"] = _tool_calls(answer)
-    return json_response(
+    response = json_response(
         {
             "id": completion_id,
             "object": "chat.completion",
@@ -207,8 +285,12 @@ async def complete(
             ],
             "usage": _usage(answer),
             "system_fingerprint": None,
-        }
+        },
+        headers=headers,
     )
+    # Written once the answer is out: the client does not wait for the ledger.
+    response.background = BackgroundTask(ledger.record)
+    return response
 
 
 def _chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -228,6 +310,7 @@ async def _sse(
     model: str,
     cid: str,
     include_usage: bool,
+    ledger: _Ledger,
 ) -> AsyncIterator[bytes]:
     yield _chunk(cid, model, {"role": "assistant", "content": ""})
     total: AIMessageChunk | None = None
@@ -272,6 +355,9 @@ async def _sse(
             yield b"data: " + dumps(obj) + b"\n\n"
     except Exception as e:  # its status went out with the first chunk
         yield b"data: " + dumps({"error": stream_error(e)}) + b"\n\n"
+    finally:
+        with anyio.CancelScope(shield=True):  # also when the client left mid-stream
+            await ledger.record()
     yield b"data: [DONE]\n\n"
 
 

@@ -5,6 +5,11 @@ so the providers never import a policy. Each model-level policy contributes its 
 for a model name, in the chain's order (outermost first); resilience (retries, breaker,
 fallbacks) is innermost, next to the provider. A model with no layers is handed out as
 the provider built it.
+
+An assistant with policies of its own (``assistants:``) gets a chain of its own
+(``ModelChain.for_policies``) for a registry of its own (``ModelRegistry.derive``): its
+cache and PII layers are built from its policies, the breakers are the process's.
+Routing is not a layer: it chooses the model (``policies.routing``) before any chain.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dockyard.policies.pii.policy import PiiPolicy
 from dockyard.policies.resilience import Resilience
 from dockyard.providers.registry import ModelRegistry
 from dockyard.providers.wrapper import ModelLayer, wrap_model
-from dockyard.settings import Settings
+from dockyard.settings import PoliciesConfig, Settings
 
 
 class ModelChain:
@@ -28,28 +33,57 @@ class ModelChain:
     cache: CacheLayer | None = None
     """``policies.cache``'s layer, where a quality hook is set (``cache.quality``)."""
 
-    def __init__(self, resilience: Resilience, outer: Sequence[ModelLayer] = ()) -> None:
+    def __init__(
+        self,
+        resilience: Resilience,
+        outer: Sequence[ModelLayer] = (),
+        *,
+        owns_resilience: bool = True,
+    ) -> None:
         self.resilience = resilience
         # Layers every model gets, outside resilience (a fallback's call is already masked).
         self.outer = tuple(outer)
+        self._owns_resilience = owns_resilience
+        self._derived: list[ModelChain] = []
 
     def __call__(self, name: str, model: BaseChatModel, registry: ModelRegistry) -> BaseChatModel:
         layers = [*self.outer, *self.resilience.layers(name, registry)]
         return wrap_model(model, layers, name=name) if layers else model
 
+    def for_policies(self, settings: Settings, policies: PoliciesConfig, scope: str) -> ModelChain:
+        """The chain of ``policies`` (an assistant's), sharing this one's breakers; its
+        cache entries are kept apart under ``scope``. Closed with this chain."""
+        chain = _build(settings, policies, self.resilience, scope=scope)
+        chain._owns_resilience = False
+        self._derived.append(chain)
+        return chain
+
     async def aclose(self) -> None:
-        await self.resilience.aclose()
+        for chain in self._derived:
+            await chain.aclose()
+        if self._owns_resilience:
+            await self.resilience.aclose()
         if self.cache is not None:
             await self.cache.store.aclose()
 
 
-def model_wrap(settings: Settings) -> ModelChain:
+def _build(
+    settings: Settings,
+    policies: PoliciesConfig,
+    resilience: Resilience,
+    *,
+    scope: str | None = None,
+) -> ModelChain:
     outer: list[ModelLayer] = []
-    cache = cache_layer(settings)
+    cache = cache_layer(settings, policies.cache, scope=scope)
     if cache is not None:  # outside PII: a hit skips every other layer and the provider
         outer.append(cache)
-    if settings.policies.pii is not None:
-        outer.append(PiiLayer(PiiPolicy.from_config(settings.policies.pii)))
-    chain = ModelChain(Resilience.from_settings(settings), outer)
+    if policies.pii is not None:
+        outer.append(PiiLayer(PiiPolicy.from_config(policies.pii)))
+    chain = ModelChain(resilience, outer)
     chain.cache = cache
     return chain
+
+
+def model_wrap(settings: Settings) -> ModelChain:
+    return _build(settings, settings.policies, Resilience.from_settings(settings))
