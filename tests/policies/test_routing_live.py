@@ -18,8 +18,10 @@ import pytest
 import yaml
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import APIStatusError
+from starlette.types import ASGIApp, Receive, Scope, Send
 from typer.testing import CliRunner
 
+from dockyard import caller
 from dockyard.cli.main import app
 from dockyard.runtime.assistants import configured_assistant_id
 from dockyard.testing import MockOpenAIServer, MockReply
@@ -102,6 +104,22 @@ class Project:
         return got
 
 
+class StandInAuth:
+    """What the auth layer will do, until it lands: the request's caller as the current one
+    (here from an ``x-test-tenant`` header)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tenant = dict(scope.get("headers") or []).get(b"x-test-tenant")
+        if tenant is None:
+            await self.app(scope, receive, send)
+            return
+        with caller.use(caller.Caller(key_id="key-1", tenant=tenant.decode())):
+            await self.app(scope, receive, send)
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     root = tmp_path_factory.mktemp("routing")
@@ -109,7 +127,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         (root / "key").write_text("test-key")
         (root / "agent.py").write_text(AGENT)
         (root / "dockyard.yaml").write_text(yaml.safe_dump(config(mock.base_url)))
-        server = LiveServer(root / ".dockyard", config=root / "dockyard.yaml").start()
+        server = LiveServer(root / ".dockyard", config=root / "dockyard.yaml")
+        server.app.add_middleware(StandInAuth)
+        server.start()
         try:
             yield Project(root, server.url, mock)
         finally:
@@ -208,10 +228,10 @@ async def test_an_assistants_input_guard_is_its_own(project: Project) -> None:
         await client.aclose()
 
 
-def usage_rows(project: Project) -> dict[str, dict[str, Any]]:
+def usage_rows(project: Project, by: str = "assistant") -> dict[str, dict[str, Any]]:
     result = CliRunner().invoke(
         app,
-        ["usage", "--config", str(project.root / "dockyard.yaml"), "--by", "assistant", "--json"],
+        ["usage", "--config", str(project.root / "dockyard.yaml"), "--by", by, "--json"],
         env={"COLUMNS": "160"},
     )
     assert result.exit_code == 0, result.output
@@ -274,3 +294,19 @@ def test_the_gateway_routes_says_the_tier_and_records_usage(project: Project) ->
     # 2 calls of gpt-balanced, 1 of gpt-fast, at the configured prices.
     assert row["cost_usd"] == pytest.approx((2 * (100 * 3 + 10 * 6) + 100 * 1 + 10 * 2) / 1e6)
     assert usage_rows(project)["gateway:fast"]["calls"] == 1
+
+
+def test_a_gateway_call_is_recorded_under_its_callers_tenant_and_key(project: Project) -> None:
+    project.mock.enqueue(MockReply(text="ok", input_tokens=7, output_tokens=3))
+    reply = httpx.post(
+        f"{project.url}/v1/chat/completions",
+        headers={"x-test-tenant": "acme"},
+        json={"model": "balanced", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert reply.status_code == 200, reply.text
+    deadline = time.monotonic() + 10
+    while "acme" not in (rows := usage_rows(project, "tenant")):
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.05)
+    assert (rows["acme"]["calls"], rows["acme"]["input_tokens"]) == (1, 7)
+    assert usage_rows(project, "key")["key-1"]["output_tokens"] == 3
