@@ -5,6 +5,7 @@ call reached (each tier is another model name)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from dockyard.cli.main import app
 from dockyard.runtime.assistants import configured_assistant_id
 from dockyard.testing import MockOpenAIServer, MockReply
 from tests.conftest import LiveServer
+from tests.pg import fresh_database_sync
 
 AGENT = """
 from langgraph.graph import START, MessagesState, StateGraph
@@ -96,6 +98,7 @@ class Project:
     root: Path
     url: str
     mock: MockOpenAIServer
+    env: dict[str, str]
 
     def calls(self) -> list[dict[str, Any]]:
         """The chat requests the mock received since the last call of this."""
@@ -120,20 +123,28 @@ class StandInAuth:
             await self.app(scope, receive, send)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def project(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Project]:
     root = tmp_path_factory.mktemp("routing")
-    with MockOpenAIServer() as mock:
+    with contextlib.ExitStack() as stack:
+        mock = stack.enter_context(MockOpenAIServer())
         (root / "key").write_text("test-key")
         (root / "agent.py").write_text(AGENT)
         (root / "dockyard.yaml").write_text(yaml.safe_dump(config(mock.base_url)))
-        server = LiveServer(root / ".dockyard", config=root / "dockyard.yaml")
+        # The CLI (dockyard usage) finds the same database: the default data_dir, or the URL.
+        env: dict[str, str] = {}
+        if request.param == "postgres":
+            env["DOCKYARD_DATABASE_URL"] = stack.enter_context(fresh_database_sync())
+        server = LiveServer(
+            root / ".dockyard",
+            config=root / "dockyard.yaml",
+            database_url=env.get("DOCKYARD_DATABASE_URL"),
+        )
         server.app.add_middleware(StandInAuth)
-        server.start()
-        try:
-            yield Project(root, server.url, mock)
-        finally:
-            server.stop()
+        stack.callback(server.start().stop)
+        yield Project(root, server.url, mock, env)
 
 
 def ask(text: str, **extra: Any) -> dict[str, Any]:
@@ -211,6 +222,13 @@ async def test_one_chat_model_serves_assistants_with_their_own_policies(
     text = redacted["messages"][-1]["content"]
     assert "kim@example.com" not in text
     assert text != masked["messages"][-1]["content"]
+    # By name through the OpenAI-compatible route too.
+    chat = openai.OpenAI(base_url=f"{project.url}/v1", api_key="x", max_retries=0)
+    chat.chat.completions.create(model="support", messages=[{"role": "user", "content": EMAIL}])
+    chat.chat.completions.create(model="agent", messages=[{"role": "user", "content": EMAIL}])
+    plain, masked = project.calls()
+    assert "kim@example.com" in plain["messages"][-1]["content"]
+    assert "kim@example.com" not in json.dumps(masked["messages"])
 
 
 async def test_an_assistants_input_guard_is_its_own(project: Project) -> None:
@@ -232,7 +250,7 @@ def usage_rows(project: Project, by: str = "assistant") -> dict[str, dict[str, A
     result = CliRunner().invoke(
         app,
         ["usage", "--config", str(project.root / "dockyard.yaml"), "--by", by, "--json"],
-        env={"COLUMNS": "160"},
+        env={"COLUMNS": "160", **project.env},
     )
     assert result.exit_code == 0, result.output
     return (

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
 
-from dockyard.policies.cache import CacheLayer, cache_layer
+from dockyard.policies.cache import CacheLayer, QualityHook, cache_layer
 from dockyard.policies.pii.layer import PiiLayer
 from dockyard.policies.pii.policy import PiiPolicy
 from dockyard.policies.resilience import Resilience
@@ -55,8 +55,16 @@ class ModelChain:
         cache entries are kept apart under ``scope``. Closed with this chain."""
         chain = _build(settings, policies, self.resilience, scope=scope)
         chain._owns_resilience = False
+        if chain.cache is not None and self.cache is not None:
+            chain.cache.quality = self.cache.quality
         self._derived.append(chain)
         return chain
+
+    def set_quality(self, hook: QualityHook | None) -> None:
+        """The quality hook of this chain's cache and of every assistant's (``min_quality``)."""
+        for chain in (self, *self._derived):
+            if chain.cache is not None:
+                chain.cache.quality = hook
 
     async def aclose(self) -> None:
         for chain in self._derived:
