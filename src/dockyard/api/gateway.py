@@ -2,10 +2,11 @@
 
 A request naming a model (``"default"`` or another name under ``models:``) instead of an
 assistant goes straight to that model, no graph: through the same chain every graph's
-``chat_model(...)`` gets (PII, retries, fallbacks, the breaker), after the same request
-policies (rate limits as middleware, the input guard here), with tools, ``tool_choice``,
-``response_format``, streaming with ``stream_options.include_usage`` and the sampling
-settings passed on.
+``chat_model(...)`` gets (routing, cache, PII, retries, fallbacks, the breaker), after the
+same request policies (rate limits as middleware, the input guard here), with tools,
+``tool_choice``, ``response_format``, streaming with ``stream_options.include_usage`` and
+the sampling settings passed on. A routed call names its tier in ``X-Dockyard-Tier``; each
+call's usage goes to the usage ledger once the answer is out (``_Ledger``).
 """
 
 from __future__ import annotations
@@ -312,6 +313,22 @@ async def _sse(
     include_usage: bool,
     ledger: _Ledger,
 ) -> AsyncIterator[bytes]:
+    try:
+        async for event in _events(chunks, first, model, cid, include_usage):
+            yield event
+    finally:
+        # After the client has its last event; also when it left mid-stream.
+        with anyio.CancelScope(shield=True):
+            await ledger.record()
+
+
+async def _events(
+    chunks: AsyncIterator[BaseMessage],
+    first: BaseMessage | None,
+    model: str,
+    cid: str,
+    include_usage: bool,
+) -> AsyncIterator[bytes]:
     yield _chunk(cid, model, {"role": "assistant", "content": ""})
     total: AIMessageChunk | None = None
     tool_index: dict[int, int] = {}
@@ -355,9 +372,6 @@ async def _sse(
             yield b"data: " + dumps(obj) + b"\n\n"
     except Exception as e:  # its status went out with the first chunk
         yield b"data: " + dumps({"error": stream_error(e)}) + b"\n\n"
-    finally:
-        with anyio.CancelScope(shield=True):  # also when the client left mid-stream
-            await ledger.record()
     yield b"data: [DONE]\n\n"
 
 
