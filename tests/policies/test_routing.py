@@ -299,3 +299,24 @@ def test_a_wrong_block_stops_start_up_naming_it(
     tmp_path: Path, config: dict[str, Any], message: str
 ) -> None:
     assert message in refused(tmp_path, **config)
+
+
+def test_a_create_agent_graph_is_routed_by_its_tools(tmp_path: Path) -> None:
+    from langchain.agents import create_agent
+
+    registry = ModelRegistry({"default": fake("quality"), "fast": fake("fast")}, tmp_path)
+    registry.router = router(
+        tiers={"fast": "fast", "balanced": "fast", "quality": "default"},
+        rules=[{"tier": "fast", "min_tools": 1}],
+    )
+    tally = Tiers()
+    config = registry.run_config({"callbacks": [tally]})
+    with_tools = create_agent(chat_model("default"), tools=[lookup])
+    without = create_agent(chat_model("default"), tools=[])
+    assert with_tools.invoke({"messages": [("user", "hi")]}, config)["messages"][-1].text == (
+        "from fast"
+    )
+    assert without.invoke({"messages": [("user", "hi")]}, config)["messages"][-1].text == (
+        "from quality"
+    )
+    assert tally.usage.tiers == {"fast": 1, "quality": 1}
