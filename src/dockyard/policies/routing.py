@@ -100,8 +100,16 @@ class Router:
     def facts(
         self, messages: Sequence[BaseMessage], tools: Sequence[Any], priority: str | None
     ) -> CallFacts:
-        tokens = estimate_call_tokens(messages, tools) if self._counts_tokens else None
-        return CallFacts(sum(len(m.text) for m in messages), len(tools), priority, tokens)
+        text = _text(messages)
+        tokens = None
+        if self._counts_tokens:
+            tokens = estimate_tokens(text) + sum(estimate_tokens(_tool_text(t)) for t in tools)
+        # The joins between messages are not the user's characters.
+        chars = len(text) - max(len(messages) - 1, 0)
+        return CallFacts(chars, len(tools), priority, tokens)
+
+    def routes(self, name: str) -> bool:
+        return name in self._apply_to
 
     def route(
         self,

@@ -92,6 +92,10 @@ class Route(NamedTuple):
 class ModelRouter(Protocol):
     """Chooses the model of a call to ``name`` (``policies.routing``); None: not routed."""
 
+    def routes(self, name: str) -> bool:
+        """Whether calls to ``name`` are routed at all (before their messages are read)."""
+        ...
+
     def route(
         self,
         name: str,
@@ -331,7 +335,7 @@ class RegistryChatModel(BaseChatModel):
         config to call it with: under ``policies.routing``, the model of the tier the call
         is routed to, with the tier in the call's metadata (``TIER_KEY``)."""
         registry = run_registry(config)
-        if registry.router is None:
+        if registry.router is None or not registry.router.routes(self.key):
             return registry.get(self.key), config
         messages = self._convert_input(input).to_messages()
         priority = (config.get("configurable") or {}).get(PRIORITY_KEY)
