@@ -4,6 +4,7 @@ the tier a chat_model call is sent to, and what a wrong block says at start-up."
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -320,3 +321,22 @@ def test_a_create_agent_graph_is_routed_by_its_tools(tmp_path: Path) -> None:
         "from quality"
     )
     assert tally.usage.tiers == {"fast": 1, "quality": 1}
+
+
+DOCS = Path(__file__).parents[2] / "docs" / "policies.md"
+
+
+def test_the_documented_examples_load(tmp_path: Path) -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    section = text[text.index("## Routing") : text.index("## Rate limits")]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    path = tmp_path / "dockyard.yaml"
+    path.write_text(blocks[0])
+    routing = load_settings(path).policies.routing
+    assert routing is not None and routing.rules[0].min_chars == 20000
+    path.write_text(blocks[1])
+    settings = load_settings(path)
+    assert settings.assistant_policies("support").routing is None
+    assert settings.assistant_policies("internal").pii is None
+    assert settings.assistant_policies("internal").routing is not None
