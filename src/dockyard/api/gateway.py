@@ -6,7 +6,7 @@ assistant goes straight to that model, no graph: through the same chain every gr
 same request policies (rate limits as middleware, the input guard here), with tools,
 ``tool_choice``, ``response_format``, streaming with ``stream_options.include_usage`` and
 the sampling settings passed on. A routed call names its tier in ``X-Dockyard-Tier``; each
-call's usage goes to the usage ledger once the answer is out (``_Ledger``).
+call's usage goes to the usage ledger, in a batch, once the answer is out (``_Ledger``).
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-import anyio
 from fastapi import Header
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
-from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from dockyard import caller
@@ -181,18 +179,18 @@ class _Ledger:
         self.tenant_id = who.tenant if who is not None else None
         self.key_id = who.key_id if who is not None else None
 
-    async def record(self) -> None:
+    def record(self) -> None:
+        """Hand the call's rows to the process's ledger writer (written within a moment,
+        in a batch: the answer does not wait for the database)."""
         if not self.usage.model_calls:
             return
         rows = self.usage.ledger(
             self.run_id, self.assistant_id, tenant_id=self.tenant_id, key_id=self.key_id
         )
-        try:
-            await self.rt.storage.usage.record(rows)
-        except Exception as e:  # the answer went out; its spend is lost, and said so
-            log.warning(
-                "gateway call %s: usage not recorded: %s: %s", self.run_id, type(e).__name__, e
-            )
+        if self.rt.ledger is None:  # a process built without open_runtime
+            log.warning("gateway call %s: no ledger writer; usage not recorded", self.run_id)
+            return
+        self.rt.ledger.add(rows)
 
 
 def _tool_calls(message: AIMessage) -> list[dict[str, Any]]:
@@ -289,8 +287,7 @@ async def complete(
         },
         headers=headers,
     )
-    # Written once the answer is out: the client does not wait for the ledger.
-    response.background = BackgroundTask(ledger.record)
+    ledger.record()
     return response
 
 
@@ -316,10 +313,8 @@ async def _sse(
     try:
         async for event in _events(chunks, first, model, cid, include_usage):
             yield event
-    finally:
-        # After the client has its last event; also when it left mid-stream.
-        with anyio.CancelScope(shield=True):
-            await ledger.record()
+    finally:  # also when the client left mid-stream: what was used until then
+        ledger.record()
 
 
 async def _events(
