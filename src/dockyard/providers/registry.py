@@ -175,11 +175,14 @@ class ModelRegistry:
         """The same models under other policies (an assistant's): the provider's models
         are shared with this registry, each is wrapped in ``wrap`` on first use."""
         other = ModelRegistry.__new__(ModelRegistry)
-        other.__dict__.update(self.__dict__)
         other.policies = policies
         other.message_guards = []
         other.router = None
+        other._entries, other._configured = self._entries, self._configured
+        other._project_dir = self._project_dir
         other._wrap = wrap
+        # Shared, with the lock that guards it: a provider's model (its client) is built once.
+        other._raw, other._lock = self._raw, self._lock
         other._models = {}
         return other
 
