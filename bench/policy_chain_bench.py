@@ -10,6 +10,11 @@ address and a phone number; p50 / p95 / p99 per call over ``--calls`` calls, alt
 ``--rounds`` rounds. ``cache hit`` is ``full`` with ``policies.cache`` (in-process,
 ``force: true``, as the fake model has no temperature) on and the answer already stored:
 every measured call is a hit, answered before PII, retries and the model.
+``chat_model`` is ``full`` reached as graphs reach it, through the module-level
+``chat_model("default")`` and the run's registry; ``chat_model + routing`` adds
+``policies.routing`` with a rule of each kind (characters, priority, tools, estimated
+tokens: the dearest), none of which holds, so the call goes to the default tier,
+``default`` itself.
 
     .venv/bin/python bench/policy_chain_bench.py --calls 2000 --rounds 5
 """
@@ -28,6 +33,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from machine import machine_summary
 
+from dockyard import chat_model
+from dockyard.providers.registry import ModelRegistry
 from dockyard.runtime.graphs import load_registry
 from dockyard.runtime.usage import Usage, UsageTally
 from dockyard.settings import Settings, load_settings
@@ -42,7 +49,19 @@ PROMPT: list[BaseMessage] = [
 ]
 
 
-def settings(root: Path, full: bool, cache: bool = False) -> Settings:
+ROUTING = {
+    "tiers": {"fast": "backup", "quality": "default"},
+    "rules": [
+        {"tier": "fast", "min_chars": 20000},
+        {"tier": "fast", "priority": ["urgent", "high"]},
+        {"tier": "fast", "min_tools": 8},
+        {"tier": "fast", "min_tokens": 5000},
+    ],
+    "default": "quality",
+}
+
+
+def settings(root: Path, full: bool, cache: bool = False, routing: bool = False) -> Settings:
     models: dict[str, Any] = {"default": {"model": "fake:bench"}, "backup": "fake:bench"}
     policies: dict[str, Any] = {}
     if full:
@@ -54,13 +73,19 @@ def settings(root: Path, full: bool, cache: bool = False) -> Settings:
         policies = {"pii": {"action": "mask"}}
     if cache:
         policies["cache"] = {"ttl_seconds": 3600, "force": True}
+    if routing:
+        policies["routing"] = ROUTING
     return load_settings(None, project_dir=root, models=models, policies=policies)
 
 
-async def measure(model: Any, calls: int, observe: bool) -> list[float]:
+async def measure(
+    model: Any, calls: int, observe: bool, registry: ModelRegistry | None = None
+) -> list[float]:
     out = []
     for _ in range(calls):
         config: dict[str, Any] = {"callbacks": [UsageTally(Usage())]} if observe else {}
+        if registry is not None:  # as in a run: the registry in the config
+            config = dict(registry.run_config(config))
         t = time.perf_counter()
         await model.ainvoke(PROMPT, config)
         out.append((time.perf_counter() - t) * 1e6)
@@ -76,13 +101,26 @@ async def main(calls: int, rounds: int) -> None:
         bare = load_registry(settings(Path(tmp), full=False)).models.get("default")
         full = load_registry(settings(Path(tmp), full=True)).models.get("default")
         hit = load_registry(settings(Path(tmp), full=True, cache=True)).models.get("default")
+        plain = load_registry(settings(Path(tmp), full=True)).models
+        routed = load_registry(settings(Path(tmp), full=True, routing=True)).models
+        stand_in = chat_model("default")
         for model in (bare, full, hit):  # warm up (and store the answer the hits get)
             await measure(model, 200, True)
-        samples: dict[str, list[float]] = {"bare": [], "full": [], "cache hit": []}
+        for registry in (plain, routed):
+            await measure(stand_in, 200, True, registry)
+        samples: dict[str, list[float]] = {
+            "bare": [],
+            "full": [],
+            "cache hit": [],
+            "chat_model": [],
+            "chat_model + routing": [],
+        }
         for _ in range(rounds):
             samples["bare"] += await measure(bare, calls, False)
             samples["full"] += await measure(full, calls, True)
             samples["cache hit"] += await measure(hit, calls, True)
+            samples["chat_model"] += await measure(stand_in, calls, True, plain)
+            samples["chat_model + routing"] += await measure(stand_in, calls, True, routed)
     print(f"{machine_summary()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print("| set-up | p50 µs | p95 µs | p99 µs |")
     print("|---|---:|---:|---:|")
@@ -92,6 +130,11 @@ async def main(calls: int, rounds: int) -> None:
     print(
         f"| chain's own cost | {pct(f, 50) - pct(b, 50):.0f} | {pct(f, 95) - pct(b, 95):.0f} "
         f"| {pct(f, 99) - pct(b, 99):.0f} |"
+    )
+    c, r = samples["chat_model"], samples["chat_model + routing"]
+    print(
+        f"| routing's own cost | {pct(r, 50) - pct(c, 50):.0f} | {pct(r, 95) - pct(c, 95):.0f} "
+        f"| {pct(r, 99) - pct(c, 99):.0f} |"
     )
 
 

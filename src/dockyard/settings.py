@@ -696,6 +696,65 @@ class BudgetConfig(_Strict):
         return self
 
 
+# -- policies.routing (policies/routing.py) ----------------------------------------------------
+
+
+class RoutingRule(_Strict):
+    """One rule of ``policies.routing.rules``: the call goes to ``tier`` when every condition
+    the rule sets holds (at least one must be set). Sizes are of the call's messages:
+    characters of their text, and estimated tokens of that text and the bound tools."""
+
+    tier: str
+    min_chars: int | None = Field(default=None, ge=0)
+    max_chars: int | None = Field(default=None, ge=0)
+    min_tokens: int | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)
+    min_tools: int | None = Field(default=None, ge=0)
+    max_tools: int | None = Field(default=None, ge=0)
+    # The run's `priority` (a top-level field of its input or context) is one of these.
+    priority: list[str] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _has_a_condition(self) -> RoutingRule:
+        conditions = self.model_fields_set - {"tier"}
+        if not conditions:
+            raise ValueError(
+                f"the rule for tier {self.tier!r} has no condition: give it min_chars, "
+                "max_chars, min_tokens, max_tokens, min_tools, max_tools or priority (the "
+                "tier every other call gets is `default`)"
+            )
+        return self
+
+
+class RoutingConfig(_Strict):
+    """``policies.routing``: calls to the models named in ``apply_to`` go to the model of a
+    tier, chosen by the first rule that matches, else ``default`` (policies/routing.py)."""
+
+    # Tier name -> a model name under `models:` (or `default`).
+    tiers: dict[str, str] = Field(min_length=1)
+    rules: list[RoutingRule] = Field(default_factory=list)
+    default: str
+    # The `models:` names whose calls are routed (chat_model(name) and the gateway).
+    apply_to: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
+
+    @model_validator(mode="after")
+    def _tiers_exist(self) -> RoutingConfig:
+        known = ", ".join(sorted(self.tiers))
+        if self.default not in self.tiers:
+            raise ValueError(f"default: no tier named {self.default!r} (tiers: {known})")
+        for i, rule in enumerate(self.rules):
+            if rule.tier not in self.tiers:
+                raise ValueError(f"rules.{i}.tier: no tier named {rule.tier!r} (tiers: {known})")
+        if len(set(self.apply_to)) != len(self.apply_to):
+            raise ValueError("apply_to: a name is listed twice")
+        return self
+
+    def model_names(self) -> list[tuple[str, str]]:
+        """(where it is set, model name) of every model name the block mentions."""
+        out = [(f"tiers.{tier}", model) for tier, model in self.tiers.items()]
+        return out + [(f"apply_to.{i}", name) for i, name in enumerate(self.apply_to)]
+
+
 class PoliciesConfig(_Strict):
     """The ``policies:`` block: defaults every assistant gets (docs/policies.md)."""
 
@@ -707,9 +766,65 @@ class PoliciesConfig(_Strict):
     pii: PiiConfig | None = None
     cache: CacheConfig | None = None
     budget: BudgetConfig | None = None
+    routing: RoutingConfig | None = None
     # Model name (as the provider reports it, or "provider:name") → its price, over the
     # shipped table.
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
+
+
+# -- assistants (runtime/assistants.py) ---------------------------------------------------------
+
+# Policies that are not the assistant's to set, and why (refused, not ignored).
+_NOT_PER_ASSISTANT = {
+    "rate_limit": "rate limits count per API key and tenant, before the assistant is known",
+    "prices": "prices are the models', whoever calls them",
+    "budget": "budgets are per API key and tenant",
+}
+
+
+class AssistantPolicies(_Strict):
+    """``assistants.<name>.policies``: each block given replaces the one of ``policies:``
+    for this assistant's runs; ``null`` turns that policy off for them; blocks not given
+    are the defaults (``Settings.assistant_policies``)."""
+
+    input: InputGuardConfig | None = None
+    pii: PiiConfig | None = None
+    cache: CacheConfig | None = None
+    routing: RoutingConfig | None = None
+    approval: ApprovalConfig | None = None
+    summarization: SummarizationConfig | None = None
+    limits: CallLimitsConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_per_assistant(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, why in _NOT_PER_ASSISTANT.items():
+                if key in data:
+                    raise ValueError(
+                        f"{key} cannot be set per assistant ({why}): set it under `policies:`"
+                    )
+        return data
+
+    @field_validator("input")
+    @classmethod
+    def _no_body_cap(cls, v: InputGuardConfig | None) -> InputGuardConfig | None:
+        if v is not None and v.max_body_bytes is not None:
+            # The body is capped before it is read, so before its assistant is known.
+            raise ValueError(
+                "max_body_bytes cannot be set per assistant (a body is capped before it is "
+                "read): set it under policies.input"
+            )
+        return v
+
+
+class AssistantConfig(_Strict):
+    """``assistants.<name>``: an assistant of ``graph`` created at start, with its own
+    policies over the defaults (docs/policies.md, "Assistants")."""
+
+    graph: str
+    description: str | None = None
+    policies: AssistantPolicies = Field(default_factory=AssistantPolicies)
 
 
 class Settings(BaseSettings):
@@ -746,6 +861,7 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="dockyard", pattern=r"^[A-Za-z0-9_.:-]+$")
     graphs: dict[str, str] = Field(default_factory=dict)
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig)
+    assistants: dict[str, AssistantConfig] = Field(default_factory=dict)
     models: dict[str, ModelSpec] = Field(default_factory=dict)
     store: StoreConfig = Field(default_factory=StoreConfig)
     runs: RunsConfig = Field(default_factory=RunsConfig)
@@ -789,6 +905,40 @@ class Settings(BaseSettings):
             if len(set(spec.fallbacks)) != len(spec.fallbacks):
                 raise ValueError(f"models.{name}.fallbacks: a name is listed twice")
         return self
+
+    @model_validator(mode="after")
+    def _assistants_and_routing(self) -> Settings:
+        models = {*self.models, "default"}
+        for name, a in self.assistants.items():
+            if a.graph not in self.graphs:
+                raise ValueError(
+                    f"assistants.{name}.graph: no graph named {a.graph!r} (graphs: "
+                    f"{', '.join(sorted(self.graphs)) or 'none'})"
+                )
+            # /v1/chat/completions and runs.create take a name: it must say one thing.
+            if name in self.graphs or name in models:
+                what = "graph" if name in self.graphs else "model under `models:`"
+                raise ValueError(
+                    f"assistants.{name}: a {what} has that name too; rename the assistant"
+                )
+        blocks = [("policies.routing", self.policies.routing)]
+        blocks += [
+            (f"assistants.{name}.policies.routing", a.policies.routing)
+            for name, a in self.assistants.items()
+        ]
+        for where, routing in blocks:
+            for key, model in routing.model_names() if routing is not None else ():
+                if model not in models:
+                    raise ValueError(
+                        f"{where}.{key}: no model named {model!r} under `models:` "
+                        f"(models: {', '.join(sorted(models))})"
+                    )
+        return self
+
+    def assistant_policies(self, name: str) -> PoliciesConfig:
+        """The policies of ``assistants.<name>``'s runs: its blocks over ``policies:``."""
+        own = self.assistants[name].policies
+        return self.policies.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
 
     @model_validator(mode="after")
     def _one_thread_ttl(self) -> Settings:

@@ -2,20 +2,24 @@
 
 A request naming a model (``"default"`` or another name under ``models:``) instead of an
 assistant goes straight to that model, no graph: through the same chain every graph's
-``chat_model(...)`` gets (PII, retries, fallbacks, the breaker), after the same request
-policies (rate limits as middleware, the input guard here), with tools, ``tool_choice``,
-``response_format``, streaming with ``stream_options.include_usage`` and the sampling
-settings passed on.
+``chat_model(...)`` gets (routing, cache, PII, retries, fallbacks, the breaker), after the
+same request policies (rate limits as middleware, the input guard here), with tools,
+``tool_choice``, ``response_format``, streaming with ``stream_options.include_usage`` and
+the sampling settings passed on. A routed call names its tier in ``X-Dockyard-Tier``; each
+call's usage goes to the usage ledger, in a batch, once the answer is out (``_Ledger``).
+With ``policies.budget`` a call holds its estimate on its caller's budgets first and
+settles with its cost when it ends (its ledger rows then written at once: the hold stops
+counting when they exist).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Header
@@ -35,11 +39,17 @@ from dockyard.errors import InvalidRequestError, UnsupportedFieldError
 from dockyard.policies.budget import Budgets, own_limits
 from dockyard.policies.cache import CACHE_KEY
 from dockyard.policies.input_limits import estimate_tokens, request_texts
+from dockyard.policies.routing import PRIORITY_FIELD
+from dockyard.providers.registry import TIER_KEY, Route
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.serde import dumps
 from dockyard.runtime.usage import Usage, UsageTally
 from dockyard.sampling import MODEL_PARAMS_KEY
-from dockyard.storage.base import UsageStore
+
+log = logging.getLogger("dockyard.api.gateway")
+
+GATEWAY_ASSISTANT_PREFIX = "gateway:"
+"""The usage ledger's assistant of a gateway call: ``gateway:<model name>``."""
 
 # What /v1/models gives as a model's "created": when this process started serving it.
 _STARTED = int(time.time())
@@ -64,21 +74,28 @@ def _refuse(field: str, why: str | None = None) -> UnsupportedFieldError:
     )
 
 
-def _model(rt: DockyardProcess, body: ChatCompletionRequest) -> Runnable[Any, BaseMessage]:
+def _check(body: ChatCompletionRequest) -> None:
     if body.n is not None and body.n != 1:
         raise _refuse("n")
     if body.logprobs:
         raise _refuse("logprobs")
+
+
+def _model(
+    rt: DockyardProcess, body: ChatCompletionRequest, name: str
+) -> Runnable[Any, BaseMessage]:
+    """The model ``name`` (``body.model``, or the tier's it was routed to), bound to the
+    request's tools and response format."""
     models = rt.registry.models
-    model: BaseChatModel = models.get(body.model)
+    model: BaseChatModel = models.get(name)
     bound: dict[str, Any] = {}
     fmt = body.response_format
     if fmt is not None and fmt.get("type") != "text":
-        provider = models.spec(body.model)
+        provider = models.spec(name)
         if provider is None or not provider.model.startswith("openai:"):
             raise _refuse(
                 "response_format",
-                f"model {body.model!r} is not an OpenAI model; ask for JSON in the messages "
+                f"model {name!r} is not an OpenAI model; ask for JSON in the messages "
                 "or use an OpenAI model",
             )
         bound["response_format"] = fmt
@@ -107,44 +124,14 @@ async def _admit(rt: DockyardProcess, body: ChatCompletionRequest) -> None:
         guard.check(spec, None)
 
 
-@dataclass
-class _Spend:
-    """A gateway call's budget hold and what its model calls used: the ledger gets the
-    usage (as a run's would) and the hold is settled with it when the call ends."""
-
-    budgets: Budgets
-    ledger: UsageStore
-    call_id: str
-    model: str
-    tenant: str | None
-    key_id: str | None
-    held: bool
-    usage: Usage = field(default_factory=Usage)
-
-    async def end(self) -> None:
-        if self.usage.model_calls:
-            # The model's name stands where a run's assistant does (`dockyard usage`).
-            rows = self.usage.ledger(
-                self.call_id,
-                f"gateway:{self.model}"[:64],
-                tenant_id=self.tenant,
-                key_id=self.key_id,
-            )
-            await self.ledger.record(rows)
-            if self.held:
-                await self.budgets.settle(self.call_id, self.usage.cost_usd)
-        elif self.held:
-            await self.budgets.release(self.call_id)
-
-
 async def _hold(
-    rt: DockyardProcess, body: ChatCompletionRequest, call_id: str, config: RunnableConfig
-) -> _Spend | None:
+    rt: DockyardProcess, body: ChatCompletionRequest, ledger: _Ledger, config: RunnableConfig
+) -> None:
     """Apply ``policies.budget``: the max_tokens cap (into ``config``), then hold the
     call's estimate on its caller's budgets."""
     budgets = rt.runs.admission.budgets
     if budgets is None:
-        return None
+        return
     asked = body.max_completion_tokens or body.max_tokens
     allowed = budgets.check_max_tokens(asked, "max_tokens")
     if allowed != asked:
@@ -160,16 +147,14 @@ async def _hold(
     who = caller.current()
     tenant, key_id = (who.tenant, who.key_id) if who is not None else (None, None)
     own = own_limits(who.policies) if who is not None else None
-    held = await budgets.hold(
-        call_id,
+    ledger.budgets = budgets
+    ledger.held = await budgets.hold(
+        ledger.run_id,
         budgets.estimate(tokens, allowed, body.model),
         tenant=tenant,
         key_id=key_id,
         own=own,
     )
-    spend = _Spend(budgets, rt.storage.usage, call_id, body.model, tenant, key_id, held)
-    config["callbacks"] = [UsageTally(spend.usage, budgets.prices)]
-    return spend
 
 
 CACHE_HEADER = "X-Dockyard-Cache"
@@ -197,6 +182,72 @@ def _config(body: ChatCompletionRequest, bypass: bool = False) -> RunnableConfig
     if bypass:
         configurable[CACHE_KEY] = False
     return {"configurable": configurable} if configurable else {}
+
+
+TIER_HEADER = "X-Dockyard-Tier"
+
+
+def _route(
+    rt: DockyardProcess, body: ChatCompletionRequest, messages: list[BaseMessage]
+) -> Route | None:
+    """Where ``policies.routing`` sends the call; the request's ``metadata.priority`` is
+    the call's priority (a gateway call has no run)."""
+    models = rt.registry.models
+    if models.router is None:
+        return None
+    priority = (body.metadata or {}).get(PRIORITY_FIELD)
+    _, route = models.routed(
+        body.model, messages, body.tools or (), priority if isinstance(priority, str) else None
+    )
+    return route
+
+
+class _Ledger:
+    """The usage of one gateway call, for the usage ledger: the calls a ``UsageTally`` in
+    the call's config observed, under run id = the completion's id, assistant
+    ``gateway:<model name asked for>``, and the caller's tenant and key."""
+
+    def __init__(self, rt: DockyardProcess, body: ChatCompletionRequest, completion_id: str):
+        self.rt = rt
+        self.usage = Usage()
+        self.tally = UsageTally(self.usage, rt.runs.ctx.prices)
+        self.run_id = completion_id
+        self.assistant_id = f"{GATEWAY_ASSISTANT_PREFIX}{body.model}"[:64]
+        who = caller.current()
+        self.tenant_id = who.tenant if who is not None else None
+        self.key_id = who.key_id if who is not None else None
+
+    budgets: Budgets | None = None
+    held = False  # the call holds an estimate on its caller's budgets
+
+    async def finish(self) -> None:
+        """The call ended (answered, failed or cut short): its usage to the ledger, its
+        budget hold settled with its cost (or released when no model call completed)."""
+        if not self.held or self.budgets is None:
+            self.record()
+            return
+        if self.usage.model_calls:
+            # At once, not batched: the hold stops counting when its rows exist.
+            await self.rt.storage.usage.record(self._rows())
+            await self.budgets.settle(self.run_id, self.usage.cost_usd)
+        else:
+            await self.budgets.release(self.run_id)
+
+    def _rows(self) -> list[Any]:
+        return self.usage.ledger(
+            self.run_id, self.assistant_id, tenant_id=self.tenant_id, key_id=self.key_id
+        )
+
+    def record(self) -> None:
+        """Hand the call's rows to the process's ledger writer (written within a moment,
+        in a batch: the answer does not wait for the database)."""
+        if not self.usage.model_calls:
+            return
+        rows = self._rows()
+        if self.rt.ledger is None:  # a process built without open_runtime
+            log.warning("gateway call %s: no ledger writer; usage not recorded", self.run_id)
+            return
+        self.rt.ledger.add(rows)
 
 
 def _tool_calls(message: AIMessage) -> list[dict[str, Any]]:
@@ -232,8 +283,11 @@ def _usage(message: BaseMessage) -> dict[str, int] | None:
 @contextmanager
 def _as_the_run(config: RunnableConfig) -> Iterator[None]:
     """``config`` as the calling run's: the model chain's layers read a call's
-    ``configurable`` from there (``ModelCall.config``), as in a graph node."""
-    token = var_child_runnable_config.set(config)
+    ``configurable`` from there (``ModelCall.config``), as in a graph node. Without its
+    callbacks: a binding (tools) merges this config with the call's, and would report
+    the call twice to them."""
+    outer = {k: v for k, v in config.items() if k != "callbacks"}
+    token = var_child_runnable_config.set(outer)  # type: ignore[arg-type]
     try:
         yield
     finally:
@@ -243,13 +297,20 @@ def _as_the_run(config: RunnableConfig) -> Iterator[None]:
 async def complete(
     rt: DockyardProcess, body: ChatCompletionRequest, cache_header: str | None = None
 ) -> Response:
-    model = _model(rt, body)
-    await _admit(rt, body)
+    _check(body)
     messages = convert_to_messages([to_langchain(m) for m in body.messages])
+    route = _route(rt, body, messages)
+    model = _model(rt, body, route.model if route is not None else body.model)
+    await _admit(rt, body)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     config = _config(body, cache_bypass(cache_header))
-    spend = await _hold(rt, body, completion_id, config)
-    end = spend.end if spend is not None else None
+    ledger = _Ledger(rt, body, completion_id)
+    config["callbacks"] = [ledger.tally]
+    await _hold(rt, body, ledger, config)
+    headers: dict[str, str] = {}
+    if route is not None:
+        config["metadata"] = {TIER_KEY: route.tier}
+        headers[TIER_HEADER] = route.tier
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = model.astream(messages, config)
@@ -259,21 +320,21 @@ async def complete(
             with _as_the_run(config):
                 first = await anext(aiter(chunks), None)
         except BaseException:
-            if end is not None:
-                await end()
+            await ledger.finish()
             raise
-        return sse_response(_sse(chunks, first, body.model, completion_id, include_usage, end))
+        stream = _sse(chunks, first, body.model, completion_id, include_usage, ledger)
+        return sse_response(stream, headers)
     try:
         with _as_the_run(config):
             answer = await model.ainvoke(messages, config)
-    finally:
-        if end is not None:
-            await end()
+    except BaseException:
+        await ledger.finish()
+        raise
     assert isinstance(answer, AIMessage)
     message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
     if answer.tool_calls:
         message["tool_calls"] = _tool_calls(answer)
-    return json_response(
+    response = json_response(
         {
             "id": completion_id,
             "object": "chat.completion",
@@ -289,8 +350,11 @@ async def complete(
             ],
             "usage": _usage(answer),
             "system_fingerprint": None,
-        }
+        },
+        headers=headers,
     )
+    await ledger.finish()
+    return response
 
 
 def _chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -310,7 +374,21 @@ async def _sse(
     model: str,
     cid: str,
     include_usage: bool,
-    end: Callable[[], Awaitable[None]] | None = None,
+    ledger: _Ledger,
+) -> AsyncIterator[bytes]:
+    try:
+        async for event in _events(chunks, first, model, cid, include_usage):
+            yield event
+    finally:  # also when the client left mid-stream: what was used until then
+        await ledger.finish()
+
+
+async def _events(
+    chunks: AsyncIterator[BaseMessage],
+    first: BaseMessage | None,
+    model: str,
+    cid: str,
+    include_usage: bool,
 ) -> AsyncIterator[bytes]:
     yield _chunk(cid, model, {"role": "assistant", "content": ""})
     total: AIMessageChunk | None = None
@@ -355,9 +433,6 @@ async def _sse(
             yield b"data: " + dumps(obj) + b"\n\n"
     except Exception as e:  # its status went out with the first chunk
         yield b"data: " + dumps({"error": stream_error(e)}) + b"\n\n"
-    finally:
-        if end is not None:
-            await end()  # settles the budget's hold, however the stream ended
     yield b"data: [DONE]\n\n"
 
 

@@ -131,15 +131,19 @@ def _message(m: BaseMessage) -> dict[str, Any]:
     }
 
 
-def cache_key(call: ModelCall) -> str:
+def cache_key(call: ModelCall, scope: str | None = None) -> str:
     """sha256 over canonical JSON (sorted keys, no spaces) of what decides the answer:
-    ``call.kwargs`` holds the bound tools, tool_choice, response_format and sampling."""
-    doc = {
+    ``call.kwargs`` holds the bound tools, tool_choice, response_format and sampling.
+    ``scope``: an assistant with policies of its own (its answers, PII-masked or not,
+    are not another's)."""
+    doc: dict[str, Any] = {
         "model": call.name,
         "messages": [_message(m) for m in call.messages],
         "kwargs": call.kwargs,
         "stop": call.stop,
     }
+    if scope is not None:
+        doc["scope"] = scope
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -182,10 +186,16 @@ def _answer(result: ChatResult) -> AIMessage | None:
 
 class CacheLayer(ModelLayer):
     def __init__(
-        self, config: CacheConfig, store: CacheStore, quality: QualityHook | None = None
+        self,
+        config: CacheConfig,
+        store: CacheStore,
+        quality: QualityHook | None = None,
+        *,
+        scope: str | None = None,
     ) -> None:
         self.config = config
         self.store = store
+        self.scope = scope
         self.quality = quality
         """Set by the quality-gate policy; without one every answer may be stored."""
 
@@ -198,7 +208,7 @@ class CacheLayer(ModelLayer):
             t = temperature(call)
             if t is None or t > 0:
                 return None
-        return cache_key(call)
+        return cache_key(call, self.scope)
 
     def _storable(self, call: ModelCall, message: AIMessage) -> bool:
         if self.config.min_quality is None:
@@ -300,8 +310,11 @@ def _miss_chunk() -> ChatGenerationChunk:
     )
 
 
-def cache_layer(settings: Settings) -> CacheLayer | None:
-    config = settings.policies.cache
+def cache_layer(
+    settings: Settings, config: CacheConfig | None, *, scope: str | None = None
+) -> CacheLayer | None:
+    """The layer of ``config`` (``policies.cache``, or an assistant's); ``scope``: see
+    ``cache_key``."""
     if config is None:
         return None
-    return CacheLayer(config, open_cache_store(settings, config))
+    return CacheLayer(config, open_cache_store(settings, config), scope=scope)

@@ -5,6 +5,11 @@ so the providers never import a policy. Each model-level policy contributes its 
 for a model name, in the chain's order (outermost first); resilience (retries, breaker,
 fallbacks) is innermost, next to the provider. A model with no layers is handed out as
 the provider built it.
+
+An assistant with policies of its own (``assistants:``) gets a chain of its own
+(``ModelChain.for_policies``) for a registry of its own (``ModelRegistry.derive``): its
+cache and PII layers are built from its policies, the breakers are the process's.
+Routing is not a layer: it chooses the model (``policies.routing``) before any chain.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
 
-from dockyard.policies.cache import CacheLayer, cache_layer
+from dockyard.policies.cache import CacheLayer, QualityHook, cache_layer
 from dockyard.policies.pii.layer import PiiLayer
 from dockyard.policies.pii.policy import PiiPolicy
 from dockyard.policies.rate_limit import RateLimiter
@@ -21,7 +26,7 @@ from dockyard.policies.resilience import Resilience
 from dockyard.policies.token_limit import KeyPoliciesCache, TokenLimitLayer
 from dockyard.providers.registry import ModelRegistry
 from dockyard.providers.wrapper import ModelLayer, wrap_model
-from dockyard.settings import Settings
+from dockyard.settings import PoliciesConfig, Settings
 from dockyard.storage.base import KeyStore
 
 
@@ -31,16 +36,41 @@ class ModelChain:
     cache: CacheLayer | None = None
     """``policies.cache``'s layer, where a quality hook is set (``cache.quality``)."""
     tokens: TokenLimitLayer | None = None
-    """``tokens_per_minute``'s layer; ``bind_keys`` gives it the key store."""
+    """``tokens_per_minute``'s layer, the process's (assistants share it); ``bind_keys``
+    gives it the key store."""
 
-    def __init__(self, resilience: Resilience, outer: Sequence[ModelLayer] = ()) -> None:
+    def __init__(
+        self,
+        resilience: Resilience,
+        outer: Sequence[ModelLayer] = (),
+        *,
+        owns_resilience: bool = True,
+    ) -> None:
         self.resilience = resilience
         # Layers every model gets, outside resilience (a fallback's call is already masked).
         self.outer = tuple(outer)
+        self._owns_resilience = owns_resilience
+        self._derived: list[ModelChain] = []
 
     def __call__(self, name: str, model: BaseChatModel, registry: ModelRegistry) -> BaseChatModel:
         layers = [*self.outer, *self.resilience.layers(name, registry)]
         return wrap_model(model, layers, name=name) if layers else model
+
+    def for_policies(self, settings: Settings, policies: PoliciesConfig, scope: str) -> ModelChain:
+        """The chain of ``policies`` (an assistant's), sharing this one's breakers; its
+        cache entries are kept apart under ``scope``. Closed with this chain."""
+        chain = _build(settings, policies, self.resilience, scope=scope, tokens=self.tokens)
+        chain._owns_resilience = False
+        if chain.cache is not None and self.cache is not None:
+            chain.cache.quality = self.cache.quality
+        self._derived.append(chain)
+        return chain
+
+    def set_quality(self, hook: QualityHook | None) -> None:
+        """The quality hook of this chain's cache and of every assistant's (``min_quality``)."""
+        for chain in (self, *self._derived):
+            if chain.cache is not None:
+                chain.cache.quality = hook
 
     def bind_keys(self, keys: KeyStore) -> None:
         """The key store, once storage is open: keys' own token limits come from it."""
@@ -48,29 +78,53 @@ class ModelChain:
             self.tokens.key_policies.keys = keys
 
     async def aclose(self) -> None:
-        await self.resilience.aclose()
-        if self.tokens is not None:
-            await self.tokens.limiter.aclose()
+        for chain in self._derived:
+            await chain.aclose()
+        if self._owns_resilience:
+            await self.resilience.aclose()
+            if self.tokens is not None:
+                await self.tokens.limiter.aclose()
         if self.cache is not None:
             await self.cache.store.aclose()
 
 
-def model_wrap(settings: Settings) -> ModelChain:
+def _build(
+    settings: Settings,
+    policies: PoliciesConfig,
+    resilience: Resilience,
+    *,
+    scope: str | None = None,
+    tokens: TokenLimitLayer | None = None,
+) -> ModelChain:
     outer: list[ModelLayer] = []
-    cache = cache_layer(settings)
+    cache = cache_layer(settings, policies.cache, scope=scope)
     if cache is not None:  # outside PII: a hit skips every other layer and the provider
         outer.append(cache)
-    if settings.policies.pii is not None:
-        outer.append(PiiLayer(PiiPolicy.from_config(settings.policies.pii)))
-    tokens = None
-    limits = settings.policies.rate_limit
-    tenant_tokens = limits.tenant.tokens_per_minute if limits and limits.tenant else None
-    if limits is not None and (limits.tokens_per_minute or tenant_tokens):
-        limiter = RateLimiter.from_settings(settings)
-        assert limiter is not None
-        tokens = TokenLimitLayer(limiter, KeyPoliciesCache(settings.auth.cache_seconds))
-        outer.append(tokens)  # after PII (the order of issue 15), before resilience
-    chain = ModelChain(Resilience.from_settings(settings), outer)
+    if policies.pii is not None:
+        outer.append(PiiLayer(PiiPolicy.from_config(policies.pii)))
+    if tokens is not None:  # after PII (the order of issue 15), before resilience
+        outer.append(tokens)
+    chain = ModelChain(resilience, outer)
     chain.cache = cache
     chain.tokens = tokens
     return chain
+
+
+def _token_layer(settings: Settings) -> TokenLimitLayer | None:
+    """``policies.rate_limit``'s tokens per minute: per key and tenant, not per assistant."""
+    limits = settings.policies.rate_limit
+    tenant_tokens = limits.tenant.tokens_per_minute if limits and limits.tenant else None
+    if limits is None or not (limits.tokens_per_minute or tenant_tokens):
+        return None
+    limiter = RateLimiter.from_settings(settings)
+    assert limiter is not None
+    return TokenLimitLayer(limiter, KeyPoliciesCache(settings.auth.cache_seconds))
+
+
+def model_wrap(settings: Settings) -> ModelChain:
+    return _build(
+        settings,
+        settings.policies,
+        Resilience.from_settings(settings),
+        tokens=_token_layer(settings),
+    )

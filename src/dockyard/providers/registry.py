@@ -35,7 +35,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -57,6 +57,13 @@ MODELS_KEY = "__dockyard_models"
 LangChain copy no ``__``-prefixed key into checkpoint or trace metadata, and dockyard
 takes it out of the configs it streams (``debug``, ``checkpoints``)."""
 
+PRIORITY_KEY = "__dockyard_priority"
+"""The ``configurable`` key under which a run carries its ``priority`` (from its input or
+context) for routing; set by the run attempt, never taken from a client."""
+
+TIER_KEY = "dockyard_tier"
+"""The metadata key a routed model call carries its tier in (the usage tally reads it)."""
+
 DEFAULT = "default"
 OFFLINE_DEFAULT = "offline:support"
 # When models.default is not set: the first provider whose key is set, else offline.
@@ -73,6 +80,29 @@ ModelWrap: TypeAlias = Callable[[str, BaseChatModel, "ModelRegistry"], BaseChatM
 the provider's; how the policies (``dockyard.policies``) put their chain around every
 model without the providers knowing them. It may call ``registry.raw(...)`` at call time,
 not while wrapping."""
+
+
+class Route(NamedTuple):
+    """Where a router sends a call: the tier's name and its model's name."""
+
+    tier: str
+    model: str
+
+
+class ModelRouter(Protocol):
+    """Chooses the model of a call to ``name`` (``policies.routing``); None: not routed."""
+
+    def routes(self, name: str) -> bool:
+        """Whether calls to ``name`` are routed at all (before their messages are read)."""
+        ...
+
+    def route(
+        self,
+        name: str,
+        messages: Sequence[BaseMessage],
+        tools: Sequence[Any],
+        priority: str | None,
+    ) -> Route | None: ...
 
 
 def default_model_spec() -> ModelSpec:
@@ -128,8 +158,9 @@ class ModelRegistry:
         # The model-level policies every run of this process gets (``dockyard.middleware()``
         # reads them from the run's registry, as ``chat_model`` reads its models).
         self.policies = policies if policies is not None else PoliciesConfig()
-        # Attached from above at start-up (runtime/graphs.py): e.g. policies.pii.
+        # Attached from above at start-up (runtime/graphs.py): e.g. policies.pii, routing.
         self.message_guards: list[MessageGuard] = []
+        self.router: ModelRouter | None = None
         self._entries: dict[str, ModelEntry] = dict(entries or {})
         self._configured = list(self._entries)
         # Chosen now, from the keys set when the process starts; built on first use.
@@ -143,6 +174,32 @@ class ModelRegistry:
     @property
     def wrap(self) -> ModelWrap | None:
         return self._wrap
+
+    def derive(self, policies: PoliciesConfig, *, wrap: ModelWrap | None) -> ModelRegistry:
+        """The same models under other policies (an assistant's): the provider's models
+        are shared with this registry, each is wrapped in ``wrap`` on first use."""
+        other = ModelRegistry.__new__(ModelRegistry)
+        other.policies = policies
+        other.message_guards = []
+        other.router = None
+        other._entries, other._configured = self._entries, self._configured
+        other._project_dir = self._project_dir
+        other._wrap = wrap
+        # Shared, with the lock that guards it: a provider's model (its client) is built once.
+        other._raw, other._lock = self._raw, self._lock
+        other._models = {}
+        return other
+
+    def routed(
+        self,
+        name: str,
+        messages: Sequence[BaseMessage],
+        tools: Sequence[Any] = (),
+        priority: str | None = None,
+    ) -> tuple[BaseChatModel, Route | None]:
+        """The model a call to ``name`` goes to (its tier's, when ``router`` routes it)."""
+        route = self.router.route(name, messages, tools, priority) if self.router else None
+        return self.get(route.model if route is not None else name), route
 
     @classmethod
     def from_settings(cls, settings: Settings, *, wrap: ModelWrap | None = None) -> ModelRegistry:
@@ -168,7 +225,9 @@ class ModelRegistry:
         with self._lock:
             model = self._models.get(name)
             if model is None:
-                raw = self._raw[name] = self._build(name)
+                raw = self._raw.get(name)  # built already when a derived registry shares it
+                if raw is None:
+                    raw = self._raw[name] = self._build(name)
                 model = self._models[name] = self._wrap(name, raw, self) if self._wrap else raw
         return model
 
@@ -273,8 +332,27 @@ class RegistryChatModel(BaseChatModel):
         return {"model": self.key}
 
     def resolve(self, config: RunnableConfig | None = None) -> BaseChatModel:
-        """The model this stands for in the run ``config`` belongs to."""
+        """The model this stands for in the run ``config`` belongs to (not routed)."""
         return run_registry(config).get(self.key)
+
+    def route(
+        self, config: RunnableConfig, input: LanguageModelInput, tools: Sequence[Any] = ()
+    ) -> tuple[BaseChatModel, RunnableConfig]:
+        """The model a call with ``input`` goes to in the run ``config`` belongs to, and the
+        config to call it with: under ``policies.routing``, the model of the tier the call
+        is routed to, with the tier in the call's metadata (``TIER_KEY``)."""
+        registry = run_registry(config)
+        if registry.router is None or not registry.router.routes(self.key):
+            return registry.get(self.key), config
+        messages = self._convert_input(input).to_messages()
+        priority = (config.get("configurable") or {}).get(PRIORITY_KEY)
+        model, route = registry.routed(
+            self.key, messages, tools, priority if isinstance(priority, str) else None
+        )
+        if route is None:
+            return model, config
+        metadata = {**(config.get("metadata") or {}), TIER_KEY: route.tier}
+        return model, {**config, "metadata": metadata}
 
     def invoke(
         self,
@@ -284,8 +362,8 @@ class RegistryChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Any:
-        config = ensure_config(config)
-        return self.resolve(config).invoke(input, config, stop=stop, **kwargs)
+        model, config = self.route(ensure_config(config), input)
+        return model.invoke(input, config, stop=stop, **kwargs)
 
     async def ainvoke(
         self,
@@ -295,8 +373,8 @@ class RegistryChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Any:
-        config = ensure_config(config)
-        return await self.resolve(config).ainvoke(input, config, stop=stop, **kwargs)
+        model, config = self.route(ensure_config(config), input)
+        return await model.ainvoke(input, config, stop=stop, **kwargs)
 
     def stream(
         self,
@@ -306,8 +384,8 @@ class RegistryChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[Any]:
-        config = ensure_config(config)
-        return self.resolve(config).stream(input, config, stop=stop, **kwargs)
+        model, config = self.route(ensure_config(config), input)
+        return model.stream(input, config, stop=stop, **kwargs)
 
     async def astream(
         self,
@@ -317,8 +395,8 @@ class RegistryChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        config = ensure_config(config)
-        async for chunk in self.resolve(config).astream(input, config, stop=stop, **kwargs):
+        model, config = self.route(ensure_config(config), input)
+        async for chunk in model.astream(input, config, stop=stop, **kwargs):
             yield chunk
 
     def bind_tools(
@@ -330,7 +408,7 @@ class RegistryChatModel(BaseChatModel):
     ) -> Runnable[LanguageModelInput, Any]:
         if tool_choice is not None:
             kwargs["tool_choice"] = tool_choice
-        return PerRunModel(self, lambda model: model.bind_tools(tools, **kwargs))
+        return PerRunModel(self, lambda model: model.bind_tools(tools, **kwargs), tools)
 
     def with_structured_output(  # type: ignore[override]
         self, schema: Any, *, include_raw: bool = False, **kwargs: Any
@@ -338,6 +416,7 @@ class RegistryChatModel(BaseChatModel):
         return PerRunModel(
             self,
             lambda model: model.with_structured_output(schema, include_raw=include_raw, **kwargs),
+            [schema],  # answered through a tool (or a format the provider is told)
         )
 
     # Reached only through generate()/agenerate() called on this object itself.
@@ -348,7 +427,8 @@ class RegistryChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self.resolve()._generate(messages, stop, run_manager, **kwargs)
+        model, _ = self.route(ensure_config(), messages, kwargs.get("tools") or ())
+        return model._generate(messages, stop, run_manager, **kwargs)
 
     async def _agenerate(
         self,
@@ -357,45 +437,59 @@ class RegistryChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return await self.resolve()._agenerate(messages, stop, run_manager, **kwargs)
+        model, _ = self.route(ensure_config(), messages, kwargs.get("tools") or ())
+        return await model._agenerate(messages, stop, run_manager, **kwargs)
 
 
 class PerRunModel(Runnable[LanguageModelInput, Any]):
     """``make(model)`` of the run's model (``bind_tools``, ``with_structured_output``),
-    made once per underlying model."""
+    made once per underlying model. ``tools``: what the calls are given to choose from
+    (routing counts them)."""
 
     def __init__(
-        self, source: RegistryChatModel, make: Callable[[BaseChatModel], Runnable[Any, Any]]
+        self,
+        source: RegistryChatModel,
+        make: Callable[[BaseChatModel], Runnable[Any, Any]],
+        tools: Sequence[Any] = (),
     ) -> None:
         self.source = source
         self._make = make
+        self._tools = list(tools)
         # Keyed by id() with the model kept alive beside it: models need not be hashable.
         self._made: dict[int, tuple[BaseChatModel, Runnable[Any, Any]]] = {}
 
-    def resolve(self, config: RunnableConfig | None = None) -> Runnable[Any, Any]:
-        model = self.source.resolve(config)
+    def _made_for(self, model: BaseChatModel) -> Runnable[Any, Any]:
         made = self._made.get(id(model))
         if made is None or made[0] is not model:
             made = self._made[id(model)] = (model, self._make(model))
         return made[1]
 
+    def resolve(self, config: RunnableConfig | None = None) -> Runnable[Any, Any]:
+        return self._made_for(self.source.resolve(config))
+
+    def route(
+        self, config: RunnableConfig, input: Any
+    ) -> tuple[Runnable[Any, Any], RunnableConfig]:
+        model, config = self.source.route(config, input, self._tools)
+        return self._made_for(model), config
+
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        config = ensure_config(config)
-        return self.resolve(config).invoke(input, config, **kwargs)
+        runnable, config = self.route(ensure_config(config), input)
+        return runnable.invoke(input, config, **kwargs)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        config = ensure_config(config)
-        return await self.resolve(config).ainvoke(input, config, **kwargs)
+        runnable, config = self.route(ensure_config(config), input)
+        return await runnable.ainvoke(input, config, **kwargs)
 
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Any]:
-        config = ensure_config(config)
-        return self.resolve(config).stream(input, config, **kwargs)
+        runnable, config = self.route(ensure_config(config), input)
+        return runnable.stream(input, config, **kwargs)
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        config = ensure_config(config)
-        async for chunk in self.resolve(config).astream(input, config, **kwargs):
+        runnable, config = self.route(ensure_config(config), input)
+        async for chunk in runnable.astream(input, config, **kwargs):
             yield chunk

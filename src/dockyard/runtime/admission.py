@@ -10,6 +10,7 @@ from dockyard.policies.budget import Budgets
 from dockyard.policies.input_guard import InputGuard
 from dockyard.policies.input_schema import Schema
 from dockyard.run_spec import RunSpec
+from dockyard.runtime.assistants import configured_assistant_id
 from dockyard.runtime.graph_schemas import graph_schemas
 from dockyard.runtime.graphs import GraphRegistry
 from dockyard.settings import Settings
@@ -25,15 +26,27 @@ class Admission:
         config = settings.policies.input
         # Built now: a rule that cannot be used stops start-up.
         self.input_guard = InputGuard(config) if config is not None else None
+        # Assistants of `assistants:` whose input block is their own (None: off for them).
+        self.assistant_guards: dict[str, InputGuard | None] = {}
+        for name, own in settings.assistants.items():
+            if "input" in own.policies.model_fields_set:
+                guard = own.policies.input
+                self.assistant_guards[configured_assistant_id(name)] = (
+                    InputGuard(guard) if guard is not None else None
+                )
         self.registry = registry
         self.budgets = budgets
         self._schemas: dict[str, Schema | None] = {}
+
+    def guard_for(self, assistant_id: str) -> InputGuard | None:
+        """The input guard of ``assistant_id``'s runs."""
+        return self.assistant_guards.get(assistant_id, self.input_guard)
 
     async def admit(self, spec: RunSpec, assistant: Assistant) -> RunSpec:
         """The spec to run (a policy may annotate it), or the policy's refusal."""
         if self.budgets is not None:
             spec = self.budgets.admit_spec(spec)
-        guard = self.input_guard
+        guard = self.guard_for(assistant["assistant_id"])
         if guard is None:
             return spec
         schema = None

@@ -26,7 +26,8 @@ from dockyard.caller import ids as caller_ids
 from dockyard.errors import PolicyError, dockyard_cause
 from dockyard.policies import tenancy
 from dockyard.policies.prices import PriceTable
-from dockyard.providers.registry import MODELS_KEY
+from dockyard.policies.routing import run_priority
+from dockyard.providers.registry import MODELS_KEY, PRIORITY_KEY
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.broker import StreamBroker, first_event
 from dockyard.runtime.gate import UntilFirstCall
@@ -207,9 +208,15 @@ class RunAttempt:
         if assistant is None:
             raise LookupError(f"assistant {run['assistant_id']} was deleted before the run started")
         config = build_config(run, spec, dict(assistant))
-        # chat_model(...) finds the process's models here, on every call (a client's
-        # value under this key is replaced).
-        config["configurable"][MODELS_KEY] = ctx.registry.models
+        # chat_model(...) finds the process's models here, on every call, under the
+        # assistant's policies (a client's value under these keys is replaced).
+        models = config["configurable"][MODELS_KEY] = ctx.registry.models_for(
+            assistant["assistant_id"]
+        )
+        config["configurable"].pop(PRIORITY_KEY, None)
+        context = {**(assistant["context"] or {}), **(spec.context or {})} or None
+        if models.router is not None and (priority := run_priority(spec.input, context)):
+            config["configurable"][PRIORITY_KEY] = priority
         callbacks: list[Any] = [UsageTally(self.usage, ctx.prices)]
         callbacks += ctx.notify.callbacks(run, self.usage)
         if on_first_call is not None:
@@ -223,7 +230,6 @@ class RunAttempt:
         start = None
         if not run["temporary"]:
             start = await ctx.storage.checkpoint_admin.pending_write_keys(run["thread_id"])
-        context = {**(assistant["context"] or {}), **(spec.context or {})} or None
         modes = langgraph_modes(spec.stream_mode)
         # Subgraph message chunks are streamed even without stream_subgraphs (as on
         # LangGraph's server); other subgraph chunks are dropped by the translator

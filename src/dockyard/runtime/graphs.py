@@ -27,8 +27,10 @@ from langgraph.store.base import BaseStore
 from dockyard.errors import ConfigError, NotFoundError
 from dockyard.policies.chain import model_wrap
 from dockyard.policies.pii import PiiMessageGuard, PiiPolicy
+from dockyard.policies.routing import Router
 from dockyard.providers.registry import ModelRegistry
-from dockyard.settings import Settings
+from dockyard.runtime.assistants import configured_assistant_id
+from dockyard.settings import PoliciesConfig, Settings
 
 
 def import_attr(key: str, spec: str, project_dir: Path, module_name: str) -> Any:
@@ -73,11 +75,17 @@ def import_attr(key: str, spec: str, project_dir: Path, module_name: str) -> Any
 
 class GraphRegistry:
     def __init__(
-        self, specs: dict[str, str], project_dir: Path, models: ModelRegistry | None = None
+        self,
+        specs: dict[str, str],
+        project_dir: Path,
+        models: ModelRegistry | None = None,
+        assistant_models: dict[str, ModelRegistry] | None = None,
     ) -> None:
         """Import every graph now, so a bad spec stops start-up with a clear message.
-        ``models``: the chat models every run of these graphs is handed."""
+        ``models``: the chat models every run of these graphs is handed;
+        ``assistant_models``: by assistant id, those of assistants with policies of their own."""
         self.models = models if models is not None else ModelRegistry(project_dir=project_dir)
+        self.assistant_models = dict(assistant_models or {})
         self.checkpointer: BaseCheckpointSaver[Any] | None = None
         self.store: BaseStore | None = None
         # Checkpoints of runs whose thread is deleted when they end (stateless
@@ -119,6 +127,10 @@ class GraphRegistry:
     @property
     def names(self) -> list[str]:
         return [*self._raw, *self._factories]
+
+    def models_for(self, assistant_id: str) -> ModelRegistry:
+        """The models (under their policies) the runs of ``assistant_id`` are handed."""
+        return self.assistant_models.get(assistant_id, self.models)
 
     def __contains__(self, name: object) -> bool:
         return name in self._raw or name in self._factories
@@ -176,7 +188,23 @@ def load_registry(settings: Settings) -> GraphRegistry:
             f"graphs and models share the name(s) {clash}: /v1/chat/completions could not "
             "tell the assistant from the model; rename one (the model `default` always exists)"
         )
-    models = ModelRegistry.from_settings(settings, wrap=model_wrap(settings))
-    if settings.policies.pii is not None:
-        models.message_guards.append(PiiMessageGuard(PiiPolicy.from_config(settings.policies.pii)))
-    return GraphRegistry(settings.graphs, settings.project_dir, models)
+    chain = model_wrap(settings)
+    models = ModelRegistry.from_settings(settings, wrap=chain)
+    _attach(models, settings.policies)
+    # Each configured assistant's runs get the same models under its own policies.
+    assistants: dict[str, ModelRegistry] = {}
+    for name in settings.assistants:
+        policies = settings.assistant_policies(name)
+        own = models.derive(policies, wrap=chain.for_policies(settings, policies, scope=name))
+        _attach(own, policies)
+        assistants[configured_assistant_id(name)] = own
+    return GraphRegistry(settings.graphs, settings.project_dir, models, assistants)
+
+
+def _attach(models: ModelRegistry, policies: PoliciesConfig) -> None:
+    """The policies a registry carries beside its chain: PII on tool results
+    (``dockyard.middleware()``) and routing."""
+    if policies.pii is not None:
+        models.message_guards.append(PiiMessageGuard(PiiPolicy.from_config(policies.pii)))
+    if policies.routing is not None:
+        models.router = Router(policies.routing)

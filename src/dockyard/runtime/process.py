@@ -28,6 +28,7 @@ from dockyard.runtime.crons import CronScheduler
 from dockyard.runtime.executor import Executor
 from dockyard.runtime.gate import LoadGate
 from dockyard.runtime.graphs import GraphRegistry
+from dockyard.runtime.ledger_writer import LedgerWriter
 from dockyard.runtime.observers import RunObserver
 from dockyard.runtime.service import RunService
 from dockyard.runtime.signals import LocalSignals, Signals
@@ -52,6 +53,8 @@ class DockyardProcess:
     executor: Executor | None
     runs: RunService
     redis: Any = None  # redis.asyncio.Redis when redis_url is set
+    # Usage rows of what no run settles (gateway calls), written in batches.
+    ledger: LedgerWriter | None = None
 
     async def ping(self) -> dict[str, str]:
         """Problems per dependency; empty when everything answers."""
@@ -142,6 +145,8 @@ async def open_runtime(
     # storage close.
     async with contextlib.AsyncExitStack() as stack:
         storage = await stack.enter_async_context(open_storage(settings))
+        # Stopped (what is queued written) before storage closes, after the executor drained.
+        ledger = await start_on(stack, LedgerWriter(storage.usage))
         registry.bind(storage.checkpointer, storage.store)
         if isinstance(registry.models.wrap, ModelChain):
             registry.models.wrap.bind_keys(storage.keys)
@@ -212,7 +217,9 @@ async def open_runtime(
         else:
             signals = LocalSignals(executor)
         service = RunService(ctx, executor, signals, Admission(settings, registry, budgets))
-        runtime = DockyardProcess(settings, storage, registry, broker, executor, service, redis)
+        runtime = DockyardProcess(
+            settings, storage, registry, broker, executor, service, redis, ledger
+        )
         await service.ensure_default_assistants()
         if executor is not None:
             await executor.start()

@@ -20,6 +20,7 @@ from dockyard.errors import (
 from dockyard.policies import tenancy
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.admission import Admission
+from dockyard.runtime.assistants import configured_assistant_id, ensure_configured_assistants
 from dockyard.runtime.attempt import CancelAction, RunContext
 from dockyard.runtime.broker import Announced, Event, first_event
 from dockyard.runtime.executor import CancelResult, Executor
@@ -92,20 +93,25 @@ class RunService:
                 description=None,
                 if_exists="do_nothing",
             )
+        await ensure_configured_assistants(self.ctx.settings, self.storage.assistants)
 
     async def resolve_assistant(self, assistant_id: str) -> Assistant:
         graph_name = assistant_id if assistant_id in self.ctx.registry else None
+        configured = assistant_id in self.ctx.settings.assistants
         if graph_name is not None:
             assistant_id = default_assistant_id(graph_name)
+        elif configured:
+            assistant_id = configured_assistant_id(assistant_id)
         assistant: Assistant | None = await self.storage.assistants.get(assistant_id)
-        if assistant is None and graph_name is not None:
-            # A graph name always answers, even after its default assistant was deleted.
+        if assistant is None and (graph_name is not None or configured):
+            # A graph's or a configured assistant's name always answers, even after its
+            # assistant was deleted.
             await self.ensure_default_assistants()
             assistant = await self.storage.assistants.get(assistant_id)
         if assistant is None or not tenancy.visible_or_shared(assistant["metadata"]):
             raise NotFoundError(
-                f"assistant {assistant_id!r} not found; use an assistant id or one of the graph "
-                f"names: {', '.join(self.ctx.registry.names)}",
+                f"assistant {assistant_id!r} not found; use an assistant id or one of the "
+                f"names: {', '.join([*self.ctx.registry.names, *self.ctx.settings.assistants])}",
                 code="assistant_not_found",
                 param="assistant_id",
             )

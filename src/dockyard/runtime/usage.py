@@ -23,6 +23,7 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 
 from dockyard.policies.cache import META_KEY as CACHE_META
 from dockyard.policies.prices import DEFAULT_PRICES, PriceTable
+from dockyard.providers.registry import TIER_KEY
 from dockyard.storage.base import UsageRecord
 
 # A run's stored usage lists its first calls one by one, then only counts them.
@@ -52,6 +53,8 @@ class ModelCall:
     first_token_ms: float | None = None
     cache_hit: bool = False
     """Answered by the response cache (policies/cache.py): no tokens, no cost."""
+    tier: str | None = None
+    """The routing tier the call was sent to (policies/routing.py); None: not routed."""
 
     @property
     def total_tokens(self) -> int:
@@ -68,6 +71,7 @@ class ModelCall:
             "latency_ms": round(self.latency_ms, 1),
             "first_token_ms": _ms(self.first_token_ms),
             "cache_hit": self.cache_hit,
+            "tier": self.tier,
         }
 
 
@@ -84,6 +88,8 @@ class Usage:
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
     cache_hits: int = 0
+    # Routed calls per tier.
+    tiers: dict[str, int] = field(default_factory=dict)
     unpriced: set[str] = field(default_factory=set)
     calls: list[ModelCall] = field(default_factory=list)
 
@@ -95,6 +101,8 @@ class Usage:
         self.cached_input_tokens += call.cached_input_tokens
         self.cache_write_tokens += call.cache_write_tokens
         self.cache_hits += call.cache_hit
+        if call.tier is not None:
+            self.tiers[call.tier] = self.tiers.get(call.tier, 0) + 1
         if call.cost_usd is None:
             self.unpriced.add(call.model)
         else:
@@ -132,6 +140,7 @@ class Usage:
             **{name: getattr(self, name) for name in _TOKEN_FIELDS},
             "cost_usd": _usd(self.cost_usd),
             "cache_hits": self.cache_hits,
+            "tiers": dict(self.tiers),
             "unpriced_models": sorted(self.unpriced),
             "models": models,
             "calls": [c.as_dict() for c in self.calls[:MAX_STORED_CALLS]],
@@ -181,6 +190,10 @@ def add_usage(prior: Mapping[str, Any] | None, usage: Usage) -> dict[str, Any] |
         out[name] = prior[name] + now[name]
     out["cost_usd"] = _usd(prior["cost_usd"] + now["cost_usd"])
     out["cache_hits"] = prior.get("cache_hits", 0) + now["cache_hits"]
+    tiers = dict(prior.get("tiers") or {})
+    for tier, calls in now["tiers"].items():
+        tiers[tier] = tiers.get(tier, 0) + calls
+    out["tiers"] = tiers
     out["unpriced_models"] = sorted({*prior["unpriced_models"], *now["unpriced_models"]})
     models = {name: dict(m) for name, m in prior["models"].items()}
     for name, m in now["models"].items():
@@ -214,6 +227,7 @@ class _Open:
     started: float
     model: str | None
     provider: str | None
+    tier: str | None = None
     first_token: float | None = None
 
 
@@ -268,7 +282,10 @@ class UsageTally(BaseCallbackHandler):
         model = meta.get("ls_model_name")
         if not model and params:
             model = params.get("model") or params.get("model_name")
-        call = _Open(perf_counter(), model, meta.get("ls_provider"))
+        tier = meta.get(TIER_KEY)
+        call = _Open(
+            perf_counter(), model, meta.get("ls_provider"), tier if isinstance(tier, str) else None
+        )
         self._open[run_id.int] = self._unstreamed[run_id.int] = call
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -334,6 +351,7 @@ class UsageTally(BaseCallbackHandler):
                     else None
                 ),
                 cache_hit=hit,
+                tier=call.tier if call is not None else None,
             )
         )
 

@@ -88,6 +88,7 @@ from dockyard.errors import (
     InvalidRequestError,
     UnsupportedFieldError,
 )
+from dockyard.runtime.assistants import CONFIG_METADATA_KEY
 from dockyard.runtime.serde import dumps
 from dockyard.sampling import MODEL_PARAMS_KEY
 from dockyard.storage.base import Assistant, Run
@@ -125,14 +126,20 @@ async def _all_assistants(rt: DockyardProcess) -> list[Assistant]:
 
 @router.get("/models")
 async def list_models(rt: ProcessDep) -> Response:
-    """Every graph (by name, its default assistant) and every assistant created over the API
-    (by id). A graph's default assistant is listed once, under the graph's name."""
+    """Every graph (by name, its default assistant), every assistant of ``assistants:`` (by
+    name) and every assistant created over the API (by id). A graph's default assistant is
+    listed once, under the graph's name."""
     assistants = await _all_assistants(rt)
     data: list[dict[str, Any]] = []
     for a in assistants:
         is_default = a["metadata"].get("created_by") == "system" and a["name"] == a["graph_id"]
         if is_default and a["graph_id"] in rt.registry:
             data.append(_model_obj(a["graph_id"], a["created_at"], a))
+    for a in assistants:
+        # The assistants of `assistants:` in dockyard.yaml, by their name.
+        name = a["metadata"].get(CONFIG_METADATA_KEY)
+        if name in rt.settings.assistants and a["graph_id"] in rt.registry:
+            data.append(_model_obj(name, a["created_at"], a))
     for a in assistants:
         if a["metadata"].get("created_by") != "system" and a["graph_id"] in rt.registry:
             data.append(_model_obj(a["assistant_id"], a["created_at"], a))
