@@ -224,6 +224,12 @@ async def test_assistants_openai_and_usage(
     assert len(shared) == 1
     r = await b.http.patch(f"/assistants/{shared[0]['assistant_id']}", json={"name": "x"})
     assert r.status_code == 403 and r.json()["code"] == "forbidden"
+    # OpenAI: another tenant's assistants are not listed as models.
+    async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": b.key}) as h:
+        ids = {m["id"] for m in (await h.get("/v1/models")).json()["data"]}
+    assert "memo" in ids and mine["assistant_id"] not in ids
+    async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": a.key}) as h:
+        assert mine["assistant_id"] in {m["id"] for m in (await h.get("/v1/models")).json()["data"]}
     # OpenAI: another tenant's thread as X-Thread-Id is not found.
     tid = (await a.sdk.threads.create())["thread_id"]
     oai = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key=b.key, max_retries=0)

@@ -88,6 +88,7 @@ from dockyard.errors import (
     InvalidRequestError,
     UnsupportedFieldError,
 )
+from dockyard.policies import tenancy
 from dockyard.runtime.assistants import CONFIG_METADATA_KEY
 from dockyard.runtime.serde import dumps
 from dockyard.sampling import MODEL_PARAMS_KEY
@@ -128,8 +129,8 @@ async def _all_assistants(rt: DockyardProcess) -> list[Assistant]:
 async def list_models(rt: ProcessDep) -> Response:
     """Every graph (by name, its default assistant), every assistant of ``assistants:`` (by
     name) and every assistant created over the API (by id). A graph's default assistant is
-    listed once, under the graph's name."""
-    assistants = await _all_assistants(rt)
+    listed once, under the graph's name. A tenant's key sees the shared ones and its own."""
+    assistants = [a for a in await _all_assistants(rt) if tenancy.visible_or_shared(a["metadata"])]
     data: list[dict[str, Any]] = []
     for a in assistants:
         is_default = a["metadata"].get("created_by") == "system" and a["name"] == a["graph_id"]
