@@ -85,9 +85,25 @@ class MockProviderServer:
         port: int = 0,
         embedding_dims: int = 1536,
         models: Sequence[str] = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small"),
+        latency: float = 0.0,
+        record_requests: bool = True,
     ) -> None:
-        """``api_key``: when set, requests carrying another key get a 401."""
-        self._state = ServerState(api_key=api_key, embedding_dims=embedding_dims, models=models)
+        """``api_key``: when set, requests carrying another key get a 401.
+
+        ``latency``: seconds every model request (messages, chat completions, embeddings)
+        waits before its answer starts, as a real provider's time to first token; a
+        ``slow_next`` fault waits on top of it. ``record_requests=False`` keeps
+        ``requests`` empty, so a long benchmark does not hold every request in memory.
+        """
+        if latency < 0:
+            raise ValueError(f"latency must be >= 0 seconds, got {latency}")
+        self._state = ServerState(
+            api_key=api_key,
+            embedding_dims=embedding_dims,
+            models=models,
+            latency=latency,
+            record_requests=record_requests,
+        )
         self._requested_port = port
         self._port: int | None = None
         self._server: uvicorn.Server | None = None
