@@ -48,22 +48,27 @@ GATEWAY_MODEL = "default"  # the name under dockyard's models: and LiteLLM's mod
 MOCK_KEY = "sk-mock"
 EMAIL = "hong@example.co.kr"
 SYSTEM = "You are a support agent. Answer in one short sentence."
-TARGETS = ("direct", "dockyard", "litellm")
+# dockyard-bare: dockyard with no policy at all, to tell the policies' cost from the path's.
+TARGETS = ("direct", "dockyard", "dockyard-bare", "litellm")
+DEFAULT_TARGETS = ("direct", "dockyard", "litellm")
 STARTUP_TIMEOUT = 120.0  # LiteLLM's proxy takes 20-40 s to start on a busy 2-core machine
 
 
-def dockyard_config(mock_url: str, key_file: Path) -> dict[str, Any]:
+def dockyard_config(mock_url: str, key_file: Path, policies: bool = True) -> dict[str, Any]:
     """dockyard with every policy the gateway path has: request rate limit (too high to
     refuse), input guard with the injection rules blocking, PII masking both ways, the
     response cache (each request distinct: every call a miss, stored), retries, breaker
     and a fallback model. Budgets, routing and per-key auth are not on main yet; the
-    gateway does not record usage and cost (only runs do), so they cost nothing here."""
+    gateway does not record usage and cost (only runs do), so they cost nothing here.
+    ``policies=False``: the same model with none of them."""
     model = {
         "model": f"openai:{MOCK_MODEL}",
         "base_url": mock_url,
         "api_key_file": str(key_file),
         "timeout": 30,
     }
+    if not policies:
+        return {"models": {GATEWAY_MODEL: model}}
     return {
         "models": {
             GATEWAY_MODEL: {
@@ -217,23 +222,26 @@ def start_mock(procs: Procs, latency_ms: float) -> tuple[Proc, str]:
     return proc, url
 
 
-def start_dockyard(procs: Procs, mock_url: str, redis_url: str | None) -> Target:
+def start_dockyard(
+    procs: Procs, mock_url: str, redis_url: str | None, policies: bool = True
+) -> Target:
+    name = "dockyard" if policies else "dockyard-bare"
     workdir = procs.workdir
     key = workdir / "mock-key"
     key.write_text(MOCK_KEY)
-    config = workdir / "dockyard.yaml"
-    config.write_text(yaml.safe_dump(dockyard_config(mock_url, key), sort_keys=False))
+    config = workdir / f"{name}.yaml"
+    config.write_text(yaml.safe_dump(dockyard_config(mock_url, key, policies), sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env["DOCKYARD_DATA_DIR"] = str(workdir / "dockyard-data")
+    env["DOCKYARD_DATA_DIR"] = str(workdir / f"{name}-data")
     if redis_url is not None:
         env["DOCKYARD_REDIS_URL"] = redis_url
         env["DOCKYARD_REDIS_PREFIX"] = f"dockyard-gwbench-{secrets.token_hex(5)}"
     port = free_port()
     argv = [sys.executable, "-m", "dockyard", "serve", "-c", str(config), "--port", str(port)]
-    proc = procs.start("dockyard", [*argv, "--host", "127.0.0.1", "--workers", "1"], env)
+    proc = procs.start(name, [*argv, "--host", "127.0.0.1", "--workers", "1"], env)
     url = f"http://127.0.0.1:{port}"
     wait_http(proc, f"{url}/ready")
-    return Target("dockyard", f"{url}/v1", "sk-client", GATEWAY_MODEL, proc.pid, masks_pii=True)
+    return Target(name, f"{url}/v1", "sk-client", GATEWAY_MODEL, proc.pid, masks_pii=policies)
 
 
 def start_litellm(procs: Procs, binary: Path, mock_url: str) -> Target:
@@ -591,7 +599,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a venv holding litellm[proxy] (never dockyard's own); without it the LiteLLM "
         "target is skipped",
     )
-    p.add_argument("--targets", default=",".join(TARGETS), help="comma-separated subset")
+    p.add_argument(
+        "--targets",
+        default=",".join(DEFAULT_TARGETS),
+        help=f"comma-separated, of {', '.join(TARGETS)} (default: {','.join(DEFAULT_TARGETS)})",
+    )
     p.add_argument("--latency-ms", type=float, default=20.0, help="the mock's latency (20)")
     p.add_argument("--low-clients", default="1,4", help="low concurrency levels (1,4)")
     p.add_argument("--saturation-clients", type=int, default=64, help="saturation level (64)")
@@ -656,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             if "dockyard" in targets:
                 started["dockyard"] = start_dockyard(procs, mock_url, args.dockyard_redis_url)
+            if "dockyard-bare" in targets:
+                started["dockyard-bare"] = start_dockyard(procs, mock_url, None, policies=False)
             if binary is not None:
                 started["litellm"] = start_litellm(procs, binary, mock_url)
             pids = {"mock": mock.pid}

@@ -98,7 +98,8 @@ def test_arguments_are_checked(gb: Any) -> None:
     with pytest.raises(SystemExit):
         gb.parse_args(["--low-clients", "1,x"])
     args = gb.parse_args(["--low-clients", "1, 8", "--saturation-clients", "32"])
-    assert (args.low, args.saturation_clients, args.targets) == ([1, 8], 32, list(gb.TARGETS))
+    assert (args.low, args.saturation_clients) == ([1, 8], 32)
+    assert args.targets == ["direct", "dockyard", "litellm"]
 
 
 def test_dockyard_runs_with_every_gateway_policy_on(gb: Any, tmp_path: Path) -> None:
@@ -115,6 +116,10 @@ def test_dockyard_runs_with_every_gateway_policy_on(gb: Any, tmp_path: Path) -> 
     assert default.fallbacks == ["backup"]
     assert default.retry is not None and default.breaker is not None
     assert load_registry(settings).models.get("default") is not None
+
+    bare = load_settings(None, project_dir=tmp_path, **gb.dockyard_config("u", key, False))
+    assert bare.policies.pii is None and bare.policies.cache is None
+    assert bare.policies.rate_limit is None and bare.policies.input is None
 
 
 def test_a_short_run_end_to_end(
