@@ -568,7 +568,9 @@ def verdict_table(items: Sequence[Verdict]) -> str:
     return "\n".join(lines)
 
 
-def chart_rows(rows: Sequence[Row]) -> list[ChartRow]:
+def chart_rows(rows: Sequence[Row], clients: Sequence[int]) -> list[ChartRow]:
+    """Latency of the rows at ``clients`` (the low concurrency levels: the seconds of a
+    saturated LiteLLM would squash every other bar)."""
     order = {t: i for i, t in enumerate(TARGETS)}
     return [
         ChartRow(
@@ -578,6 +580,7 @@ def chart_rows(rows: Sequence[Row]) -> list[ChartRow]:
             None if r.p99 is None else r.p99 * 1000,
         )
         for r in sorted(rows, key=lambda r: (r.mode, r.clients, order.get(r.target, 9)))
+        if r.clients in clients
     ]
 
 
@@ -750,7 +753,7 @@ def report(
         args.json.write_text(json.dumps(payload, indent=1))
     if args.chart is not None:
         title = f"Chat completion latency, {args.latency_ms:g} ms mock (ms)"
-        write_svg(args.chart, chart_rows(rows), title)
+        write_svg(args.chart, chart_rows(rows, args.low), title)
 
 
 def git_rev() -> str:

@@ -56,6 +56,12 @@ def test_added_latency_is_against_direct_at_the_same_concurrency(gb: Any) -> Non
     verdicts = {v.what: v for v in gb.verdicts(gb.rows_of(slower), [1], 64)}
     assert not verdicts["requests/s at 64 clients, non-stream"].met  # 300 < 5 x 70
     assert "| litellm | 1 | non-stream | 100 | 20.0 |" in gb.table(gb.rows_of(results))
+    charted = gb.chart_rows(gb.rows_of(results), [1])
+    assert [c.label for c in charted] == [
+        "direct · 1 client · non-stream",
+        "dockyard · 1 client · non-stream",
+        "litellm · 1 client · non-stream",
+    ]
 
 
 def test_rounds_pool_latencies_and_average_throughput(gb: Any) -> None:
