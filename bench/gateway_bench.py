@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import yaml
 from chart import ChartRow, write_svg
-from deploy import _die_with_parent, free_port
+from deploy import _die_with_parent, free_port, fresh_redis_prefix
 from machine import machine_summary, proc_tree_cpu_seconds
 from stats import Sample, Summary, fmt_ms, percentile, summarize
 
@@ -223,8 +223,9 @@ def start_mock(procs: Procs, latency_ms: float) -> tuple[Proc, str]:
 
 
 def start_dockyard(
-    procs: Procs, mock_url: str, redis_url: str | None, policies: bool = True
+    procs: Procs, mock_url: str, redis: tuple[str, str] | None, policies: bool = True
 ) -> Target:
+    """``redis``: (URL, key prefix) for the rate limits, the cache and the breakers."""
     name = "dockyard" if policies else "dockyard-bare"
     workdir = procs.workdir
     key = workdir / "mock-key"
@@ -233,9 +234,8 @@ def start_dockyard(
     config.write_text(yaml.safe_dump(dockyard_config(mock_url, key, policies), sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
     env["DOCKYARD_DATA_DIR"] = str(workdir / f"{name}-data")
-    if redis_url is not None:
-        env["DOCKYARD_REDIS_URL"] = redis_url
-        env["DOCKYARD_REDIS_PREFIX"] = f"dockyard-gwbench-{secrets.token_hex(5)}"
+    if redis is not None:
+        env["DOCKYARD_REDIS_URL"], env["DOCKYARD_REDIS_PREFIX"] = redis
     port = free_port()
     argv = [sys.executable, "-m", "dockyard", "serve", "-c", str(config), "--port", str(port)]
     proc = procs.start(name, [*argv, "--host", "127.0.0.1", "--workers", "1"], env)
@@ -662,7 +662,12 @@ def main(argv: list[str] | None = None) -> int:
         if why is not None:
             print(why, file=sys.stderr)
             targets.remove("litellm")
-    with workdir(args.keep) as wd:
+    with contextlib.ExitStack() as stack:
+        wd = stack.enter_context(workdir(args.keep))
+        redis = None
+        if args.dockyard_redis_url is not None:  # its keys are deleted afterwards
+            prefix = stack.enter_context(fresh_redis_prefix(args.dockyard_redis_url))
+            redis = (args.dockyard_redis_url, prefix)
         procs = Procs(wd)
         try:
             mock, mock_url = start_mock(procs, args.latency_ms)
@@ -670,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
                 "direct": Target("direct", mock_url, MOCK_KEY, MOCK_MODEL, None)
             }
             if "dockyard" in targets:
-                started["dockyard"] = start_dockyard(procs, mock_url, args.dockyard_redis_url)
+                started["dockyard"] = start_dockyard(procs, mock_url, redis)
             if "dockyard-bare" in targets:
                 started["dockyard-bare"] = start_dockyard(procs, mock_url, None, policies=False)
             if binary is not None:
