@@ -770,4 +770,8 @@ def git_rev() -> str:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: every process it started is stopped", file=sys.stderr)
+        sys.exit(130)
