@@ -25,6 +25,7 @@ from typing import Annotated, Any
 from fastapi import Header
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
+from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
 from starlette.responses import Response
@@ -259,16 +260,28 @@ def _tool_calls(message: AIMessage) -> list[dict[str, Any]]:
     ]
 
 
-def _finish_reason(message: BaseMessage) -> str:
-    meta = message.response_metadata or {}
+def _reason(meta: dict[str, Any]) -> str | None:
     reason = meta.get("finish_reason") or meta.get("stop_reason")
-    if isinstance(reason, str) and reason:
+    return reason if isinstance(reason, str) and reason else None
+
+
+def _finish(reason: str | None, tool_calls: bool) -> str:
+    if reason is not None:
         return _FINISH.get(reason, reason)
-    return "tool_calls" if getattr(message, "tool_calls", None) else "stop"
+    return "tool_calls" if tool_calls else "stop"
+
+
+def _finish_reason(message: BaseMessage) -> str:
+    return _finish(
+        _reason(message.response_metadata or {}), bool(getattr(message, "tool_calls", None))
+    )
 
 
 def _usage(message: BaseMessage) -> dict[str, int] | None:
-    meta = getattr(message, "usage_metadata", None)
+    return _usage_of(getattr(message, "usage_metadata", None))
+
+
+def _usage_of(meta: UsageMetadata | None) -> dict[str, int] | None:
     if not meta:
         return None
     return {
@@ -393,14 +406,19 @@ async def _events(
     include_usage: bool,
 ) -> AsyncIterator[bytes]:
     yield _chunk(cid, model, {"role": "assistant", "content": ""})
-    total: AIMessageChunk | None = None
+    # What the end of the stream reports, gathered part by part: adding the parts up
+    # (a new message each time) cost more than the rest of this generator.
+    reason: str | None = None
+    usage: UsageMetadata | None = None
     tool_index: dict[int, int] = {}
     try:
         pending = [first] if first is not None else []
         async for part in _chain(pending, chunks):
             if not isinstance(part, AIMessageChunk):
                 continue
-            total = part if total is None else total + part
+            reason = _reason(part.response_metadata) or reason
+            if part.usage_metadata:
+                usage = add_usage(usage, part.usage_metadata)
             delta: dict[str, Any] = {}
             if part.text:
                 delta["content"] = part.text
@@ -420,17 +438,16 @@ async def _events(
                 delta["tool_calls"] = calls
             if delta:
                 yield _chunk(cid, model, delta)
-        finish = _finish_reason(total) if total is not None else "stop"
-        yield _chunk(cid, model, {}, finish)
+        yield _chunk(cid, model, {}, _finish(reason, bool(tool_index)))
         if include_usage:
-            usage = _usage(total) if total is not None else None
             obj = {
                 "id": cid,
                 "object": "chat.completion.chunk",
                 "created": int(time.time()),
                 "model": model,
                 "choices": [],
-                "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                "usage": _usage_of(usage)
+                or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             }
             yield b"data: " + dumps(obj) + b"\n\n"
     except Exception as e:  # its status went out with the first chunk
