@@ -55,12 +55,14 @@ STARTUP_TIMEOUT = 120.0  # LiteLLM's proxy takes 20-40 s to start on a busy 2-co
 
 
 def dockyard_config(mock_url: str, key_file: Path, policies: bool = True) -> dict[str, Any]:
-    """dockyard with every policy the gateway path has: request rate limit (too high to
-    refuse), input guard with the injection rules blocking, PII masking both ways, the
-    response cache (each request distinct: every call a miss, stored), retries, breaker
-    and a fallback model. Budgets, routing and per-key auth are not on main yet; the
-    gateway does not record usage and cost (only runs do), so they cost nothing here.
-    ``policies=False``: the same model with none of them."""
+    """dockyard with every policy the gateway path has: an API key checked on every
+    request (``start_dockyard`` creates it), rate limits of requests and model tokens per
+    key and tenant (too high to refuse), input guard with the injection rules blocking,
+    routing (one rule, always true, to the model asked for), the response cache (each
+    request distinct: every call a miss, stored), PII masking both ways, retries, breaker
+    and a fallback model, and budgets per key and tenant (too high to refuse: each call
+    holds its estimate and settles its cost, its usage written to the ledger).
+    ``policies=False``: the same model with none of them, served open (no key)."""
     model = {
         "model": f"openai:{MOCK_MODEL}",
         "base_url": mock_url,
@@ -68,7 +70,8 @@ def dockyard_config(mock_url: str, key_file: Path, policies: bool = True) -> dic
         "timeout": 30,
     }
     if not policies:
-        return {"models": {GATEWAY_MODEL: model}}
+        return {"models": {GATEWAY_MODEL: model}, "auth": {"required": False}}
+    never = 10**9  # a limit no benchmark reaches: checked and counted, never refused
     return {
         "models": {
             GATEWAY_MODEL: {
@@ -80,10 +83,24 @@ def dockyard_config(mock_url: str, key_file: Path, policies: bool = True) -> dic
             "backup": model,
         },
         "policies": {
-            "rate_limit": {"requests_per_minute": 10**9, "tenant": {"requests_per_minute": 10**9}},
+            "rate_limit": {
+                "requests_per_minute": never,
+                "tokens_per_minute": never,
+                "tenant": {"requests_per_minute": never, "tokens_per_minute": never},
+            },
             "input": {"max_chars": 20000, "max_tokens": 4000, "injection": "block"},
+            "routing": {
+                "tiers": {"quality": GATEWAY_MODEL},
+                "rules": [{"tier": "quality", "max_chars": never}],
+                "default": "quality",
+            },
             "pii": {"action": "mask"},
             "cache": {"ttl_seconds": 3600},
+            "budget": {
+                "daily_usd": never,
+                "monthly_usd": never,
+                "tenant": {"daily_usd": never, "monthly_usd": never},
+            },
         },
     }
 
@@ -236,12 +253,32 @@ def start_dockyard(
     env["DOCKYARD_DATA_DIR"] = str(workdir / f"{name}-data")
     if redis is not None:
         env["DOCKYARD_REDIS_URL"], env["DOCKYARD_REDIS_PREFIX"] = redis
+    api_key = "sk-unchecked"  # dockyard-bare runs open
+    if policies:  # a real key, checked on every request, with a tenant
+        api_key = create_key(config, env)
     port = free_port()
     argv = [sys.executable, "-m", "dockyard", "serve", "-c", str(config), "--port", str(port)]
     proc = procs.start(name, [*argv, "--host", "127.0.0.1", "--workers", "1"], env)
     url = f"http://127.0.0.1:{port}"
     wait_http(proc, f"{url}/ready")
-    return Target(name, f"{url}/v1", "sk-client", GATEWAY_MODEL, proc.pid, masks_pii=policies)
+    return Target(name, f"{url}/v1", api_key, GATEWAY_MODEL, proc.pid, masks_pii=policies)
+
+
+def create_key(config: Path, env: dict[str, str]) -> str:
+    """``dockyard keys create`` in the server's database (which it creates)."""
+    argv = [sys.executable, "-m", "dockyard", "keys", "create", "-c", str(config)]
+    out = subprocess.run(
+        [*argv, "--tenant", "bench", "--name", "gateway-bench", "--json"],
+        env=env,
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"dockyard keys create failed:\n{out.stdout}{out.stderr}")
+    key: str = json.loads(out.stdout)["key"]
+    return key
 
 
 def start_litellm(procs: Procs, binary: Path, mock_url: str) -> Target:

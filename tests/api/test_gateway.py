@@ -249,7 +249,7 @@ def test_a_streamed_fallback_ends_as_its_provider_says(
 async def test_a_stream_ends_with_its_last_reason_and_summed_usage() -> None:
     from langchain_core.messages import AIMessageChunk
 
-    from dockyard.api.gateway import _sse
+    from dockyard.api.gateway import _events
 
     def usage(n: int) -> Any:
         return {"input_tokens": n, "output_tokens": n, "total_tokens": 2 * n}
@@ -261,7 +261,7 @@ async def test_a_stream_ends_with_its_last_reason_and_summed_usage() -> None:
         yield AIMessageChunk(content="", usage_metadata=usage(2))
 
     first = AIMessageChunk(content="hi", usage_metadata=usage(1))
-    events = [e async for e in _sse(rest(), first, "default", "cid", True)]
+    events = [e async for e in _events(rest(), first, "default", "cid", True)]
     payloads = [json.loads(e[len(b"data: ") :]) for e in events if e != b"data: [DONE]\n\n"]
     ends = [p["choices"][0]["finish_reason"] for p in payloads if p["choices"]]
     assert ends[-1] == "length"

@@ -117,6 +117,9 @@ def test_dockyard_runs_with_every_gateway_policy_on(gb: Any, tmp_path: Path) -> 
     assert policies.rate_limit is not None and policies.input is not None
     assert policies.pii is not None and policies.pii.action == "mask"
     assert policies.cache is not None and policies.input.injection == "block"
+    assert policies.budget is not None and policies.routing is not None
+    assert policies.rate_limit.tokens_per_minute is not None
+    assert settings.auth.required  # start_dockyard creates the key the clients send
     default = settings.models["default"]
     assert not isinstance(default, str)
     assert default.fallbacks == ["backup"]
@@ -126,6 +129,7 @@ def test_dockyard_runs_with_every_gateway_policy_on(gb: Any, tmp_path: Path) -> 
     bare = load_settings(None, project_dir=tmp_path, **gb.dockyard_config("u", key, False))
     assert bare.policies.pii is None and bare.policies.cache is None
     assert bare.policies.rate_limit is None and bare.policies.input is None
+    assert bare.policies.budget is None and not bare.auth.required
 
 
 def test_a_short_run_end_to_end(
