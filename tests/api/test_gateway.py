@@ -220,3 +220,51 @@ def test_a_graph_and_a_model_of_one_name_stop_start_up(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"share the name\(s\) \['backup'\]"):
         load_registry(settings)
+
+
+def test_a_streamed_fallback_ends_as_its_provider_says(
+    gateway: openai.OpenAI, mock_openai: MockOpenAIServer, mock_anthropic: MockAnthropicServer
+) -> None:
+    mock_openai.fail_next(500)
+    mock_anthropic.enqueue_tool_call("get_weather", {"city": "Seoul"}, text="Let me look.")
+    chunks = list(
+        gateway.chat.completions.create(
+            model="default",
+            messages=[{"role": "user", "content": "weather in Seoul?"}],
+            tools=[WEATHER],  # type: ignore[list-item]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finishes[-1] == "tool_calls"  # Anthropic's stop_reason tool_use
+    calls = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
+    assert calls[0].function is not None and calls[0].function.name == "get_weather"
+    args = "".join(tc.function.arguments or "" for tc in calls if tc.function is not None)
+    assert json.loads(args) == {"city": "Seoul"}
+    usage = chunks[-1].usage
+    assert usage is not None and usage.total_tokens > 0
+
+
+async def test_a_stream_ends_with_its_last_reason_and_summed_usage() -> None:
+    from langchain_core.messages import AIMessageChunk
+
+    from dockyard.api.gateway import _events
+
+    def usage(n: int) -> Any:
+        return {"input_tokens": n, "output_tokens": n, "total_tokens": 2 * n}
+
+    async def rest() -> Any:
+        # Two parts saying how it ended: adding the messages up made that "stoplength".
+        yield AIMessageChunk(content=" there", response_metadata={"finish_reason": "stop"})
+        yield AIMessageChunk(content="", response_metadata={"finish_reason": "length"})
+        yield AIMessageChunk(content="", usage_metadata=usage(2))
+
+    first = AIMessageChunk(content="hi", usage_metadata=usage(1))
+    events = [e async for e in _events(rest(), first, "default", "cid", True)]
+    payloads = [json.loads(e[len(b"data: ") :]) for e in events if e != b"data: [DONE]\n\n"]
+    ends = [p["choices"][0]["finish_reason"] for p in payloads if p["choices"]]
+    assert ends[-1] == "length"
+    assert payloads[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
+    text = "".join(p["choices"][0]["delta"].get("content", "") for p in payloads if p["choices"])
+    assert text == "hi there"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
 
 import httpx
 import openai
@@ -143,3 +145,118 @@ def test_standalone_cli_prints_its_urls() -> None:
     assert anthropic_line.startswith("anthropic base_url: http://127.0.0.1:")
     assert openai_url.endswith("/v1")
     assert models["object"] == "list"
+
+
+def test_latency_delays_every_answer_and_adds_to_a_slow_fault() -> None:
+    with MockOpenAIServer(latency=0.08) as srv:
+        sdk = openai.OpenAI(base_url=srv.base_url, api_key="k", max_retries=0)
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            chat_once(sdk)
+            times.append(time.perf_counter() - start)
+        srv.slow_next(0.1)
+        start = time.perf_counter()
+        chat_once(sdk)
+        slow = time.perf_counter() - start
+        start = time.perf_counter()
+        sdk.models.list()  # not a model request: answered at once
+        listing = time.perf_counter() - start
+
+    assert all(t >= 0.08 for t in times)
+    assert slow >= 0.18
+    assert listing < 0.08
+
+
+def test_latency_holds_back_a_stream_until_its_first_event() -> None:
+    with MockOpenAIServer(latency=0.08) as srv:
+        sdk = openai.OpenAI(base_url=srv.base_url, api_key="k", max_retries=0)
+        start = time.perf_counter()
+        stream = sdk.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "stream me"}], stream=True
+        )
+        first = next(iter(stream))
+        waited = time.perf_counter() - start
+        text = (first.choices[0].delta.content or "") + "".join(
+            c.choices[0].delta.content or "" for c in stream if c.choices
+        )
+
+    assert waited >= 0.08
+    assert text == "stream me"
+
+
+def test_latency_is_concurrent_not_serial() -> None:
+    async def burst(url: str) -> float:
+        async with openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0) as sdk:
+            start = time.perf_counter()
+            await asyncio.gather(
+                *(
+                    sdk.chat.completions.create(
+                        model="m", messages=[{"role": "user", "content": str(i)}]
+                    )
+                    for i in range(10)
+                )
+            )
+            return time.perf_counter() - start
+
+    with MockOpenAIServer(latency=0.2) as srv:
+        elapsed = asyncio.run(burst(srv.base_url))
+
+    assert 0.2 <= elapsed < 1.0  # ten at once take about one latency, not ten
+
+
+def test_negative_latency_is_refused() -> None:
+    with pytest.raises(ValueError, match="latency must be >= 0"):
+        MockOpenAIServer(latency=-0.01)
+
+
+def test_requests_can_go_unrecorded() -> None:
+    with MockOpenAIServer(record_requests=False) as srv:
+        assert chat(srv, "not kept") == "not kept"
+        assert srv.requests == []
+
+
+def test_standalone_cli_takes_a_latency() -> None:
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dockyard.testing.mock_providers",
+            "--provider",
+            "openai",
+            "--latency-ms",
+            "100",
+            "--no-record",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().split(": ", 1)[1].strip()
+            sdk = openai.OpenAI(base_url=url, api_key="k", max_retries=0)
+            start = time.perf_counter()
+            chat_once(sdk)
+            waited = time.perf_counter() - start
+        finally:
+            process.terminate()
+
+    assert waited >= 0.1
+
+
+def chat_once(sdk: openai.OpenAI) -> None:
+    reply = sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    assert reply.choices[0].message.content == "x"
+
+
+def test_answers_on_a_kept_alive_connection_are_not_held_back() -> None:
+    # Nagle's algorithm on the server's sockets held every answer after a connection's
+    # first until the client's delayed ACK, 40 ms or more on Linux.
+    with MockOpenAIServer() as srv, httpx.Client() as http:
+        times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            assert http.get(srv.base_url + "/models").status_code == 200
+            times.append(time.perf_counter() - start)
+
+    assert sorted(times[1:])[3] < 0.03  # the median of the kept-alive ones

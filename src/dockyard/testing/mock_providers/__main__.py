@@ -27,9 +27,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--provider", choices=sorted(_SERVERS), default="both")
     parser.add_argument("--api-key", default=None, help="reject requests with another key")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="milliseconds each model request waits before its answer starts (default 0)",
+    )
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="keep no record of the requests (for long benchmarks: bounded memory)",
+    )
     args = parser.parse_args(argv)
+    if args.latency_ms < 0:
+        parser.error("--latency-ms must be >= 0")
 
-    server = _SERVERS[args.provider](api_key=args.api_key, port=args.port)
+    server = _SERVERS[args.provider](
+        api_key=args.api_key,
+        port=args.port,
+        latency=args.latency_ms / 1000,
+        record_requests=not args.no_record,
+    )
     with server:
         if "anthropic" in server.providers:
             print(f"anthropic base_url: {server.url}", flush=True)

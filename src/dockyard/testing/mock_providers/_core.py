@@ -142,10 +142,20 @@ Fault = ErrorFault | SlowFault | MalformedFault | DisconnectFault
 class ServerState:
     """Everything a test scripts or inspects, shared between the test and server threads."""
 
-    def __init__(self, *, api_key: str | None, embedding_dims: int, models: Sequence[str]) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        embedding_dims: int,
+        models: Sequence[str],
+        latency: float = 0.0,
+        record_requests: bool = True,
+    ) -> None:
         self.api_key = api_key
         self.embedding_dims = embedding_dims
         self.models = tuple(models)
+        self.latency = latency
+        self.record_requests = record_requests
         self._lock = threading.Lock()
         self._replies: deque[MockReply] = deque()
         self._faults: deque[Fault] = deque()
@@ -174,6 +184,8 @@ class ServerState:
             self._requests.clear()
 
     def record(self, request: RecordedRequest) -> None:
+        if not self.record_requests:
+            return
         with self._lock:
             self._requests.append(request)
 
@@ -243,6 +255,8 @@ async def handle_model_call(
     if problem := wire.validate(body, kind):
         return wire.error(400, problem, None)
 
+    if state.latency > 0:
+        await asyncio.sleep(state.latency)
     fault = state.pop_fault()
     if isinstance(fault, SlowFault):
         if await _sleep_unless_disconnected(request, fault.seconds):

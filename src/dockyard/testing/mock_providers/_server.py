@@ -85,9 +85,25 @@ class MockProviderServer:
         port: int = 0,
         embedding_dims: int = 1536,
         models: Sequence[str] = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small"),
+        latency: float = 0.0,
+        record_requests: bool = True,
     ) -> None:
-        """``api_key``: when set, requests carrying another key get a 401."""
-        self._state = ServerState(api_key=api_key, embedding_dims=embedding_dims, models=models)
+        """``api_key``: when set, requests carrying another key get a 401.
+
+        ``latency``: seconds every model request (messages, chat completions, embeddings)
+        waits before its answer starts, as a real provider's time to first token; a
+        ``slow_next`` fault waits on top of it. ``record_requests=False`` keeps
+        ``requests`` empty, so a long benchmark does not hold every request in memory.
+        """
+        if latency < 0:
+            raise ValueError(f"latency must be >= 0 seconds, got {latency}")
+        self._state = ServerState(
+            api_key=api_key,
+            embedding_dims=embedding_dims,
+            models=models,
+            latency=latency,
+            record_requests=record_requests,
+        )
         self._requested_port = port
         self._port: int | None = None
         self._server: uvicorn.Server | None = None
@@ -98,7 +114,11 @@ class MockProviderServer:
     def start(self) -> Self:
         if self._server is not None:
             raise RuntimeError(f"{self!r} is already running")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off only on
+        # connections whose socket says TCP. With it on, every answer after a
+        # connection's first waited ~40 ms for the client's delayed ACK (uvicorn writes
+        # the headers and the body apart).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self._requested_port))
         self._port = sock.getsockname()[1]
