@@ -218,12 +218,14 @@ budget_holds = sa.Table(
     sa.Column("forget_at", UTCDateTime, nullable=False, index=True),
     sa.Index("ix_budget_holds_line_expires", "line", "expires_at"),
 )
-# A row per line and period that holds lock: takers of one line queue on it.
+# A row per line and period that holds lock (takers of one line queue on it), with the
+# period's spend: read from the ledger once (NULL until then), raised by each settle.
 budget_locks = sa.Table(
     "budget_locks",
     metadata,
     sa.Column("line", sa.String(400), primary_key=True),
     sa.Column("takes", sa.BigInteger, nullable=False),
+    sa.Column("spent_nanos", sa.BigInteger, nullable=True),
     sa.Column("forget_at", UTCDateTime, nullable=False, index=True),
 )
 # Thresholds reached, once per line and period (the budget.threshold event went out).

@@ -35,6 +35,7 @@ def upgrade() -> None:
         "budget_locks",
         sa.Column("line", sa.String(400), primary_key=True),
         sa.Column("takes", sa.BigInteger, nullable=False),
+        sa.Column("spent_nanos", sa.BigInteger, nullable=True),
         sa.Column("forget_at", UTCDateTime, nullable=False),
     )
     op.create_index("ix_budget_locks_forget_at", "budget_locks", ["forget_at"])
