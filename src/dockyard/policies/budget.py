@@ -360,6 +360,20 @@ class Budgets:
         await self.store.aclose()
 
 
+def _body(line: BudgetLine, now: datetime, **amounts: float) -> dict[str, Any]:
+    """What a budget refusal's body says about the budget (``budget`` of the error)."""
+    kind, _, ident = line.scope.partition(":")
+    return {
+        "period": line.period,
+        "scope": kind,
+        "holder": ident or None,
+        "limit_usd": _usd(line.limit),
+        **amounts,
+        "period_start": _iso(period_start(line.period, now)),
+        "resets_at": _iso(period_end(line.period, now)),
+    }
+
+
 def refusal(short: Shortfall, amount: int, now: datetime) -> BudgetExceededError:
     line = short.line
     resets = period_end(line.period, now)
@@ -370,21 +384,8 @@ def refusal(short: Shortfall, amount: int, now: datetime) -> BudgetExceededError
         f"of its ${limit:.6g} limit, and this request needs about ${_usd(amount):.6g}; "
         f"it resets at {_iso(resets)}"
     )
-    kind, _, ident = line.scope.partition(":")
-    return BudgetExceededError(
-        message,
-        budget={
-            "period": line.period,
-            "scope": kind,
-            "holder": ident or None,
-            "limit_usd": limit,
-            "spent_usd": spent,
-            "held_usd": held,
-            "requested_usd": _usd(amount),
-            "period_start": _iso(period_start(line.period, now)),
-            "resets_at": _iso(resets),
-        },
-    )
+    body = _body(line, now, spent_usd=spent, held_usd=held, requested_usd=_usd(amount))
+    return BudgetExceededError(message, budget=body)
 
 
 def used_up(line: BudgetLine, spent: int, running: int, now: datetime) -> BudgetExceededError:
@@ -395,20 +396,8 @@ def used_up(line: BudgetLine, spent: int, running: int, now: datetime) -> Budget
         f"(${_usd(running):.6g} of it by this run) of its ${_usd(line.limit):.6g} limit; "
         f"the run stops before its next model call; the budget resets at {_iso(resets)}"
     )
-    kind, _, ident = line.scope.partition(":")
-    return BudgetExceededError(
-        message,
-        budget={
-            "period": line.period,
-            "scope": kind,
-            "holder": ident or None,
-            "limit_usd": _usd(line.limit),
-            "spent_usd": _usd(total),
-            "run_usd": _usd(running),
-            "period_start": _iso(period_start(line.period, now)),
-            "resets_at": _iso(resets),
-        },
-    )
+    body = _body(line, now, spent_usd=_usd(total), run_usd=_usd(running))
+    return BudgetExceededError(message, budget=body)
 
 
 class BudgetGuard(AsyncCallbackHandler):
