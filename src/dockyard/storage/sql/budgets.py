@@ -137,18 +137,27 @@ class SqlBudgets(SqlStore):
             .returning(budget_marks.c.line)
         )
         self._swept_at: datetime | None = None
+        self._locks: dict[int, Any] = {}
+
+    def _lock_stmt(self, n: int) -> Any:
+        stmt = self._locks.get(n)
+        if stmt is None:  # built once per line count, with bind parameters
+            forget = P("b_forget_at", type_=budget_locks.c.forget_at.type)
+            rows = [{"line": P(f"b_name{i}"), "takes": 0, "forget_at": forget} for i in range(n)]
+            stmt = self._locks[n] = (
+                self._insert(budget_locks)
+                .values(rows)
+                .on_conflict_do_update(index_elements=["line"], set_={"takes": _LOCKS.takes + 1})
+            )
+        return stmt
 
     async def _lock(self, conn: Conn, names: Sequence[str], forget_at: datetime) -> None:
         """Create or update each line's lock row, which takes its lock to the end of the
         transaction: PostgreSQL's row locks, in the order given (by name: two holders of
         overlapping lines never deadlock); SQLite's write lock on the database."""
-        rows = [{"line": n, "takes": 0, "forget_at": forget_at} for n in names]
-        stmt = (
-            self._insert(budget_locks)
-            .values(rows)
-            .on_conflict_do_update(index_elements=["line"], set_={"takes": _LOCKS.takes + 1})
-        )
-        await conn.execute(stmt)
+        params: dict[str, Any] = {f"b_name{i}": name for i, name in enumerate(names)}
+        params["b_forget_at"] = forget_at
+        await conn.execute(self._lock_stmt(len(names)), params)
 
     async def hold(
         self,
@@ -214,15 +223,18 @@ class SqlBudgets(SqlStore):
             if not rows:
                 return []
             await conn.execute(_DROP_HOLD, {"hold_id": hold_id})
-            lines = sorted((_line(row) for row in rows), key=lambda x: x.name(now))
-            forget_at = max(period_end(x.period, now) for x in lines) + KEEP_HOLD_RECORD
-            await self._lock(conn, [x.name(now) for x in lines], forget_at)
-            for line in lines:
+            # In name order, as holds lock them: the UPDATE takes the row's lock.
+            for line in sorted((_line(row) for row in rows), key=lambda x: x.name(now)):
                 added = (
                     await conn.execute(_ADD, {"b_line": line.name(now), "b_cost": cost})
                 ).first()
-                # No counter yet (a hold of an earlier period): the ledger has the cost.
-                spent = int(added[0]) if added is not None else await self._seed(conn, line, now)
+                if added is not None:
+                    spent = int(added[0])
+                else:
+                    # No counter yet (a hold of an earlier period): the ledger has the cost.
+                    forget_at = period_end(line.period, now) + KEEP_HOLD_RECORD
+                    await self._lock(conn, [line.name(now)], forget_at)
+                    spent = await self._seed(conn, line, now)
                 out += await self._crossings(conn, line, now, thresholds, spent)
             if self._swept_at is None or now - self._swept_at > _SWEEP_EVERY:
                 # Rows of past periods and long-settled holds: nothing reads them any more.
