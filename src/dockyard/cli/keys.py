@@ -172,7 +172,11 @@ def list_keys(
     if not rows:
         err.print("no keys" + (f" for tenant {tenant}" if tenant else ""))
         return
-    table = Table("id", "tenant", "name", "key", "scopes", "created", "expires", "status")
+    table = Table()
+    # The id is what `keys revoke` takes: never cut, whatever the terminal's width.
+    table.add_column("id", no_wrap=True, min_width=len("key_") + 16)
+    for name in ("tenant", "status", "key", "expires", "created", "scopes", "name"):
+        table.add_column(name)
     now = datetime.now(UTC)
     for r in rows:
         expires = r["expires_at"]
@@ -186,12 +190,12 @@ def list_keys(
         table.add_row(
             r["key_id"],
             r["tenant"],
-            r["name"] or "",
-            r["prefix"] + "…",
-            ",".join(r["scopes"]),
-            r["created_at"].strftime("%Y-%m-%d %H:%M"),
-            expires.strftime("%Y-%m-%d %H:%M") if expires else "never",
             status,
+            r["prefix"] + "…",
+            expires.strftime("%Y-%m-%d") if expires else "never",
+            r["created_at"].strftime("%Y-%m-%d"),
+            ",".join(r["scopes"]),
+            r["name"] or "",
         )
     console.print(table)
 
