@@ -144,11 +144,15 @@ async def search_metadata(
     resource: str, metadata: Mapping[str, Any] | None, value: dict[str, Any]
 ) -> dict[str, Any] | None:
     """A search's metadata filter: the client's, the caller's tenant, the handler's."""
-    out = search_filter(metadata)
     flt = await authorize(resource, "search", {"metadata": dict(metadata or {}), **value})
+    return with_filter(search_filter(metadata), flt)
+
+
+def with_filter(metadata: Mapping[str, Any] | None, flt: Filter | None) -> dict[str, Any] | None:
+    """A search's metadata filter narrowed by a handler's filter."""
     if not flt:
-        return out
-    out = dict(out or {})
+        return dict(metadata) if metadata is not None else None
+    out = dict(metadata or {})
     for key, want in as_containment(flt).items():
         # The client asked for one value, the handler allows another: nothing matches.
         out[key] = want if out.get(key, want) == want else {"$never": True}

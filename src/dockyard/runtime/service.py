@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from dockyard import caller
 from dockyard.errors import (
     ConflictError,
     InvalidRequestError,
@@ -123,7 +124,8 @@ class RunService:
         request-level policies last (runtime/admission.py). Returns the spec to run: a
         policy may annotate it (the input guardrail's flags in its metadata)."""
         # The caller's tenant and key, first: every policy after this one sees them.
-        spec = spec.replace(metadata=tenancy.stamp(spec.metadata))
+        if caller.current() is not None:
+            spec = spec.replace(metadata=tenancy.stamp(spec.metadata))
         hooks = self.ctx.settings.webhooks
         if spec.webhook and not self.ctx.settings.http.disable_webhooks:
             validate_webhook_url(spec.webhook, hooks.allowed_hosts, policy=hooks.url)

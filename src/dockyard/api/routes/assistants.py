@@ -146,12 +146,7 @@ async def _search_metadata(
     flt = await tenancy.authorize(
         "assistants", "search", {"metadata": dict(metadata or {}), "graph_id": graph_id}
     )
-    if not flt:
-        return metadata
-    out = dict(metadata or {})
-    for key, want in project_auth.as_containment(flt).items():
-        out[key] = want if out.get(key, want) == want else {"$never": True}
-    return out
+    return tenancy.with_filter(metadata, flt)
 
 
 @router.get("/{assistant_id}")
