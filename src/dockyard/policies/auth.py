@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -145,26 +145,41 @@ def presented_key(scope: Scope) -> str | None:
     return bearer
 
 
+V = TypeVar("V")
+
+
+class KeyMemo(Generic[V]):
+    """Lookups of keys kept ``ttl`` seconds in this process, found or not (``ttl`` 0: not
+    kept), so that a busy server does not read the key table per request."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._memo: dict[str, tuple[float, V]] = {}
+
+    async def get(self, key: str, load: Callable[[], Awaitable[V]]) -> V:
+        now = time.monotonic()
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await load()
+        if self.ttl > 0:
+            if len(self._memo) >= _CACHE_MAX:
+                self._memo.clear()
+            self._memo[key] = (now + self.ttl, value)
+        return value
+
+
 class KeyAuth:
     """Keys to callers, with a per-process cache of lookups (found or not)."""
 
     def __init__(self, config: AuthConfig, keys: Callable[[], KeyStore]) -> None:
         self.config = config
         self._keys = keys  # the storage opens after the app is built
-        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._memo: KeyMemo[ApiKey | None] = KeyMemo(config.cache_seconds)
 
     async def lookup(self, key: str) -> ApiKey | None:
         digest = hash_key(key)
-        now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        row = await self._keys().by_hash(digest)
-        if self.config.cache_seconds > 0:
-            if len(self._cache) >= _CACHE_MAX:
-                self._cache.clear()
-            self._cache[digest] = (now + self.config.cache_seconds, row)
-        return row
+        return await self._memo.get(digest, lambda: self._keys().by_hash(digest))
 
     async def authenticate(self, key: str | None) -> Caller | None:
         """The caller ``key`` stands for; None: anonymous (allowed only when not required).

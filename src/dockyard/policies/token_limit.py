@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -24,6 +23,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from dockyard import caller
+from dockyard.policies.auth import KeyMemo
 from dockyard.policies.input_limits import estimate_tokens
 from dockyard.policies.rate_limit import Identity, RateLimiter
 from dockyard.providers.wrapper import (
@@ -75,21 +75,16 @@ class KeyPoliciesCache:
     and kept ``ttl`` seconds."""
 
     def __init__(self, ttl: float) -> None:
-        self.ttl = max(ttl, 1.0)
         self.keys: KeyStore | None = None
-        self._cache: dict[str, tuple[float, Mapping[str, Any] | None]] = {}
+        # At least a second: a model call's lookup is per call, not per request.
+        self._memo: KeyMemo[Mapping[str, Any] | None] = KeyMemo(max(ttl, 1.0))
 
     async def __call__(self, key_id: str) -> Mapping[str, Any] | None:
-        now = time.monotonic()
-        hit = self._cache.get(key_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        return await self._memo.get(key_id, lambda: self._load(key_id))
+
+    async def _load(self, key_id: str) -> Mapping[str, Any] | None:
         row = await self.keys.get(key_id) if self.keys is not None else None
-        found = row["policies"] if row is not None else None
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key_id] = (now + self.ttl, found)
-        return found
+        return row["policies"] if row is not None else None
 
 
 class TokenLimitLayer(ModelLayer):
