@@ -37,7 +37,7 @@ from dockyard.api.openai_errors import UNSUPPORTED_FIELDS, stream_error
 from dockyard.api.openai_schemas import ChatCompletionRequest
 from dockyard.api.responses import json_response, sse_response
 from dockyard.errors import InvalidRequestError, UnsupportedFieldError
-from dockyard.policies.budget import Budgets, own_limits
+from dockyard.policies.budget import Budgets
 from dockyard.policies.cache import CACHE_KEY
 from dockyard.policies.input_limits import estimate_tokens, request_texts
 from dockyard.policies.routing import PRIORITY_FIELD
@@ -143,16 +143,9 @@ async def _hold(
         }
     spec = RunSpec(assistant_id=body.model, input={"messages": dicts})
     tokens = sum(estimate_tokens(t.text) for t in request_texts(spec))
-    who = caller.current()
-    tenant, key_id = (who.tenant, who.key_id) if who is not None else (None, None)
-    own = own_limits(who.policies) if who is not None else None
     ledger.budgets = budgets
-    ledger.held = await budgets.hold(
-        ledger.run_id,
-        budgets.estimate(tokens, allowed, body.model),
-        tenant=tenant,
-        key_id=key_id,
-        own=own,
+    ledger.held = await budgets.hold_for_caller(
+        ledger.run_id, budgets.estimate(tokens, allowed, body.model)
     )
 
 

@@ -292,14 +292,19 @@ class Budgets:
     async def hold_for_run(self, run_id: str, spec: RunSpec) -> bool:
         """Hold a run's estimate for its caller (the ids stamped in its metadata, else
         the request's caller)."""
-        tenant, key_id = caller.ids(spec.metadata)
+        return await self.hold_for_caller(run_id, self.run_estimate(spec), spec.metadata)
+
+    async def hold_for_caller(
+        self, hold_id: str, amount: int, metadata: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Hold ``amount`` for the ids stamped in ``metadata``, else the request's caller
+        (with its key's own budget when the key is the caller's)."""
+        tenant, key_id = caller.ids(metadata)
         who = caller.current()
         if tenant is None and key_id is None and who is not None:
             tenant, key_id = who.tenant, who.key_id
         own = own_limits(who.policies) if who is not None and who.key_id == key_id else None
-        return await self.hold(
-            run_id, self.run_estimate(spec), tenant=tenant, key_id=key_id, own=own
-        )
+        return await self.hold(hold_id, amount, tenant=tenant, key_id=key_id, own=own)
 
     async def settle(self, hold_id: str, cost_usd: float | None) -> None:
         crossings = await self.store.settle(
