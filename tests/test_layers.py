@@ -35,7 +35,8 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         {"providers"},
         {ROOT},
         {"storage"},
-        {"policies"},  # observability joins this layer
+        {"policies"},
+        {"observability"},  # metrics, logs, traces, alerts: may use policies (the PII redactor)
         {"runtime"},
         {"api"},
         {"cli"},

@@ -827,6 +827,42 @@ class AssistantConfig(_Strict):
     policies: AssistantPolicies = Field(default_factory=AssistantPolicies)
 
 
+# -- observability (src/dockyard/observability/, docs/observability.md) ----------------
+
+
+class MetricsConfig(_Strict):
+    """``observability.metrics``: Prometheus metrics at ``/metrics``."""
+
+    enabled: bool = True
+
+
+class LogsConfig(_Strict):
+    """``observability.logs``: structlog JSON lines on stdout."""
+
+    enabled: bool = True
+
+
+class TracesConfig(_Strict):
+    """``observability.traces``: OpenTelemetry spans, exported over OTLP when configured."""
+
+    enabled: bool = True
+
+
+class AlertsConfig(_Strict):
+    """``observability.alerts``: alert rules evaluated in process, and their notifiers."""
+
+    enabled: bool = False
+
+
+class ObservabilityConfig(_Strict):
+    """``observability:``: metrics, logs, traces and alerts."""
+
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    traces: TracesConfig = Field(default_factory=TracesConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DOCKYARD_",
@@ -872,6 +908,7 @@ class Settings(BaseSettings):
     checkpointer: CheckpointerConfig = Field(default_factory=CheckpointerConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     env: dict[str, str] | str | None = None
 
     @field_validator("graphs")
