@@ -49,7 +49,9 @@ MOCK_KEY = "sk-mock"
 EMAIL = "hong@example.co.kr"
 SYSTEM = "You are a support agent. Answer in one short sentence."
 # dockyard-bare: dockyard with no policy at all, to tell the policies' cost from the path's.
-TARGETS = ("direct", "dockyard", "dockyard-bare", "litellm")
+# floor: bench/gateway_floor.py, a forwarder doing nothing else on the same stack (uvicorn,
+# Starlette, httpx): what no Python gateway on this machine can go below.
+TARGETS = ("direct", "dockyard", "dockyard-bare", "litellm", "floor")
 DEFAULT_TARGETS = ("direct", "dockyard", "litellm")
 STARTUP_TIMEOUT = 120.0  # LiteLLM's proxy takes 20-40 s to start on a busy 2-core machine
 
@@ -279,6 +281,15 @@ def create_key(config: Path, env: dict[str, str]) -> str:
         raise RuntimeError(f"dockyard keys create failed:\n{out.stdout}{out.stderr}")
     key: str = json.loads(out.stdout)["key"]
     return key
+
+
+def start_floor(procs: Procs, mock_url: str) -> Target:
+    port = free_port()
+    argv = [sys.executable, str(REPO / "bench" / "gateway_floor.py"), "--upstream", mock_url]
+    proc = procs.start("floor", [*argv, "--port", str(port), "--key", MOCK_KEY], dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    wait_http(proc, f"{url}/v1/models")
+    return Target("floor", f"{url}/v1", MOCK_KEY, GATEWAY_MODEL, proc.pid)
 
 
 def start_litellm(procs: Procs, binary: Path, mock_url: str) -> Target:
@@ -715,6 +726,8 @@ def main(argv: list[str] | None = None) -> int:
                 started["dockyard"] = start_dockyard(procs, mock_url, redis)
             if "dockyard-bare" in targets:
                 started["dockyard-bare"] = start_dockyard(procs, mock_url, None, policies=False)
+            if "floor" in targets:
+                started["floor"] = start_floor(procs, mock_url)
             if binary is not None:
                 started["litellm"] = start_litellm(procs, binary, mock_url)
             pids = {"mock": mock.pid}
