@@ -235,4 +235,8 @@ async def open_runtime(
             ),
         )
         await start_on(stack, CronScheduler(service, settings.crons.poll_interval_seconds))
+        if settings.observability.alerts.enabled:
+            from dockyard.runtime.alerting import AlertTask
+
+            await start_on(stack, AlertTask(settings, storage.engine, registry))
         yield runtime
