@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dockyard.storage.alerts import NewAlert
+from dockyard.storage.alerts import EndedRun, NewAlert
 from dockyard.storage.sql.alerts import SqlAlerts
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -104,50 +104,59 @@ class AlertConformance:
         now = datetime.now(UTC).replace(microsecond=0)
         a = await make_assistant(b, name="support", graph_id="support-graph")
         other = await make_assistant(b, name="other", graph_id="other-graph")
-        thread = await make_thread(b)
-        tid = thread["thread_id"]
 
         async def ended(status: str, minutes_ago: float, seconds: float, aid: str) -> None:
             end = now - timedelta(minutes=minutes_ago)
-            await add_run(
-                b,
-                tid,
-                assistant_id=aid,
-                status=status,
-                created_at=end - timedelta(seconds=seconds),
-                started_at=end - timedelta(seconds=seconds),
-                ended_at=end,
-                updated_at=end,
-            )
+            start = end - timedelta(seconds=seconds)
+            await s.record_outcomes([EndedRun(str(uuid.uuid4()), aid, status, start, end)])
 
         await ended("success", 1, 2.0, a["assistant_id"])
         await ended("error", 2, 40.0, a["assistant_id"])
         await ended("timeout", 3, 1.0, other["assistant_id"])
+        await ended("interrupted", 3, 1.0, other["assistant_id"])  # waiting, not ended
         await ended("success", 30, 1.0, a["assistant_id"])  # before the window
-        await add_run(b, tid, status="running", started_at=now)  # not ended
         since = now - timedelta(minutes=10)
         runs = await s.ended_runs(since)
         assert sorted(r.status for r in runs) == ["error", "success", "timeout"]
         assert sorted(r.seconds for r in runs) == [1.0, 2.0, 40.0]
+        assert {r.assistant_id for r in runs} == {a["assistant_id"], other["assistant_id"]}
         assert await s.assistant_ids("support") == [a["assistant_id"]]
         assert await s.assistant_ids("other-graph") == [other["assistant_id"]]
         assert await s.assistant_ids("nobody") == []
         mine = await s.ended_runs(since, [a["assistant_id"]])
         assert sorted(r.status for r in mine) == ["error", "success"]
         assert await s.ended_runs(since, []) == []
+        assert await s.ended_runs(since, limit=1) == [runs[0]]
+        assert runs[0].status == "success"  # the newest first
+        # Pruned: what ended before the cut goes, the rest stays.
+        assert await s.prune(now - timedelta(minutes=10)) == 1
+        assert len(await s.ended_runs(now - timedelta(hours=1))) == 3
 
-        waiting = await add_run(
-            b,
-            tid,
-            assistant_id=a["assistant_id"],
-            status="interrupted",
-            updated_at=now - timedelta(minutes=45),
-        )
-        await add_run(b, tid, status="interrupted", updated_at=now - timedelta(minutes=5))
-        found = await s.waiting_runs(now - timedelta(minutes=30))
-        assert [(w.run_id, w.thread_id) for w in found] == [(waiting["run_id"], tid)]
-        assert found[0].since == now - timedelta(minutes=45)
-        assert await s.waiting_runs(now - timedelta(minutes=30), [other["assistant_id"]]) == []
+        async def interrupted(aid: str, answered: bool = False) -> Any:
+            t = await make_thread(b)
+            run = await add_run(b, t["thread_id"], assistant_id=aid, status="success")
+            await b.threads.set_state(t["thread_id"], status="interrupted")
+            if answered:  # a later run resumed it
+                await add_run(b, t["thread_id"], assistant_id=aid, status="success")
+                await b.threads.set_state(t["thread_id"], status="idle")
+            return run
+
+        before_any = datetime.now(UTC)
+        first = await interrupted(a["assistant_id"])
+        await interrupted(a["assistant_id"], answered=True)
+        second = await interrupted(other["assistant_id"])
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        found = await s.waiting_runs(later)
+        assert [(w.run_id, w.thread_id) for w in found] == [
+            (first["run_id"], first["thread_id"]),
+            (second["run_id"], second["thread_id"]),
+        ]
+        assert before_any <= found[0].since <= found[1].since < later
+        assert await s.waiting_runs(before_any) == []
+        assert [w.run_id for w in await s.waiting_runs(later, [other["assistant_id"]])] == [
+            second["run_id"]
+        ]
+        assert len(await s.waiting_runs(later, limit=1)) == 1
 
     async def test_quality_scores(self, b: Any) -> None:
         s = alerts_of(b)

@@ -1,8 +1,9 @@
 """The alert evaluator as a component of a process (``observability.alerts.enabled``).
 
 Every process with alerts enabled runs the periodic tick (only the lease holder
-evaluates, so another takes over when it dies) and takes the budget policy's
-``budget.threshold`` events of its own runs into the alert history, where the
+evaluates, so another takes over when it dies), writes how its runs ended (a run
+observer, ``OutcomeRecorder``: the window rules read those) and takes the budget
+policy's ``budget.threshold`` events of its own runs into the alert history, where the
 evaluating process finds and sends them.
 """
 
@@ -19,9 +20,12 @@ from dockyard.policies.budget import ThresholdEvent, on_threshold
 from dockyard.policies.chain import ModelChain
 from dockyard.runtime.components import PeriodicTask
 from dockyard.runtime.graphs import GraphRegistry
+from dockyard.runtime.observers import Outcome, RunObserver
+from dockyard.runtime.usage import Usage
 from dockyard.runtime.webhooks import signature_headers
 from dockyard.settings import Settings
-from dockyard.storage.alerts import AlertStore, NewAlert
+from dockyard.storage.alerts import AlertStore, EndedRun, NewAlert
+from dockyard.storage.base import Run
 from dockyard.storage.sql import Engine
 from dockyard.storage.sql.alerts import SqlAlerts
 
@@ -43,18 +47,56 @@ def _breakers(settings: Settings, registry: GraphRegistry) -> OpenBreakers | Non
     return wrap.resilience.store if isinstance(wrap, ModelChain) else None
 
 
+class OutcomeRecorder(RunObserver):
+    """A run observer that keeps how each run of this process ended, written in batches
+    (``flush``) for the window rules."""
+
+    def __init__(self, store: AlertStore, batch: int = 200) -> None:
+        self.store = store
+        self.batch = batch
+        self._buffer: list[EndedRun] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def on_ended(self, run: Run, outcome: Outcome, usage: Usage) -> None:
+        if outcome.rollback:  # removed, as if it never ran
+            return
+        self._buffer.append(
+            EndedRun(run["run_id"], run["assistant_id"], outcome.status, run["created_at"], _now())
+        )
+        if len(self._buffer) >= self.batch:
+            task = asyncio.create_task(self.flush())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def flush(self) -> None:
+        rows, self._buffer = self._buffer, []
+        try:
+            await self.store.record_outcomes(rows)
+        except Exception:
+            self._buffer[:0] = rows[-10 * self.batch :]  # kept for the next try, bounded
+            raise
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.flush()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class AlertTask(PeriodicTask):
     def __init__(self, settings: Settings, engine: Engine, registry: GraphRegistry) -> None:
         config = settings.observability.alerts
+        store = alert_store(engine)
+        self.recorder = OutcomeRecorder(store)
         self.evaluator = AlertEvaluator(
-            config,
-            alert_store(engine),
-            notifiers(settings),
-            breakers=_breakers(settings, registry),
+            config, store, notifiers(settings), breakers=_breakers(settings, registry)
         )
         super().__init__(
             "dockyard-alerts",
-            self.evaluator.tick,
+            self._tick,
             config.interval_seconds,
             log=log,
             failed="alert evaluation failed; retrying next interval",
@@ -62,6 +104,11 @@ class AlertTask(PeriodicTask):
         )
         self._unsubscribe: Callable[[], None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
+
+    async def _tick(self) -> None:
+        # Every process writes its runs' outcomes; the lease holder also evaluates.
+        await self.recorder.flush()
+        await self.evaluator.tick()
 
     async def start(self) -> None:
         self._unsubscribe = on_threshold(self._on_threshold)
@@ -75,9 +122,10 @@ class AlertTask(PeriodicTask):
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         try:
+            await self.recorder.close()
             await self.evaluator.release()
         except Exception as e:  # storage gone: the lease runs out by itself
-            log.warning("alert lease not released: %s", e)
+            log.warning("alert outcomes not written or lease not released: %s", e)
 
     def _on_threshold(self, event: ThresholdEvent) -> None:
         alert = budget_alert(self.evaluator.config.rules, event)

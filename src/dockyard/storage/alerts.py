@@ -1,5 +1,5 @@
 """Alerts' storage: their history, the lease that makes one process the evaluator, and
-what the rules read (runs ended in a window, runs waiting for a human, quality scores).
+what the rules read (runs ended in a window, threads waiting for a human, quality scores).
 
 One protocol (``AlertStore``), one SQL implementation for SQLite and PostgreSQL
 (``storage.sql.alerts``); the rules and the evaluator live in ``observability.alerts``.
@@ -70,6 +70,8 @@ class AlertRecord:
 
 @dataclass(frozen=True, slots=True)
 class EndedRun:
+    run_id: str
+    assistant_id: str
     status: str
     created_at: datetime
     ended_at: datetime
@@ -129,17 +131,26 @@ class AlertStore(Protocol):
 
     # -- what the rules read ------------------------------------------------------------
 
+    async def record_outcomes(self, outcomes: Sequence[EndedRun]) -> None:
+        """How these runs ended (the window rules read them with ``ended_runs``)."""
+        ...
+
     async def ended_runs(
         self, since: datetime, assistants: Sequence[str] | None = None, limit: int = 10_000
     ) -> builtins.list[EndedRun]:
-        """Runs that ended since ``since`` (the newest ``limit``); ``assistants``: only
-        the runs of these assistant ids."""
+        """Runs recorded as ended in success, error or timeout since ``since`` (the newest
+        ``limit``); ``assistants``: only the runs of these assistant ids."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forget run outcomes and quality scores from before ``before``; how many."""
         ...
 
     async def waiting_runs(
         self, before: datetime, assistants: Sequence[str] | None = None, limit: int = 100
     ) -> builtins.list[WaitingRun]:
-        """Runs interrupted (waiting for a human) since before ``before``, oldest first."""
+        """Threads waiting for a human (interrupted) since before ``before``, with their
+        newest run (the one that stopped to wait), oldest first."""
         ...
 
     async def assistant_ids(self, name: str) -> builtins.list[str]:

@@ -270,6 +270,20 @@ alert_history = sa.Table(
     ),
 )
 
+# How each run ended, written by the alert observer of the process that ran it: the
+# window rules read this, not ``runs``, whose stateless rows are deleted as they end.
+# Pruned by the evaluator past the longest window.
+run_outcomes = sa.Table(
+    "run_outcomes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("assistant_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=False, index=True),
+)
+
 # Who does a job that one process at a time must do (the alert evaluator), until when.
 leases = sa.Table(
     "leases",

@@ -5,6 +5,7 @@ message when the condition clears; one evaluator across processes (the lease).""
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
@@ -23,10 +24,10 @@ from dockyard.runtime.webhooks import (
     verify_signature,
 )
 from dockyard.settings import AlertsConfig, BreakerConfig, load_settings
+from dockyard.storage.alerts import EndedRun
 from dockyard.storage.database import Storage, open_storage
 from dockyard.storage.sql.alerts import SqlAlerts
 from tests.observability.alerts.receivers import Receiver, http_receiver
-from tests.storage.conformance import add_run, make_thread
 
 SECRET = "alert-signing-secret"
 
@@ -96,18 +97,16 @@ def evaluator(
     )
 
 
-async def ended_runs(storage: Storage, at: datetime, statuses: list[str], seconds: float = 1.0):
-    thread = await make_thread(storage)
-    for status in statuses:
-        await add_run(
-            storage,
-            thread["thread_id"],
-            status=status,
-            created_at=at - timedelta(seconds=seconds),
-            started_at=at - timedelta(seconds=seconds),
-            ended_at=at,
-            updated_at=at,
-        )
+async def ended_runs(
+    storage: Storage, at: datetime, statuses: list[str], seconds: float = 1.0
+) -> None:
+    """Runs that ended at ``at``, as the alert observer records them."""
+    await SqlAlerts(storage.engine).record_outcomes(
+        [
+            EndedRun(str(uuid.uuid4()), "a1", status, at - timedelta(seconds=seconds), at)
+            for status in statuses
+        ]
+    )
 
 
 ERROR_RATE = {

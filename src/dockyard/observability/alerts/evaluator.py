@@ -59,8 +59,17 @@ class AlertEvaluator:
         """Evaluate and notify if this process holds the lease; True when it did."""
         if not await self._lease():
             return False
-        await self.evaluate(self.clock())
+        now = self.clock()
+        await self.evaluate(now)
+        await self.store.prune(now - self.keep)
         return True
+
+    @property
+    def keep(self) -> timedelta:
+        """How long run outcomes and scores are kept: twice the longest window (an hour
+        at least)."""
+        windows = [getattr(r, "window_minutes", 0.0) for r in self.config.rules.values()]
+        return timedelta(minutes=2 * max([60.0, *windows]))
 
     async def release(self) -> None:
         """Hand the lease on at once (stopping), instead of when it runs out."""

@@ -74,7 +74,7 @@ async def evaluate(
             f"for approval over {rule.minutes:g} min (oldest {oldest:.0f} min)",
             value=len(waiting),
             threshold_minutes=rule.minutes,
-            runs=[{"run_id": w.run_id, "thread_id": w.thread_id} for w in waiting[:5]],
+            waiting=[{"run_id": w.run_id, "thread_id": w.thread_id} for w in waiting[:5]],
         )
     since = now - timedelta(minutes=rule.window_minutes)
     window = f"the last {rule.window_minutes:g} min"

@@ -13,7 +13,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dockyard.storage.alerts import AlertRecord, AlertState, EndedRun, NewAlert, WaitingRun
 from dockyard.storage.sql._common import SqlStore
-from dockyard.storage.tables import alert_history, assistants, leases, quality_scores, runs
+from dockyard.storage.tables import (
+    alert_history,
+    assistants,
+    leases,
+    quality_scores,
+    run_outcomes,
+    runs,
+    threads,
+)
 
 _FIRING = sa.text("state = 'firing'")
 # What counts as ended for the window rules: interrupted runs are waiting, not ended.
@@ -141,36 +149,79 @@ class SqlAlerts(SqlStore):
 
     # -- what the rules read ------------------------------------------------------------
 
+    async def record_outcomes(self, outcomes: Sequence[EndedRun]) -> None:
+        if not outcomes:
+            return
+        rows = [
+            {
+                "run_id": o.run_id,
+                "assistant_id": o.assistant_id,
+                "status": o.status,
+                "created_at": o.created_at,
+                "ended_at": o.ended_at,
+            }
+            for o in outcomes
+        ]
+        async with self.engine.begin() as conn:
+            await conn.execute(run_outcomes.insert(), rows)
+
     async def ended_runs(
         self, since: datetime, assistants: Sequence[str] | None = None, limit: int = 10_000
     ) -> builtins.list[EndedRun]:
+        t = run_outcomes
         q = (
-            sa.select(runs.c.status, runs.c.created_at, runs.c.ended_at)
-            .where(runs.c.status.in_(_ENDED), runs.c.ended_at >= since)
-            .order_by(runs.c.ended_at.desc())
+            sa.select(t.c.run_id, t.c.assistant_id, t.c.status, t.c.created_at, t.c.ended_at)
+            .where(t.c.status.in_(_ENDED), t.c.ended_at >= since)
+            .order_by(t.c.ended_at.desc())
             .limit(limit)
         )
         if assistants is not None:
-            q = q.where(runs.c.assistant_id.in_(list(assistants)))
+            q = q.where(t.c.assistant_id.in_(list(assistants)))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
-        return [EndedRun(r.status, r.created_at, r.ended_at) for r in rows]
+        return [
+            EndedRun(r.run_id, r.assistant_id, r.status, r.created_at, r.ended_at) for r in rows
+        ]
+
+    async def prune(self, before: datetime) -> int:
+        async with self.engine.begin() as conn:
+            a = await conn.execute(run_outcomes.delete().where(run_outcomes.c.ended_at < before))
+            b = await conn.execute(
+                quality_scores.delete().where(quality_scores.c.created_at < before)
+            )
+        return int(a.rowcount or 0) + int(b.rowcount or 0)
 
     async def waiting_runs(
         self, before: datetime, assistants: Sequence[str] | None = None, limit: int = 100
     ) -> builtins.list[WaitingRun]:
-        # An interrupted run's row is last written when it stopped to wait.
-        q = (
-            sa.select(runs.c.run_id, runs.c.thread_id, runs.c.assistant_id, runs.c.updated_at)
-            .where(runs.c.status == "interrupted", runs.c.updated_at < before)
-            .order_by(runs.c.updated_at)
-            .limit(limit)
+        # A thread's row is last written when its run stopped to wait (an interrupt ends
+        # the run; the thread stays interrupted until a new run resumes it).
+        waiting = (
+            sa.select(threads.c.thread_id, threads.c.updated_at)
+            .where(threads.c.status == "interrupted", threads.c.updated_at < before)
+            .order_by(threads.c.updated_at)
+            .limit(10_000)
         )
-        if assistants is not None:
-            q = q.where(runs.c.assistant_id.in_(list(assistants)))
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        return [WaitingRun(r.run_id, r.thread_id, r.assistant_id, r.updated_at) for r in rows]
+            found = (await conn.execute(waiting)).all()
+            if not found:
+                return []
+            latest = (
+                sa.select(runs.c.thread_id, runs.c.run_id, runs.c.assistant_id)
+                .where(runs.c.thread_id.in_([r.thread_id for r in found]))
+                .order_by(runs.c.created_at)
+            )
+            # Oldest first: the newest run of each thread is the last one written.
+            run_of = {r.thread_id: r for r in (await conn.execute(latest)).all()}
+        wanted = None if assistants is None else set(assistants)
+        out = []
+        for t in found:
+            run = run_of.get(t.thread_id)
+            if run is None:  # interrupted through the threads API, with no run
+                continue
+            if wanted is None or run.assistant_id in wanted:
+                out.append(WaitingRun(run.run_id, t.thread_id, run.assistant_id, t.updated_at))
+        return out[:limit]
 
     async def assistant_ids(self, name: str) -> builtins.list[str]:
         q = sa.select(assistants.c.assistant_id).where(

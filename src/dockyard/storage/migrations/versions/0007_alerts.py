@@ -1,4 +1,4 @@
-"""Alerts: their history, the evaluator's lease, run quality scores.
+"""Alerts: their history, the evaluator's lease, run outcomes and quality scores.
 
 Revision ID: 0007
 Revises: 0006
@@ -45,6 +45,16 @@ def upgrade() -> None:
         postgresql_where=sa.text("state = 'firing'"),
     )
     op.create_table(
+        "run_outcomes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+        sa.Column("run_id", sa.String(64), nullable=False),
+        sa.Column("assistant_id", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("ended_at", UTCDateTime, nullable=False),
+    )
+    op.create_index("ix_run_outcomes_ended_at", "run_outcomes", ["ended_at"])
+    op.create_table(
         "leases",
         sa.Column("name", sa.String(128), primary_key=True),
         sa.Column("holder", sa.String(128), nullable=False),
@@ -63,4 +73,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("quality_scores")
     op.drop_table("leases")
+    op.drop_table("run_outcomes")
     op.drop_table("alert_history")
