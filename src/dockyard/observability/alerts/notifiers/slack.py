@@ -3,6 +3,7 @@ the alert's fields, coloured by state."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -11,6 +12,24 @@ from dockyard.observability.alerts.notifiers.base import Message
 from dockyard.settings import SlackNotifier
 
 _COLOUR = {"critical": "danger", "warning": "warning"}
+
+
+class _HideUrl(logging.Filter):
+    """Drops httpx's "HTTP Request: POST <url>" lines that name a secret URL (a Slack
+    webhook URL is its own credential) whatever the process's log level."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.url not in str(record.args) and self.url not in str(record.msg)
+
+
+def hide_from_http_logs(url: str) -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _HideUrl) and f.url == url for f in logger.filters):
+        logger.addFilter(_HideUrl(url))
 
 
 def payload(message: Message) -> dict[str, Any]:
@@ -39,6 +58,7 @@ class SlackSender:
         self.min_severity: str = spec.min_severity
         self.max_attempts = spec.max_attempts
         self._url = spec.url
+        hide_from_http_logs(spec.url.get_secret_value())
         self._timeout = spec.timeout_seconds
 
     async def send(self, message: Message) -> str:
