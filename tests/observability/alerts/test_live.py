@@ -154,3 +154,39 @@ async def test_budget_threshold_event_is_delivered(server: LiveServer, slack: Re
     history = server.run(SqlAlerts(server.app.state.runtime.storage.engine).history())
     (budget,) = [a for a in history if a.rule == "budget-80"]
     assert budget.ends_at == start + timedelta(days=1)
+
+
+def test_two_servers_on_one_database_send_each_alert_once(
+    tmp_path: Path, slack: Receiver, mailbox: Mailbox
+) -> None:
+    """Two API processes sharing PostgreSQL (and Redis), each running its own runs and
+    its own evaluator: one of them holds the lease, and Slack hears each change once."""
+    from tests.pg import fresh_database_sync
+    from tests.redis_server import REDIS_URL, fresh_prefix
+
+    config = alerts(slack, mailbox)
+    config["lease_seconds"] = 5
+    with fresh_database_sync() as url, fresh_prefix() as prefix:
+        shared = {"database_url": url, "redis_url": REDIS_URL, "redis_prefix": prefix}
+        servers = [
+            LiveServer(tmp_path / name, observability={"alerts": config}, **shared).start()
+            for name in ("a", "b")
+        ]
+        try:
+
+            async def fail_on_each() -> None:
+                for server in servers:
+                    client = get_client(url=server.url, timeout=30)
+                    try:
+                        for _ in range(2):
+                            await client.runs.wait(None, "failing", input={}, raise_error=False)
+                    finally:
+                        await client.aclose()
+                await eventually(lambda: len(matching(slack, "Error rate")) >= 2, timeout=30)
+
+            servers[0].run(fail_on_each())
+        finally:
+            for server in servers:
+                server.stop()
+    texts = matching(slack, "Error rate")
+    assert [t.split(":", 1)[0] for t in texts] == ["[CRITICAL] FIRING", "[CRITICAL] RESOLVED"]
