@@ -98,7 +98,7 @@ class AlertConformance:
         assert (await s.history(state="firing"))[0].severity == "critical"
 
     async def test_ended_and_waiting_runs(self, b: Any) -> None:
-        from tests.storage.conformance import add_run, make_assistant, make_thread
+        from tests.storage.conformance import make_assistant
 
         s = alerts_of(b)
         now = datetime.now(UTC).replace(microsecond=0)
@@ -116,21 +116,52 @@ class AlertConformance:
         await ended("interrupted", 3, 1.0, other["assistant_id"])  # waiting, not ended
         await ended("success", 30, 1.0, a["assistant_id"])  # before the window
         since = now - timedelta(minutes=10)
-        runs = await s.ended_runs(since)
-        assert sorted(r.status for r in runs) == ["error", "success", "timeout"]
-        assert sorted(r.seconds for r in runs) == [1.0, 2.0, 40.0]
-        assert {r.assistant_id for r in runs} == {a["assistant_id"], other["assistant_id"]}
+        assert await s.outcome_counts(since) == {
+            "success": 1,
+            "error": 1,
+            "timeout": 1,
+            "interrupted": 1,
+        }
         assert await s.assistant_ids("support") == [a["assistant_id"]]
         assert await s.assistant_ids("other-graph") == [other["assistant_id"]]
         assert await s.assistant_ids("nobody") == []
-        mine = await s.ended_runs(since, [a["assistant_id"]])
-        assert sorted(r.status for r in mine) == ["error", "success"]
-        assert await s.ended_runs(since, []) == []
-        assert await s.ended_runs(since, limit=1) == [runs[0]]
-        assert runs[0].status == "success"  # the newest first
+        mine = [a["assistant_id"]]
+        assert await s.outcome_counts(since, mine) == {"success": 1, "error": 1}
+        assert await s.outcome_counts(since, []) == {}
+        # Nearest rank: of 1, 2 and 40 seconds, the 95th percentile is 40 (rank 3 of 3).
+        assert await s.latency_p95(since) == 40.0
+        assert await s.latency_p95(since, [other["assistant_id"]]) == 1.0
+        assert await s.latency_p95(now) is None
         # Pruned: what ended before the cut goes, the rest stays.
-        assert await s.prune(now - timedelta(minutes=10)) == 1
-        assert len(await s.ended_runs(now - timedelta(hours=1))) == 3
+        assert await s.prune(since) == 1
+        assert sum((await s.outcome_counts(now - timedelta(hours=1))).values()) == 4
+
+    async def test_latency_p95_is_the_nearest_rank(self, b: Any) -> None:
+        s = alerts_of(b)
+        now = datetime.now(UTC)
+        # 1..100 seconds: rank ceil(0.95 * 100) = 95 -> 95 s; 1..20: rank 19 -> 19 s.
+        await s.record_outcomes(
+            [
+                EndedRun(str(uuid.uuid4()), "a1", "success", now - timedelta(seconds=i), now)
+                for i in range(1, 101)
+            ]
+        )
+        await s.record_outcomes(
+            [
+                EndedRun(str(uuid.uuid4()), "a2", "error", now - timedelta(seconds=i), now)
+                for i in range(1, 21)
+            ]
+        )
+        since = now - timedelta(minutes=1)
+        assert await s.latency_p95(since, ["a1"]) == 95.0
+        assert await s.latency_p95(since, ["a2"]) == 19.0
+
+    async def test_waiting_runs(self, b: Any) -> None:
+        from tests.storage.conformance import add_run, make_assistant, make_thread
+
+        s = alerts_of(b)
+        a = await make_assistant(b, name="support", graph_id="support-graph")
+        other = await make_assistant(b, name="other", graph_id="other-graph")
 
         async def interrupted(aid: str, answered: bool = False) -> Any:
             t = await make_thread(b)
@@ -165,5 +196,9 @@ class AlertConformance:
         await s.record_quality(run, "a1", 0.5, T0 + timedelta(minutes=1))  # replaces
         await s.record_quality(str(uuid.uuid4()), "a2", 0.8, T0 + timedelta(minutes=2))
         await s.record_quality(str(uuid.uuid4()), "a1", 0.1, T0 - timedelta(hours=1))
-        assert sorted(await s.quality_scores(T0)) == [0.5, 0.8]
-        assert await s.quality_scores(T0, ["a1"]) == [0.5]
+        n, mean = await s.quality(T0)
+        assert n == 2 and mean is not None and abs(mean - 0.65) < 1e-9
+        assert await s.quality(T0, ["a1"]) == (1, 0.5)
+        assert await s.quality(T0 + timedelta(hours=1)) == (0, None)
+        assert await s.prune(T0) == 1  # the score from before T0
+        assert (await s.quality(T0 - timedelta(days=1)))[0] == 2

@@ -132,14 +132,21 @@ class AlertStore(Protocol):
     # -- what the rules read ------------------------------------------------------------
 
     async def record_outcomes(self, outcomes: Sequence[EndedRun]) -> None:
-        """How these runs ended (the window rules read them with ``ended_runs``)."""
+        """How these runs ended (what ``outcome_counts`` and ``latency_p95`` read)."""
         ...
 
-    async def ended_runs(
-        self, since: datetime, assistants: Sequence[str] | None = None, limit: int = 10_000
-    ) -> builtins.list[EndedRun]:
-        """Runs recorded as ended in success, error or timeout since ``since`` (the newest
-        ``limit``); ``assistants``: only the runs of these assistant ids."""
+    async def outcome_counts(
+        self, since: datetime, assistants: Sequence[str] | None = None
+    ) -> dict[str, int]:
+        """How many runs recorded as ended since ``since`` ended in each status;
+        ``assistants``: only the runs of these assistant ids."""
+        ...
+
+    async def latency_p95(
+        self, since: datetime, assistants: Sequence[str] | None = None
+    ) -> float | None:
+        """The nearest-rank 95th percentile of the seconds (created to ended) of the runs
+        ended in success, error or timeout since ``since``; None without any."""
         ...
 
     async def prune(self, before: datetime) -> int:
@@ -163,9 +170,11 @@ class AlertStore(Protocol):
         """A run's quality score (0..1); a second score of the same run replaces the first."""
         ...
 
-    async def quality_scores(
+    async def quality(
         self, since: datetime, assistants: Sequence[str] | None = None
-    ) -> builtins.list[float]: ...
+    ) -> tuple[int, float | None]:
+        """How many runs were scored since ``since``, and their mean score."""
+        ...
 
 
 __all__ = ["AlertRecord", "AlertState", "AlertStore", "EndedRun", "NewAlert", "WaitingRun"]

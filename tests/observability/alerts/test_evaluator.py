@@ -126,7 +126,7 @@ async def test_fires_once_reminds_after_cooldown_and_resolves(
 
     assert await ev.tick()
     assert slack.texts() == [
-        "[WARNING] FIRING: Error rate 50.0% > 5.0% over the last 10 min (2 of 4 runs)"
+        "[WARNING] FIRING: Error rate 50% > 5% over the last 10 min (2 of 4 runs)"
     ]
     (firing,) = slack.posts
     attachment = firing.json["attachments"][0]
@@ -164,7 +164,7 @@ async def test_fires_once_reminds_after_cooldown_and_resolves(
     clock.now = t0 + timedelta(minutes=7)
     await ev.tick()
     assert slack.texts()[1:] == [
-        "[WARNING] STILL FIRING: Error rate 50.0% > 5.0% over the last 10 min (2 of 4 runs)"
+        "[WARNING] STILL FIRING: Error rate 50% > 5% over the last 10 min (2 of 4 runs)"
     ]
     assert hook.events() == ["alert.firing", "alert.reminder"]
 
@@ -174,7 +174,7 @@ async def test_fires_once_reminds_after_cooldown_and_resolves(
     clock.now = t0 + timedelta(minutes=13)
     await ev.tick()
     assert slack.texts()[2:] == [
-        "[WARNING] RESOLVED: Error rate 50.0% > 5.0% over the last 10 min (2 of 4 runs)"
+        "[WARNING] RESOLVED: Error rate 50% > 5% over the last 10 min (2 of 4 runs)"
     ]
     assert slack.posts[2].json["attachments"][0]["color"] == "good"
     assert hook.events() == ["alert.firing", "alert.reminder", "alert.resolved"]
@@ -306,7 +306,7 @@ async def test_budget_event_fires_until_the_period_resets(
     await ev.tick()
     assert slack.texts() == [
         "[CRITICAL] FIRING: tenant 'acme' has spent $9.60 of its daily budget of $10.00 "
-        "(96.0%, alert at 95.0%)"
+        "(96%, alert at 95%)"
     ]
     clock.now = start + timedelta(days=1, seconds=1)
     await ev.tick()

@@ -91,7 +91,7 @@ async def test_failing_runs_fire_once_then_resolve(
 
     await eventually(lambda: matching(slack, "Error rate"), timeout=20)
     (firing,) = matching(slack, "Error rate")
-    assert firing.startswith("[CRITICAL] FIRING: Error rate 100.0% > 5.0%")
+    assert firing.startswith("[CRITICAL] FIRING: Error rate 100% > 5%")
     assert "(3 of 3 runs)" in firing
 
     # The failures leave the 3-second window: one resolved message. The evaluator ran
@@ -102,7 +102,7 @@ async def test_failing_runs_fire_once_then_resolve(
     # The e-mail notifier (critical alerts only): the same two, logged in.
     await eventually(lambda: len(mailbox.messages) == 2, timeout=10)
     subjects = [m["Subject"] for m in mailbox.messages]
-    assert subjects[0].startswith("[dockyard] [CRITICAL] FIRING: Error rate 100.0%")
+    assert subjects[0].startswith("[dockyard] [CRITICAL] FIRING: Error rate 100% > 5%")
     assert subjects[1].startswith("[dockyard] [CRITICAL] RESOLVED: Error rate")
     assert mailbox.messages[0]["To"] == "oncall@example.com, lead@example.com"
     assert "Rule: errors" in mailbox.messages[0].get_payload()
@@ -149,7 +149,7 @@ async def test_budget_threshold_event_is_delivered(server: LiveServer, slack: Re
     await eventually(lambda: matching(slack, "budget"), timeout=20)
     assert matching(slack, "budget") == [
         "[WARNING] FIRING: API key 'key_abc' has spent $4.20 of its daily budget of $5.00 "
-        "(84.0%, alert at 80.0%)"
+        "(84%, alert at 80%)"
     ]
     history = server.run(SqlAlerts(server.app.state.runtime.storage.engine).history())
     (budget,) = [a for a in history if a.rule == "budget-80"]

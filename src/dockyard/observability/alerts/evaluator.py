@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from dockyard.observability.alerts.notifiers.base import Event, Message, Notifier, deliver
-from dockyard.observability.alerts.rules import OpenBreakers, evaluate
+from dockyard.observability.alerts.rules import OpenBreakers, Reads, evaluate
 from dockyard.settings import AlertsConfig
 from dockyard.storage.alerts import AlertRecord, AlertStore
 
@@ -82,9 +82,10 @@ class AlertEvaluator:
         firing = {a.key: a for a in await self.store.firing()}
         evaluated: set[str] = set()
         true_now: set[str] = set()
+        reads = Reads(self.store)
         for name, rule in self.config.rules.items():
             try:
-                alerts = await evaluate(name, rule, self.store, now, self.breakers)
+                alerts = await evaluate(name, rule, reads, now, self.breakers)
             except Exception:
                 log.exception("alert rule %s could not be evaluated; its alerts stay", name)
                 continue

@@ -8,10 +8,9 @@ are not evaluated: the budget policy's ``budget.threshold`` events open them
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from dockyard.policies.budget import ThresholdEvent
 from dockyard.settings import (
@@ -27,15 +26,47 @@ from dockyard.settings import (
 )
 from dockyard.storage.alerts import AlertStore, NewAlert
 
+T = TypeVar("T")
+
 
 class OpenBreakers(Protocol):
     async def aopen(self) -> dict[str, float]: ...
 
 
-def p95(values: Sequence[float]) -> float:
-    """The nearest-rank 95th percentile (the value 95% of the values are at or below)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+class Reads:
+    """What one evaluation reads from the store, each thing once: the shipped rules ask
+    for two windows' counts seven times."""
+
+    def __init__(self, store: AlertStore) -> None:
+        self.store = store
+        self._memo: dict[tuple[Any, ...], Any] = {}
+
+    async def _once(self, key: tuple[Any, ...], read: Callable[[], Awaitable[T]]) -> T:
+        if key not in self._memo:
+            self._memo[key] = await read()
+        return cast(T, self._memo[key])
+
+    async def assistant_ids(self, name: str | None) -> list[str] | None:
+        if name is None:
+            return None
+        return await self._once(("ids", name), lambda: self.store.assistant_ids(name))
+
+    async def counts(self, since: datetime, ids: list[str] | None) -> dict[str, int]:
+        key = ("counts", since, _key(ids))
+        return await self._once(key, lambda: self.store.outcome_counts(since, ids))
+
+    async def p95(self, since: datetime, ids: list[str] | None) -> float | None:
+        return await self._once(
+            ("p95", since, _key(ids)), lambda: self.store.latency_p95(since, ids)
+        )
+
+    async def quality(self, since: datetime, ids: list[str] | None) -> tuple[int, float | None]:
+        key = ("quality", since, _key(ids))
+        return await self._once(key, lambda: self.store.quality(since, ids))
+
+
+def _key(ids: list[str] | None) -> tuple[str, ...] | None:
+    return None if ids is None else tuple(sorted(ids))
 
 
 def _scope(rule: AlertRule) -> str:
@@ -43,13 +74,14 @@ def _scope(rule: AlertRule) -> str:
 
 
 def _pct(x: float) -> str:
-    return f"{x * 100:.1f}%"
+    # Two decimals when one would hide the difference (5.04% is above 5%).
+    return f"{x * 100:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 async def evaluate(
     name: str,
     rule: AlertRule,
-    store: AlertStore,
+    reads: Reads,
     now: datetime,
     breakers: OpenBreakers | None = None,
 ) -> list[NewAlert] | None:
@@ -59,13 +91,13 @@ async def evaluate(
         return None
     if isinstance(rule, BreakerRule):
         return await _breakers(name, rule, breakers, now)
-    ids = await store.assistant_ids(rule.assistant) if rule.assistant else None
+    ids = await reads.assistant_ids(rule.assistant)
 
     def alert(summary: str, **details: object) -> list[NewAlert]:
         return [NewAlert(name, name, rule.kind, rule.severity, summary, dict(details))]
 
     if isinstance(rule, InterruptedRule):
-        waiting = await store.waiting_runs(now - timedelta(minutes=rule.minutes), ids)
+        waiting = await reads.store.waiting_runs(now - timedelta(minutes=rule.minutes), ids)
         if not waiting:
             return []
         oldest = (now - waiting[0].since).total_seconds() / 60
@@ -79,32 +111,30 @@ async def evaluate(
     since = now - timedelta(minutes=rule.window_minutes)
     window = f"the last {rule.window_minutes:g} min"
     if isinstance(rule, QualityRule):
-        scores = await store.quality_scores(since, ids)
-        if len(scores) < rule.min_runs:
-            return []
-        mean = sum(scores) / len(scores)
-        if mean >= rule.threshold:
+        scored, mean = await reads.quality(since, ids)
+        if scored < rule.min_runs or mean is None or mean >= rule.threshold:
             return []
         return alert(
             f"Quality score{_scope(rule)} {mean:.2f} < {rule.threshold:g} "
-            f"over {window} ({len(scores)} scored runs)",
+            f"over {window} ({scored} scored runs)",
             value=round(mean, 4),
             threshold=rule.threshold,
-            runs=len(scores),
+            runs=scored,
             window_minutes=rule.window_minutes,
         )
-    ended = await store.ended_runs(since, ids)
-    if len(ended) < rule.min_runs:
+    counts = await reads.counts(since, ids)
+    errors = counts.get("error", 0) + counts.get("timeout", 0)
+    ended = errors + counts.get("success", 0)
+    if ended < rule.min_runs:
         return []
-    errors = sum(1 for r in ended if r.status != "success")
-    common = {"runs": len(ended), "window_minutes": rule.window_minutes}
+    common = {"runs": ended, "window_minutes": rule.window_minutes}
     if isinstance(rule, ErrorRateRule):
-        rate = errors / len(ended)
+        rate = errors / ended
         if rate <= rule.threshold:
             return []
         return alert(
             f"Error rate{_scope(rule)} {_pct(rate)} > {_pct(rule.threshold)} over {window} "
-            f"({errors} of {len(ended)} runs)",
+            f"({errors} of {ended} runs)",
             value=round(rate, 4),
             threshold=rule.threshold,
             errors=errors,
@@ -120,24 +150,24 @@ async def evaluate(
             **common,
         )
     if isinstance(rule, AvailabilityRule):
-        ok = (len(ended) - errors) / len(ended)
+        ok = (ended - errors) / ended
         if ok >= rule.threshold:
             return []
         return alert(
             f"Availability{_scope(rule)} {_pct(ok)} < {_pct(rule.threshold)} over {window} "
-            f"({errors} of {len(ended)} runs failed)",
+            f"({errors} of {ended} runs failed)",
             value=round(ok, 4),
             threshold=rule.threshold,
             errors=errors,
             **common,
         )
     assert isinstance(rule, LatencyRule)
-    latency = p95([r.seconds for r in ended])
-    if latency <= rule.threshold_seconds:
+    latency = await reads.p95(since, ids)
+    if latency is None or latency <= rule.threshold_seconds:
         return []
     return alert(
         f"p95 run latency{_scope(rule)} {latency:.1f}s > {rule.threshold_seconds:g}s "
-        f"over {window} ({len(ended)} runs)",
+        f"over {window} ({ended} runs)",
         value=round(latency, 3),
         threshold=rule.threshold_seconds,
         **common,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -159,29 +160,48 @@ class SqlAlerts(SqlStore):
                 "status": o.status,
                 "created_at": o.created_at,
                 "ended_at": o.ended_at,
+                "seconds": o.seconds,
             }
             for o in outcomes
         ]
         async with self.engine.begin() as conn:
             await conn.execute(run_outcomes.insert(), rows)
 
-    async def ended_runs(
-        self, since: datetime, assistants: Sequence[str] | None = None, limit: int = 10_000
-    ) -> builtins.list[EndedRun]:
-        t = run_outcomes
-        q = (
-            sa.select(t.c.run_id, t.c.assistant_id, t.c.status, t.c.created_at, t.c.ended_at)
-            .where(t.c.status.in_(_ENDED), t.c.ended_at >= since)
-            .order_by(t.c.ended_at.desc())
-            .limit(limit)
-        )
+    def _outcomes(self, since: datetime, assistants: Sequence[str] | None) -> list[Any]:
+        where = [run_outcomes.c.ended_at >= since]
         if assistants is not None:
-            q = q.where(t.c.assistant_id.in_(list(assistants)))
+            where.append(run_outcomes.c.assistant_id.in_(list(assistants)))
+        return where
+
+    async def outcome_counts(
+        self, since: datetime, assistants: Sequence[str] | None = None
+    ) -> dict[str, int]:
+        q = (
+            sa.select(run_outcomes.c.status, sa.func.count())
+            .where(*self._outcomes(since, assistants))
+            .group_by(run_outcomes.c.status)
+        )
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        return [
-            EndedRun(r.run_id, r.assistant_id, r.status, r.created_at, r.ended_at) for r in rows
-        ]
+            return {r[0]: int(r[1]) for r in (await conn.execute(q)).all()}
+
+    async def latency_p95(
+        self, since: datetime, assistants: Sequence[str] | None = None
+    ) -> float | None:
+        where = [*self._outcomes(since, assistants), run_outcomes.c.status.in_(_ENDED)]
+        async with self.engine.connect() as conn:
+            n = int((await conn.execute(sa.select(sa.func.count()).where(*where))).scalar() or 0)
+            if n == 0:
+                return None
+            # The value at rank ceil(0.95 n): that many from the top, one SQL for both
+            # backends (SQLite has no percentile function).
+            q = (
+                sa.select(run_outcomes.c.seconds)
+                .where(*where)
+                .order_by(run_outcomes.c.seconds.desc())
+                .offset(n - math.ceil(0.95 * n))
+                .limit(1)
+            )
+            return float((await conn.execute(q)).scalar_one())
 
     async def prune(self, before: datetime) -> int:
         async with self.engine.begin() as conn:
@@ -243,11 +263,14 @@ class SqlAlerts(SqlStore):
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
-    async def quality_scores(
+    async def quality(
         self, since: datetime, assistants: Sequence[str] | None = None
-    ) -> builtins.list[float]:
-        q = sa.select(quality_scores.c.score).where(quality_scores.c.created_at >= since)
+    ) -> tuple[int, float | None]:
+        q = sa.select(sa.func.count(), sa.func.avg(quality_scores.c.score)).where(
+            quality_scores.c.created_at >= since
+        )
         if assistants is not None:
             q = q.where(quality_scores.c.assistant_id.in_(list(assistants)))
         async with self.engine.connect() as conn:
-            return [float(r[0]) for r in (await conn.execute(q)).all()]
+            n, mean = (await conn.execute(q)).one()
+        return int(n), None if mean is None else float(mean)

@@ -52,8 +52,13 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("ended_at", UTCDateTime, nullable=False),
+        sa.Column("seconds", sa.Float, nullable=False),
     )
-    op.create_index("ix_run_outcomes_ended_at", "run_outcomes", ["ended_at"])
+    op.create_index(
+        "ix_run_outcomes_window",
+        "run_outcomes",
+        ["ended_at", "status", "assistant_id", "seconds"],
+    )
     op.create_table(
         "leases",
         sa.Column("name", sa.String(128), primary_key=True),
