@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from langgraph_sdk import get_client
 
 from dockyard.policies.budget import emit
 from dockyard.storage.budgets import BudgetLine, Crossing, to_nanos
 from dockyard.storage.sql.alerts import SqlAlerts
-from tests.conftest import LiveServer, eventually
+from tests.conftest import LiveServer, eventually, make_key
 from tests.observability.alerts.receivers import Mailbox, Receiver, http_receiver, smtp_server
 
 WINDOW_MINUTES = 0.05  # 3 s: the failures leave it while the test waits
@@ -115,6 +116,22 @@ async def test_failing_runs_fire_once_then_resolve(
         "slack": "ok: 200",
         "oncall-mail": "ok: sent to 2 recipient(s)",
     }
+
+    # The same history over HTTP, for admin keys only.
+    admin = make_key(server, tenant="ops", scopes=["admin"])
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as h:
+        refused = await h.get("/alerts", headers={"x-api-key": make_key(server)})
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["code"] == "forbidden"
+        r = await h.get("/alerts", params={"state": "resolved"}, headers={"x-api-key": admin})
+        assert r.status_code == 200, r.text
+        listed = [a for a in r.json() if a["rule"] == "errors"]
+        assert [(a["state"], a["severity"], a["notifications"]) for a in listed] == [
+            ("resolved", "critical", 2)
+        ]
+        assert (
+            await h.get("/alerts", params={"state": "x"}, headers={"x-api-key": admin})
+        ).status_code == 422
 
 
 async def test_waiting_for_approval_fires_until_answered(
