@@ -75,10 +75,16 @@ class AlertConformance:
         assert again.notified_at == T0 + timedelta(hours=1)
         assert again.deliveries == {"slack": "error: boom"}
 
+        refreshed = await two.refresh(opened.id, "Error rate 30.0% > 5.0%", {"value": 0.3})
+        assert refreshed is not None
+        assert (refreshed.summary, refreshed.details) == ("Error rate 30.0% > 5.0%", {"value": 0.3})
+        assert refreshed.notifications == 2 and refreshed.started_at == T0
+
         resolved = await two.resolve(opened.id, T0 + timedelta(hours=2))
         assert resolved is not None and resolved.state == "resolved"
         assert resolved.resolved_at == T0 + timedelta(hours=2)
         assert await one.resolve(opened.id, T0 + timedelta(hours=3)) is None
+        assert await one.refresh(opened.id, "later", {}) is None
         assert await one.firing() == []
         # Resolved, the key may fire again: a new episode.
         second = await one.open_alert(new_alert(), T0 + timedelta(hours=4))

@@ -115,6 +115,12 @@ class AlertStore(Protocol):
         """The alert was sent (once more) at ``now``; what each notifier answered."""
         ...
 
+    async def refresh(
+        self, alert_id: int, summary: str, details: dict[str, Any]
+    ) -> AlertRecord | None:
+        """What a still-firing alert says now (its value moved); None when not firing."""
+        ...
+
     async def resolve(self, alert_id: int, now: datetime) -> AlertRecord | None:
         """The firing alert cleared; None when it was not firing (any more)."""
         ...

@@ -158,30 +158,36 @@ async def test_fires_once_reminds_after_cooldown_and_resolves(
         assert await ev.tick()
     assert len(slack.posts) == 1 and len(hook.posts) == 1
 
-    # Past the cooldown, still firing: one reminder.
+    # More runs fail. Past the cooldown, still firing: one reminder, saying what is
+    # true now.
+    await ended_runs(storage, t0 + timedelta(minutes=5), ["error"] * 4)
     clock.now = t0 + timedelta(minutes=6)
     await ev.tick()
     clock.now = t0 + timedelta(minutes=7)
     await ev.tick()
     assert slack.texts()[1:] == [
-        "[WARNING] STILL FIRING: Error rate 50% > 5% over the last 10 min (2 of 4 runs)"
+        "[WARNING] STILL FIRING: Error rate 75% > 5% over the last 10 min (6 of 8 runs)"
     ]
     assert hook.events() == ["alert.firing", "alert.reminder"]
 
-    # The errors leave the window: resolved, once.
-    clock.now = t0 + timedelta(minutes=12)
+    # The first runs leave the window, the rest keep it firing; then they leave too:
+    # resolved, once.
+    clock.now = t0 + timedelta(minutes=10)
     await ev.tick()
-    clock.now = t0 + timedelta(minutes=13)
+    assert len(slack.posts) == 2
+    clock.now = t0 + timedelta(minutes=16)
+    await ev.tick()
+    clock.now = t0 + timedelta(minutes=17)
     await ev.tick()
     assert slack.texts()[2:] == [
-        "[WARNING] RESOLVED: Error rate 50% > 5% over the last 10 min (2 of 4 runs)"
+        "[WARNING] RESOLVED: Error rate 75% > 5% over the last 10 min (6 of 8 runs)"
     ]
     assert slack.posts[2].json["attachments"][0]["color"] == "good"
     assert hook.events() == ["alert.firing", "alert.reminder", "alert.resolved"]
 
     (record,) = await SqlAlerts(storage.engine).history()
     assert record.state == "resolved" and record.rule == "errors"
-    assert record.resolved_at == t0 + timedelta(minutes=12)
+    assert record.resolved_at == t0 + timedelta(minutes=16)
     assert record.notifications == 3
     assert record.deliveries == {"team-slack": "ok: 200", "pager": "ok: 200"}
 

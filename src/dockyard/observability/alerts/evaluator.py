@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from dockyard.observability.alerts.notifiers.base import Event, Message, Notifier, deliver
 from dockyard.observability.alerts.rules import OpenBreakers, Reads, evaluate
 from dockyard.settings import AlertsConfig
-from dockyard.storage.alerts import AlertRecord, AlertStore
+from dockyard.storage.alerts import AlertRecord, AlertStore, NewAlert
 
 log = logging.getLogger("dockyard.alerts")
 
@@ -81,7 +81,7 @@ class AlertEvaluator:
     async def evaluate(self, now: datetime) -> None:
         firing = {a.key: a for a in await self.store.firing()}
         evaluated: set[str] = set()
-        true_now: set[str] = set()
+        true_now: dict[str, NewAlert] = {}
         reads = Reads(self.store)
         for name, rule in self.config.rules.items():
             try:
@@ -93,28 +93,42 @@ class AlertEvaluator:
                 continue
             evaluated.add(name)
             for alert in alerts:
-                true_now.add(alert.key)
+                true_now[alert.key] = alert
                 if alert.key not in firing:
                     record = await self.store.open_alert(alert, now)
                     if record is not None:
                         firing[alert.key] = record
         cooldown = timedelta(minutes=self.config.cooldown_minutes)
         for record in firing.values():
-            # Renewed before each send: a slow notifier must not let the lease lapse
-            # into a second evaluator sending the same alerts.
-            if not await self._lease():
-                return
             gone = record.rule not in self.config.rules
             cleared = record.rule in evaluated and record.key not in true_now
             ended = record.ends_at is not None and record.ends_at <= now
+            event: Event | None = None
             if gone or cleared or ended:
+                event = "resolved"
+            elif record.notified_at is None:
+                event = "firing"
+            elif cooldown and now - record.notified_at >= cooldown:
+                event = "reminder"
+            # Renewed before each change: a slow notifier must not let the lease lapse
+            # into a second evaluator sending the same alerts.
+            if event is None:
+                continue
+            if not await self._lease():
+                return
+            if event == "resolved":
                 resolved = await self.store.resolve(record.id, now)
                 if resolved is not None and record.notified_at is not None:
                     await self._send("resolved", resolved, now)
-            elif record.notified_at is None:
-                await self._send("firing", record, now)
-            elif cooldown and now - record.notified_at >= cooldown:
-                await self._send("reminder", record, now)
+            else:
+                # A reminder says what is true now (the error rate moved on since).
+                latest = true_now.get(record.key)
+                if event == "reminder" and latest is not None and latest.summary != record.summary:
+                    record = (
+                        await self.store.refresh(record.id, latest.summary, latest.details)
+                        or record
+                    )
+                await self._send(event, record, now)
 
     async def _send(self, event: Event, record: AlertRecord, now: datetime) -> None:
         log.warning("alert %s %s: %s", event, record.key, record.summary)

@@ -120,6 +120,19 @@ class SqlAlerts(SqlStore):
                 )
             )
 
+    async def refresh(
+        self, alert_id: int, summary: str, details: dict[str, Any]
+    ) -> AlertRecord | None:
+        stmt = (
+            alert_history.update()
+            .where(alert_history.c.id == alert_id, alert_history.c.state == "firing")
+            .values(summary=summary, details=details)
+            .returning(*alert_history.c)
+        )
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+        return None if row is None else _record(row)
+
     async def resolve(self, alert_id: int, now: datetime) -> AlertRecord | None:
         stmt = (
             alert_history.update()
