@@ -1026,6 +1026,9 @@ class EmailNotifier(_Notifier):
     password_file: Path | None = None
     sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     to: list[str] = Field(min_length=1)
+    # CA certificates (PEM) that sign the server's certificate, when not a public CA's
+    # (a relay inside the company).
+    ca_file: Path | None = None
 
     @model_validator(mode="after")
     def _password(self) -> EmailNotifier:

@@ -4,11 +4,14 @@ webhook (or any JSON webhook) and an SMTP server, both on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -79,9 +82,31 @@ class Mailbox:
     logins: list[tuple[str, str]] = field(default_factory=list)
 
 
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and its key), made with the openssl command."""
+    cert, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
 @contextmanager
-def smtp_server(*, auth: tuple[str, str] | None = None) -> Iterator[Mailbox]:
-    """aiosmtpd on 127.0.0.1; with ``auth``, it asks for that login (plain, no TLS)."""
+def smtp_server(
+    *,
+    auth: tuple[str, str] | None = None,
+    tls: tuple[Path, Path] | None = None,
+    implicit_tls: bool = False,
+) -> Iterator[Mailbox]:
+    """aiosmtpd on 127.0.0.1; with ``auth``, it asks for that login; with ``tls`` (a
+    certificate and its key) it offers STARTTLS and requires it (or, ``implicit_tls``,
+    speaks TLS from the first byte, as on port 465)."""
     from email import message_from_bytes
 
     from aiosmtpd.controller import Controller
@@ -113,7 +138,16 @@ def smtp_server(*, auth: tuple[str, str] | None = None) -> Iterator[Mailbox]:
 
     kwargs: dict[str, Any] = {}
     if auth is not None:
-        kwargs = {"authenticator": authenticator, "auth_require_tls": False}
+        # aiosmtpd counts STARTTLS only as TLS for AUTH; implicit TLS is TLS throughout.
+        require = tls is not None and not implicit_tls
+        kwargs = {"authenticator": authenticator, "auth_require_tls": require}
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
+        if implicit_tls:
+            kwargs["ssl_context"] = context
+        else:
+            kwargs |= {"tls_context": context, "require_starttls": True}
     controller = Controller(Handler(), hostname=box.host, port=box.port, **kwargs)
     controller.start()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,12 @@ from dockyard.cli.alerts import sample_record
 from dockyard.observability.alerts import Message, build, deliver
 from dockyard.runtime.webhooks import signature_headers
 from dockyard.settings import AlertsConfig
-from tests.observability.alerts.receivers import Receiver, http_receiver, smtp_server
+from tests.observability.alerts.receivers import (
+    Receiver,
+    http_receiver,
+    self_signed,
+    smtp_server,
+)
 
 
 @pytest.fixture
@@ -102,3 +108,31 @@ async def test_email_starttls_refused_by_a_server_without_it_is_an_error() -> No
         answers = await deliver(build(config.notifiers), Message("test", sample_record(now), now))
     assert answers["m"].startswith("error: SMTPNotSupportedError")
     assert box.messages == []
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+async def test_email_over_tls_with_login(tmp_path: Path, security: str) -> None:
+    cert, key = self_signed(tmp_path)
+    with smtp_server(auth=("alerts", "pw"), tls=(cert, key), implicit_tls=security == "ssl") as box:
+        spec = {
+            "type": "email",
+            "host": box.host,
+            "port": box.port,
+            "security": security,
+            "username": "alerts",
+            "password": "pw",
+            "sender": "dockyard@example.com",
+            "to": ["ops@example.com"],
+            "max_attempts": 1,
+        }
+        now = datetime.now(UTC)
+        message = Message("test", sample_record(now), now)
+        # The server's certificate is checked: unknown to the system's CAs, it is refused.
+        config = AlertsConfig.model_validate({"notifiers": {"m": spec}})
+        refused = await deliver(build(config.notifiers), message)
+        assert "CERTIFICATE_VERIFY_FAILED" in refused["m"]
+        config = AlertsConfig.model_validate({"notifiers": {"m": {**spec, "ca_file": str(cert)}}})
+        answers = await deliver(build(config.notifiers), message)
+    assert answers == {"m": "ok: sent to 1 recipient(s)"}
+    assert box.logins == [("alerts", "pw")]
+    assert len(box.messages) == 1

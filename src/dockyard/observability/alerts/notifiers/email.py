@@ -32,19 +32,18 @@ class EmailSender:
 
     def _send(self, mail: EmailMessage) -> str:
         spec = self._spec
+        # Certificates are checked (host name included) as a browser would.
+        tls = ssl.create_default_context(cafile=spec.ca_file)
         smtp: smtplib.SMTP
         if spec.security == "ssl":
             smtp = smtplib.SMTP_SSL(
-                spec.host,
-                spec.smtp_port,
-                timeout=spec.timeout_seconds,
-                context=ssl.create_default_context(),
+                spec.host, spec.smtp_port, timeout=spec.timeout_seconds, context=tls
             )
         else:
             smtp = smtplib.SMTP(spec.host, spec.smtp_port, timeout=spec.timeout_seconds)
         with smtp:
             if spec.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=tls)
             if spec.username is not None and spec.password is not None:
                 smtp.login(spec.username, spec.password.get_secret_value())
             refused = smtp.send_message(mail)
