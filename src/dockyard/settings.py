@@ -12,7 +12,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -848,10 +848,234 @@ class TracesConfig(_Strict):
     enabled: bool = True
 
 
+def _read_secret(where: str, path: Path) -> SecretStr:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as e:
+        raise ValueError(f"{where} {path}: cannot be read ({e.strerror})") from e
+    if not text:
+        raise ValueError(f"{where} {path}: is empty")
+    return SecretStr(text)
+
+
+Severity = Literal["warning", "critical"]
+
+
+class _Rule(_Strict):
+    """What every alert rule has (docs/observability.md, "Alerts")."""
+
+    severity: Severity = "warning"
+    # Only the runs of this assistant (its name or graph id); None: every run.
+    assistant: str | None = None
+
+
+class _WindowRule(_Rule):
+    window_minutes: float = Field(default=15.0, gt=0)
+    # Fewer ended runs than this in the window say nothing (one failed run of one is 100%).
+    min_runs: int = Field(default=10, ge=1)
+
+
+class ErrorRateRule(_WindowRule):
+    """Share of the runs ended in the window that ended in error or timeout, above ``threshold``."""
+
+    kind: Literal["error_rate"]
+    threshold: float = Field(default=0.05, ge=0, le=1)
+
+
+class ErrorCountRule(_WindowRule):
+    """Runs ended in error or timeout in the window, more than ``threshold``."""
+
+    kind: Literal["error_count"]
+    window_minutes: float = Field(default=60.0, gt=0)
+    threshold: int = Field(default=10, ge=0)
+    min_runs: int = Field(default=1, ge=1)
+
+
+class AvailabilityRule(_WindowRule):
+    """Share of the runs ended in the window that succeeded, below ``threshold``."""
+
+    kind: Literal["availability"]
+    threshold: float = Field(default=0.95, ge=0, le=1)
+
+
+class LatencyRule(_WindowRule):
+    """The p95 of run latency (created to ended) of the window, above ``threshold_seconds``."""
+
+    kind: Literal["latency_p95"]
+    threshold_seconds: float = Field(default=30.0, gt=0)
+
+
+class QualityRule(_WindowRule):
+    """The mean quality score of the window, below ``threshold``."""
+
+    kind: Literal["quality"]
+    threshold: float = Field(default=0.7, ge=0, le=1)
+    min_runs: int = Field(default=5, ge=1)  # scores, here
+
+
+class InterruptedRule(_Rule):
+    """Runs waiting for a human (interrupted) for longer than ``minutes``."""
+
+    kind: Literal["interrupted"]
+    minutes: float = Field(default=30.0, gt=0)
+
+
+class BudgetRule(_Rule):
+    """A budget's spend reached ``threshold`` of its limit (the budget policy's
+    ``budget.threshold`` event; the alert clears when the period resets)."""
+
+    kind: Literal["budget"]
+    threshold: float = Field(default=0.8, gt=0, le=1)
+
+
+class BreakerRule(_Rule):
+    """A model's circuit breaker is open."""
+
+    kind: Literal["breaker_open"]
+    severity: Severity = "critical"
+
+
+AlertRule = Annotated[
+    ErrorRateRule
+    | ErrorCountRule
+    | AvailabilityRule
+    | LatencyRule
+    | QualityRule
+    | InterruptedRule
+    | BudgetRule
+    | BreakerRule,
+    Field(discriminator="kind"),
+]
+
+
+def default_alert_rules() -> dict[str, AlertRule]:
+    """The thresholds of the deployment guides."""
+    return {
+        "error-rate": ErrorRateRule(kind="error_rate", threshold=0.05),
+        "errors-warning": ErrorCountRule(kind="error_count", threshold=10),
+        "errors-critical": ErrorCountRule(kind="error_count", threshold=50, severity="critical"),
+        "availability-warning": AvailabilityRule(kind="availability", threshold=0.95),
+        "availability-critical": AvailabilityRule(
+            kind="availability", threshold=0.90, severity="critical"
+        ),
+        "latency-warning": LatencyRule(kind="latency_p95", threshold_seconds=10.0),
+        "latency-critical": LatencyRule(
+            kind="latency_p95", threshold_seconds=30.0, severity="critical"
+        ),
+        "quality": QualityRule(kind="quality", threshold=0.7),
+        "interrupted": InterruptedRule(kind="interrupted", minutes=30.0),
+        "budget-80": BudgetRule(kind="budget", threshold=0.8),
+        "budget-95": BudgetRule(kind="budget", threshold=0.95, severity="critical"),
+        "breaker-open": BreakerRule(kind="breaker_open"),
+    }
+
+
+class _Notifier(_Strict):
+    # Alerts below this severity are not sent here.
+    min_severity: Severity = "warning"
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+
+
+class SlackNotifier(_Notifier):
+    """A Slack incoming webhook; its URL is a secret (``url`` or ``url_file``)."""
+
+    type: Literal["slack"]
+    url: SecretStr | None = None
+    url_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_url(self) -> SlackNotifier:
+        if (self.url is None) == (self.url_file is None):
+            raise ValueError("set url or url_file (one of them)")
+        if self.url_file is not None:
+            self.url = _read_secret("url_file", self.url_file)
+        return self
+
+
+class WebhookNotifier(_Notifier):
+    """A JSON POST signed as run webhooks are (``secret``/``secret_file``, else
+    ``webhooks.secret``; unsigned without any)."""
+
+    type: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> WebhookNotifier:
+        if self.secret is not None and self.secret_file is not None:
+            raise ValueError("set secret or secret_file, not both")
+        if self.secret_file is not None:
+            self.secret = _read_secret("secret_file", self.secret_file)
+        return self
+
+
+class EmailNotifier(_Notifier):
+    """E-mail over SMTP. ``security``: ``starttls`` (port 587), ``ssl`` (465) or ``none``
+    (a relay on the same host). The password comes from ``password`` (e.g.
+    ``DOCKYARD_OBSERVABILITY__ALERTS__NOTIFIERS__<NAME>__PASSWORD``) or ``password_file``."""
+
+    type: Literal["email"]
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    to: list[str] = Field(min_length=1)
+    # CA certificates (PEM) that sign the server's certificate, when not a public CA's
+    # (a relay inside the company).
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _password(self) -> EmailNotifier:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set password or password_file, not both")
+        if self.password_file is not None:
+            self.password = _read_secret("password_file", self.password_file)
+        if self.password is not None and self.username is None:
+            raise ValueError("a password needs a username")
+        return self
+
+    @property
+    def smtp_port(self) -> int:
+        return self.port or {"starttls": 587, "ssl": 465, "none": 25}[self.security]
+
+
+AlertNotifier = Annotated[
+    SlackNotifier | WebhookNotifier | EmailNotifier, Field(discriminator="type")
+]
+
+
 class AlertsConfig(_Strict):
-    """``observability.alerts``: alert rules evaluated in process, and their notifiers."""
+    """``observability.alerts``: alert rules evaluated in process, and their notifiers
+    (``observability/alerts``; docs/observability.md, "Alerts"). Off unless ``enabled``."""
 
     enabled: bool = False
+    interval_seconds: float = Field(default=60.0, gt=0)
+    # A still-firing alert is sent again after this long; 0: only once.
+    cooldown_minutes: float = Field(default=60.0, ge=0)
+    # One process evaluates at a time: it holds a lease in the database this long and
+    # renews it each interval. Default: three intervals (at least 30 s).
+    lease_seconds: float | None = Field(default=None, gt=0)
+    rules: dict[str, AlertRule] = Field(default_factory=default_alert_rules)
+    notifiers: dict[str, AlertNotifier] = Field(default_factory=dict)
+
+    @property
+    def lease(self) -> float:
+        return self.lease_seconds or max(3 * self.interval_seconds, 30.0)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_interval(self) -> AlertsConfig:
+        if self.lease <= self.interval_seconds:
+            raise ValueError(
+                "observability.alerts.lease_seconds must exceed interval_seconds "
+                "(the holder renews it once per interval)"
+            )
+        return self
 
 
 class ObservabilityConfig(_Strict):

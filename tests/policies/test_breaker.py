@@ -162,6 +162,25 @@ async def test_the_async_steps_match(store: BreakerStore) -> None:
         await store.aclose()
 
 
+async def test_open_breakers_are_listed(store: BreakerStore) -> None:
+    """What the breaker_open alert reads: every open (or half-open) breaker, by key."""
+    clock = Clock()
+    b = breaker(store, clock)
+    other = CircuitBreaker("anthropic:claude-test", BreakerConfig(failures=3), store, clock)
+    assert await store.aopen() == {}
+    for _ in range(3):
+        await b.areport(ok=False, probe=await b.aacquire())
+    await other.areport(ok=False, probe=await other.aacquire())  # one failure: closed
+    assert await store.aopen() == {"openai:gpt-test": clock.now + 10}
+    clock.now += 10
+    assert await b.aacquire() is True  # half-open: still listed until the probe succeeds
+    assert list(await store.aopen()) == ["openai:gpt-test"]
+    await b.areport(ok=True, probe=True)
+    assert await store.aopen() == {}
+    if isinstance(store, RedisBreakerStore):
+        await store.aclose()
+
+
 def test_an_unreachable_store_lets_calls_through(caplog: pytest.LogCaptureFixture) -> None:
     store = RedisBreakerStore("redis://127.0.0.1:1/0", "nowhere")
     b = breaker(store, Clock())

@@ -38,6 +38,7 @@ from dockyard.storage.base import (
     ThreadStore,
     UsageStore,
 )
+from tests.storage.alert_conformance import AlertConformance
 from tests.storage.cron_conformance import CronConformance
 from tests.storage.key_conformance import KeyConformance
 from tests.storage.usage_conformance import UsageConformance
@@ -178,7 +179,7 @@ NOT_MATCHING: list[dict[str, Any]] = [
 ]
 
 
-class StorageConformance(CronConformance, UsageConformance, KeyConformance):
+class StorageConformance(CronConformance, UsageConformance, KeyConformance, AlertConformance):
     """The shared spec. Not collected itself: its ``Test*`` subclasses are."""
 
     factory: ClassVar[BackendFactory]

@@ -20,6 +20,7 @@ from dockyard.api import custom_app, openai_errors
 from dockyard.api.body_limit import BodyLimit
 from dockyard.api.prefix import MountPrefix
 from dockyard.api.routes import (
+    alerts,
     assistants,
     chat,
     crons,
@@ -206,6 +207,7 @@ def _routers(http: HttpConfig) -> list[APIRouter]:
         (assistants.router, http.disable_assistants),
         (ops.router, False),
         (keys.router, False),
+        (alerts.router, False),
         (ops.meta, http.disable_meta),
         (crons.router, http.disable_runs),  # LangGraph's crons are run routes
         (store.router, http.disable_store),

@@ -72,6 +72,11 @@ class BreakerStore(Protocol):
         self, key: str, config: BreakerConfig, now: float, ok: bool, probe: bool
     ) -> bool: ...
 
+    async def aopen(self) -> dict[str, float]:
+        """The breakers that are open or half-open: key -> when they open(ed) for a probe
+        (what the breaker_open alert reads)."""
+        ...
+
 
 @dataclass
 class BreakerState:
@@ -152,6 +157,10 @@ class MemoryBreakerStore:
         self, key: str, config: BreakerConfig, now: float, ok: bool, probe: bool
     ) -> bool:
         return self.record(key, config, now, ok, probe)
+
+    async def aopen(self) -> dict[str, float]:
+        with self._lock:
+            return {k: s.open_until for k, s in self._states.items() if s.open_until is not None}
 
 
 class CircuitBreaker:

@@ -146,6 +146,17 @@ class RedisBreakerStore:
         args = self._args(config, now, ok, probe)
         return bool(await self._aclient().eval(RECORD, 1, self._key(key), *args))
 
+    async def aopen(self) -> dict[str, float]:
+        client = self._aclient()
+        prefix = self._key("")
+        out: dict[str, float] = {}
+        async for name in client.scan_iter(match=f"{prefix}*", count=500):
+            name = name.decode() if isinstance(name, bytes) else name
+            value = await client.hget(name, "open_until")
+            if value is not None:
+                out[name.removeprefix(prefix)] = float(value)
+        return out
+
     async def aclose(self) -> None:
         """Close the synchronous client and this loop's (the others close with their loops)."""
         entry = self._async.pop(id(asyncio.get_running_loop()), None)

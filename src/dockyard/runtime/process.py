@@ -187,6 +187,12 @@ async def open_runtime(
                 storage, settings.webhooks, run_view, loopback_base=loopback_base(settings)
             )
             observers.append(await start_on(stack, webhooks))
+        if settings.observability.alerts.enabled:
+            from dockyard.runtime.alerting import AlertTask
+
+            # Stopped after the executor drained: the outcomes of its last runs are written.
+            alerts = await start_on(stack, AlertTask(settings, storage.engine, registry))
+            observers.append(alerts.recorder)
         ctx = RunContext(
             storage=storage,
             registry=registry,

@@ -236,3 +236,73 @@ budget_marks = sa.Table(
     sa.Column("threshold", sa.Float, primary_key=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+# 0007: alerts (observability/alerts). One row per episode of an alert: opened firing,
+# closed resolved. At most one firing row per alert key (the partial unique index), so
+# two processes cannot open the same alert twice.
+alert_history = sa.Table(
+    "alert_history",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("alert_key", sa.String(400), nullable=False),
+    sa.Column("rule", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # firing | resolved
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("details", JSONType, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+    # An alert that clears by itself then (a budget's period ends); NULL: when its rule says.
+    sa.Column("ends_at", UTCDateTime, nullable=True),
+    # NULL: not sent yet. Each send (firing, reminder) counts in notifications.
+    sa.Column("notified_at", UTCDateTime, nullable=True),
+    sa.Column("notifications", sa.Integer, nullable=False),
+    # What each notifier answered the last time: {"name": "ok" | "error: ..."}.
+    sa.Column("deliveries", JSONType, nullable=False),
+    sa.Index("ix_alert_history_started", "started_at"),
+    sa.Index(
+        "ux_alert_history_firing",
+        "alert_key",
+        unique=True,
+        sqlite_where=sa.text("state = 'firing'"),
+        postgresql_where=sa.text("state = 'firing'"),
+    ),
+)
+
+# How each run ended, written by the alert observer of the process that ran it: the
+# window rules read this, not ``runs``, whose stateless rows are deleted as they end.
+# Pruned by the evaluator past the longest window.
+run_outcomes = sa.Table(
+    "run_outcomes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("assistant_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),  # created to ended
+    # Covers what the rules read: a window's counts and latencies come from the index.
+    sa.Index("ix_run_outcomes_window", "ended_at", "status", "assistant_id", "seconds"),
+)
+
+# Who does a job that one process at a time must do (the alert evaluator), until when.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# A run's quality score (0..1), written by whatever scores runs (the quality gate) and
+# read by the quality alert rule.
+quality_scores = sa.Table(
+    "quality_scores",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("assistant_id", sa.String(64), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+)
