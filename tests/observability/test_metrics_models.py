@@ -4,6 +4,7 @@ mock OpenAI server; the values move by exactly what the mock answered."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,24 @@ def test_retries_fallbacks_and_the_breaker(
         model="default", messages=[{"role": "user", "content": "hi"}], temperature=0.5
     )
     assert Moved(after, scrape(server.url))("dockyard_model_fallbacks_total", model="default") == 1
+
+
+def test_an_assistant_made_over_the_api_counts_under_its_graph(
+    server: LiveServer, mock_openai: MockOpenAIServer
+) -> None:
+    mock_openai.enqueue_text("Hello.", input_tokens=9, output_tokens=2)
+    client = get_sync_client(url=server.url, timeout=60)
+    made = client.assistants.create("agent", name=f"made-{uuid.uuid4()}")
+    before = scrape(server.url)
+    thread = client.threads.create()
+    client.runs.wait(
+        thread["thread_id"],
+        made["assistant_id"],
+        input={"messages": [{"role": "user", "content": "hi"}]},
+    )
+    after = scrape(server.url)
+    moved = Moved(before, after)
+    assert moved("dockyard_runs_total", assistant="agent", status="success") == 1
+    assert moved("dockyard_cost_usd_total", model=MODEL, tenant="", assistant="agent") > 0
+    labels = after.label_values()
+    assert made["assistant_id"] not in labels and made["name"] not in labels

@@ -7,7 +7,8 @@ are added, never parses a response twice. What the tally does not keep (failed m
 calls, tool calls) the handler sees itself.
 
 Labels are bounded: ``assistant`` is a graph's or a configured assistant's name (an
-assistant made over the API counts under its graph), ``tenant`` a tenant name.
+assistant made over the API counts under its graph, learnt from the run's first model or
+tool call; ``other`` when it makes none), ``tenant`` a tenant name.
 """
 
 from __future__ import annotations
@@ -120,10 +121,15 @@ def observe_quality(metrics: Metrics | None, assistant: str, score: float) -> No
 
 class CallMetrics(BaseCallbackHandler):
     """Per attempt: model calls as the tally records them, failed model calls, tool calls,
-    and the graph the run belongs to (for an assistant made over the API)."""
+    and the graph the run belongs to (for an assistant made over the API: learnt from its
+    first model or tool call; a run of such an assistant that makes none counts as
+    ``other``)."""
 
-    # Tool events are "agent" events to LangChain (ignore_agent would hide them).
+    # No chain events: listening to them makes LangChain dispatch every node of every
+    # run to the handler (bench/metrics_cost.py: +40% of the trivial graph's time). Tool
+    # events are "agent" events to LangChain (ignore_agent would hide them).
     run_inline = True
+    ignore_chain = True
     ignore_retriever = True
     ignore_retry = True
     ignore_custom_event = True
@@ -151,23 +157,6 @@ class CallMetrics(BaseCallbackHandler):
             observe_calls(self.metrics, calls[self.seen :], self.labels, self.windows)
             self.seen = len(calls)
 
-    def on_chain_start(
-        self,
-        serialized: dict[str, Any] | None,
-        inputs: Any,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if parent_run_id is None and self.graph is None and metadata:
-            graph = metadata.get("graph_id")
-            if isinstance(graph, str):
-                self.graph = graph
-                if self.labels.assistant == OTHER:
-                    self.labels = CallLabels(self.labels.tenant, graph)
-
     def on_chat_model_start(
         self,
         serialized: dict[str, Any],
@@ -190,9 +179,19 @@ class CallMetrics(BaseCallbackHandler):
     ) -> None:
         self._start_model(run_id, metadata, kwargs.get("invocation_params"))
 
+    def _learn_graph(self, metadata: dict[str, Any] | None) -> None:
+        # A call's metadata has its run's (the attempt put graph_id there).
+        graph = metadata.get("graph_id") if metadata else None
+        if isinstance(graph, str):
+            self.graph = graph
+            if self.labels.assistant == OTHER:
+                self.labels = CallLabels(self.labels.tenant, graph)
+
     def _start_model(
         self, run_id: UUID, metadata: dict[str, Any] | None, params: dict[str, Any] | None
     ) -> None:
+        if self.graph is None:
+            self._learn_graph(metadata)
         model = (metadata or {}).get("ls_model_name")
         if not model and params:
             model = params.get("model") or params.get("model_name")
@@ -214,6 +213,8 @@ class CallMetrics(BaseCallbackHandler):
         run_id: UUID,
         **kwargs: Any,
     ) -> None:
+        if self.graph is None:
+            self._learn_graph(kwargs.get("metadata"))
         name = kwargs.get("name") or (serialized or {}).get("name") or "unknown"
         self._tools[run_id.int] = (str(name), perf_counter())
 
