@@ -28,6 +28,7 @@ from dockyard.providers.registry import ModelRegistry
 from dockyard.storage.base import Run
 
 OTHER = "other"
+_MAX_OPEN = 10_000  # attempts under way in one process, far above runs.max_concurrency
 
 
 class CallLike(Protocol):
@@ -272,6 +273,9 @@ class RunMetrics:
 
     def run_callbacks(self, run: Run, usage: UsageLike) -> Sequence[Any]:
         handler = CallMetrics(self.metrics, usage, self._labels(run), self.windows)
+        if len(self._handlers) >= _MAX_OPEN:
+            # Attempts handed back or taken over never end here: forget the oldest.
+            del self._handlers[next(iter(self._handlers))]
         self._handlers[run["run_id"]] = handler
         return (handler,)
 
