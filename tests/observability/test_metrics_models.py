@@ -17,7 +17,7 @@ from langgraph_sdk import get_sync_client
 from dockyard.policies.prices import DEFAULT_PRICES
 from dockyard.testing import MockAnthropicServer, MockOpenAIServer
 from dockyard.testing.pytest_plugin import mock_anthropic, mock_openai
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, make_key
 from tests.observability.scrape import Scrape, scrape
 
 __all__ = ["mock_anthropic", "mock_openai"]
@@ -174,6 +174,8 @@ def test_gateway_calls_count_with_cache_and_budget(
     assert moved("dockyard_model_requests_total", model=MODEL, status="ok") == 1
     assert moved("dockyard_model_tokens_total", model=MODEL, kind="input") == 12
     assert moved("dockyard_model_tokens_total", model=MODEL, kind="output") == 4
+    assert moved("dockyard_context_window_ratio_count", model=MODEL) == 1
+    assert moved("dockyard_context_window_ratio_sum", model=MODEL) == pytest.approx(12 / 128_000)
     cost = moved("dockyard_cost_usd_total", model=MODEL, tenant="", assistant="gateway:default")
     price = DEFAULT_PRICES.lookup(f"openai:{MODEL}", MODEL, None)
     assert price is not None
@@ -231,3 +233,50 @@ def test_an_assistant_made_over_the_api_counts_under_its_graph(
     assert moved("dockyard_cost_usd_total", model=MODEL, tenant="", assistant="agent") > 0
     labels = after.label_values()
     assert made["assistant_id"] not in labels and made["name"] not in labels
+
+
+def test_a_tokens_limit_refusal_counts(
+    tmp_path: Path, mock_openai: MockOpenAIServer, mock_anthropic: MockAnthropicServer
+) -> None:
+    config = write_project(
+        tmp_path,
+        mock_openai.base_url,
+        mock_anthropic.base_url,
+        policies={"rate_limit": {"tokens_per_minute": 5}},
+    )
+    s = LiveServer(tmp_path / "data", config=config).start()
+    try:
+        # Tokens per minute are a key's (or its tenant's): an open server's call has none.
+        key = make_key(s)
+        gateway = openai.OpenAI(base_url=f"{s.url}/v1", api_key=key, max_retries=0)
+        before = scrape(s.url)
+        long = " ".join(["word"] * 50)
+        with pytest.raises(openai.RateLimitError):
+            gateway.chat.completions.create(
+                model="default", messages=[{"role": "user", "content": long}]
+            )
+        moved = Moved(before, scrape(s.url))
+        assert moved("dockyard_rate_limited_total", limit="tokens") == 1
+        assert moved("dockyard_policy_refusals_total", code="rate_limited") == 1
+        route = "/v1/chat/completions"
+        assert moved("dockyard_http_requests_total", route=route, status="429") == 1
+        assert moved("dockyard_model_requests_total", model=MODEL) == 0
+    finally:
+        s.stop()
+
+
+def test_a_failed_model_call_counts_as_an_error(
+    server: LiveServer, mock_openai: MockOpenAIServer, mock_anthropic: MockAnthropicServer
+) -> None:
+    gateway = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-client", max_retries=0)
+    before = scrape(server.url)
+    mock_openai.fail_next(500, times=2)
+    mock_anthropic.fail_next(500, times=10)  # the Anthropic SDK retries on its own
+    with pytest.raises(openai.APIStatusError):
+        gateway.chat.completions.create(
+            model="default", messages=[{"role": "user", "content": "hi"}], temperature=0.5
+        )
+    moved = Moved(before, scrape(server.url))
+    assert moved("dockyard_model_requests_total", model=MODEL, status="error") == 1
+    assert moved("dockyard_model_requests_total", model=MODEL, status="ok") == 0
+    assert moved("dockyard_policy_refusals_total", code="provider_unavailable") == 1

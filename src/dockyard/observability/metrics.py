@@ -43,6 +43,8 @@ class Metrics:
 
     registry: CollectorRegistry | None
     multiprocess_dir: Path | None
+    # Context window per model name (input tokens), where known: for context_ratio.
+    windows: dict[str, int] = field(default_factory=dict)
     http_requests: Counter = field(init=False)
     http_duration: Histogram = field(init=False)
     runs: Counter = field(init=False)

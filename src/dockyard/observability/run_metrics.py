@@ -23,6 +23,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from dockyard import caller
+from dockyard.errors import PolicyError, ProviderUnavailableError, dockyard_cause
 from dockyard.observability.metrics import Metrics, current
 from dockyard.providers.registry import ModelRegistry
 from dockyard.storage.base import Run
@@ -59,9 +60,6 @@ class UsageLike(Protocol):
     def calls(self) -> Sequence[CallLike]: ...
 
 
-ContextWindows = Mapping[str, int]
-
-
 def context_windows(models: ModelRegistry) -> dict[str, int]:
     """The context window (input tokens) of each configured model whose provider package
     knows it (LangChain's model profiles), by the model name its calls are counted under."""
@@ -84,12 +82,7 @@ class CallLabels:
     assistant: str
 
 
-def observe_calls(
-    metrics: Metrics,
-    calls: Sequence[CallLike],
-    labels: CallLabels,
-    windows: ContextWindows | None = None,
-) -> None:
+def observe_calls(metrics: Metrics, calls: Sequence[CallLike], labels: CallLabels) -> None:
     """Count finished model calls: requests, latency, first token, tokens, cost, context."""
     for call in calls:
         if call.cache_hit:
@@ -109,7 +102,7 @@ def observe_calls(
             tokens.labels(model, "cached").inc(call.cached_input_tokens)
         if call.cost_usd:
             metrics.cost.labels(model, labels.tenant, labels.assistant).inc(call.cost_usd)
-        window = windows.get(model) if windows else None
+        window = metrics.windows.get(model)
         if window and call.input_tokens:
             metrics.context_ratio.labels(model).observe(min(call.input_tokens / window, 1.0))
 
@@ -135,17 +128,10 @@ class CallMetrics(BaseCallbackHandler):
     ignore_retry = True
     ignore_custom_event = True
 
-    def __init__(
-        self,
-        metrics: Metrics,
-        usage: UsageLike,
-        labels: CallLabels,
-        windows: ContextWindows | None = None,
-    ) -> None:
+    def __init__(self, metrics: Metrics, usage: UsageLike, labels: CallLabels) -> None:
         self.metrics = metrics
         self.usage = usage
         self.labels = labels
-        self.windows = windows
         self.seen = 0
         self.graph: str | None = None
         self._models: dict[int, str] = {}
@@ -155,7 +141,7 @@ class CallMetrics(BaseCallbackHandler):
         """Count the tally's calls not counted yet."""
         calls = self.usage.calls
         if len(calls) > self.seen:
-            observe_calls(self.metrics, calls[self.seen :], self.labels, self.windows)
+            observe_calls(self.metrics, calls[self.seen :], self.labels)
             self.seen = len(calls)
 
     def on_chat_model_start(
@@ -204,6 +190,9 @@ class CallMetrics(BaseCallbackHandler):
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         model = self._models.pop(run_id.int, "unknown")
+        cause = dockyard_cause(error)
+        if isinstance(cause, PolicyError) and not isinstance(cause, ProviderUnavailableError):
+            return  # refused before the provider (a limit, a budget): a refusal, not an error
         self.metrics.model_requests.labels(model, "error").inc()
 
     def on_tool_start(
@@ -247,16 +236,10 @@ class RunMetrics:
     """The run observer: runs by assistant and status, their duration and queue wait; adds
     ``CallMetrics`` to every attempt."""
 
-    def __init__(
-        self,
-        metrics: Metrics,
-        assistants: Mapping[str, str],
-        windows: ContextWindows | None = None,
-    ) -> None:
+    def __init__(self, metrics: Metrics, assistants: Mapping[str, str]) -> None:
         self.metrics = metrics
         # assistant id -> name, for the graphs' default assistants and configured ones.
         self.assistants = dict(assistants)
-        self.windows = windows
         self._handlers: dict[str, CallMetrics] = {}
 
     def _labels(self, run: Run) -> CallLabels:
@@ -272,7 +255,7 @@ class RunMetrics:
             self.metrics.queue_wait.labels(self._labels(run).assistant).observe(max(waited, 0.0))
 
     def run_callbacks(self, run: Run, usage: UsageLike) -> Sequence[Any]:
-        handler = CallMetrics(self.metrics, usage, self._labels(run), self.windows)
+        handler = CallMetrics(self.metrics, usage, self._labels(run))
         if len(self._handlers) >= _MAX_OPEN:
             # Attempts handed back or taken over never end here: forget the oldest.
             del self._handlers[next(iter(self._handlers))]

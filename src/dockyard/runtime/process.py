@@ -195,7 +195,8 @@ async def open_runtime(
         if metrics is not None:
             names = {default_assistant_id(g): g for g in registry.names}
             names.update({i: name for name, i in configured_ids(settings).items()})
-            observers.append(RunMetrics(metrics, names, context_windows(registry.models)))
+            metrics.windows.update(context_windows(registry.models))
+            observers.append(RunMetrics(metrics, names))
             port = settings.observability.metrics.port
             if port is not None:
 
