@@ -4,12 +4,15 @@ the worker that ran it counted it, the others sum its files."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 from langgraph_sdk import get_sync_client
 
-from tests.cluster import cluster
-from tests.conftest import free_port
+from tests.cluster import Proc, cluster
+from tests.conftest import eventually, free_port
 from tests.observability.scrape import Scrape, scrape
 
 RUNS = 6
@@ -50,3 +53,49 @@ def test_runs_counted_once_across_apis_and_a_worker(tmp_path: Path) -> None:
         # One directory, a file set per process.
         pids = {f.stem.rsplit("_", 1)[1] for f in (tmp_path / "data" / "metrics").glob("*.db")}
         assert {str(p.pid) for p in c.apis + c.workers} <= pids
+
+
+def test_serve_workers_n_counts_every_run_once(tmp_path: Path) -> None:
+    # `serve --workers 2`: uvicorn's two processes behind one port execute runs themselves;
+    # a scrape reaches either, and each answers for both.
+    with cluster(tmp_path, apis=0, workers=0) as c:
+        port = free_port()
+        log = tmp_path / "serve.log"
+        popen = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dockyard",
+                "serve",
+                "--workers",
+                "2",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "-c",
+                str(c.config),
+            ],
+            env=c.env,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("wb"),
+        )
+        proc = Proc("api", popen, log, port)
+        c.apis.append(proc)  # stopped with the cluster
+        c.wait_ready(proc)
+
+        def children() -> set[str]:
+            return {f.stem.rsplit("_", 1)[1] for f in (tmp_path / "data" / "metrics").glob("*.db")}
+
+        # Both processes up (each made its metrics files) before anything is counted.
+        asyncio.run(eventually(lambda: len(children()) == 2, timeout=120))
+        before = scrape(proc.url)
+        for i in range(RUNS):
+            # A connection per run and per scrape: the kernel hands each to either process.
+            client = get_sync_client(url=proc.url, timeout=60)
+            thread = client.threads.create()
+            client.runs.wait(thread["thread_id"], "trivial", input={"x": i})
+        for _ in range(8):
+            after = scrape(proc.url)
+            assert _ran(after, before) == RUNS
+            assert _waits(after, before) == RUNS
