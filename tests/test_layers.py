@@ -30,14 +30,8 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer)
     for layer in (
         {"errors"},
-        {
-            "langgraph_json",
-            "extras",
-            "sampling",
-            "run_spec",
-            "caller",
-            "events",
-        },  # small leaf modules
+        # small leaf modules
+        {"langgraph_json", "extras", "sampling", "run_spec", "caller", "events"},
         {"settings"},
         {"providers"},
         {ROOT},
