@@ -30,7 +30,14 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer)
     for layer in (
         {"errors"},
-        {"langgraph_json", "extras", "sampling", "run_spec", "caller"},  # small leaf modules
+        {
+            "langgraph_json",
+            "extras",
+            "sampling",
+            "run_spec",
+            "caller",
+            "events",
+        },  # small leaf modules
         {"settings"},
         {"providers"},
         {ROOT},

@@ -834,6 +834,15 @@ class MetricsConfig(_Strict):
     """``observability.metrics``: Prometheus metrics at ``/metrics``."""
 
     enabled: bool = True
+    # Serve /metrics on this port (of ``host``) instead of the API port; `dockyard worker`
+    # serves it only when this is set.
+    port: int | None = Field(default=None, ge=1, le=65535)
+    # /metrics asks for a valid API key like any route (default: open, like /ok).
+    require_key: bool = False
+    # prometheus-client's multiprocess directory, shared by every process on one host.
+    # Default: ``<data_dir>/metrics`` when processes share runs (PostgreSQL + Redis, or
+    # ``serve --workers N``); one process's own registry otherwise.
+    multiprocess_dir: Path | None = None
 
 
 class LogsConfig(_Strict):

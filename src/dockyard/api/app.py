@@ -33,6 +33,9 @@ from dockyard.api.routes import (
 from dockyard.api.text_json import TextPlainJSON
 from dockyard.caller import Caller
 from dockyard.errors import DockyardError
+from dockyard.observability import process_metrics
+from dockyard.observability.http_metrics import HttpMetrics, MetricsEndpoint, RouteProbe
+from dockyard.observability.metrics import Metrics
 from dockyard.policies.auth import (
     KEY_PREFIX,
     Authenticate,
@@ -244,6 +247,14 @@ def _project_auth(settings: Settings) -> ProjectAuth | None:
     return ProjectAuth(obj, spec)
 
 
+def _metrics_endpoint(app: FastAPI, metrics: Metrics, *, require_key: bool) -> None:
+    async def counts() -> Any:
+        runtime = getattr(app.state, "runtime", None)
+        return await process_metrics.scraped_counts(runtime.storage if runtime else None)
+
+    app.add_middleware(MetricsEndpoint, metrics=metrics, counts=counts, require_key=require_key)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     install_log_redaction(settings.policies.pii)  # before anything logs
@@ -269,6 +280,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the body limit is innermost, inside CatchAll, so its refusals are plain answers;
     # the rate limit just outside it refuses before a body is read, counting the caller
     # that authentication (outside it) found.
+    metrics = process_metrics.install(settings)
+    if metrics is not None:
+        app.add_middleware(RouteProbe)  # innermost: sees the route the router matched
     guard = settings.policies.input
     app.add_middleware(
         BodyLimit,
@@ -280,9 +294,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter.from_settings(settings)
     if app.state.rate_limiter is not None:
         app.add_middleware(RateLimit, limiter=app.state.rate_limiter)
+    served = metrics if settings.observability.metrics.port is None else None
+    require_key = settings.observability.metrics.require_key
+    if served is not None and require_key:  # behind the key check, like any route
+        _metrics_endpoint(app, served, require_key=True)
     app.add_middleware(Authenticate, authenticate=_authenticator(app, settings))
+    if served is not None and not require_key:  # open, like /ok
+        _metrics_endpoint(app, served, require_key=False)
     app.add_middleware(CatchAll)
     app.add_middleware(TextPlainJSON)
+    if metrics is not None:
+        # Outside CatchAll: counts its 500s, the refusals (401, 429, 413) and streams.
+        app.add_middleware(HttpMetrics, metrics=metrics, routes=lambda: app.router.routes)
     if app.state.project_app is not None:
         custom_app.mount(app, app.state.project_app)
     if settings.http.mount_prefix:

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from dockyard.api.deps import DockyardProcess
 from dockyard.api.responses import sse_response
 from dockyard.errors import InvalidRequestError
+from dockyard.observability.metrics import current as current_metrics
 from dockyard.runtime.broker import Announced
 from dockyard.runtime.translate import STREAM_MODES
 from dockyard.storage.base import Run
@@ -66,6 +67,10 @@ async def _body(
     if run is None:
         return
     finished = False
+    metrics = current_metrics()
+    streams = metrics.streams_open if metrics is not None else None
+    if streams is not None:
+        streams.inc()
     try:
         async for ev in rt.runs.events(run, after, first=first):
             if ev.event.startswith("__"):
@@ -75,6 +80,8 @@ async def _body(
             yield ev.encode()
         finished = True
     finally:
+        if streams is not None:
+            streams.dec()
         if not finished and cancel_on_disconnect:
             cancel_when_client_leaves(rt, run["run_id"])
 

@@ -44,6 +44,23 @@ def _app_factory_env(settings: Settings) -> None:
         os.environ["DOCKYARD_CONFIG_FILE"] = str(settings.config_file.resolve())
 
 
+def _metrics_dir(settings: Settings, processes: int) -> None:
+    """Choose where this deployment's processes keep their metrics, before any makes one
+    (observability/metrics_dir.py); processes started from here inherit the choice."""
+    import os
+
+    from dockyard.observability.metrics_dir import clean
+    from dockyard.observability.process_metrics import multiprocess_dir_for
+
+    directory = multiprocess_dir_for(settings, processes=processes)
+    if directory is None:
+        return
+    directory = directory.resolve()
+    clean(directory)
+    settings.observability.metrics.multiprocess_dir = directory
+    os.environ["DOCKYARD_OBSERVABILITY__METRICS__MULTIPROCESS_DIR"] = str(directory)
+
+
 def _tune_gc() -> None:
     """Fewer, later young-generation collections for a server process.
 
@@ -94,6 +111,7 @@ def serve(
         raise typer.Exit(2)
     from dockyard.api import create_app
 
+    _metrics_dir(settings, settings.workers)
     try:
         # With several processes each child builds its own app; here only the
         # layout is checked, so that a bad one stops before any child starts.
@@ -154,6 +172,7 @@ def worker(
     )
     from dockyard.runtime.worker import run_worker
 
+    _metrics_dir(settings, 1)
     _tune_gc()
     try:
         # The loop uvicorn gives the API processes (uvloop, from uvicorn[standard]):

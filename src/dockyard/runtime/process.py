@@ -18,9 +18,13 @@ from typing import Any
 
 from dockyard.errors import ConfigError
 from dockyard.extras import require_extra
+from dockyard.observability import process_metrics
+from dockyard.observability.metrics_server import MetricsServer
+from dockyard.observability.run_metrics import RunMetrics
 from dockyard.policies.budget import Budgets
 from dockyard.policies.chain import ModelChain
 from dockyard.runtime.admission import Admission
+from dockyard.runtime.assistants import configured_ids
 from dockyard.runtime.attempt import RunContext
 from dockyard.runtime.broker import MemoryBroker, StreamBroker
 from dockyard.runtime.components import start_on
@@ -30,7 +34,7 @@ from dockyard.runtime.gate import LoadGate
 from dockyard.runtime.graphs import GraphRegistry
 from dockyard.runtime.ledger_writer import LedgerWriter
 from dockyard.runtime.observers import RunObserver
-from dockyard.runtime.service import RunService
+from dockyard.runtime.service import RunService, default_assistant_id
 from dockyard.runtime.signals import LocalSignals, Signals
 from dockyard.runtime.sweeper import ThreadSweeper
 from dockyard.runtime.webhook_urls import loopback_base
@@ -187,6 +191,18 @@ async def open_runtime(
                 storage, settings.webhooks, run_view, loopback_base=loopback_base(settings)
             )
             observers.append(await start_on(stack, webhooks))
+        metrics = process_metrics.install(settings)
+        if metrics is not None:
+            names = {default_assistant_id(g): g for g in registry.names}
+            names.update({i: name for name, i in configured_ids(settings).items()})
+            observers.append(RunMetrics(metrics, names))
+            port = settings.observability.metrics.port
+            if port is not None:
+
+                async def counts() -> Any:
+                    return await process_metrics.scraped_counts(storage)
+
+                await start_on(stack, MetricsServer(metrics, counts, settings.host, port))
         ctx = RunContext(
             storage=storage,
             registry=registry,

@@ -1,0 +1,264 @@
+"""Runs, model calls and tool calls into the metrics: a run observer and the LangChain
+callback handler it adds to every attempt (``run_callbacks``).
+
+A model call's tokens, cost, latency and time to first token are what the run's usage
+tally (``runtime/usage.py``) parsed and priced: the handler reads the tally's calls as they
+are added, never parses a response twice. What the tally does not keep (failed model
+calls, tool calls) the handler sees itself.
+
+Labels are bounded: ``assistant`` is a graph's or a configured assistant's name (an
+assistant made over the API counts under its graph), ``tenant`` a tenant name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from time import perf_counter
+from typing import Any, Protocol
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from dockyard import caller
+from dockyard.observability.metrics import Metrics
+from dockyard.storage.base import Run
+
+OTHER = "other"
+
+
+class CallLike(Protocol):
+    """One finished model call as the usage tally records it (``runtime.usage.ModelCall``)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cached_input_tokens(self) -> int: ...
+    @property
+    def cost_usd(self) -> float | None: ...
+    @property
+    def latency_ms(self) -> float: ...
+    @property
+    def first_token_ms(self) -> float | None: ...
+    @property
+    def cache_hit(self) -> bool: ...
+
+
+class UsageLike(Protocol):
+    """An attempt's usage tally (``runtime.usage.Usage``)."""
+
+    @property
+    def calls(self) -> Sequence[CallLike]: ...
+
+
+ContextWindows = Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CallLabels:
+    tenant: str
+    assistant: str
+
+
+def observe_calls(
+    metrics: Metrics,
+    calls: Sequence[CallLike],
+    labels: CallLabels,
+    windows: ContextWindows | None = None,
+) -> None:
+    """Count finished model calls: requests, latency, first token, tokens, cost, context."""
+    for call in calls:
+        model = call.model
+        metrics.model_requests.labels(model, "ok").inc()
+        if call.cache_hit:
+            # Answered from the response cache: no provider latency to speak of.
+            continue
+        metrics.model_duration.labels(model).observe(call.latency_ms / 1000)
+        if call.first_token_ms is not None:
+            metrics.model_ttft.labels(model).observe(call.first_token_ms / 1000)
+        tokens = metrics.model_tokens
+        if call.input_tokens:
+            tokens.labels(model, "input").inc(call.input_tokens)
+        if call.output_tokens:
+            tokens.labels(model, "output").inc(call.output_tokens)
+        if call.cached_input_tokens:
+            tokens.labels(model, "cached").inc(call.cached_input_tokens)
+        if call.cost_usd:
+            metrics.cost.labels(model, labels.tenant, labels.assistant).inc(call.cost_usd)
+        window = windows.get(model) if windows else None
+        if window and call.input_tokens:
+            metrics.context_ratio.labels(model).observe(min(call.input_tokens / window, 1.0))
+
+
+def observe_quality(metrics: Metrics | None, assistant: str, score: float) -> None:
+    """A quality score (0..1) of an assistant's answer; the quality gate calls this."""
+    if metrics is not None:
+        metrics.quality.labels(assistant).observe(score)
+
+
+class CallMetrics(BaseCallbackHandler):
+    """Per attempt: model calls as the tally records them, failed model calls, tool calls,
+    and the graph the run belongs to (for an assistant made over the API)."""
+
+    run_inline = True
+    ignore_agent = True
+    ignore_retriever = True
+    ignore_retry = True
+    ignore_custom_event = True
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        usage: UsageLike,
+        labels: CallLabels,
+        windows: ContextWindows | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.usage = usage
+        self.labels = labels
+        self.windows = windows
+        self.seen = 0
+        self.graph: str | None = None
+        self._models: dict[int, str] = {}
+        self._tools: dict[int, tuple[str, float]] = {}
+
+    def flush(self) -> None:
+        """Count the tally's calls not counted yet."""
+        calls = self.usage.calls
+        if len(calls) > self.seen:
+            observe_calls(self.metrics, calls[self.seen :], self.labels, self.windows)
+            self.seen = len(calls)
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if parent_run_id is None and self.graph is None and metadata:
+            graph = metadata.get("graph_id")
+            if isinstance(graph, str):
+                self.graph = graph
+                if self.labels.assistant == OTHER:
+                    self.labels = CallLabels(self.labels.tenant, graph)
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start_model(run_id, metadata, kwargs.get("invocation_params"))
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start_model(run_id, metadata, kwargs.get("invocation_params"))
+
+    def _start_model(
+        self, run_id: UUID, metadata: dict[str, Any] | None, params: dict[str, Any] | None
+    ) -> None:
+        model = (metadata or {}).get("ls_model_name")
+        if not model and params:
+            model = params.get("model") or params.get("model_name")
+        self._models[run_id.int] = model if isinstance(model, str) and model else "unknown"
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._models.pop(run_id.int, None)
+        self.flush()
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        model = self._models.pop(run_id.int, "unknown")
+        self.metrics.model_requests.labels(model, "error").inc()
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        **kwargs: Any,
+    ) -> None:
+        name = kwargs.get("name") or (serialized or {}).get("name") or "unknown"
+        self._tools[run_id.int] = (str(name), perf_counter())
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._tool_done(run_id, "ok")
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._tool_done(run_id, "error")
+
+    def _tool_done(self, run_id: UUID, status: str) -> None:
+        started = self._tools.pop(run_id.int, None)
+        if started is None:
+            return
+        name, at = started
+        self.metrics.tool_calls.labels(name, status).inc()
+        self.metrics.tool_duration.labels(name).observe(perf_counter() - at)
+
+
+class RunMetrics:
+    """The run observer: runs by assistant and status, their duration and queue wait; adds
+    ``CallMetrics`` to every attempt."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        assistants: Mapping[str, str],
+        windows: ContextWindows | None = None,
+    ) -> None:
+        self.metrics = metrics
+        # assistant id -> name, for the graphs' default assistants and configured ones.
+        self.assistants = dict(assistants)
+        self.windows = windows
+        self._handlers: dict[str, CallMetrics] = {}
+
+    def _labels(self, run: Run) -> CallLabels:
+        tenant, _ = caller.ids(run["metadata"])
+        return CallLabels(tenant or "", self.assistants.get(run["assistant_id"], OTHER))
+
+    def on_created(self, run: Run) -> None:
+        return None
+
+    def on_started(self, run: Run) -> None:
+        if run["attempts"] <= 1:
+            waited = (datetime.now(UTC) - run["created_at"]).total_seconds()
+            self.metrics.queue_wait.labels(self._labels(run).assistant).observe(max(waited, 0.0))
+
+    def run_callbacks(self, run: Run, usage: UsageLike) -> Sequence[Any]:
+        handler = CallMetrics(self.metrics, usage, self._labels(run), self.windows)
+        self._handlers[run["run_id"]] = handler
+        return (handler,)
+
+    def on_ended(self, run: Run, outcome: Any, usage: UsageLike) -> None:
+        handler = self._handlers.pop(run["run_id"], None)
+        assistant = self.assistants.get(run["assistant_id"])
+        if handler is not None:
+            handler.flush()
+            assistant = assistant or handler.graph
+        assistant = assistant or OTHER
+        status = "cancelled" if getattr(outcome, "rollback", False) else str(outcome.status)
+        self.metrics.runs.labels(assistant, status).inc()
+        started = run["started_at"] or run["created_at"]
+        ended = run["ended_at"] or datetime.now(UTC)
+        self.metrics.run_duration.labels(assistant).observe(
+            max((ended - started).total_seconds(), 0.0)
+        )
