@@ -12,7 +12,7 @@ import httpx
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from dockyard.cli.top_frame import Frame, Scrape, frame
@@ -30,6 +30,10 @@ def _num(value: float | None, unit: str = "", digits: int = 1) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _right(*headers: str) -> list[Column]:
+    return [Column(h, justify="right") for h in headers]
 
 
 def _breaker(state: str | None) -> Text:
@@ -73,7 +77,7 @@ def render(f: Frame, url: str, note: str | None = None) -> RenderableType:
         summary.add_row(*(cell for pair in pairs[i : i + 3] for cell in pair))
     parts: list[RenderableType] = [head, summary]
     if f.assistants:
-        table = Table("assistant", "runs/s", "errors/s", "p95 run", "runs", box=None)
+        table = Table("assistant", *_right("runs/s", "errors/s", "p95 run", "runs"), box=None)
         for a in f.assistants:
             table.add_row(
                 a.name,
@@ -84,7 +88,9 @@ def render(f: Frame, url: str, note: str | None = None) -> RenderableType:
             )
         parts += [Text(""), table]
     if f.models:
-        table = Table("model", "calls/s", "errors/s", "p95", "tokens/s", "breaker", box=None)
+        table = Table(
+            "model", *_right("calls/s", "errors/s", "p95", "tokens/s"), "breaker", box=None
+        )
         for m in f.models:
             table.add_row(
                 m.name,
@@ -141,7 +147,7 @@ def watch(
             time.sleep(interval)
             after = scrape(client, url)
         except TopError as e:
-            err.print(f"[bold red]dockyard top:[/] {escape(str(e))}")
+            err.print(f"[bold red]dockyard top:[/] {escape(str(e))}", soft_wrap=True)
             return 1
         except KeyboardInterrupt:
             return 0
