@@ -25,6 +25,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from dockyard.errors import PolicyError
+
 Subscriber = Callable[..., None]
 """Called as ``fn(name, **fields)``; must not block nor raise (a raise is logged)."""
 
@@ -43,6 +45,11 @@ def unsubscribe(fn: Subscriber) -> None:
         _subscribers.remove(fn)
 
 
+def watched() -> bool:
+    """Someone subscribes: an event that costs work to make is worth making."""
+    return bool(_subscribers)
+
+
 def emit(name: str, **fields: Any) -> None:
     """Tell the subscribers; nothing to do without one."""
     if not _subscribers:
@@ -52,3 +59,15 @@ def emit(name: str, **fields: Any) -> None:
             fn(name, **fields)
         except Exception:
             log.exception("event subscriber %r failed on %s", fn, name)
+
+
+def refused(error: BaseException) -> None:
+    """A policy's refusal (``PolicyError``) reaches whoever asked: "refused" with its code,
+    once per error however many layers map it. One that ended a run and comes back to
+    the API as the run's error (it has a ``run_id``) was counted when the run ended."""
+    if not _subscribers or not isinstance(error, PolicyError):
+        return
+    if error.run_id is not None or error.__dict__.get("_counted"):
+        return
+    error.__dict__["_counted"] = True
+    emit("refused", code=error.code)

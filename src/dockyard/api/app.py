@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard import __version__
+from dockyard import __version__, events
 from dockyard.api import custom_app, openai_errors
 from dockyard.api.body_limit import BodyLimit
 from dockyard.api.prefix import MountPrefix
@@ -89,6 +89,7 @@ def _error_response(status: int, code: str, message: str, **extra: Any) -> JSONR
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DockyardError)
     async def _dockyard(_: Request, exc: DockyardError) -> JSONResponse:
+        events.refused(exc)
         return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers())
 
     @app.exception_handler(RequestValidationError)
@@ -117,6 +118,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _refusal(scope: Scope, error: DockyardError) -> ASGIApp:
     """A request refused before it reaches a route, in its route family's error shape."""
+    events.refused(error)
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     if root and path.startswith(root):

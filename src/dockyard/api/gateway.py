@@ -37,6 +37,7 @@ from dockyard.api.openai_errors import UNSUPPORTED_FIELDS, stream_error
 from dockyard.api.openai_schemas import ChatCompletionRequest
 from dockyard.api.responses import json_response, sse_response
 from dockyard.errors import InvalidRequestError, UnsupportedFieldError
+from dockyard.observability.run_metrics import call_handlers
 from dockyard.policies.budget import Budgets
 from dockyard.policies.cache import CACHE_KEY
 from dockyard.policies.input_limits import estimate_tokens, request_texts
@@ -313,7 +314,11 @@ async def complete(
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     config = _config(body, cache_bypass(cache_header))
     ledger = _Ledger(rt, body, completion_id)
-    config["callbacks"] = [ledger.tally]
+    # The tally first: the metrics handler reads the calls it records.
+    config["callbacks"] = [
+        ledger.tally,
+        *call_handlers(ledger.usage, ledger.tenant_id, ledger.assistant_id),
+    ]
     await _hold(rt, body, dicts, ledger, config)
     headers: dict[str, str] = {}
     if route is not None:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dockyard import events
 from dockyard.api.responses import json_response
 from dockyard.errors import AgentRunError, DockyardError, PolicyError
 
@@ -97,6 +98,7 @@ def openai_names(exc: DockyardError) -> tuple[str | None, str]:
 
 def error_response(exc: DockyardError) -> Response:
     """``exc`` in OpenAI's shape: what every error of the /v1 routes answers."""
+    events.refused(exc)
     kind, code = openai_names(exc)
     param = "model" if code == "model_not_found" else exc.param
     headers = exc.headers()
@@ -160,6 +162,7 @@ class OpenAIRoute(APIRoute):
 def stream_error(exc: Exception) -> dict[str, Any]:
     """``exc`` as the error chunk of a stream (its status went out with the first chunk)."""
     if isinstance(exc, DockyardError):
+        events.refused(exc)
         kind, code = openai_names(exc)
         if kind is None:
             kind = "invalid_request_error" if exc.status_code < 500 else "server_error"

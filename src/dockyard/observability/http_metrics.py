@@ -11,7 +11,7 @@ routing (401, 429, 413) is matched here against the routes, and anything else is
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -61,6 +61,7 @@ class HttpMetrics:
         self.requests = metrics.http_requests
         self.duration = metrics.http_duration
         self.routes = routes
+        self._leaves: list[BaseRoute] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,13 +89,26 @@ class HttpMetrics:
     def _route(self, scope: Scope, holder: list[Any]) -> str:
         found = holder[-1] if holder else scope.get("route")
         if found is None:
-            # Refused before routing: which route it was for.
-            for route in self.routes():
+            # Refused before routing (401, 429, 413): which route it was for.
+            if self._leaves is None:
+                self._leaves = list(_leaves(self.routes()))
+            for route in self._leaves:
                 match, _ = route.matches(scope)
                 if match is not Match.NONE:
                     found = route
                     break
         return (_template(found) if found is not None else None) or OTHER
+
+
+def _leaves(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes themselves: FastAPI keeps an included router as one entry
+    (``original_router``), which matches without naming the route."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaves(inner.routes)
+        else:
+            yield route
 
 
 Counts = Callable[[], Awaitable[Mapping[str, float] | None]]

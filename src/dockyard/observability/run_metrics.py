@@ -22,7 +22,8 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from dockyard import caller
-from dockyard.observability.metrics import Metrics
+from dockyard.observability.metrics import Metrics, current
+from dockyard.providers.registry import ModelRegistry
 from dockyard.storage.base import Run
 
 OTHER = "other"
@@ -59,6 +60,22 @@ class UsageLike(Protocol):
 ContextWindows = Mapping[str, int]
 
 
+def context_windows(models: ModelRegistry) -> dict[str, int]:
+    """The context window (input tokens) of each configured model whose provider package
+    knows it (LangChain's model profiles), by the model name its calls are counted under."""
+    out: dict[str, int] = {}
+    for name in models.names:
+        spec = models.spec(name)
+        try:
+            profile = getattr(models.raw(name), "profile", None) or {}
+        except Exception:  # a model that cannot be built is not observed either
+            continue
+        window = profile.get("max_input_tokens")
+        if spec is not None and isinstance(window, int) and window > 0:
+            out[spec.model.split(":", 1)[1]] = window
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class CallLabels:
     tenant: str
@@ -73,11 +90,11 @@ def observe_calls(
 ) -> None:
     """Count finished model calls: requests, latency, first token, tokens, cost, context."""
     for call in calls:
+        if call.cache_hit:
+            # Answered by the response cache, not the provider: dockyard_cache_requests_total.
+            continue
         model = call.model
         metrics.model_requests.labels(model, "ok").inc()
-        if call.cache_hit:
-            # Answered from the response cache: no provider latency to speak of.
-            continue
         metrics.model_duration.labels(model).observe(call.latency_ms / 1000)
         if call.first_token_ms is not None:
             metrics.model_ttft.labels(model).observe(call.first_token_ms / 1000)
@@ -105,8 +122,8 @@ class CallMetrics(BaseCallbackHandler):
     """Per attempt: model calls as the tally records them, failed model calls, tool calls,
     and the graph the run belongs to (for an assistant made over the API)."""
 
+    # Tool events are "agent" events to LangChain (ignore_agent would hide them).
     run_inline = True
-    ignore_agent = True
     ignore_retriever = True
     ignore_retry = True
     ignore_custom_event = True
@@ -213,6 +230,15 @@ class CallMetrics(BaseCallbackHandler):
         name, at = started
         self.metrics.tool_calls.labels(name, status).inc()
         self.metrics.tool_duration.labels(name).observe(perf_counter() - at)
+
+
+def call_handlers(usage: UsageLike, tenant: str | None, assistant: str) -> list[CallMetrics]:
+    """The handler for model calls made outside a run (the gateway's): none when this
+    process keeps no metrics."""
+    metrics = current()
+    if metrics is None:
+        return []
+    return [CallMetrics(metrics, usage, CallLabels(tenant or "", assistant))]
 
 
 class RunMetrics:

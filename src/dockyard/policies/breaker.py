@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from dockyard import events
 from dockyard.settings import BreakerConfig
 
 log = logging.getLogger("dockyard.policies.breaker")
@@ -163,24 +164,34 @@ class CircuitBreaker:
         config: BreakerConfig,
         store: BreakerStore,
         clock: Callable[[], float] = time.time,
+        name: str | None = None,
     ) -> None:
         self.key = key
         self.config = config
         self.store = store
         self._clock = clock
+        # The model's name under `models:`, for the "breaker" event (the key has a URL).
+        self.name = name or key
+        events.emit("breaker", model=self.name, state="closed")
 
     def _refuse(self, verdict: Verdict) -> bool:
         if not verdict.allowed:
+            events.emit("breaker", model=self.name, state="open")
             raise BreakerOpenError(self.key, verdict.retry_in)
+        if verdict.probe:
+            events.emit("breaker", model=self.name, state="half_open")
         return verdict.probe
 
-    def _opened(self, opened: bool) -> None:
+    def _opened(self, opened: bool, ok: bool, probe: bool) -> None:
         if opened:
             log.warning(
                 "circuit breaker for %s opened; calls go to fallbacks for %gs",
                 self.key,
                 self.config.cooldown_seconds,
             )
+        # What a report says for sure: it tripped, or the probe closed or reopened it.
+        if opened or probe:
+            events.emit("breaker", model=self.name, state="closed" if ok else "open")
 
     def acquire(self) -> bool:
         """Raise ``BreakerOpenError`` unless a call may go; True when it is the probe."""
@@ -201,7 +212,9 @@ class CircuitBreaker:
 
     def report(self, ok: bool, probe: bool) -> None:
         try:
-            self._opened(self.store.record(self.key, self.config, self._clock(), ok, probe))
+            self._opened(
+                self.store.record(self.key, self.config, self._clock(), ok, probe), ok, probe
+            )
         except Exception as e:
             log.warning("circuit breaker store unreachable (%s): %s not counted", e, self.key)
 
@@ -211,4 +224,4 @@ class CircuitBreaker:
         except Exception as e:
             log.warning("circuit breaker store unreachable (%s): %s not counted", e, self.key)
             return
-        self._opened(opened)
+        self._opened(opened, ok, probe)

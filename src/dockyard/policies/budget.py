@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.callbacks import AsyncCallbackHandler
 from pydantic import ValidationError
 
-from dockyard import caller
+from dockyard import caller, events
 from dockyard.errors import BudgetExceededError, ConfigError, InvalidRequestError
 from dockyard.policies.input_limits import estimate_tokens, request_texts
 from dockyard.policies.prices import Price, PriceTable
@@ -307,6 +307,8 @@ class Budgets:
         return await self.hold(hold_id, amount, tenant=tenant, key_id=key_id, own=own)
 
     async def settle(self, hold_id: str, cost_usd: float | None) -> None:
+        # The hold's budgets, read before the settle ends it, only when someone watches.
+        lines = await self.store.lines(hold_id) if events.watched() else []
         crossings = await self.store.settle(
             hold_id,
             to_nanos(cost_usd or 0.0),
@@ -314,6 +316,26 @@ class Budgets:
             thresholds=self.config.thresholds,
         )
         emit(crossings)
+        if lines:
+            await self._report(lines)
+
+    async def _report(self, lines: Sequence[BudgetLine]) -> None:
+        """A "budget" event per budget settled against: its spend and limit now."""
+        now = self.clock()
+        try:
+            for line in lines:
+                spent = await self.store.spent(line, now)
+                scope, _, owner = line.scope.partition(":")
+                events.emit(
+                    "budget",
+                    scope=scope,
+                    owner=owner,
+                    period=line.period,
+                    spent=_usd(spent),
+                    limit=_usd(line.limit),
+                )
+        except Exception as e:  # the settle is done; only the gauges wait for the next one
+            log.warning("budget: spend not reported: %s: %s", type(e).__name__, e)
 
     async def release(self, hold_id: str) -> None:
         await self.store.release(hold_id)

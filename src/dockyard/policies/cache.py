@@ -32,6 +32,7 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from dockyard import events
 from dockyard.errors import ConfigError
 from dockyard.extras import require_extra
 from dockyard.providers.offline.base import to_chunks
@@ -243,6 +244,7 @@ class CacheLayer(ModelLayer):
         if key is None:
             return await call_next(call)
         found = await self.store.aget(key)
+        _looked_up(found)
         if found is not None:
             return ChatResult(generations=[ChatGeneration(message=_hit(found))])
         value, result = self._miss(call, await call_next(call))
@@ -255,6 +257,7 @@ class CacheLayer(ModelLayer):
         if key is None:
             return call_next(call)
         found = self.store.get(key)
+        _looked_up(found)
         if found is not None:
             return ChatResult(generations=[ChatGeneration(message=_hit(found))])
         value, result = self._miss(call, call_next(call))
@@ -271,6 +274,7 @@ class CacheLayer(ModelLayer):
                 yield chunk
             return
         found = await self.store.aget(key)
+        _looked_up(found)
         if found is not None:
             for chunk in to_chunks(_hit(found)):
                 yield chunk
@@ -290,6 +294,7 @@ class CacheLayer(ModelLayer):
             yield from call_next(call)
             return
         found = self.store.get(key)
+        _looked_up(found)
         if found is not None:
             yield from to_chunks(_hit(found))
             return
@@ -301,6 +306,10 @@ class CacheLayer(ModelLayer):
         if value is not None:
             self.store.set(key, value, self.config.ttl_seconds)
         yield _miss_chunk()
+
+
+def _looked_up(found: str | None) -> None:
+    events.emit("cache", result="miss" if found is None else "hit")
 
 
 def _miss_chunk() -> ChatGenerationChunk:

@@ -29,6 +29,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
+from dockyard import events
 from dockyard.errors import ProviderUnavailableError
 from dockyard.policies.breaker import BreakerOpenError
 from dockyard.policies.guard import ModelGuard
@@ -121,18 +122,24 @@ class FallbackLayer(ModelLayer):
         deadline, failures = self._deadline(), list[tuple[str, BaseException]]()
         for guard, attempt, step in self._tries(call, call_next, provider_agenerate, deadline):
             try:
-                return await guard.agenerate(attempt, step, deadline)
+                result = await guard.agenerate(attempt, step, deadline)
             except Exception as e:
                 _failed(guard.name, e, failures)
+                continue
+            _answered(call.name, guard.name)
+            return result
         raise unavailable(call.name, failures) from failures[-1][1]
 
     def generate(self, call: ModelCall, call_next: SyncNext) -> ChatResult:
         deadline, failures = self._deadline(), list[tuple[str, BaseException]]()
         for guard, attempt, step in self._tries(call, call_next, provider_generate, deadline):
             try:
-                return guard.generate(attempt, step, deadline)
+                result = guard.generate(attempt, step, deadline)
             except Exception as e:
                 _failed(guard.name, e, failures)
+                continue
+            _answered(call.name, guard.name)
+            return result
         raise unavailable(call.name, failures) from failures[-1][1]
 
     async def astream(
@@ -145,6 +152,7 @@ class FallbackLayer(ModelLayer):
             except Exception as e:
                 _failed(guard.name, e, failures)
                 continue
+            _answered(call.name, guard.name)
             try:
                 async for chunk in guard.arest(opened):
                     yield chunk
@@ -161,12 +169,18 @@ class FallbackLayer(ModelLayer):
             except Exception as e:
                 _failed(guard.name, e, failures)
                 continue
+            _answered(call.name, guard.name)
             try:
                 yield from guard.rest(opened)
             except Exception as e:
                 raise cut_off(guard.name, e) from e
             return
         raise unavailable(call.name, failures) from failures[-1][1]
+
+
+def _answered(asked: str, answered: str) -> None:
+    if answered != asked:
+        events.emit("fallback", model=asked, fallback=answered)
 
 
 def _failed(name: str, exc: Exception, failures: list[tuple[str, BaseException]]) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
+from dockyard import events
 from dockyard.policies.breaker import CircuitBreaker
 from dockyard.policies.retry import RetryPolicy, is_retryable
 from dockyard.providers.wrapper import (
@@ -73,6 +74,7 @@ class ModelGuard:
     ) -> ChatResult:
         async for attempt in self.retry.async_attempts(deadline):
             with attempt:
+                _count_retry(self.name, attempt)
                 probe = await self._acquire()
                 try:
                     async with asyncio.timeout(self._seconds(deadline)):
@@ -89,6 +91,7 @@ class ModelGuard:
     ) -> OpenedStream:
         async for attempt in self.retry.async_attempts(deadline):
             with attempt:
+                _count_retry(self.name, attempt)
                 probe = await self._acquire()
                 stream = call_next(call)
                 try:
@@ -126,6 +129,7 @@ class ModelGuard:
     def generate(self, call: ModelCall, call_next: SyncNext, deadline: float | None) -> ChatResult:
         for attempt in self.retry.attempts(deadline):
             with attempt:
+                _count_retry(self.name, attempt)
                 probe = self._sync_acquire()
                 try:
                     result = call_next(call)
@@ -141,6 +145,7 @@ class ModelGuard:
     ) -> OpenedStream:
         for attempt in self.retry.attempts(deadline):
             with attempt:
+                _count_retry(self.name, attempt)
                 probe = self._sync_acquire()
                 stream = call_next(call)
                 try:
@@ -175,3 +180,9 @@ def _close(stream: Any) -> None:
     close = getattr(stream, "close", None)
     if close is not None:
         close()
+
+
+def _count_retry(name: str, attempt: Any) -> None:
+    """Every attempt after a model call's first is a retry (``events``: "retry")."""
+    if attempt.retry_state.attempt_number > 1:
+        events.emit("retry", model=name)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dockyard import events
 from dockyard.caller import Caller, current
 from dockyard.errors import RateLimitedError, rate_limit_headers
 from dockyard.settings import RateLimitConfig, RateLimits, Settings
@@ -348,6 +349,7 @@ class RateLimiter:
             return None
         decision = decide(await self.store.update(buckets, cost, mode), buckets, cost, mode)
         if not decision.allowed:
+            events.emit("rate_limited", limit=kind)
             raise _refusal(decision, kind, cost)
         return decision
 

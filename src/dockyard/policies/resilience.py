@@ -64,7 +64,7 @@ class Resilience:
             return ModelGuard(name, RetryPolicy(None))
         breaker = None
         if spec.breaker is not None:
-            breaker = CircuitBreaker(breaker_key(spec), spec.breaker, self.store)
+            breaker = CircuitBreaker(breaker_key(spec), spec.breaker, self.store, name=name)
         timeout = spec.retry.timeout_seconds if spec.retry else None
         return ModelGuard(name, RetryPolicy(spec.retry), breaker, timeout or spec.timeout)
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from dockyard import events
 from dockyard.caller import ids as caller_ids
 from dockyard.errors import PolicyError, dockyard_cause
 from dockyard.policies import tenancy
@@ -120,6 +121,7 @@ def error_body(exc: BaseException) -> dict[str, Any]:
     it) with its code, a policy's refusal with the status its callers get too."""
     cause = dockyard_cause(exc)
     if isinstance(cause, PolicyError):
+        events.refused(cause)
         return cause.to_run_error()
     if cause is exc:
         return {"error": type(exc).__name__, "message": str(exc), "code": cause.code}

@@ -20,7 +20,7 @@ from dockyard.errors import ConfigError
 from dockyard.extras import require_extra
 from dockyard.observability import process_metrics
 from dockyard.observability.metrics_server import MetricsServer
-from dockyard.observability.run_metrics import RunMetrics
+from dockyard.observability.run_metrics import RunMetrics, context_windows
 from dockyard.policies.budget import Budgets
 from dockyard.policies.chain import ModelChain
 from dockyard.runtime.admission import Admission
@@ -195,7 +195,7 @@ async def open_runtime(
         if metrics is not None:
             names = {default_assistant_id(g): g for g in registry.names}
             names.update({i: name for name, i in configured_ids(settings).items()})
-            observers.append(RunMetrics(metrics, names))
+            observers.append(RunMetrics(metrics, names, context_windows(registry.models)))
             port = settings.observability.metrics.port
             if port is not None:
 
