@@ -6,20 +6,26 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
+import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
 from dockyard.cli import top
 from dockyard.cli.main import app
+from dockyard.testing import MockAnthropicServer, MockOpenAIServer
+from dockyard.testing.pytest_plugin import mock_anthropic, mock_openai
 from tests.conftest import LiveServer, free_port, guarded, make_key
+
+__all__ = ["mock_anthropic", "mock_openai"]
 
 runner = CliRunner()
 
@@ -43,37 +49,109 @@ def row(output: str, first: str) -> list[str]:
     return line.split()
 
 
-def test_once_prints_one_frame_with_the_runs_between_its_two_scrapes(server: LiveServer) -> None:
+def figure(output: str, label: str) -> str:
+    """The value after ``label`` in the summary (figures are two or more spaces apart)."""
+    found = re.search(rf"(?m)^(?:.*\s)?{re.escape(label)}\s+(.+?)(?:\s{{2,}}|$)", output)
+    assert found, (label, output)
+    return found.group(1)
+
+
+def between_scrapes(monkeypatch: pytest.MonkeyPatch, *steps: Callable[[], None]) -> None:
+    """``dockyard top``'s pauses between scrapes do ``steps``, one a pause, in order."""
+    queue = list(steps)
+
+    def sleep(seconds: float) -> None:
+        queue.pop(0)()
+
+    monkeypatch.setattr(top.time, "sleep", sleep)
+
+
+def test_once_prints_one_frame_with_the_runs_between_its_two_scrapes(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for _ in range(3):
         run_trivial(server)
-    busy = threading.Event()
-    stop = threading.Event()
 
-    def load() -> None:
-        while not stop.is_set():
+    def runs() -> None:
+        for _ in range(2):
             run_trivial(server)
-            busy.set()
+        r = httpx.post(f"{server.url}/runs/wait", json={"assistant_id": "failing", "input": {}})
+        assert r.status_code == 200, r.text
 
-    worker = threading.Thread(target=load)
-    worker.start()
-    try:
-        busy.wait(30)
-        result = runner.invoke(
-            app, ["top", "--once", "--interval", "1", "--url", f"{server.url}/metrics"]
-        )
-    finally:
-        stop.set()
-        worker.join(30)
+    between_scrapes(monkeypatch, runs)
+    result = runner.invoke(app, ["top", "--once", "--url", f"{server.url}/metrics"])
     assert result.exit_code == 0, result.output
     out = result.output
-    for figure in ("requests/s", "runs/s", "p95 run", "errors", "tokens/s", "cache hits"):
-        assert figure in out
+    for label in ("requests/s", "runs/s", "p95 run", "tokens/s", "cache hits", "queued"):
+        assert label in out
     assert "waiting approval" in out and "cost since start" in out
+    # 1 of the 3 runs between the scrapes failed
+    assert figure(out, "errors").endswith("/s (33.3%)")
     # assistant, runs/s, errors/s, p95 run (value, "s"), runs since start
-    _, runs_per_s, errors_per_s, p95, unit, runs = row(out, "trivial")
+    _, runs_per_s, errors_per_s, p95, unit, total = row(out, "trivial")
     assert float(runs_per_s) > 0 and float(errors_per_s) == 0
     assert float(p95) > 0 and unit == "s"
-    assert int(runs.replace(",", "")) >= 4
+    assert int(total) >= 5
+    _, runs_per_s, errors_per_s, *_ = row(out, "failing")
+    assert float(runs_per_s) == float(errors_per_s) > 0
+
+
+def test_once_shows_models_tokens_cost_cache_and_breakers(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mock_openai: MockOpenAIServer,
+    mock_anthropic: MockAnthropicServer,
+) -> None:
+    models = {
+        "default": {
+            "model": "openai:gpt-4o-mini",  # priced in the shipped table
+            "base_url": mock_openai.base_url,
+            "api_key_file": "key",
+            "fallbacks": ["backup"],
+            "retry": {"max_attempts": 2, "backoff_min_seconds": 0.01, "backoff_max_seconds": 0.02},
+            "breaker": {"failures": 2, "cooldown_seconds": 600},
+        },
+        "backup": {
+            "model": "anthropic:claude-backup",
+            "base_url": mock_anthropic.base_url,
+            "api_key_file": "key",
+        },
+    }
+    (tmp_path / "key").write_text("test-key")
+    config = tmp_path / "dockyard.yaml"
+    config.write_text(
+        yaml.safe_dump({"models": models, "policies": {"cache": {"ttl_seconds": 60}}})
+    )
+    server = LiveServer(tmp_path / "data", config=config).start()
+    gateway = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-client", max_retries=0)
+
+    def ask(question: str) -> None:
+        gateway.chat.completions.create(
+            model="default", messages=[{"role": "user", "content": question}], temperature=0
+        )
+
+    def calls() -> None:
+        mock_openai.enqueue_text("Sunny.", input_tokens=120, output_tokens=30)
+        ask("weather?")
+        ask("weather?")  # the cache's
+        mock_openai.fail_next(500, times=2)  # retried, the breaker opens, the backup answers
+        mock_anthropic.enqueue_text("Backup.")
+        ask("and tomorrow?")
+
+    between_scrapes(monkeypatch, calls)
+    try:
+        result = runner.invoke(app, ["top", "--once", "--url", f"{server.url}/metrics"])
+    finally:
+        server.stop()
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert figure(out, "errors") == "0.00/s (-)"  # no runs
+    assert float(figure(out, "tokens/s")) > 0
+    assert figure(out, "cache hits") == "33.3%"  # a hit, then the two questions' misses
+    assert float(figure(out, "cost since start").removeprefix("$")) > 0
+    assert row(out, "default")[-1] == "open"
+    _, calls_per_s, *_ = row(out, "gpt-4o-mini")
+    assert float(calls_per_s) > 0
 
 
 def test_the_live_view_keeps_the_last_numbers_when_the_server_goes_away(

@@ -32,6 +32,11 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
+def _usd(value: float) -> str:
+    # A few cheap calls cost fractions of a cent: still not nothing.
+    return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:.6f}"
+
+
 def _right(*headers: str) -> list[Column]:
     return [Column(h, justify="right") for h in headers]
 
@@ -62,8 +67,8 @@ def render(f: Frame, url: str, note: str | None = None) -> RenderableType:
         ("errors", errors),
         ("tokens/s", _num(f.tokens_per_s, digits=0)),
         ("cache hits", _pct(f.cache_hit_ratio)),
-        ("cost since start", f"${f.cost_usd:,.4f}"),
-        ("cost/hour", f"${f.cost_usd_per_hour:,.4f}"),
+        ("cost since start", _usd(f.cost_usd)),
+        ("cost/hour", _usd(f.cost_usd_per_hour)),
         ("waiting approval", waiting),
         ("queued", _num(f.queue_depth, digits=0)),
         ("active runs", _num(f.active_runs, digits=0)),
