@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import openai
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from dockyard.testing import MockAnthropicServer, MockOpenAIServer
 from tests.conftest import LiveServer, eventually, free_port
 from tests.deploy.test_grafana import promql, queries
 from tests.deploy.tools import DEPLOY, WebhookReceiver, daemon, program
@@ -53,6 +55,8 @@ class Stack:
     prometheus: str
     alertmanager: str
     receiver: WebhookReceiver
+    model_api: MockOpenAIServer
+    backup_api: MockAnthropicServer
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +89,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             )
         )
 
-        server = LiveServer(tmp / "dockyard").start()
+        # A model whose breaker a test can open, behind the mock providers.
+        model_api = stack.enter_context(MockOpenAIServer())
+        backup_api = stack.enter_context(MockAnthropicServer())
+        (tmp / "key").write_text("test-key")
+        models = {
+            "default": {
+                "model": "openai:gpt-4o-mini",
+                "base_url": model_api.base_url,
+                "api_key_file": str(tmp / "key"),
+                "fallbacks": ["backup"],
+                "retry": {"max_attempts": 1},
+                "breaker": {"failures": 1, "cooldown_seconds": 600},
+            },
+            "backup": {
+                "model": "anthropic:claude-backup",
+                "base_url": backup_api.base_url,
+                "api_key_file": str(tmp / "key"),
+            },
+        }
+        server = LiveServer(
+            tmp / "dockyard", models=models, policies={"budget": {"daily_usd": 5.0}}
+        ).start()
         stack.callback(server.stop)
 
         # The shipped example, pointed at these ports, scraping and evaluating every second.
@@ -113,6 +138,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 f"{prometheus}/-/ready",
             )
         )
+        # A priced model call: the budget's gauges have series.
+        model_api.enqueue_text("Sunny.", input_tokens=1000, output_tokens=100)
+        gateway = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-client", max_retries=0)
+        gateway.chat.completions.create(
+            model="default", messages=[{"role": "user", "content": "weather?"}]
+        )
         for _ in range(RUNS):
             r = httpx.post(
                 f"{server.url}/runs/wait",
@@ -120,7 +151,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 timeout=30,
             )
             assert r.status_code == 200, r.text
-        yield Stack(server, prometheus, alertmanager, receiver)
+        yield Stack(server, prometheus, alertmanager, receiver, model_api, backup_api)
 
 
 async def query(prometheus: str, expr: str) -> list[Any]:
@@ -183,6 +214,10 @@ async def test_shipped_rules_evaluate_without_errors_on_live_data(stack: Stack) 
 
     rules = await eventually(evaluated, timeout=30)
     assert all(r["health"] == "ok" for r in rules), [r for r in rules if r["health"] != "ok"]
+    # The budget rules' division matches spent to limit series one to one.
+    share = "dockyard_budget_spent_usd / (dockyard_budget_limit_usd > 0)"
+    (budget,) = await eventually(lambda: query(stack.prometheus, share), timeout=30)
+    assert budget["metric"]["period"] == "daily" and 0 < float(budget["value"][1]) < 0.8
 
 
 async def test_every_dashboard_query_runs_on_live_data(stack: Stack) -> None:
@@ -205,16 +240,20 @@ async def test_every_dashboard_query_runs_on_live_data(stack: Stack) -> None:
     await eventually(shown, timeout=30)
 
 
-async def test_a_firing_alert_reaches_the_webhook_through_alertmanager(stack: Stack) -> None:
-    def delivered() -> list[Any]:
-        return [
-            alert
-            for body in stack.receiver.received()
-            for alert in body["alerts"]
-            if alert["labels"]["alertname"] == "DockyardTestRunsSeen"
-        ]
+def delivered(stack: Stack, alertname: str) -> list[Any]:
+    return [
+        alert
+        for body in stack.receiver.received()
+        for alert in body["alerts"]
+        if alert["labels"]["alertname"] == alertname
+    ]
 
-    alerts = await eventually(delivered, timeout=60)
+
+async def test_a_firing_alert_reaches_the_webhook_through_alertmanager(stack: Stack) -> None:
+    def delivered_test_alerts() -> list[Any]:
+        return delivered(stack, "DockyardTestRunsSeen")
+
+    alerts = await eventually(delivered_test_alerts, timeout=60)
     (alert,) = alerts
     assert alert["status"] == "firing"
     assert alert["labels"]["severity"] == "critical"
@@ -236,4 +275,29 @@ async def test_a_firing_alert_reaches_the_webhook_through_alertmanager(stack: St
 
     (warning,) = await eventually(inhibited, timeout=30)
     assert warning["status"]["inhibitedBy"]
-    assert not [a for a in delivered() if a["labels"]["severity"] == "warning"]
+    assert not [a for a in delivered_test_alerts() if a["labels"]["severity"] == "warning"]
+
+
+async def test_a_shipped_rule_fires_when_a_breaker_opens(stack: Stack) -> None:
+    """DockyardBreakerOpen, from the model call that trips the breaker to the webhook."""
+    stack.model_api.fail_next(500)
+    stack.backup_api.enqueue_text("From the backup.")
+    gateway = openai.AsyncOpenAI(
+        base_url=f"{stack.server.url}/v1", api_key="sk-client", max_retries=0
+    )
+    reply = await gateway.chat.completions.create(
+        model="default", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.choices[0].message.content == "From the backup."
+
+    def breaker_alerts() -> list[Any]:
+        return delivered(stack, "DockyardBreakerOpen")
+
+    (alert,) = await eventually(breaker_alerts, timeout=60)
+    assert alert["status"] == "firing"
+    assert alert["labels"] == {
+        "alertname": "DockyardBreakerOpen",
+        "model": "default",
+        "severity": "critical",
+    }
+    assert alert["annotations"]["summary"] == "Circuit breaker open for model default"
