@@ -1,10 +1,11 @@
 """deploy/ against the real programs: Prometheus scraping a live dockyard, evaluating
 alerts.yml, answering every dashboard query; Alertmanager (with the shipped routing)
-delivering a firing alert to a webhook.
+delivering firing alerts to a webhook, among them a shipped rule's when a breaker opens.
 
-One stack for the module: a webhook receiver, Alertmanager, dockyard, Prometheus, each on a
-free port of 127.0.0.1 with its own configuration and storage in tmp; Prometheus scrapes
-and evaluates every second. Both programs are killed by PID at the end.
+One stack for the module: a webhook receiver, Alertmanager, the mock model providers,
+dockyard, Prometheus, each on a free port of 127.0.0.1 with its own configuration and
+storage in tmp; Prometheus scrapes and evaluates every second. Both programs are killed by
+PID at the end.
 """
 
 from __future__ import annotations
