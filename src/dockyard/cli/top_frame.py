@@ -168,17 +168,22 @@ def frame(before: Scrape, after: Scrape) -> Frame:
 
     run_p95 = quantiles_by(0.95, run_buckets, "assistant")
     finished = by(after.values("dockyard_runs_total"), "assistant")
+    runs_by = by(runs, "assistant")
+    failed_by = by(runs, "assistant", lambda d: d.get("status") in FAILED)
     assistants = [
         AssistantLine(
             name,
-            by(runs, "assistant").get(name, 0.0),
-            by(runs, "assistant", lambda d: d.get("status") in FAILED).get(name, 0.0),
+            runs_by.get(name, 0.0),
+            failed_by.get(name, 0.0),
             run_p95.get(name),
             finished.get(name, 0.0),
         )
         for name in sorted(set(finished) | set(run_p95))
     ]
     calls = rate("dockyard_model_requests_total")
+    calls_by = by(calls, "model")
+    call_errors_by = by(calls, "model", lambda d: d.get("status") == "error")
+    tokens_by = by(tokens, "model", counted)
     model_p95 = quantiles_by(
         0.95, increases(before, after, "dockyard_model_request_duration_seconds_bucket"), "model"
     )
@@ -187,10 +192,10 @@ def frame(before: Scrape, after: Scrape) -> Frame:
     models = [
         ModelLine(
             name,
-            by(calls, "model").get(name, 0.0),
-            by(calls, "model", lambda d: d.get("status") == "error").get(name, 0.0),
+            calls_by.get(name, 0.0),
+            call_errors_by.get(name, 0.0),
             model_p95.get(name),
-            by(tokens, "model", counted).get(name, 0.0),
+            tokens_by.get(name, 0.0),
             BREAKER.get(int(breakers[name]), "?") if name in breakers else None,
         )
         for name in sorted(names)
