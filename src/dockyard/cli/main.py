@@ -1,4 +1,4 @@
-"""``dockyard serve | worker | dev | init | usage | keys``."""
+"""``dockyard serve | worker | dev | init | usage | keys | top``."""
 
 from __future__ import annotations
 
@@ -256,6 +256,32 @@ def usage(
             f"{by!r}: use one of {', '.join(b.value for b in By)}", param_hint="--by"
         ) from None
     print_usage(_settings(config), group, since, as_json=json_output)
+
+
+@app.command()
+def top(
+    url: Annotated[
+        str, typer.Option(help="the server's /metrics")
+    ] = "http://127.0.0.1:8123/metrics",
+    key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DOCKYARD_API_KEY",
+            help="API key, when /metrics needs one (observability.metrics.require_key)",
+        ),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option(min=0.1, help="seconds between scrapes: the rates' window")
+    ] = 2.0,
+    once: Annotated[
+        bool, typer.Option("--once", help="print one frame (two scrapes) and exit")
+    ] = False,
+) -> None:
+    """A live view of a running server from its /metrics: runs/s, p95, errors, tokens/s,
+    cost, cache hits, runs waiting for approval, breakers."""
+    from dockyard.cli.top import watch
+
+    raise typer.Exit(watch(url, key, interval, once, Console(), console))
 
 
 def main() -> None:  # pragma: no cover - console entry point
