@@ -45,6 +45,7 @@ graph = create_agent(chat_model("default"), tools=[lookup, broken])
 """
 
 MODEL = "gpt-4o-mini"  # priced in the shipped table, with a known context window
+NAME = "default"  # its name under models:, the label of its calls
 
 
 def write_project(root: Path, openai_url: str, anthropic_url: str, **extra: Any) -> Path:
@@ -120,19 +121,19 @@ def test_a_run_counts_its_model_and_tool_calls(
     assert parts[-1].event != "error", parts[-1]
     moved = Moved(before, scrape(server.url))
     assert len([r for r in mock_openai.requests if r.method == "POST"]) == 2
-    assert moved("dockyard_model_requests_total", model=MODEL, status="ok") == 2
-    assert moved("dockyard_model_request_duration_seconds_count", model=MODEL) == 2
+    assert moved("dockyard_model_requests_total", model=NAME, status="ok") == 2
+    assert moved("dockyard_model_request_duration_seconds_count", model=NAME) == 2
     # Streamed (messages mode): each call has a first token.
-    assert moved("dockyard_model_time_to_first_token_seconds_count", model=MODEL) == 2
+    assert moved("dockyard_model_time_to_first_token_seconds_count", model=NAME) == 2
     run = client.runs.list(thread["thread_id"])[0]
-    tokens_in = moved("dockyard_model_tokens_total", model=MODEL, kind="input")
+    tokens_in = moved("dockyard_model_tokens_total", model=NAME, kind="input")
     assert tokens_in == run["usage"]["input_tokens"] > 40
-    tokens_out = moved("dockyard_model_tokens_total", model=MODEL, kind="output")
+    tokens_out = moved("dockyard_model_tokens_total", model=NAME, kind="output")
     assert tokens_out == run["usage"]["output_tokens"] > 6
-    cost = moved("dockyard_cost_usd_total", model=MODEL, tenant="", assistant="agent")
+    cost = moved("dockyard_cost_usd_total", model=NAME, tenant="", assistant="agent")
     assert cost == pytest.approx(run["usage"]["cost_usd"])
     assert cost > 0  # priced: DEFAULT_PRICES has the model
-    assert moved("dockyard_context_window_ratio_count", model=MODEL) == 2
+    assert moved("dockyard_context_window_ratio_count", model=NAME) == 2
     assert moved("dockyard_tool_calls_total", tool="lookup", status="ok") == 1
     assert moved("dockyard_tool_call_duration_seconds_count", tool="lookup") == 1
     assert moved("dockyard_runs_total", assistant="agent", status="success") == 1
@@ -171,12 +172,12 @@ def test_gateway_calls_count_with_cache_and_budget(
     assert len([r for r in mock_openai.requests if r.method == "POST"]) == 1
     assert moved("dockyard_cache_requests_total", result="miss") == 1
     assert moved("dockyard_cache_requests_total", result="hit") == 1
-    assert moved("dockyard_model_requests_total", model=MODEL, status="ok") == 1
-    assert moved("dockyard_model_tokens_total", model=MODEL, kind="input") == 12
-    assert moved("dockyard_model_tokens_total", model=MODEL, kind="output") == 4
-    assert moved("dockyard_context_window_ratio_count", model=MODEL) == 1
-    assert moved("dockyard_context_window_ratio_sum", model=MODEL) == pytest.approx(12 / 128_000)
-    cost = moved("dockyard_cost_usd_total", model=MODEL, tenant="", assistant="gateway:default")
+    assert moved("dockyard_model_requests_total", model=NAME, status="ok") == 1
+    assert moved("dockyard_model_tokens_total", model=NAME, kind="input") == 12
+    assert moved("dockyard_model_tokens_total", model=NAME, kind="output") == 4
+    assert moved("dockyard_context_window_ratio_count", model=NAME) == 1
+    assert moved("dockyard_context_window_ratio_sum", model=NAME) == pytest.approx(12 / 128_000)
+    cost = moved("dockyard_cost_usd_total", model=NAME, tenant="", assistant="gateway:default")
     price = DEFAULT_PRICES.lookup(f"openai:{MODEL}", MODEL, None)
     assert price is not None
     assert cost == pytest.approx(price[1].cost(12, 4, 0, 0))
@@ -205,7 +206,7 @@ def test_retries_fallbacks_and_the_breaker(
     assert moved("dockyard_model_fallbacks_total", model="default", fallback="backup") == 1
     assert after.value("dockyard_breaker_state", model="default") == 2
     # Counted under the model asked for, as the usage ledger counts it.
-    assert moved("dockyard_model_requests_total", model=MODEL, status="ok") == 1
+    assert moved("dockyard_model_requests_total", model=NAME, status="ok") == 1
     # The next call is refused by the open breaker and answered by the backup again.
     mock_anthropic.enqueue_text("Backup again.")
     gateway.chat.completions.create(
@@ -230,7 +231,7 @@ def test_an_assistant_made_over_the_api_counts_under_its_graph(
     after = scrape(server.url)
     moved = Moved(before, after)
     assert moved("dockyard_runs_total", assistant="agent", status="success") == 1
-    assert moved("dockyard_cost_usd_total", model=MODEL, tenant="", assistant="agent") > 0
+    assert moved("dockyard_cost_usd_total", model=NAME, tenant="", assistant="agent") > 0
     labels = after.label_values()
     assert made["assistant_id"] not in labels and made["name"] not in labels
 
@@ -260,7 +261,7 @@ def test_a_tokens_limit_refusal_counts(
         assert moved("dockyard_policy_refusals_total", code="rate_limited") == 1
         route = "/v1/chat/completions"
         assert moved("dockyard_http_requests_total", route=route, status="429") == 1
-        assert moved("dockyard_model_requests_total", model=MODEL) == 0
+        assert moved("dockyard_model_requests_total", model=NAME) == 0
     finally:
         s.stop()
 
@@ -277,6 +278,6 @@ def test_a_failed_model_call_counts_as_an_error(
             model="default", messages=[{"role": "user", "content": "hi"}], temperature=0.5
         )
     moved = Moved(before, scrape(server.url))
-    assert moved("dockyard_model_requests_total", model=MODEL, status="error") == 1
-    assert moved("dockyard_model_requests_total", model=MODEL, status="ok") == 0
+    assert moved("dockyard_model_requests_total", model=NAME, status="error") == 1
+    assert moved("dockyard_model_requests_total", model=NAME, status="ok") == 0
     assert moved("dockyard_policy_refusals_total", code="provider_unavailable") == 1

@@ -25,7 +25,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from dockyard import caller
 from dockyard.errors import PolicyError, ProviderUnavailableError, dockyard_cause
 from dockyard.observability.metrics import Metrics, current
-from dockyard.providers.registry import ModelRegistry
+from dockyard.providers.registry import MODEL_NAME_KEY, ModelRegistry
 from dockyard.storage.base import Run
 
 OTHER = "other"
@@ -37,6 +37,8 @@ class CallLike(Protocol):
 
     @property
     def model(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
     @property
     def input_tokens(self) -> int: ...
     @property
@@ -62,7 +64,7 @@ class UsageLike(Protocol):
 
 def context_windows(models: ModelRegistry) -> dict[str, int]:
     """The context window (input tokens) of each configured model whose provider package
-    knows it (LangChain's model profiles), by the model name its calls are counted under."""
+    knows it (LangChain's model profiles), by its ``models:`` name (the calls' label)."""
     out: dict[str, int] = {}
     for name in models.names:
         spec = models.spec(name)
@@ -72,7 +74,7 @@ def context_windows(models: ModelRegistry) -> dict[str, int]:
             continue
         window = profile.get("max_input_tokens")
         if spec is not None and isinstance(window, int) and window > 0:
-            out[spec.model.split(":", 1)[1]] = window
+            out[name] = window
     return out
 
 
@@ -88,7 +90,9 @@ def observe_calls(metrics: Metrics, calls: Sequence[CallLike], labels: CallLabel
         if call.cache_hit:
             # Answered by the response cache, not the provider: dockyard_cache_requests_total.
             continue
-        model = call.model
+        # The models: name, as the breaker, retries and fallbacks are labelled; the
+        # provider's model name for a model dockyard's registry did not hand out.
+        model = call.name or call.model
         metrics.model_requests.labels(model, "ok").inc()
         metrics.model_duration.labels(model).observe(call.latency_ms / 1000)
         if call.first_token_ms is not None:
@@ -179,7 +183,8 @@ class CallMetrics(BaseCallbackHandler):
     ) -> None:
         if self.graph is None:
             self._learn_graph(metadata)
-        model = (metadata or {}).get("ls_model_name")
+        meta = metadata or {}
+        model = meta.get(MODEL_NAME_KEY) or meta.get("ls_model_name")
         if not model and params:
             model = params.get("model") or params.get("model_name")
         self._models[run_id.int] = model if isinstance(model, str) and model else "unknown"

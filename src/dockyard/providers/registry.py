@@ -64,6 +64,11 @@ context) for routing; set by the run attempt, never taken from a client."""
 TIER_KEY = "dockyard_tier"
 """The metadata key a routed model call carries its tier in (the usage tally reads it)."""
 
+MODEL_NAME_KEY = "dockyard_model"
+"""The metadata key every model the registry hands out carries its ``models:`` name in, so
+that callbacks (usage, metrics, traces) name a call as the configuration does (``default``),
+not only as the provider does (``gpt-4o-mini``, which two names may share)."""
+
 DEFAULT = "default"
 OFFLINE_DEFAULT = "offline:support"
 # When models.default is not set: the first provider whose key is set, else offline.
@@ -228,7 +233,9 @@ class ModelRegistry:
                 raw = self._raw.get(name)  # built already when a derived registry shares it
                 if raw is None:
                     raw = self._raw[name] = self._build(name)
-                model = self._models[name] = self._wrap(name, raw, self) if self._wrap else raw
+                model = self._wrap(name, raw, self) if self._wrap else raw
+                model.metadata = {**(model.metadata or {}), MODEL_NAME_KEY: name}
+                self._models[name] = model
         return model
 
     def raw(self, name: str) -> BaseChatModel:

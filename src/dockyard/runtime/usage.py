@@ -23,7 +23,7 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 
 from dockyard.policies.cache import META_KEY as CACHE_META
 from dockyard.policies.prices import DEFAULT_PRICES, PriceTable
-from dockyard.providers.registry import TIER_KEY
+from dockyard.providers.registry import MODEL_NAME_KEY, TIER_KEY
 from dockyard.storage.base import UsageRecord
 
 # A run's stored usage lists its first calls one by one, then only counts them.
@@ -55,6 +55,9 @@ class ModelCall:
     """Answered by the response cache (policies/cache.py): no tokens, no cost."""
     tier: str | None = None
     """The routing tier the call was sent to (policies/routing.py); None: not routed."""
+    name: str | None = None
+    """The ``models:`` name the call was made through (``default``); None: a model that
+    dockyard's registry did not hand out. ``model`` is what the provider was asked for."""
 
     @property
     def total_tokens(self) -> int:
@@ -229,6 +232,7 @@ class _Open:
     provider: str | None
     tier: str | None = None
     first_token: float | None = None
+    name: str | None = None  # the models: name
 
 
 class UsageTally(BaseCallbackHandler):
@@ -283,8 +287,13 @@ class UsageTally(BaseCallbackHandler):
         if not model and params:
             model = params.get("model") or params.get("model_name")
         tier = meta.get(TIER_KEY)
+        name = meta.get(MODEL_NAME_KEY)
         call = _Open(
-            perf_counter(), model, meta.get("ls_provider"), tier if isinstance(tier, str) else None
+            perf_counter(),
+            model,
+            meta.get("ls_provider"),
+            tier if isinstance(tier, str) else None,
+            name=name if isinstance(name, str) else None,
         )
         self._open[run_id.int] = self._unstreamed[run_id.int] = call
 
@@ -352,6 +361,7 @@ class UsageTally(BaseCallbackHandler):
                 ),
                 cache_hit=hit,
                 tier=call.tier if call is not None else None,
+                name=call.name if call is not None else None,
             )
         )
 
