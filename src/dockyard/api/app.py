@@ -26,6 +26,7 @@ from dockyard.api.routes import (
     keys,
     openai_compat,
     ops,
+    prompts,
     runs,
     store,
     threads,
@@ -206,6 +207,7 @@ def _routers(http: HttpConfig) -> list[APIRouter]:
         (assistants.router, http.disable_assistants),
         (ops.router, False),
         (keys.router, False),
+        (prompts.router, False),
         (ops.meta, http.disable_meta),
         (crons.router, http.disable_runs),  # LangGraph's crons are run routes
         (store.router, http.disable_store),
