@@ -157,7 +157,7 @@ async def test_missing_and_unknown_variables_are_named(
     assert r.status_code == 200 and r.json()["text"] == "Summarize this ticket: a", r.text
 
     # in a graph: the run fails with the error naming the variable
-    values, run = await run_graph(server, keys["reader"], ticket=TICKET, extra={"tone": "dry"})
+    _, run = await run_graph(server, keys["reader"], ticket=TICKET, extra={"tone": "dry"})
     assert run["status"] == "error"
     assert "'tone' is not declared" in run["error"]["message"], run["error"]
     assert run["error"]["code"] == "prompt_variables"
