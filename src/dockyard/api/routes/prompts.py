@@ -75,9 +75,14 @@ async def get_prompt(
     rt: ProcessDep,
     label: str | None = None,
     version: int | None = Query(None, ge=1),
+    cached: bool = Query(False, description="what this process's graphs are served now"),
 ) -> Response:
-    """One version: ``?label=`` (default ``latest``) or ``?version=``."""
+    """One version: ``?label=`` (default ``latest``) or ``?version=``. With ``cached``, the
+    version this process's cache serves (``dockyard.prompt()``), not the database's."""
     registry = _registry(rt)
+    if cached and registry.cache is not None:
+        served = registry.cache.lookup(name, label, version)
+        return json_response({**served.as_dict(), "revision": registry.cache.revision})
     found = await registry.get(name, label=label, version=version)
     return json_response(await _shown(registry, found))
 
