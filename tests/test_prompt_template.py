@@ -63,6 +63,8 @@ def test_declared_variables_must_cover_the_template() -> None:
         ("chat", {"messages": []}),
         ("chat", {"messages": [{"role": "robot", "content": "x"}]}),
         ("chat", {"messages": [{"role": "user", "content": "x", "name": "n"}]}),
+        ("chat", {"messages": ["hello"]}),
+        ("text", {"template": "{{ a }}", "variables": [True]}),
         ("html", {"template": "x"}),
     ],
 )

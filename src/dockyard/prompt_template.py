@@ -123,6 +123,8 @@ def check_version(
             )
         out = []
         for i, m in enumerate(messages):
+            if not isinstance(m, Mapping):
+                m = {"role": None}
             role, content = m.get("role"), m.get("content")
             if role not in ROLES or not isinstance(content, str) or set(m) - {"role", "content"}:
                 raise InvalidRequestError(
@@ -139,7 +141,7 @@ def check_version(
         return msgs, tuple(used)
     declared = tuple(dict.fromkeys(variables))
     for name in declared:
-        if not FIELD.fullmatch("{{" + str(name) + "}}"):
+        if not isinstance(name, str) or not FIELD.fullmatch("{{" + name + "}}"):
             raise InvalidRequestError(
                 f"variable {name!r} is not a name (letters, digits, _)",
                 code="invalid_prompt",

@@ -97,3 +97,22 @@ def test_errors_exit_non_zero_with_the_code(project: Path) -> None:
     bad.write_text("type: text\ntemplate: Hi {{ who }}\nvariables: [name]\n")
     out = cli(project, "push", str(bad), code=1)
     assert "bad.yaml" in out and "who" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("type: text\ntemplate: x\nsample: [1]\n", "`sample` must be a mapping"),
+        ("type: chat\nmessages: [hello]\n", "messages[0]"),
+        ("type: text\ntemplate: x\nextra: 1\n", "unknown field(s) extra"),
+        ("- not a mapping\n", "expected a mapping"),
+    ],
+)
+def test_a_bad_file_is_named_and_nothing_is_pushed(project: Path, content: str, says: str) -> None:
+    (project / "prompts" / "zz-bad.yaml").write_text(content)
+    out = cli(project, "push", str(project / "prompts"), code=1).replace("\n", "")
+    assert "zz-bad.yaml" in out and says in out, out
+    assert (
+        "no prompts"
+        in runner.invoke(app, ["prompts", "list", "-c", str(project / "dockyard.yaml")]).output
+    )

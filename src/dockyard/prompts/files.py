@@ -56,6 +56,16 @@ def read_draft(path: Path) -> Draft:
     labels = data.get("labels") or []
     if isinstance(labels, str):
         labels = [labels]
+    for key, kind, what in (
+        ("labels", list, "a list of label names"),
+        ("variables", list, "a list of variable names"),
+        ("messages", list, "a list of {role, content}"),
+        ("sample", dict, "a mapping of variable names to values"),
+        ("config", dict, "a mapping"),
+    ):
+        value = labels if key == "labels" else data.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise ConfigError(f"{path}: `{key}` must be {what}")
     draft = Draft(
         name=str(data.get("name") or path.stem),
         kind=str(data.get("type") or ("chat" if "messages" in data else "text")),
@@ -171,11 +181,10 @@ class FileSource:
                 self._labels[(draft.name, label)] = version
 
     def lookup(self, name: str, label: str | None, version: int | None) -> PromptVersion:
-        found = (
-            (self._versions.get(name) if version == 1 else None)
-            if version is not None
-            else self._labels.get((name, label or LATEST))
-        )
+        if version is not None:
+            found = self._versions.get(name) if version == 1 else None
+        else:
+            found = self._labels.get((name, label or LATEST))
         if found is None:
             raise NotFoundError(f"no prompt {name!r} with that label or version in the files")
         return found
