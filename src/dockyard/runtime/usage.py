@@ -191,7 +191,8 @@ class Usage:
 
 def add_usage(prior: Mapping[str, Any] | None, usage: Usage) -> dict[str, Any] | None:
     """A run's stored usage after one more attempt: an attempt resumed after a hand-back
-    adds to what the earlier ones used. None when no attempt called a model."""
+    adds to what the earlier ones used. None when no attempt called a model or used a
+    registry prompt."""
     if not usage.used:
         return dict(prior) if prior else None
     now = usage.as_dict()
