@@ -14,7 +14,7 @@ from langgraph_sdk import get_client
 
 from tests.conftest import LiveServer, make_key
 
-PROJECT = Path(__file__).parent / "project"
+PROJECT = Path(__file__).parents[1] / "prompts" / "project"
 NAME = "ticket-summary"
 TICKET = "printer on fire"
 
