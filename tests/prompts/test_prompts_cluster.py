@@ -5,6 +5,7 @@ only that it happens, within a generous bound."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -81,3 +82,42 @@ def test_a_rollback_reaches_every_process(tmp_path: Path) -> None:
             ("set", 2),
             ("rollback", 1),
         ]
+
+
+def test_an_api_write_reaches_the_other_process_through_redis(tmp_path: Path) -> None:
+    # Polls every 60 s: within the 20 s allowed here only the Redis notice can tell B.
+    with cluster(
+        tmp_path,
+        apis=2,
+        workers=0,
+        config=PROJECT / "dockyard.yaml",
+        prompts__refresh_seconds="60",
+    ) as c:
+        a, b = c.apis
+        create = ["keys", "create", "--tenant", "ops", "--scopes", "admin", "--json"]
+        done = subprocess.run(
+            [sys.executable, "-m", "dockyard", *create, "-c", str(c.config)],
+            env=c.env,
+            capture_output=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        headers = {"x-api-key": json.loads(done.stdout)["key"]}
+        r = httpx.post(
+            f"{a.url}/prompts/{NAME}/versions",
+            headers=headers,
+            json={
+                "type": "text",
+                "template": "TL;DR: {{ ticket }}",
+                "sample": {"ticket": "x"},
+                "labels": ["production"],
+            },
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+        until_served([a, b], 2, timeout=20)
+        r = httpx.post(
+            f"{a.url}/prompts/{NAME}/labels/production/rollback", headers=headers, timeout=30
+        )
+        assert r.status_code == 200, r.text
+        until_served([a, b], 1, timeout=20)

@@ -6,7 +6,7 @@ sample), rollbacks (a label back to where it was before its last move), diffs, r
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -112,10 +112,14 @@ class PromptRegistry:
     def __init__(self, store: PromptStore, cache: PromptCache | None = None) -> None:
         self.store = store
         self.cache = cache
+        # Tells the other processes (runtime/prompt_notices.py, with Redis); they poll too.
+        self.notify: Callable[[], Awaitable[None]] | None = None
 
     async def _after_write(self) -> None:
         if self.cache is not None:
             await self.cache.refresh()
+        if self.notify is not None:
+            await self.notify()
 
     # -- reads ------------------------------------------------------------------------------
 

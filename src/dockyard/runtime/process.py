@@ -206,6 +206,11 @@ async def open_runtime(
                 settings.runs.stream_retention_max_bytes,
             )
         prompts, prompt_cache = await _open_prompts(stack, settings, storage)
+        if redis is not None:
+            from dockyard.runtime.prompt_notices import RedisPromptNotices
+
+            notices = RedisPromptNotices(redis, settings.redis_prefix, prompt_cache)
+            prompts.notify = (await start_on(stack, notices)).publish
         observers: list[RunObserver] = [PromptUses(prompt_cache)]
         budgets = Budgets.from_settings(settings, storage, redis)
         if budgets is not None:
