@@ -177,12 +177,13 @@ async def test_a_label_needs_a_version_that_renders_its_sample(admin: httpx.Asyn
     r = await admin.put("/prompts/helper/labels/production", json={"version": version})
     assert r.status_code == 409 and r.json()["code"] == "prompt_render_failed", r.text
     assert "persona" in r.json()["detail"]
-    # labelled at push time: refused the same way, and nothing is labelled
+    # labelled at push time: refused the same way, and nothing is stored
     r = await admin.post(
         "/prompts/helper/versions",
         json={**chat, "sample": {"persona": "a pirate"}, "labels": ["production"]},
     )
     assert r.status_code == 409 and r.json()["code"] == "prompt_render_failed", r.text
+    assert (await admin.get("/prompts/helper")).json()["version"] == version
     r = await admin.post(
         "/prompts/helper/versions",
         json={**chat, "sample": {"persona": "a pirate", "question": "why?"}},

@@ -186,13 +186,29 @@ class PromptRegistry:
         messages, variables = check_version(
             draft.kind, draft.template, draft.messages, draft.variables
         )
+        sample = dict(draft.sample) if draft.sample is not None else None
+        if draft.labels:
+            # Refused before anything is stored: no unlabelled version is left behind.
+            planned = PromptVersion(
+                name=draft.name,
+                version=0,
+                kind=draft.kind,  # type: ignore[arg-type]  # checked by check_version
+                template=draft.template,
+                messages=messages,
+                variables=variables,
+                sample=sample,
+                message=draft.message,
+                author=author,
+                created_at=datetime.now(UTC),
+            )
+            _check_renders(planned, draft.labels[0])
         version, created = await self.store.create_version(
             draft.name,
             kind=draft.kind,  # type: ignore[arg-type]  # checked by check_version
             template=draft.template,
             messages=messages,
             variables=variables,
-            sample=dict(draft.sample) if draft.sample is not None else None,
+            sample=sample,
             config=dict(draft.config or {}),
             message=draft.message,
             author=author,
@@ -204,7 +220,6 @@ class PromptRegistry:
         for label in draft.labels:
             if not created and label in existing:
                 continue
-            _check_renders(version, label)
             # A label that was absent is set only if it still is: processes starting
             # together push the same files, and one of them sets it.
             if await self.store.move_label(
