@@ -62,11 +62,11 @@ class Cluster:
         )
         return Proc(kind, popen, log, port)
 
-    def start_api(self) -> Proc:
+    def start_api(self, *, executes: bool = False) -> Proc:
+        """An API server; ``executes``: it runs runs too (serve without --no-workers)."""
         port = free_port()
-        proc = self._spawn(
-            "api", ["serve", "--no-workers", "--port", str(port), "--log-level", "warning"], port
-        )
+        args = ["serve", "--port", str(port), "--log-level", "warning"]
+        proc = self._spawn("api", args if executes else [*args, "--no-workers"], port)
         self.apis.append(proc)
         return proc
 

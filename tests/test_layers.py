@@ -30,12 +30,16 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer)
     for layer in (
         {"errors"},
-        # small leaf modules
-        {"langgraph_json", "extras", "sampling", "run_spec", "caller", "events"},
+        # small leaf modules (prompt_template: a prompt version and its {{ name }} syntax)
+        {"langgraph_json", "extras", "sampling", "run_spec", "caller", "events", "prompt_template"},
         {"settings"},
         {"providers"},
-        {ROOT},
+        # prompt_source: `dockyard.prompt()` and the hook the process sets (as chat_model's)
+        {ROOT, "prompt_source"},
         {"storage"},
+        # The registry's writes, cache and project files: built on storage only; below
+        # policies, which may read prompts (a judge's rubric) but not the other way round.
+        {"prompts"},
         {"policies"},
         {"observability"},  # metrics, logs, traces, alerts: may use policies (the PII redactor)
         {"runtime"},

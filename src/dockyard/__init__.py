@@ -8,7 +8,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0"
 
-__all__ = ["ModelRegistry", "__version__", "chat_model", "middleware"]
+__all__ = ["ModelRegistry", "__version__", "chat_model", "middleware", "prompt"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +21,8 @@ def __getattr__(name: str) -> Any:
         from dockyard.providers import agent_middleware
 
         return agent_middleware.middleware
+    if name == "prompt":
+        from dockyard.prompt_source import prompt
+
+        return prompt
     raise AttributeError(f"module 'dockyard' has no attribute {name!r}")

@@ -827,6 +827,25 @@ class AssistantConfig(_Strict):
     policies: AssistantPolicies = Field(default_factory=AssistantPolicies)
 
 
+# -- prompts (src/dockyard/prompts/, docs/prompts.md) ------------------------------------
+
+
+class PromptsConfig(_Strict):
+    """``prompts:``: the prompt registry's project files, cache refresh and retention."""
+
+    # The project's prompt files (relative to the project), pushed when the process starts:
+    # a new version only where a file's content changed.
+    dir: Path = Path("prompts")
+    push_on_start: bool = True
+    # How often each process asks whether the registry changed (a one-row read): a label
+    # moved anywhere is served everywhere within about this long.
+    refresh_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Versions older than this that no label points at (and not a prompt's latest) are
+    # removed by a periodic sweep; None keeps every version.
+    retention_days: float | None = Field(default=None, gt=0)
+    retention_sweep_seconds: float = Field(default=3600.0, gt=0)
+
+
 # -- observability (src/dockyard/observability/, docs/observability.md) ----------------
 
 
@@ -1141,6 +1160,7 @@ class Settings(BaseSettings):
     checkpointer: CheckpointerConfig = Field(default_factory=CheckpointerConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     env: dict[str, str] | str | None = None
 

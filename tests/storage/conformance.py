@@ -1,6 +1,6 @@
 """One conformance suite for dockyard's record stores: AssistantStore, ThreadStore, RunStore,
 CronStore (its cases in ``cron_conformance.py``), UsageStore (``usage_conformance.py``),
-KeyStore (``key_conformance.py``).
+KeyStore (``key_conformance.py``), PromptStore (``prompt_conformance.py``).
 
 Written against the protocols in ``dockyard.storage.base`` only. A backend joins by
 subclassing ``StorageConformance`` as a ``Test*`` class and naming its factory::
@@ -38,9 +38,11 @@ from dockyard.storage.base import (
     ThreadStore,
     UsageStore,
 )
+from dockyard.storage.prompts import PromptStore
 from tests.storage.alert_conformance import AlertConformance
 from tests.storage.cron_conformance import CronConformance
 from tests.storage.key_conformance import KeyConformance
+from tests.storage.prompt_conformance import PromptConformance
 from tests.storage.usage_conformance import UsageConformance
 
 
@@ -51,6 +53,7 @@ class Backend(Protocol):
     crons: CronStore
     usage: UsageStore
     keys: KeyStore
+    prompts: PromptStore
 
 
 BackendFactory = Callable[[Path], AbstractAsyncContextManager[Backend]]
@@ -179,7 +182,9 @@ NOT_MATCHING: list[dict[str, Any]] = [
 ]
 
 
-class StorageConformance(CronConformance, UsageConformance, KeyConformance, AlertConformance):
+class StorageConformance(
+    CronConformance, UsageConformance, KeyConformance, AlertConformance, PromptConformance
+):
     """The shared spec. Not collected itself: its ``Test*`` subclasses are."""
 
     factory: ClassVar[BackendFactory]

@@ -27,6 +27,7 @@ from dockyard.api.routes import (
     keys,
     openai_compat,
     ops,
+    prompts,
     runs,
     store,
     threads,
@@ -213,6 +214,7 @@ def _routers(http: HttpConfig) -> list[APIRouter]:
         (ops.router, False),
         (keys.router, False),
         (alerts.router, False),
+        (prompts.router, False),
         (ops.meta, http.disable_meta),
         (crons.router, http.disable_runs),  # LangGraph's crons are run routes
         (store.router, http.disable_store),

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dockyard.cli import alerts, keys
+from dockyard.cli import alerts, keys, prompts
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings, load_settings
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(keys.app, name="keys")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(prompts.app, name="prompts")
 console = Console(stderr=True)
 
 ConfigOpt = Annotated[

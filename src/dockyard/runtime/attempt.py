@@ -346,9 +346,9 @@ class RunAttempt:
 
     def _spent(self) -> tuple[dict[str, Any] | None, list[UsageRecord]]:
         """The run's usage with this attempt's added, and this attempt's ledger rows;
-        (None, []) when no model was called. The run's own copy is updated too, so that
-        observers (webhooks) see it."""
-        if not self.usage.model_calls:
+        (None, []) when no model was called and no registry prompt used. The run's own
+        copy is updated too, so that observers (webhooks) see it."""
+        if not self.usage.used:
             return None, []
         run = self.run
         usage = add_usage(run.get("usage"), self.usage)

@@ -23,6 +23,10 @@ from dockyard.observability.metrics_server import MetricsServer
 from dockyard.observability.run_metrics import RunMetrics, context_windows
 from dockyard.policies.budget import Budgets
 from dockyard.policies.chain import ModelChain
+from dockyard.prompt_source import use_source
+from dockyard.prompts.cache import PromptCache
+from dockyard.prompts.files import push_path
+from dockyard.prompts.registry import PromptRegistry
 from dockyard.runtime.admission import Admission
 from dockyard.runtime.assistants import configured_ids
 from dockyard.runtime.attempt import RunContext
@@ -34,6 +38,7 @@ from dockyard.runtime.gate import LoadGate
 from dockyard.runtime.graphs import GraphRegistry
 from dockyard.runtime.ledger_writer import LedgerWriter
 from dockyard.runtime.observers import RunObserver
+from dockyard.runtime.prompt_uses import PromptRetention, PromptUses
 from dockyard.runtime.service import RunService, default_assistant_id
 from dockyard.runtime.signals import LocalSignals, Signals
 from dockyard.runtime.sweeper import ThreadSweeper
@@ -59,6 +64,8 @@ class DockyardProcess:
     redis: Any = None  # redis.asyncio.Redis when redis_url is set
     # Usage rows of what no run settles (gateway calls), written in batches.
     ledger: LedgerWriter | None = None
+    # The prompt registry's writes (API routes); its reads go through the process's cache.
+    prompts: PromptRegistry | None = None
 
     async def ping(self) -> dict[str, str]:
         """Problems per dependency; empty when everything answers."""
@@ -129,6 +136,29 @@ async def _drain(executor: Executor, signals: Signals, seconds: float) -> None:
         await signals.wake()
 
 
+async def _open_prompts(
+    stack: contextlib.AsyncExitStack, settings: Settings, storage: Storage
+) -> tuple[PromptRegistry, PromptCache]:
+    """The project's prompt files pushed (when asked), the cache loaded and kept fresh,
+    and made the source of ``dockyard.prompt()`` outside runs; old versions swept."""
+    cfg = settings.prompts
+    registry = PromptRegistry(storage.prompts)
+    folder = cfg.dir if cfg.dir.is_absolute() else settings.project_dir / cfg.dir
+    if cfg.push_on_start and folder.is_dir():
+        pushed = await push_path(registry, folder, author="project", message="pushed on start")
+        if created := [f"{p.version.name}@{p.version.version}" for p in pushed if p.created]:
+            log.info("prompts pushed from %s: %s", folder, ", ".join(created))
+    cache = await start_on(stack, PromptCache(storage.prompts, cfg.refresh_seconds))
+    registry.cache = cache
+    previous = use_source(cache)
+    stack.callback(use_source, previous)
+    if cfg.retention_days is not None:
+        await start_on(
+            stack, PromptRetention(storage.prompts, cfg.retention_days, cfg.retention_sweep_seconds)
+        )
+    return registry, cache
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(
     settings: Settings,
@@ -179,7 +209,13 @@ async def open_runtime(
                 settings.runs.stream_max_events,
                 settings.runs.stream_retention_max_bytes,
             )
-        observers: list[RunObserver] = []
+        prompts, prompt_cache = await _open_prompts(stack, settings, storage)
+        if redis is not None:
+            from dockyard.runtime.prompt_notices import RedisPromptNotices
+
+            notices = RedisPromptNotices(redis, settings.redis_prefix, prompt_cache)
+            prompts.notify = (await start_on(stack, notices)).publish
+        observers: list[RunObserver] = [PromptUses(prompt_cache)]
         budgets = Budgets.from_settings(settings, storage, redis)
         if budgets is not None:
             # Settles the holds of runs that end here; closed after the executor drained.
@@ -241,7 +277,7 @@ async def open_runtime(
             signals = LocalSignals(executor)
         service = RunService(ctx, executor, signals, Admission(settings, registry, budgets))
         runtime = DockyardProcess(
-            settings, storage, registry, broker, executor, service, redis, ledger
+            settings, storage, registry, broker, executor, service, redis, ledger, prompts
         )
         await service.ensure_default_assistants()
         if executor is not None:

@@ -95,6 +95,17 @@ class Usage:
     tiers: dict[str, int] = field(default_factory=dict)
     unpriced: set[str] = field(default_factory=set)
     calls: list[ModelCall] = field(default_factory=list)
+    # The registry prompts the run's graph used (runtime/prompt_uses.py), each
+    # (name, version, label) once.
+    prompts: dict[tuple[str, int, str | None], None] = field(default_factory=dict)
+
+    @property
+    def used(self) -> bool:
+        """Whether there is anything to store with the run."""
+        return bool(self.model_calls or self.prompts)
+
+    def prompt_list(self) -> list[dict[str, Any]]:
+        return [{"name": n, "version": v, "label": lb} for n, v, lb in self.prompts]
 
     def add(self, call: ModelCall) -> None:
         self.model_calls += 1
@@ -147,6 +158,7 @@ class Usage:
             "unpriced_models": sorted(self.unpriced),
             "models": models,
             "calls": [c.as_dict() for c in self.calls[:MAX_STORED_CALLS]],
+            "prompts": self.prompt_list(),
         }
 
     def ledger(
@@ -182,8 +194,9 @@ class Usage:
 
 def add_usage(prior: Mapping[str, Any] | None, usage: Usage) -> dict[str, Any] | None:
     """A run's stored usage after one more attempt: an attempt resumed after a hand-back
-    adds to what the earlier ones used. None when no attempt called a model."""
-    if not usage.model_calls:
+    adds to what the earlier ones used. None when no attempt called a model or used a
+    registry prompt."""
+    if not usage.used:
         return dict(prior) if prior else None
     now = usage.as_dict()
     if not prior:
@@ -211,6 +224,8 @@ def add_usage(prior: Mapping[str, Any] | None, usage: Usage) -> dict[str, Any] |
             before["cost_usd"] = _usd((before["cost_usd"] or 0.0) + m["cost_usd"])
     out["models"] = models
     out["calls"] = [*prior["calls"], *now["calls"]][:MAX_STORED_CALLS]
+    prompts = [*prior.get("prompts", []), *now["prompts"]]
+    out["prompts"] = list({(p["name"], p["version"], p["label"]): p for p in prompts}.values())
     return out
 
 

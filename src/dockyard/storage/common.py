@@ -30,6 +30,7 @@ from dockyard.storage.base import (
 )
 from dockyard.storage.checkpoints import CheckpointAdmin
 from dockyard.storage.inline import InlineEngine
+from dockyard.storage.prompts import PromptStore
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -47,6 +48,7 @@ class Storage:
     backend: str
     usage: UsageStore
     keys: KeyStore
+    prompts: PromptStore
 
     async def ping(self, timeout: float = 3.0) -> dict[str, str]:  # noqa: ASYNC109
         """Problems per component; empty when everything answers within ``timeout``."""

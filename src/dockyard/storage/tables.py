@@ -306,3 +306,48 @@ quality_scores = sa.Table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False, index=True),
 )
+# 0008: the prompt registry (storage/prompts.py). Versions are immutable rows; a label is
+# a pointer with its moves kept in prompt_label_moves (rollback reads them back).
+prompt_versions = sa.Table(
+    "prompt_versions",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("template", sa.Text, nullable=True),
+    sa.Column("messages", JSONType, nullable=False),
+    sa.Column("variables", JSONType, nullable=False),
+    sa.Column("sample", JSONType, nullable=True),
+    sa.Column("config", JSONType, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("author", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+)
+prompt_labels = sa.Table(
+    "prompt_labels",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("label", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+prompt_label_moves = sa.Table(
+    "prompt_label_moves",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.Column("from_version", sa.Integer, nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("author", sa.String(255), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_prompt_label_moves_name_label", "name", "label", "id"),
+)
+# One row (id 1): raised by every registry write; what the processes' caches poll.
+prompt_revision = sa.Table(
+    "prompt_revision",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+)

@@ -72,6 +72,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
         SqlAssistants,
         SqlCrons,
         SqlKeys,
+        SqlPrompts,
         SqlRuns,
         SqlThreads,
         SqlUsage,
@@ -137,6 +138,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
                 backend="postgres",
                 usage=SqlUsage(engine),
                 keys=SqlKeys(engine),
+                prompts=SqlPrompts(engine),
             )
         finally:
             with contextlib.suppress(Exception):

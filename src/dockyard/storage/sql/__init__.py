@@ -11,6 +11,7 @@ from dockyard.storage.sql._common import (
 from dockyard.storage.sql.assistants import SqlAssistants
 from dockyard.storage.sql.crons import SqlCrons
 from dockyard.storage.sql.keys import SqlKeys
+from dockyard.storage.sql.prompts import SqlPrompts
 from dockyard.storage.sql.runs import SqlRuns
 from dockyard.storage.sql.threads import SqlThreads, new_thread_row
 from dockyard.storage.sql.usage import SqlUsage
@@ -21,6 +22,7 @@ __all__ = [
     "SqlAssistants",
     "SqlCrons",
     "SqlKeys",
+    "SqlPrompts",
     "SqlRuns",
     "SqlThreads",
     "SqlUsage",

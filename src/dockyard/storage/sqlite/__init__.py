@@ -20,6 +20,7 @@ from dockyard.storage.sql import (
     SqlAssistants,
     SqlCrons,
     SqlKeys,
+    SqlPrompts,
     SqlRuns,
     SqlThreads,
     SqlUsage,
@@ -89,6 +90,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
             backend="sqlite",
             usage=SqlUsage(engine),
             keys=SqlKeys(engine),
+            prompts=SqlPrompts(engine),
         )
         yield storage
     finally:
