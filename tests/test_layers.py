@@ -30,15 +30,23 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer)
     for layer in (
         {"errors"},
-        {"langgraph_json", "extras", "sampling", "run_spec", "caller"},  # small leaf modules
+        # small leaf modules; variants: the configurable keys a run varies by (prompt,
+        # model) and the experiment key, read by the CLI, providers and the runtime
+        {"langgraph_json", "extras", "sampling", "run_spec", "caller", "variants"},
         {"settings"},
         {"providers"},
         {ROOT},
         {"storage"},
         {"policies"},
+        # quality scorers: use the PII detector (policies); the runtime's quality gate and
+        # `dockyard eval` use them
+        {"quality"},
         {"observability"},  # metrics, logs, traces, alerts: may use policies (the PII redactor)
         {"runtime"},
         {"api"},
+        # `dockyard eval`: runs datasets through a server, scores, stores, reports; used
+        # by the CLI only
+        {"evals"},
         {"cli"},
         {"__main__"},
     )

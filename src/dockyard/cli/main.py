@@ -1,4 +1,4 @@
-"""``dockyard serve | worker | dev | init | usage | keys``."""
+"""``dockyard serve | worker | dev | init | usage | keys | eval``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dockyard.cli import keys
+from dockyard.cli import evals, keys
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings, load_settings
 
@@ -19,6 +19,7 @@ app = typer.Typer(
     help="dockyard: a self-hosted runtime for LangGraph agents.", no_args_is_help=True
 )
 app.add_typer(keys.app, name="keys")
+app.add_typer(evals.app, name="eval")
 console = Console(stderr=True)
 
 ConfigOpt = Annotated[

@@ -23,6 +23,7 @@ from dockyard.settings import Settings
 from dockyard.storage.base import (
     AssistantStore,
     CronStore,
+    EvalStore,
     KeyStore,
     RunStore,
     ThreadStore,
@@ -47,6 +48,7 @@ class Storage:
     backend: str
     usage: UsageStore
     keys: KeyStore
+    evals: EvalStore
 
     async def ping(self, timeout: float = 3.0) -> dict[str, str]:  # noqa: ASYNC109
         """Problems per component; empty when everything answers within ``timeout``."""

@@ -71,6 +71,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
     from dockyard.storage.sql import (
         SqlAssistants,
         SqlCrons,
+        SqlEvals,
         SqlKeys,
         SqlRuns,
         SqlThreads,
@@ -137,6 +138,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
                 backend="postgres",
                 usage=SqlUsage(engine),
                 keys=SqlKeys(engine),
+                evals=SqlEvals(engine),
             )
         finally:
             with contextlib.suppress(Exception):

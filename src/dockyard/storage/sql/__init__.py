@@ -10,6 +10,7 @@ from dockyard.storage.sql._common import (
 )
 from dockyard.storage.sql.assistants import SqlAssistants
 from dockyard.storage.sql.crons import SqlCrons
+from dockyard.storage.sql.evals import SqlEvals
 from dockyard.storage.sql.keys import SqlKeys
 from dockyard.storage.sql.runs import SqlRuns
 from dockyard.storage.sql.threads import SqlThreads, new_thread_row
@@ -20,6 +21,7 @@ __all__ = [
     "Engine",
     "SqlAssistants",
     "SqlCrons",
+    "SqlEvals",
     "SqlKeys",
     "SqlRuns",
     "SqlThreads",

@@ -19,6 +19,7 @@ from dockyard.storage.inline import InlineEngine
 from dockyard.storage.sql import (
     SqlAssistants,
     SqlCrons,
+    SqlEvals,
     SqlKeys,
     SqlRuns,
     SqlThreads,
@@ -89,6 +90,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
             backend="sqlite",
             usage=SqlUsage(engine),
             keys=SqlKeys(engine),
+            evals=SqlEvals(engine),
         )
         yield storage
     finally:
