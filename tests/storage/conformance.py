@@ -1,6 +1,6 @@
 """One conformance suite for dockyard's record stores: AssistantStore, ThreadStore, RunStore,
 CronStore (its cases in ``cron_conformance.py``), UsageStore (``usage_conformance.py``),
-KeyStore (``key_conformance.py``).
+KeyStore (``key_conformance.py``), EvalStore (``eval_conformance.py``).
 
 Written against the protocols in ``dockyard.storage.base`` only. A backend joins by
 subclassing ``StorageConformance`` as a ``Test*`` class and naming its factory::
@@ -39,6 +39,7 @@ from dockyard.storage.base import (
     UsageStore,
 )
 from tests.storage.cron_conformance import CronConformance
+from tests.storage.eval_conformance import EvalConformance
 from tests.storage.key_conformance import KeyConformance
 from tests.storage.usage_conformance import UsageConformance
 
@@ -178,7 +179,7 @@ NOT_MATCHING: list[dict[str, Any]] = [
 ]
 
 
-class StorageConformance(CronConformance, UsageConformance, KeyConformance):
+class StorageConformance(CronConformance, UsageConformance, KeyConformance, EvalConformance):
     """The shared spec. Not collected itself: its ``Test*`` subclasses are."""
 
     factory: ClassVar[BackendFactory]
