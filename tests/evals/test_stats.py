@@ -12,7 +12,11 @@ from dockyard.evals.stats import EXACT_MAX, paired_permutation_test, percentile
 def brute_force_p(diffs: list[float]) -> float:
     observed = abs(sum(diffs))
     flips = list(itertools.product((1, -1), repeat=len(diffs)))
-    extreme = sum(1 for s in flips if abs(sum(a * d for a, d in zip(s, diffs))) >= observed - 1e-12)
+    extreme = sum(
+        1
+        for s in flips
+        if abs(sum(a * d for a, d in zip(s, diffs, strict=True))) >= observed - 1e-12
+    )
     return extreme / len(flips)
 
 
@@ -28,7 +32,7 @@ def test_exact_p_value_matches_enumeration_and_hand_values() -> None:
 
     a2 = [0.5, 0.6, 0.7, 0.4, 0.9, 0.5]
     b2 = [0.6, 0.5, 0.9, 0.4, 0.8, 0.9]
-    diffs = [y - x for x, y in zip(a2, b2)]
+    diffs = [y - x for x, y in zip(a2, b2, strict=True)]
     t2 = paired_permutation_test(a2, b2)
     assert t2.p_value == pytest.approx(brute_force_p([d for d in diffs if abs(d) > 1e-12]))
     assert t2.ties == 1 and 0.05 < t2.p_value < 1

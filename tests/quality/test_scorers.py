@@ -227,7 +227,9 @@ def test_specs_from_yaml_build_the_same_scorers(tmp_path: Path) -> None:
 scorers:
   - {type: contains, values: [refund], weight: 2}
   - {type: regex, pattern: 'A-\\d{4}', name: order_id}
-  - {type: rules, name: style, rules: [{type: length, max_words: 40}, {type: forbidden, phrases: [sorry]}]}
+  - type: rules
+    name: style
+    rules: [{type: length, max_words: 40}, {type: forbidden, phrases: [sorry]}]
   - {type: json_schema, schema: {type: object}, weight: 0}
   - {type: judge, rubric_file: rubric.md, weight: 0}
 """

@@ -4,6 +4,7 @@ network (it opens from a file, a CI artifact or an e-mail attachment alike)."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from html import escape
 from typing import Any
@@ -43,6 +44,8 @@ def bar_chart(
     left, bottom, top, right = 56, 48, 12, 8
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((v for _, vs in series for v in vs if v is not None), default=0.0) or 1.0
+    if y_format == ".0f":  # counts: whole numbers on the four grid lines
+        peak = max(4.0, math.ceil(peak / 4) * 4)
     group_w = plot_w / max(len(categories), 1)
     bar_w = max(1.0, group_w * 0.8 / max(len(series), 1))
     parts = [
