@@ -108,7 +108,7 @@ def write_project(root: Path, openai: MockOpenAIServer, anthropic: MockAnthropic
     (root / "tickets.jsonl").write_text("\n".join(lines) + "\n")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def mocks() -> Iterator[tuple[MockOpenAIServer, MockAnthropicServer]]:
     with MockOpenAIServer() as oa, MockAnthropicServer() as an:
         yield oa, an
@@ -116,13 +116,16 @@ def mocks() -> Iterator[tuple[MockOpenAIServer, MockAnthropicServer]]:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def project(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    mocks: tuple[MockOpenAIServer, MockAnthropicServer],
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Project]:
     root = tmp_path_factory.mktemp(f"eval-{request.param}")
-    write_project(root, *mocks)
     with contextlib.ExitStack() as stack:
+        # Mock servers of this project's own (new ports): a provider SDK caches its HTTP
+        # client per base URL and process, bound to the event loop of the server that
+        # made it, which the other backend's server does not share.
+        oa = stack.enter_context(MockOpenAIServer())
+        an = stack.enter_context(MockAnthropicServer())
+        write_project(root, oa, an)
         env: dict[str, str] = {}
         if request.param == "postgres":
             env["DOCKYARD_DATABASE_URL"] = stack.enter_context(fresh_database_sync())
@@ -133,7 +136,7 @@ def project(
             database_url=env.get("DOCKYARD_DATABASE_URL"),
         )
         stack.callback(server.start().stop)
-        yield Project(root, server.url, *mocks, env)
+        yield Project(root, server.url, oa, an, env)
 
 
 def read_report(folder: Path) -> dict[str, Any]:
