@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from dockyard.cli.main import app
 from dockyard.testing import MockAnthropicServer, MockOpenAIServer
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, make_key
 from tests.evals.browser import open_page
 from tests.pg import fresh_database_sync
 
@@ -366,3 +366,29 @@ def test_without_url_the_project_is_served_in_process(
     assert report["variants"][0]["score"]["mean"] == pytest.approx(6 / 7)
     listed = project.cli("eval", "list", "--json")
     assert [e["experiment_id"] for e in json.loads(listed.stdout)] == [report["experiment"]["id"]]
+
+
+def test_a_server_with_keys_needs_one(tmp_path: Path) -> None:
+    with MockOpenAIServer() as oa, MockAnthropicServer() as an:
+        write_project(tmp_path, oa, an)
+        server = LiveServer(
+            tmp_path / ".dockyard", config=tmp_path / "dockyard.yaml", auth={"required": True}
+        ).start()
+        try:
+            project = Project(tmp_path, server.url, oa, an, {})
+            (tmp_path / "api-key").write_text(make_key(server) + "\n")
+            args = ["eval", str(tmp_path / "tickets.jsonl"), "-a", "answer", "--url", server.url]
+            args += ["--no-png", "--out"]
+            keyed = project.cli(
+                *args, str(tmp_path / "keyed"), "--api-key-file", str(tmp_path / "api-key")
+            )
+            assert keyed.exit_code == 0, keyed.output
+            assert read_report(tmp_path / "keyed")["variants"][0]["errors"] == 1  # the crash
+            # Without the key every run is refused, and the report says why.
+            refused = project.cli(*args, str(tmp_path / "refused"), "--min-score", "0.1")
+            assert refused.exit_code == 1
+            report = read_report(tmp_path / "refused")
+            assert report["variants"][0]["errors"] == 7
+            assert "an API key is required" in report["items"][0]["variants"]["A"]["error"]
+        finally:
+            server.stop()

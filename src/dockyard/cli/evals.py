@@ -184,6 +184,9 @@ def run(
         str | None, typer.Option(help="a running dockyard server (default: start the project's)")
     ] = None,
     api_key: Annotated[str | None, typer.Option(help="API key for --url")] = None,
+    api_key_file: Annotated[
+        Path | None, typer.Option(help="file holding the API key (kept out of `ps`)")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="experiment name")] = None,
     timeout: Annotated[float, typer.Option(help="seconds per run")] = 300.0,
     config: ConfigOpt = None,
@@ -193,6 +196,19 @@ def run(
     from dockyard.quality import build_scorer, parse_specs
 
     settings = _settings(config)
+    if api_key_file is not None:
+        try:
+            api_key = api_key_file.read_text().strip()
+        except OSError as e:
+            raise _fail(f"--api-key-file {api_key_file}: {e.strerror}") from None
+    if png:
+        # Asked for: say what is missing before any run, not after.
+        from dockyard.extras import require_extra
+
+        try:
+            require_extra("evals", "PNG charts of an eval report (--png)")
+        except ConfigError as e:
+            raise _fail(e.message) from None
     try:
         items = load_dataset(dataset)
         specs = _scorer_specs(scorers or [], scorer or [])
