@@ -27,7 +27,6 @@ from typer.core import TyperGroup
 
 from dockyard.errors import ConfigError, DockyardError
 from dockyard.settings import Settings, load_settings
-from dockyard.variants import parse_prompt_ref
 
 console = Console(stderr=True)
 
@@ -51,7 +50,6 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="dockyard.yaml or langgraph.json (default: found in .)"),
 ]
-DEFAULT_SCORERS = [{"type": "exact"}]
 
 
 def _settings(config: Path | None) -> Settings:
@@ -65,51 +63,6 @@ def _settings(config: Path | None) -> Settings:
 def _fail(message: str) -> typer.Exit:
     console.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(2)
-
-
-def _scorer_specs(files: list[Path], inline: list[str]) -> list[dict[str, Any]]:
-    """Scorer specs as plain dicts (stored with the experiment): from files, then each
-    ``--scorer`` (a JSON/YAML object, or just a type such as ``exact``)."""
-    import yaml
-
-    from dockyard.quality import load_specs, parse_specs
-
-    specs: list[Any] = []
-    for path in files:
-        specs += load_specs(path)
-    for text in inline:
-        data = yaml.safe_load(text) if text.lstrip().startswith(("{", "[")) else {"type": text}
-        specs += parse_specs(data, f"--scorer {text!r}")
-    if not specs:
-        specs = parse_specs(DEFAULT_SCORERS)
-    return [s.model_dump(exclude_defaults=True, by_alias=True) | {"type": s.type} for s in specs]
-
-
-def _variants(prompt: str | None, model: str | None, compare: str | None) -> list[Any]:
-    from dockyard.evals import Variant
-
-    base_prompt = parse_prompt_ref(prompt) if prompt else None
-    a = Variant("A", base_prompt, model)
-    if compare is None:
-        return [a]
-    b_prompt, b_model = base_prompt, model
-    for part in compare.split(","):
-        kind, sep, value = part.strip().partition(":")
-        if not sep:
-            # Bare: the same kind as what A was given.
-            kind, value = (
-                ("model", part.strip()) if model and not prompt else ("prompt", part.strip())
-            )
-        if kind == "prompt":
-            b_prompt = parse_prompt_ref(value)
-        elif kind == "model":
-            b_model = value.strip()
-        else:
-            raise ValueError(f"--compare {compare!r}: use prompt:NAME@VERSION and/or model:NAME")
-    b = Variant("B", b_prompt, b_model)
-    if (b.prompt, b.model) == (a.prompt, a.model):
-        raise ValueError(f"--compare {compare!r} is the same as the baseline")
-    return [a, b]
 
 
 @contextlib.asynccontextmanager
@@ -193,6 +146,7 @@ def run(
 ) -> None:
     """Run every item of DATASET through the assistant, score, store and report."""
     from dockyard.evals import DatasetError, load_dataset
+    from dockyard.evals.options import parse_variants, scorer_specs
     from dockyard.quality import build_scorer, parse_specs
 
     settings = _settings(config)
@@ -211,8 +165,8 @@ def run(
             raise _fail(e.message) from None
     try:
         items = load_dataset(dataset)
-        specs = _scorer_specs(scorers or [], scorer or [])
-        variants = _variants(prompt, model, compare)
+        specs = scorer_specs(scorers or [], scorer or [])
+        variants = parse_variants(prompt, model, compare)
         # The project's folder holds python scorers' modules, as it holds its graphs.
         sys.path.insert(0, str(settings.project_dir.resolve()))
         registry: list[Any] = []
