@@ -57,6 +57,9 @@ def test_exact() -> None:
     assert check(s, "  Shipped \n", expected="Shipped").value == 1.0
     assert check(s, "shipped", expected="Shipped").value == 0.0
     assert check(ExactScorer(case_sensitive=False), "shipped", expected="Shipped").value == 1.0
+    structured = {"priority": "high", "ids": [1, 2]}
+    assert check(s, '```json\n{"ids": [1,2], "priority": "high"}\n```', expected=structured).value
+    assert check(s, '{"ids": [2, 1], "priority": "high"}', expected=structured).value == 0.0
     missing = check(s, "x")
     assert missing.value == 0.0 and "no expected value" in missing.reasons[0]
 

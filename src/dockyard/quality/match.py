@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from dockyard.quality.base import RuleScorer, Sample, Score, expected_text, text_of
+from dockyard.quality.schema import parse_json_answer
 
 _SPACE = re.compile(r"\s+")
 
@@ -19,7 +20,8 @@ def _norm(text: str, *, case_sensitive: bool, collapse_space: bool) -> str:
 
 class ExactScorer(RuleScorer):
     """1 when the answer equals the reference (the item's ``expected`` unless ``value``
-    is given), after trimming and, by default, collapsing runs of whitespace."""
+    is given), after trimming and, by default, collapsing runs of whitespace; an
+    ``expected`` object or list is compared with the answer read as JSON."""
 
     def __init__(
         self,
@@ -35,6 +37,12 @@ class ExactScorer(RuleScorer):
         self.name = name
 
     def check(self, sample: Sample) -> Score:
+        if self.value is None and isinstance(sample.expected, dict | list):
+            # Structured: equal as JSON values, whatever the spacing or key order.
+            parsed, value = parse_json_answer(sample.answer)
+            if parsed and value == sample.expected:
+                return Score(1.0)
+            return Score(0.0, ["answer differs from the expected JSON value"])
         reference = expected_text(sample, self.value)
         if reference is None:
             return Score(0.0, ["no expected value to compare with"])

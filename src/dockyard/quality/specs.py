@@ -252,7 +252,7 @@ def _one(
                 name=name,
             )
         case PythonSpec():
-            return CallableScorer(spec.function, name=spec.name)
+            return CallableScorer(spec.function, name=name)
         case RulesSpec():
             return build_scorer(spec.rules, base=base, models=models, rubrics=rubrics, name=name)
     raise AssertionError(spec)  # pragma: no cover - the union is exhaustive
