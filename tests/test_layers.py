@@ -30,8 +30,19 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer)
     for layer in (
         {"errors"},
-        # small leaf modules (prompt_template: a prompt version and its {{ name }} syntax)
-        {"langgraph_json", "extras", "sampling", "run_spec", "caller", "events", "prompt_template"},
+        # small leaf modules (prompt_template: a prompt version and its {{ name }} syntax;
+        # variants: the configurable keys a run varies by (prompt, model) and the experiment
+        # key, read by the CLI, providers and the runtime)
+        {
+            "langgraph_json",
+            "extras",
+            "sampling",
+            "run_spec",
+            "caller",
+            "events",
+            "prompt_template",
+            "variants",
+        },
         {"settings"},
         {"providers"},
         # prompt_source: `dockyard.prompt()` and the hook the process sets (as chat_model's)
@@ -41,9 +52,15 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         # policies, which may read prompts (a judge's rubric) but not the other way round.
         {"prompts"},
         {"policies"},
+        # quality scorers: use the PII detector (policies); the runtime's quality gate and
+        # `dockyard eval` use them
+        {"quality"},
         {"observability"},  # metrics, logs, traces, alerts: may use policies (the PII redactor)
         {"runtime"},
         {"api"},
+        # `dockyard eval`: runs datasets through a server, scores, stores, reports; used
+        # by the CLI only
+        {"evals"},
         {"cli"},
         {"__main__"},
     )

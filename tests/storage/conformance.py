@@ -1,6 +1,7 @@
 """One conformance suite for dockyard's record stores: AssistantStore, ThreadStore, RunStore,
 CronStore (its cases in ``cron_conformance.py``), UsageStore (``usage_conformance.py``),
-KeyStore (``key_conformance.py``), PromptStore (``prompt_conformance.py``).
+KeyStore (``key_conformance.py``), PromptStore (``prompt_conformance.py``), EvalStore
+(``eval_conformance.py``).
 
 Written against the protocols in ``dockyard.storage.base`` only. A backend joins by
 subclassing ``StorageConformance`` as a ``Test*`` class and naming its factory::
@@ -41,6 +42,7 @@ from dockyard.storage.base import (
 from dockyard.storage.prompts import PromptStore
 from tests.storage.alert_conformance import AlertConformance
 from tests.storage.cron_conformance import CronConformance
+from tests.storage.eval_conformance import EvalConformance
 from tests.storage.key_conformance import KeyConformance
 from tests.storage.prompt_conformance import PromptConformance
 from tests.storage.usage_conformance import UsageConformance
@@ -183,7 +185,12 @@ NOT_MATCHING: list[dict[str, Any]] = [
 
 
 class StorageConformance(
-    CronConformance, UsageConformance, KeyConformance, AlertConformance, PromptConformance
+    CronConformance,
+    UsageConformance,
+    KeyConformance,
+    AlertConformance,
+    PromptConformance,
+    EvalConformance,
 ):
     """The shared spec. Not collected itself: its ``Test*`` subclasses are."""
 

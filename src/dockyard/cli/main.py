@@ -1,4 +1,4 @@
-"""``dockyard serve | worker | dev | init | usage | keys | top``."""
+"""``dockyard serve | worker | dev | init | usage | keys | alerts | prompts | eval | top``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dockyard.cli import alerts, keys, prompts
+from dockyard.cli import alerts, evals, keys, prompts
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings, load_settings
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(keys.app, name="keys")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(prompts.app, name="prompts")
+app.add_typer(evals.app, name="eval")
 console = Console(stderr=True)
 
 ConfigOpt = Annotated[

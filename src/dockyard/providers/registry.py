@@ -49,6 +49,7 @@ from dockyard.providers._env import env_var_is_set
 from dockyard.providers.chat import load_chat_model
 from dockyard.providers.message_guard import MessageGuard
 from dockyard.settings import ModelSpec, PoliciesConfig, Settings, load_settings
+from dockyard.variants import model_override
 
 log = logging.getLogger("dockyard.models")
 
@@ -338,9 +339,14 @@ class RegistryChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model": self.key}
 
+    def _name(self, config: RunnableConfig | None) -> str:
+        # A run may name another model for every chat_model() call (dockyard eval --model,
+        # rollouts): variants.MODEL_KEY.
+        return model_override(ensure_config(config).get("configurable"), self.key)
+
     def resolve(self, config: RunnableConfig | None = None) -> BaseChatModel:
         """The model this stands for in the run ``config`` belongs to (not routed)."""
-        return run_registry(config).get(self.key)
+        return run_registry(config).get(self._name(config))
 
     def route(
         self, config: RunnableConfig, input: LanguageModelInput, tools: Sequence[Any] = ()
@@ -349,12 +355,13 @@ class RegistryChatModel(BaseChatModel):
         config to call it with: under ``policies.routing``, the model of the tier the call
         is routed to, with the tier in the call's metadata (``TIER_KEY``)."""
         registry = run_registry(config)
-        if registry.router is None or not registry.router.routes(self.key):
-            return registry.get(self.key), config
+        name = self._name(config)
+        if registry.router is None or not registry.router.routes(name):
+            return registry.get(name), config
         messages = self._convert_input(input).to_messages()
         priority = (config.get("configurable") or {}).get(PRIORITY_KEY)
         model, route = registry.routed(
-            self.key, messages, tools, priority if isinstance(priority, str) else None
+            name, messages, tools, priority if isinstance(priority, str) else None
         )
         if route is None:
             return model, config

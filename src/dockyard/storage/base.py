@@ -518,3 +518,114 @@ class CronStore(Protocol):
         leaves the firings due for the next one (exactly once with run ids derived
         from the slot, which a second creation finds taken)."""
         ...
+
+
+# -- evaluation (dockyard eval) --------------------------------------------------------
+
+EvalStatus = Literal["running", "done", "failed"]
+
+
+class EvalExperiment(TypedDict):
+    """One ``dockyard eval``: a dataset run through an assistant under one or two
+    variants (``[{"name": "A", "prompt": {...} | None, "model": str | None}, ...]``)."""
+
+    experiment_id: str
+    name: str
+    assistant: str
+    dataset: str
+    dataset_hash: str
+    items: int
+    variants: builtins.list[dict[str, Any]]
+    scorers: builtins.list[dict[str, Any]]
+    status: EvalStatus
+    summary: dict[str, Any] | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class EvalResult(TypedDict):
+    """One dataset item's outcome under one variant."""
+
+    experiment_id: str
+    variant: str
+    item_id: str
+    position: int  # the item's place in the dataset
+    input: Any
+    expected: Any
+    output: str | None
+    score: float | None
+    parts: dict[str, float]
+    reasons: builtins.list[str]
+    latency_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    run_id: str | None
+    thread_id: str | None
+    error: str | None
+    created_at: datetime
+
+
+class RunExample(TypedDict):
+    """A finished run, for a dataset made from past runs: the input it was created with
+    and its thread's values when it was that thread's last run."""
+
+    run_id: str
+    thread_id: str
+    assistant_id: str
+    metadata: dict[str, Any]
+    input: Any
+    output: Any
+    created_at: datetime
+
+
+class EvalStore(Protocol):
+    async def create(self, experiment: EvalExperiment) -> EvalExperiment:
+        """Insert it as given; ConflictError when its id is taken."""
+        ...
+
+    async def add_results(self, rows: Sequence[EvalResult]) -> None:
+        """Insert results; a row for an (experiment, variant, item) already stored
+        replaces it (an item run again)."""
+        ...
+
+    async def finish(
+        self,
+        experiment_id: str,
+        *,
+        status: EvalStatus,
+        summary: dict[str, Any] | None,
+        finished_at: datetime,
+    ) -> EvalExperiment:
+        """Set its outcome; NotFoundError when there is no such experiment."""
+        ...
+
+    async def get(self, experiment_id: str) -> EvalExperiment | None: ...
+
+    async def list(
+        self, *, assistant: str | None = None, limit: int = 20, offset: int = 0
+    ) -> builtins.list[EvalExperiment]:
+        """Newest first."""
+        ...
+
+    async def results(
+        self, experiment_id: str, *, variant: str | None = None
+    ) -> builtins.list[EvalResult]:
+        """By variant, then in dataset order."""
+        ...
+
+    async def delete(self, experiment_id: str) -> bool:
+        """The experiment and its results; False when there was none."""
+        ...
+
+    async def run_examples(
+        self,
+        *,
+        assistant_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[RunExample]:
+        """Successful runs that were their thread's last run (so the thread's values are
+        what they produced), newest first, created at or after ``since``."""
+        ...

@@ -23,6 +23,7 @@ from dockyard.settings import Settings
 from dockyard.storage.base import (
     AssistantStore,
     CronStore,
+    EvalStore,
     KeyStore,
     RunStore,
     ThreadStore,
@@ -49,6 +50,7 @@ class Storage:
     usage: UsageStore
     keys: KeyStore
     prompts: PromptStore
+    evals: EvalStore
 
     async def ping(self, timeout: float = 3.0) -> dict[str, str]:  # noqa: ASYNC109
         """Problems per component; empty when everything answers within ``timeout``."""

@@ -351,3 +351,48 @@ prompt_revision = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("revision", sa.BigInteger, nullable=False),
 )
+
+# 0009: evaluation (dockyard eval). An experiment, and one row per dataset item and variant.
+eval_experiments = sa.Table(
+    "eval_experiments",
+    metadata,
+    sa.Column("experiment_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("assistant", sa.String(255), nullable=False),
+    sa.Column("dataset", sa.String(1000), nullable=False),
+    sa.Column("dataset_hash", sa.String(64), nullable=False),
+    sa.Column("items", sa.Integer, nullable=False),
+    sa.Column("variants", JSONType, nullable=False),
+    sa.Column("scorers", JSONType, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("summary", JSONType, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+)
+eval_results = sa.Table(
+    "eval_results",
+    metadata,
+    sa.Column(
+        "experiment_id",
+        sa.String(64),
+        sa.ForeignKey("eval_experiments.experiment_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("variant", sa.String(64), primary_key=True),
+    sa.Column("item_id", sa.String(255), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("input", JSONType, nullable=False),
+    sa.Column("expected", JSONType, nullable=True),
+    sa.Column("output", sa.Text, nullable=True),
+    sa.Column("score", sa.Float, nullable=True),
+    sa.Column("parts", JSONType, nullable=False),
+    sa.Column("reasons", JSONType, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=True),
+    sa.Column("input_tokens", sa.Integer, nullable=False),
+    sa.Column("output_tokens", sa.Integer, nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("thread_id", sa.String(64), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

@@ -71,6 +71,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
     from dockyard.storage.sql import (
         SqlAssistants,
         SqlCrons,
+        SqlEvals,
         SqlKeys,
         SqlPrompts,
         SqlRuns,
@@ -139,6 +140,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
                 usage=SqlUsage(engine),
                 keys=SqlKeys(engine),
                 prompts=SqlPrompts(engine),
+                evals=SqlEvals(engine),
             )
         finally:
             with contextlib.suppress(Exception):

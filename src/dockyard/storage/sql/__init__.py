@@ -10,6 +10,7 @@ from dockyard.storage.sql._common import (
 )
 from dockyard.storage.sql.assistants import SqlAssistants
 from dockyard.storage.sql.crons import SqlCrons
+from dockyard.storage.sql.evals import SqlEvals
 from dockyard.storage.sql.keys import SqlKeys
 from dockyard.storage.sql.prompts import SqlPrompts
 from dockyard.storage.sql.runs import SqlRuns
@@ -21,6 +22,7 @@ __all__ = [
     "Engine",
     "SqlAssistants",
     "SqlCrons",
+    "SqlEvals",
     "SqlKeys",
     "SqlPrompts",
     "SqlRuns",

@@ -19,6 +19,7 @@ from dockyard.storage.inline import InlineEngine
 from dockyard.storage.sql import (
     SqlAssistants,
     SqlCrons,
+    SqlEvals,
     SqlKeys,
     SqlPrompts,
     SqlRuns,
@@ -91,6 +92,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
             usage=SqlUsage(engine),
             keys=SqlKeys(engine),
             prompts=SqlPrompts(engine),
+            evals=SqlEvals(engine),
         )
         yield storage
     finally:
