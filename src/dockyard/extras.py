@@ -18,6 +18,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "openai": ("openai", "langchain_openai"),
     "postgres": ("psycopg", "psycopg_pool", "langgraph.checkpoint.postgres"),
     "redis": ("redis",),
+    "otel": ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"),
 }
 
 

@@ -33,6 +33,10 @@ from dockyard.api.routes import (
 from dockyard.api.text_json import TextPlainJSON
 from dockyard.caller import Caller
 from dockyard.errors import DockyardError
+from dockyard.observability.http_tracing import TraceRequests
+from dockyard.observability.logs import configure_from
+from dockyard.observability.request_id import RequestId
+from dockyard.observability.tracing import tracer_for
 from dockyard.policies.auth import (
     KEY_PREFIX,
     Authenticate,
@@ -247,6 +251,7 @@ def _project_auth(settings: Settings) -> ProjectAuth | None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     install_log_redaction(settings.policies.pii)  # before anything logs
+    configure_from(settings)
     meta = not settings.http.disable_meta
     app = FastAPI(
         title="dockyard",
@@ -289,6 +294,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(MountPrefix, prefix=settings.http.mount_prefix)
     if settings.http.cors is not None:
         app.add_middleware(CORSMiddleware, **settings.http.cors.model_dump())
+    # Outermost: every answer (a 401, a 429, a 500, a CORS preflight) has its
+    # X-Request-Id, and the request's span covers all that is done for it.
+    if (tracer := tracer_for(settings)) is not None:
+        app.add_middleware(TraceRequests, tracer=tracer)
+    app.add_middleware(RequestId, log_requests=settings.observability.logs.requests)
     for router in _routers(settings.http):
         app.include_router(router)
     return app

@@ -18,6 +18,9 @@ from typing import Any
 
 from dockyard.errors import ConfigError
 from dockyard.extras import require_extra
+from dockyard.observability.logs import RunLogContext
+from dockyard.observability.run_tracing import RunTracer
+from dockyard.observability.tracing import check_tracing, tracer_for
 from dockyard.policies.budget import Budgets
 from dockyard.policies.chain import ModelChain
 from dockyard.runtime.admission import Admission
@@ -99,6 +102,7 @@ def check_layout(settings: Settings) -> None:
         require_extra("redis", "redis_url")
     if not settings.runs.in_process:
         require_shared_layout(settings, "runs.in_process = False (serve --no-workers)")
+    check_tracing(settings)
 
 
 def _open_redis(settings: Settings) -> Any:
@@ -176,6 +180,12 @@ async def open_runtime(
                 settings.runs.stream_retention_max_bytes,
             )
         observers: list[RunObserver] = []
+        # Each attempt's log lines carry its run's ids; its spans continue the request's
+        # trace (observability/): first, so that the other observers' lines have them.
+        if settings.observability.logs.enabled:
+            observers.append(RunLogContext())
+        if (tracer := tracer_for(settings)) is not None:
+            observers.append(RunTracer(tracer))
         budgets = Budgets.from_settings(settings, storage, redis)
         if budgets is not None:
             # Settles the holds of runs that end here; closed after the executor drained.
