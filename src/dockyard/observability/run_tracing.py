@@ -89,7 +89,6 @@ class SpanHandler(BaseCallbackHandler):
     """Spans for one attempt's nodes, model calls and tool calls (see the module)."""
 
     run_inline = True  # in the loop, without a thread hop
-    ignore_agent = True
     ignore_retriever = True
     ignore_retry = True
     ignore_custom_event = True
