@@ -88,7 +88,12 @@ async def test_the_span_tree_of_one_run(exporter: InMemorySpanExporter) -> None:
     graph = create_agent(WeatherModel(), tools=[get_weather])
     await graph.ainvoke(
         {"messages": [("user", "weather in Paris?")]},
-        {"callbacks": callbacks, "metadata": {"graph_id": "weather"}},
+        # As the run attempt builds it: the run's id (a string) is the graph's.
+        {
+            "callbacks": callbacks,
+            "metadata": {"graph_id": "weather"},
+            "run_id": "1f0c0000-0000-0000-0000-000000000001",
+        },
     )
     observer.on_ended(run, Outcome("success", None, None), usage)
 

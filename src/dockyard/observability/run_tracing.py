@@ -100,14 +100,14 @@ class SpanHandler(BaseCallbackHandler):
         self.usage = usage
         self._seen_calls = len(usage.calls)
         # LangChain run id (as an int) -> the context its children's spans start in.
-        self._context: dict[int, Context] = {}
+        self._context: dict[int | str, Context] = {}
         # LangChain run id -> the span it opened, to end with it.
-        self._spans: dict[int, Span] = {}
+        self._spans: dict[int | str, Span] = {}
 
     def _parent(self, parent_run_id: UUID | None) -> Context:
         if parent_run_id is None:
             return self.root
-        return self._context.get(parent_run_id.int, self.root)
+        return self._context.get(_key(parent_run_id), self.root)
 
     def _open(
         self,
@@ -123,13 +123,13 @@ class SpanHandler(BaseCallbackHandler):
             kind=kind,
             attributes={k: v for k, v in attributes.items() if v is not None},
         )
-        self._spans[run_id.int] = span
-        self._context[run_id.int] = trace.set_span_in_context(span)
+        self._spans[_key(run_id)] = span
+        self._context[_key(run_id)] = trace.set_span_in_context(span)
         return span
 
     def _close(self, run_id: UUID, error: BaseException | None = None) -> Span | None:
-        self._context.pop(run_id.int, None)
-        span = self._spans.pop(run_id.int, None)
+        self._context.pop(_key(run_id), None)
+        span = self._spans.pop(_key(run_id), None)
         if span is not None and error is not None:
             if isinstance(error, GraphBubbleUp):
                 # An interrupt (or a Command to a parent graph) is control flow.
@@ -156,7 +156,7 @@ class SpanHandler(BaseCallbackHandler):
             if graph := meta.get("graph_id"):
                 self.run_span.update_name(f"invoke_agent {graph}")
                 self.run_span.set_attribute("gen_ai.agent.name", graph)
-            self._context[run_id.int] = self.root
+            self._context[_key(run_id)] = self.root
             return
         node = meta.get("langgraph_node")
         if node is not None and kwargs.get("name") == node:
@@ -169,7 +169,7 @@ class SpanHandler(BaseCallbackHandler):
             )
         else:
             # The runnables inside a node: their children belong to the node's span.
-            self._context[run_id.int] = self._parent(parent_run_id)
+            self._context[_key(run_id)] = self._parent(parent_run_id)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         if (span := self._close(run_id)) is not None:
@@ -294,6 +294,17 @@ class SpanHandler(BaseCallbackHandler):
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         if (span := self._close(run_id, error)) is not None:
             span.end()
+
+
+def _key(run_id: UUID | str) -> int | str:
+    # An int, not the UUID: UUID.__hash__ is Python code. The graph's own run id is the
+    # string dockyard put in its config.
+    if isinstance(run_id, UUID):
+        return run_id.int
+    try:
+        return UUID(run_id).int
+    except ValueError:
+        return run_id
 
 
 def _number(value: Any) -> float | int | None:

@@ -6,9 +6,11 @@ observer are not installed, and a run costs what it cost before. With one, the S
 its exporter (the ``otel`` extra) are loaded, and a missing extra stops the process at
 start with the pip command that adds it.
 
-One provider per process and endpoint; it is also made the global one when nothing else
-set one, so that a graph's own spans (``trace.get_tracer(...)``) land in the same trace
-and exporter. Spans are batched; the provider flushes them at exit.
+One provider per process and endpoint, not made OpenTelemetry's global one: FastAPI
+(0.165) traces every request itself, with the global provider, once one is set; dockyard's
+own request span (observability/http_tracing.py) would then come twice. An application
+that sets a global provider of its own gets FastAPI's spans besides dockyard's. Spans are
+batched; the provider flushes them at exit.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
 from dockyard import __version__
@@ -75,10 +76,4 @@ def make_tracer(traces: TracesConfig, exporter: SpanExporter, *, batch: bool = T
     )
     processor: Any = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)
-    if _no_global_provider():
-        trace.set_tracer_provider(provider)
     return provider.get_tracer(TRACER_NAME, __version__)
-
-
-def _no_global_provider() -> bool:
-    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
