@@ -15,6 +15,7 @@ batched; the provider flushes them at exit.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +71,12 @@ def make_tracer(traces: TracesConfig, exporter: SpanExporter, *, batch: bool = T
 
     provider = TracerProvider(
         resource=Resource.create(
-            {"service.name": traces.service_name, "service.version": __version__}
+            # process.pid: which process of a deployment (API or worker) made a span.
+            {
+                "service.name": traces.service_name,
+                "service.version": __version__,
+                "process.pid": os.getpid(),
+            }
         ),
         sampler=ParentBased(TraceIdRatioBased(traces.sample_ratio)),
     )
