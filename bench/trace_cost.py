@@ -137,9 +137,7 @@ async def main(runs: int, rounds: int) -> None:
         med = statistics.median(samples)
         extra = f"  (+{med - base:5.0f} µs)" if mode != "off" else ""
         spans = f"  spans/run {counts[mode].spans / total:.1f}" if mode in counts else ""
-        print(
-            f"{mode:>13}: min {min(samples):6.0f} µs/run  median {med:6.0f} µs/run{extra}{spans}"
-        )
+        print(f"{mode:>13}: min {min(samples):6.0f} µs/run  median {med:6.0f} µs/run{extra}{spans}")
     for mode in modes[1:]:
         print(f"\n{mode}: one model-call span")
         for key, value in counts[mode].sample.items():

@@ -216,3 +216,19 @@ def test_the_otel_variables_are_read_through_the_settings(
     assert not TracesConfig(enabled=False).exporting
     with pytest.raises(ValueError, match="gRPC is not supported"):
         TracesConfig(endpoint="collector:4317")
+
+
+def test_an_endpoint_without_the_extra_stops_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from dockyard.errors import ConfigError
+    from dockyard.observability.tracing import check_tracing
+
+    settings = Settings(observability={"traces": {"endpoint": "http://collector:4318"}})
+    check_tracing(settings)  # installed here (dev has every extra)
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk", None)  # as if not installed
+    with pytest.raises(ConfigError) as caught:
+        check_tracing(settings)
+    assert 'pip install "dockyard[otel]"' in caught.value.message
+    assert "observability.traces.endpoint" in caught.value.message
+    check_tracing(Settings())  # no endpoint: nothing needed
