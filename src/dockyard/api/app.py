@@ -298,7 +298,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # X-Request-Id, and the request's span covers all that is done for it.
     if (tracer := tracer_for(settings)) is not None:
         app.add_middleware(TraceRequests, tracer=tracer)
-    app.add_middleware(RequestId, log_requests=settings.observability.logs.requests)
+    logs = settings.observability.logs
+    app.add_middleware(RequestId, log_requests=logs.requests and logs.enabled)
     for router in _routers(settings.http):
         app.include_router(router)
     return app

@@ -50,6 +50,11 @@ def _tidy(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     return {**head, **event_dict}
 
 
+# Fields dockyard itself fills, with nothing personal in them (the timestamp's digits
+# would make the scanner look at it).
+_OURS = frozenset({"timestamp", "level", "logger"})
+
+
 class Redact:
     """The last processor before rendering: every string in the line, redacted."""
 
@@ -58,7 +63,8 @@ class Redact:
 
     def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
         for key, value in event_dict.items():
-            event_dict[key] = self._clean(value)
+            if key not in _OURS:
+                event_dict[key] = self._clean(value)
         return event_dict
 
     def _clean(self, value: Any) -> Any:
