@@ -194,6 +194,13 @@ async def test_spans_of_one_run_reach_an_otlp_receiver(serve: Any, tmp_path: Pat
                 headers={"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN}-01"},
             )
             assert ok.status_code == 200
+            run_lines = [x for x in server.lines() if x["event"] == "lookup"]
+            assert [x["trace_id"] for x in run_lines] == [TRACE_ID]  # a run line, its trace
+            # Logged once the answer is sent: maybe after the client has it.
+            (access,) = await eventually(
+                lambda: [x for x in server.lines() if x.get("route") == "/runs/wait"]
+            )
+            assert access["trace_id"] == TRACE_ID
 
         def whole_run() -> list[ReceivedSpan]:
             spans = [s for s in receiver.received() if s.trace_id == TRACE_ID]

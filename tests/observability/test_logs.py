@@ -18,6 +18,7 @@ from dockyard.policies.pii import install_log_redaction
 from dockyard.settings import PiiConfig
 
 EMAIL, RRN = "hong.gildong@example.com", "900101-1234568"
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 @pytest.fixture
@@ -108,10 +109,11 @@ def test_a_run_binds_its_fields(lines: Any) -> None:
         "thread_id": "thread-9",
         "assistant_id": "asst-9",
         "metadata": {"dockyard_tenant": "acme", "dockyard_key_id": "key-1"},
-        "kwargs": {"input": None, "origin": {"request_id": "req-9", "traceparent": "x"}},
+        "kwargs": {"input": None, "origin": {"request_id": "req-9", "traceparent": TRACEPARENT}},
     }
     assert run_fields(run) == {
         "request_id": "req-9",
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
         "run_id": "run-9",
         "thread_id": "thread-9",
         "assistant": "asst-9",
@@ -122,6 +124,6 @@ def test_a_run_binds_its_fields(lines: Any) -> None:
     logging.getLogger("dockyard.runtime").warning("step")
     (line,) = lines()
     # A run of no request and no tenant: nothing left over from the task's context.
-    assert "request_id" not in line and "tenant" not in line
+    assert "request_id" not in line and "tenant" not in line and "trace_id" not in line
     assert line["run_id"] == "run-9" and line["assistant"] == "asst-9"
     assert "key-1" not in json.dumps(line)

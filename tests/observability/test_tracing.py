@@ -174,7 +174,7 @@ async def test_the_request_span_is_the_runs_parent(exporter: InMemorySpanExporte
         return JSONResponse({"ok": True}, status_code=201)
 
     app = Starlette(routes=[Route("/threads/{thread_id}/runs", create_run, methods=["POST"])])
-    asgi = RequestId(TraceRequests(app, tracer=tracer), log_requests=False)
+    asgi = TraceRequests(RequestId(app, log_requests=False), tracer=tracer)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=asgi), base_url="http://t"
     ) as client:

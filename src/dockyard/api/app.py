@@ -295,11 +295,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.http.cors is not None:
         app.add_middleware(CORSMiddleware, **settings.http.cors.model_dump())
     # Outermost: every answer (a 401, a 429, a 500, a CORS preflight) has its
-    # X-Request-Id, and the request's span covers all that is done for it.
-    if (tracer := tracer_for(settings)) is not None:
-        app.add_middleware(TraceRequests, tracer=tracer)
+    # X-Request-Id, and the request's span covers all that is done for it (its
+    # trace_id is on the request's log lines, the request line included).
     logs = settings.observability.logs
     app.add_middleware(RequestId, log_requests=logs.requests and logs.enabled)
+    if (tracer := tracer_for(settings)) is not None:
+        app.add_middleware(TraceRequests, tracer=tracer)
     for router in _routers(settings.http):
         app.include_router(router)
     return app

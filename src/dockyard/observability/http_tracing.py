@@ -4,17 +4,20 @@ The span is the current one while the request is served, so a run the request cr
 stores it as its parent (observability/origin.py) and the run's spans hang below it,
 in this process or in a worker. Its name is the route template (``POST
 /threads/{thread_id}/runs/stream``); the path, its query and the headers are not
-recorded (they may carry personal data or a key).
+recorded (they may carry personal data or a key). The request's log lines get its
+``trace_id``.
 """
 
 from __future__ import annotations
 
+import structlog
 from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.observability.request_id import current_request_id, route_of
+from dockyard.observability.request_id import HEADER as REQUEST_ID_HEADER
+from dockyard.observability.request_id import route_of
 
 _W3C = TraceContextTextMapPropagator()
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
@@ -46,19 +49,23 @@ class TraceRequests:
                 "network.protocol.version": scope.get("http_version", "1.1"),
             },
         )
-        if request_id := current_request_id():
-            span.set_attribute("dockyard.request_id", request_id)
         status = 0
 
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # The id the request middleware (inside this one) gave the answer.
+                for name, value in message.get("headers", ()):
+                    if name == REQUEST_ID_HEADER:
+                        span.set_attribute("dockyard.request_id", value.decode("latin-1"))
             await send(message)
 
         token = context.attach(trace.set_span_in_context(span))
+        trace_id = span.get_span_context().trace_id
         try:
-            await self.app(scope, receive, send_status)
+            with structlog.contextvars.bound_contextvars(trace_id=f"{trace_id:032x}"):
+                await self.app(scope, receive, send_status)
         except BaseException as exc:
             span.record_exception(exc)
             span.set_attribute("error.type", type(exc).__qualname__)

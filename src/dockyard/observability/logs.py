@@ -29,7 +29,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from dockyard.caller import ids as caller_ids
-from dockyard.observability.origin import of_run
+from dockyard.observability.origin import of_run, trace_id
 from dockyard.policies.pii.detect import Scanner
 from dockyard.policies.pii.logs import log_scanner, redact_text
 from dockyard.settings import PiiConfig, Settings
@@ -37,8 +37,9 @@ from dockyard.storage.base import Run
 
 Format = Literal["json", "console"]
 
-# The fields a request or a run binds for every line logged while it is served.
-CONTEXT_FIELDS = ("request_id", "run_id", "thread_id", "assistant", "tenant")
+# The fields a request or a run binds for every line logged while it is served
+# (trace_id: when traces are exported, to find a line's trace).
+CONTEXT_FIELDS = ("request_id", "trace_id", "run_id", "thread_id", "assistant", "tenant")
 
 
 def _tidy(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -179,6 +180,7 @@ def run_fields(run: Run) -> dict[str, Any]:
     origin = of_run(run["kwargs"])
     return {
         "request_id": origin.get("request_id"),
+        "trace_id": trace_id(origin.get("traceparent")),
         "run_id": run["run_id"],
         "thread_id": run["thread_id"],
         "assistant": run["assistant_id"],

@@ -37,6 +37,13 @@ def of_run(kwargs: Mapping[str, Any]) -> Mapping[str, str]:
     return origin if isinstance(origin, Mapping) else {}
 
 
+def trace_id(traceparent: str | None) -> str | None:
+    """The trace id of a W3C ``traceparent`` (``00-<trace id>-<span id>-<flags>``)."""
+    if not traceparent or len(traceparent) < 35 or traceparent[2] != "-":
+        return None
+    return traceparent[3:35]
+
+
 def parent_context(origin: Mapping[str, str]) -> Context | None:
     """The span context a run's span continues; None: the run starts a trace."""
     if "traceparent" not in origin:
