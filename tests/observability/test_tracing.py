@@ -232,3 +232,18 @@ def test_an_endpoint_without_the_extra_stops_at_start(monkeypatch: pytest.Monkey
     assert 'pip install "dockyard[otel]"' in caught.value.message
     assert "observability.traces.endpoint" in caught.value.message
     check_tracing(Settings())  # no endpoint: nothing needed
+
+
+def test_nothing_traces_a_run_without_an_endpoint(tmp_path: Any) -> None:
+    """Tracing off: no run observer, no callback handler on a run, no request middleware."""
+    from tests.conftest import LiveServer
+
+    server = LiveServer(tmp_path).start()
+    try:
+        observers = server.app.state.runtime.runs.ctx.observers
+        assert not any(isinstance(o, RunTracer) for o in observers)
+        assert server.app.state.runtime.runs.ctx.notify.callbacks(_run(None), Usage()) == []
+        assert not any(m.cls is TraceRequests for m in server.app.user_middleware)
+        assert any(m.cls is RequestId for m in server.app.user_middleware)
+    finally:
+        server.stop()
