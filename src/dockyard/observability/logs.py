@@ -5,8 +5,8 @@ and the graphs use goes through one root handler with structlog's ``ProcessorFor
 structlog's own loggers (``structlog.get_logger()`` in a graph) render with the same
 processors and write to stdout directly. Either way a line carries ``timestamp`` (ISO 8601,
 UTC), ``level``, ``event``, ``logger``, what the request or run bound in context
-(``request_id``, ``run_id``, ``thread_id``, ``assistant``, ``tenant``) and the record's own
-fields (a stdlib record's ``extra``, a structlog call's keywords).
+(``request_id``, ``trace_id``, ``run_id``, ``thread_id``, ``assistant``, ``tenant``) and
+the record's own fields (a stdlib record's ``extra``, a structlog call's keywords).
 
 The PII redactor of the logs (``policies/pii/logs.py``) is the last step before rendering,
 on every string of the line, the rendered traceback included: the record factory it
@@ -36,10 +36,6 @@ from dockyard.settings import PiiConfig, Settings
 from dockyard.storage.base import Run
 
 Format = Literal["json", "console"]
-
-# The fields a request or a run binds for every line logged while it is served
-# (trace_id: when traces are exported, to find a line's trace).
-CONTEXT_FIELDS = ("request_id", "trace_id", "run_id", "thread_id", "assistant", "tenant")
 
 
 def _tidy(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
