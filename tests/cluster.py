@@ -57,8 +57,9 @@ class Cluster:
         popen = subprocess.Popen(
             [sys.executable, "-m", "dockyard", *args, "-c", str(self.config)],
             env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("wb"),
+            # The log lines are on stdout (observability/logs.py), the CLI's own on stderr.
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         return Proc(kind, popen, log, port)
 

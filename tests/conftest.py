@@ -72,6 +72,8 @@ class LiveServer:
         overrides.setdefault("webhooks", TEST_WEBHOOKS)
         # Open unless the test is about keys (tests/policies/test_auth*.py).
         overrides.setdefault("auth", {"required": False})
+        # Its log lines (observability/logs.py) would land between pytest's own.
+        overrides.setdefault("log_level", "warning")
         self.settings = load_settings(config, data_dir=data_dir, port=self.port, **overrides)
         self.app = create_app(self.settings)
         self.server = uvicorn.Server(

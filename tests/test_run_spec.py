@@ -128,3 +128,13 @@ def test_a_stateless_runs_thread_is_deleted_unless_kept() -> None:
     assert RunSpec(assistant_id="a").deletes_thread
     assert RunSpec(assistant_id="a", on_completion="delete").deletes_thread
     assert not RunSpec(assistant_id="a", on_completion="keep").deletes_thread
+
+
+def test_the_origin_of_a_run_is_stored_only_when_it_has_one() -> None:
+    origin = {"request_id": "r-1", "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}
+    spec = RunSpec(assistant_id="a", origin=origin)
+    stored = spec.stored()
+    assert stored["origin"] == origin
+    back = RunSpec.from_stored(stored, assistant_id="a", metadata={}, multitask_strategy="x")
+    assert back.origin == origin
+    assert "origin" not in RunSpec(assistant_id="a").stored()

@@ -42,6 +42,9 @@ class RunKwargs(TypedDict, total=False):
     on_disconnect: str | None
     durability: str | None
     after_seconds: float | None
+    # Where the run was asked for (observability/origin.py): request id, W3C trace
+    # context. Absent for a run of no request; not part of the API's run shape.
+    origin: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,7 @@ class RunSpec:
     after_seconds: float | None = None
     durability: Durability | None = None
     strict_resume: bool = False
+    origin: Mapping[str, str] | None = None
 
     # -- building ---------------------------------------------------------------------------
 
@@ -158,6 +162,7 @@ class RunSpec:
             on_completion=_choice(kwargs.get("on_completion"), OnCompletion, None),
             after_seconds=kwargs.get("after_seconds"),
             durability=_choice(kwargs.get("durability"), Durability, None),
+            origin=kwargs.get("origin"),
         )
 
     def replace(self, **changes: Any) -> RunSpec:
@@ -166,8 +171,9 @@ class RunSpec:
     # -- reading ----------------------------------------------------------------------------
 
     def stored(self) -> RunKwargs:
-        """The ``kwargs`` column, with the keys and shapes it has always had."""
-        return {
+        """The ``kwargs`` column, with the keys and shapes it has always had (and
+        ``origin`` when the run has one)."""
+        out: RunKwargs = {
             "input": self.input,
             "command": self.command.stored() if self.command is not None else None,
             "stream_mode": list(self.stream_mode),
@@ -183,6 +189,9 @@ class RunSpec:
             "durability": self.durability,
             "after_seconds": self.after_seconds,
         }
+        if self.origin:
+            out["origin"] = dict(self.origin)
+        return out
 
     @property
     def start_checkpoint_id(self) -> str | None:

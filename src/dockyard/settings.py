@@ -867,13 +867,66 @@ class MetricsConfig(_Strict):
 class LogsConfig(_Strict):
     """``observability.logs``: structlog JSON lines on stdout."""
 
+    # False: dockyard leaves the process's logging alone (an application embedding
+    # create_app configures its own); the PII redaction of every record stays.
     enabled: bool = True
+    # Overrides the top-level log_level for the lines dockyard writes.
+    level: Literal["debug", "info", "warning", "error"] | None = None
+    # None: readable console lines under `dockyard dev`, JSON everywhere else.
+    format: Literal["json", "console"] | None = None
+    # One line per HTTP request (method, route template, status, duration).
+    requests: bool = True
+
+
+class _OtelEnv(BaseSettings):
+    """OpenTelemetry's own variables, read here so that nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="OTEL_", extra="ignore")
+
+    exporter_otlp_endpoint: str | None = None
+    service_name: str | None = None
 
 
 class TracesConfig(_Strict):
     """``observability.traces``: OpenTelemetry spans, exported over OTLP when configured."""
 
     enabled: bool = True
+    # The collector's OTLP/HTTP base URL (``/v1/traces`` is added), as
+    # OTEL_EXPORTER_OTLP_ENDPOINT takes it; that variable is read when this is unset.
+    # Unset: no spans at all (no SDK loaded, nothing recorded).
+    endpoint: str | None = None
+    service_name: str = "dockyard"  # else OTEL_SERVICE_NAME
+    # The share of traces recorded; a client's sampled flag (traceparent) is followed.
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _otel_env(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or ("endpoint" in data and "service_name" in data):
+            return data
+        env = _OtelEnv()
+        data = dict(data)
+        if data.get("endpoint") is None and env.exporter_otlp_endpoint:
+            data["endpoint"] = env.exporter_otlp_endpoint
+        if "service_name" not in data and env.service_name:
+            data["service_name"] = env.service_name
+        return data
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{v!r}: an OTLP/HTTP URL (http://collector:4318); gRPC is not supported"
+            )
+        return v.rstrip("/")
+
+    @property
+    def exporting(self) -> bool:
+        """Spans are made and exported: enabled, with an endpoint."""
+        return self.enabled and bool(self.endpoint)
 
 
 def _read_secret(where: str, path: Path) -> SecretStr:

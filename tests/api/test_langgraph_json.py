@@ -15,6 +15,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import UnprocessableEntityError
 
 from dockyard.errors import ConfigError
+from dockyard.runtime.webhooks import WebhookDispatcher
 from tests.conftest import TEST_WEBHOOKS, LiveServer, eventually
 
 PLATFORM = Path(__file__).parent.parent / "fixtures" / "platform" / "langgraph.json"
@@ -294,7 +295,8 @@ async def test_disabled_meta_and_webhooks(variant: Any) -> None:
     out = await client.runs.wait(tid, "trivial", input={"x": 2}, webhook="http://x.invalid/h")
     assert out == {"x": 2}
     assert (await client.runs.list(tid))[0]["webhook"] is None
-    assert server.app.state.runtime.runs.ctx.observers == []
+    observers = server.app.state.runtime.runs.ctx.observers
+    assert not any(isinstance(o, WebhookDispatcher) for o in observers)
     await client.aclose()
 
 

@@ -285,11 +285,13 @@ async def test_two_api_processes_and_two_workers_on_postgres_and_redis(
 
         assert await eventually(settled, timeout=20)
         # Each threshold once, whichever of the two workers settled which run.
+        # The processes' log lines are JSON objects (observability/logs.py).
         lines = [
-            line
+            event
             for proc in c.workers + c.apis
             for line in proc.log.read_text().splitlines()
-            if "budget.threshold {" in line
+            if line.startswith("{")
+            and (event := json.loads(line)["event"]).startswith("budget.threshold {")
         ]
         assert sorted(
             json.loads(line.split("budget.threshold ", 1)[1])["threshold"] for line in lines

@@ -37,7 +37,11 @@ from dockyard.caller import Caller
 from dockyard.errors import DockyardError
 from dockyard.observability import process_metrics
 from dockyard.observability.http_metrics import HttpMetrics, MetricsEndpoint, RouteProbe
+from dockyard.observability.http_tracing import TraceRequests
+from dockyard.observability.logs import configure_from
 from dockyard.observability.metrics import Metrics
+from dockyard.observability.request_id import RequestId
+from dockyard.observability.tracing import tracer_for
 from dockyard.policies.auth import (
     KEY_PREFIX,
     Authenticate,
@@ -264,6 +268,7 @@ def _metrics_endpoint(app: FastAPI, metrics: Metrics, *, require_key: bool) -> N
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     install_log_redaction(settings.policies.pii)  # before anything logs
+    configure_from(settings)
     meta = not settings.http.disable_meta
     app = FastAPI(
         title="dockyard",
@@ -318,6 +323,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(MountPrefix, prefix=settings.http.mount_prefix)
     if settings.http.cors is not None:
         app.add_middleware(CORSMiddleware, **settings.http.cors.model_dump())
+    # Outermost: every answer (a 401, a 429, a 500, a CORS preflight) has its
+    # X-Request-Id, and the request's span covers all that is done for it (its
+    # trace_id is on the request's log lines, the request line included).
+    logs = settings.observability.logs
+    app.add_middleware(RequestId, log_requests=logs.requests and logs.enabled)
+    if (tracer := tracer_for(settings)) is not None:
+        app.add_middleware(TraceRequests, tracer=tracer)
     for router in _routers(settings.http):
         app.include_router(router)
     return app

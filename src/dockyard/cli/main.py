@@ -6,7 +6,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -64,6 +64,21 @@ def _metrics_dir(settings: Settings, processes: int) -> None:
     os.environ["DOCKYARD_OBSERVABILITY__METRICS__MULTIPROCESS_DIR"] = str(directory)
 
 
+def _configure_logging(settings: Settings) -> bool:
+    """Every line of the process as JSON (or console) lines on stdout
+    (observability/logs.py); False when ``observability.logs.enabled`` is off."""
+    from dockyard.observability.logs import configure_from
+
+    configure_from(settings)
+    return settings.observability.logs.enabled
+
+
+def _uvicorn_logging(settings: Settings) -> dict[str, Any]:
+    # uvicorn's own logging setup would give its loggers handlers of their own, outside
+    # dockyard's lines; without it they reach the root handler dockyard installed.
+    return {"log_config": None} if settings.observability.logs.enabled else {}
+
+
 def _tune_gc() -> None:
     """Fewer, later young-generation collections for a server process.
 
@@ -112,6 +127,7 @@ def serve(
             "DOCKYARD_REDIS_URL"
         )
         raise typer.Exit(2)
+    _configure_logging(settings)
     from dockyard.api import create_app
 
     _metrics_dir(settings, settings.workers)
@@ -146,6 +162,7 @@ def serve(
             workers=settings.workers,
             log_level=settings.log_level,
             access_log=settings.log_level == "debug",
+            **_uvicorn_logging(settings),
         )
         return
     uvicorn.run(
@@ -154,6 +171,7 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
+        **_uvicorn_logging(settings),
     )
 
 
@@ -170,9 +188,11 @@ def worker(
 
     runs = {"max_concurrency": concurrency} if concurrency else None
     settings = _settings(config, log_level=log_level, runs=runs)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if not _configure_logging(settings):
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
     from dockyard.runtime.worker import run_worker
 
     _metrics_dir(settings, 1)
@@ -211,6 +231,11 @@ def dev(
     _app_factory_env(settings)
     # The reloading child builds its app from the environment.
     os.environ["DOCKYARD_AUTH__REQUIRED"] = "false"
+    if settings.observability.logs.format is None:
+        # Readable lines while developing; JSON is for the log collectors of `serve`.
+        settings.observability.logs.format = "console"
+        os.environ["DOCKYARD_OBSERVABILITY__LOGS__FORMAT"] = "console"
+    _configure_logging(settings)
     console.print(
         f"dockyard dev: open on http://{settings.host}:{settings.port} — no API key needed, "
         "every tenant's data visible (`dockyard serve` requires keys)"
@@ -223,6 +248,7 @@ def dev(
         reload=True,
         reload_dirs=[str(settings.project_dir.resolve())],
         log_level=settings.log_level,
+        **_uvicorn_logging(settings),
     )
 
 

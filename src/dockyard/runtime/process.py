@@ -19,8 +19,11 @@ from typing import Any
 from dockyard.errors import ConfigError
 from dockyard.extras import require_extra
 from dockyard.observability import process_metrics
+from dockyard.observability.logs import RunLogContext
 from dockyard.observability.metrics_server import MetricsServer
 from dockyard.observability.run_metrics import RunMetrics, context_windows
+from dockyard.observability.run_tracing import RunTracer
+from dockyard.observability.tracing import check_tracing, tracer_for
 from dockyard.policies.budget import Budgets
 from dockyard.policies.chain import ModelChain
 from dockyard.prompt_source import use_source
@@ -110,6 +113,7 @@ def check_layout(settings: Settings) -> None:
         require_extra("redis", "redis_url")
     if not settings.runs.in_process:
         require_shared_layout(settings, "runs.in_process = False (serve --no-workers)")
+    check_tracing(settings)
 
 
 def _open_redis(settings: Settings) -> Any:
@@ -215,7 +219,14 @@ async def open_runtime(
 
             notices = RedisPromptNotices(redis, settings.redis_prefix, prompt_cache)
             prompts.notify = (await start_on(stack, notices)).publish
-        observers: list[RunObserver] = [PromptUses(prompt_cache)]
+        observers: list[RunObserver] = []
+        # Each attempt's log lines carry its run's ids; its spans continue the request's
+        # trace (observability/): first, so that the other observers' lines have them.
+        if settings.observability.logs.enabled:
+            observers.append(RunLogContext())
+        if (tracer := tracer_for(settings)) is not None:
+            observers.append(RunTracer(tracer))
+        observers.append(PromptUses(prompt_cache))
         budgets = Budgets.from_settings(settings, storage, redis)
         if budgets is not None:
             # Settles the holds of runs that end here; closed after the executor drained.

@@ -18,6 +18,7 @@ from dockyard.errors import (
     NotFoundError,
     PolicyError,
 )
+from dockyard.observability.origin import capture as run_origin
 from dockyard.policies import tenancy
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.admission import Admission
@@ -244,6 +245,8 @@ class RunService:
             flt = await tenancy.authorize("threads", "create_run", value)
             spec = spec.replace(metadata=value["metadata"])
         spec = await self.validate(spec, assistant)
+        if (origin := run_origin()) is not None:
+            spec = spec.replace(origin=origin)
         # A thread the run creates is its tenant's too.
         owner = tenancy.owner_of(spec.metadata)
         if thread_id is not None:

@@ -107,7 +107,10 @@ def run_out(r: Run) -> dict[str, Any]:
         "status": r["status"],
         "metadata": r["metadata"],
         "multitask_strategy": r["multitask_strategy"],
-        "kwargs": r["kwargs"],
+        # Its origin (observability/origin.py) is dockyard's, not part of the shape.
+        "kwargs": r["kwargs"]
+        if "origin" not in r["kwargs"]
+        else {k: v for k, v in r["kwargs"].items() if k != "origin"},
         "attempts": r["attempts"],
         "started_at": r["started_at"],
         "ended_at": r["ended_at"],
