@@ -21,7 +21,7 @@ from starlette.routing import Route
 from dockyard.observability.http_tracing import TraceRequests
 from dockyard.observability.origin import capture
 from dockyard.observability.request_id import RequestId
-from dockyard.observability.run_tracing import RunTracer
+from dockyard.observability.run_tracing import RunTracer, SpanHandler
 from dockyard.observability.tracing import make_tracer, tracer_for
 from dockyard.policies.prices import PriceTable
 from dockyard.providers.offline.base import FakeChatModelBase, ToolSpec
@@ -242,7 +242,8 @@ def test_nothing_traces_a_run_without_an_endpoint(tmp_path: Any) -> None:
     try:
         observers = server.app.state.runtime.runs.ctx.observers
         assert not any(isinstance(o, RunTracer) for o in observers)
-        assert server.app.state.runtime.runs.ctx.notify.callbacks(_run(None), Usage()) == []
+        handlers = server.app.state.runtime.runs.ctx.notify.callbacks(_run(None), Usage())
+        assert not any(isinstance(h, SpanHandler) for h in handlers)
         assert not any(m.cls is TraceRequests for m in server.app.user_middleware)
         assert any(m.cls is RequestId for m in server.app.user_middleware)
     finally:
