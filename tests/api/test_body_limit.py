@@ -333,7 +333,13 @@ async def test_every_route_with_a_body_is_capped(h: httpx.AsyncClient, thread_id
     ]
     assert {tag for _, _, tag in routes} >= FAMILIES
     assistant = (await h.post("/assistants", json={"graph_id": "trivial"})).json()["assistant_id"]
-    ids = {"thread_id": thread_id, "assistant_id": assistant, "cron_id": str(uuid.uuid4())}
+    ids = {
+        "thread_id": thread_id,
+        "assistant_id": assistant,
+        "cron_id": str(uuid.uuid4()),
+        "name": "greeting",  # a prompt
+        "label": "production",
+    }
     oversize = exact({"pad": PAD}, LIMIT + 1)
     too_deep = b"[" * (DEPTH + 1) + b"]" * (DEPTH + 1)
     wrong = []
