@@ -62,6 +62,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _forget_provider_clients() -> None:
+    """Drop the provider packages' process-wide cached HTTP clients (keyed by base URL).
+
+    A server thread's loop is closed when it stops; a cached client whose pooled
+    connections were opened on that loop then fails the next test that builds a model for
+    the same mock URL ("Event loop is closed"). A deployed process has one loop, so this is
+    the tests' concern only (several loops in one process)."""
+    import langchain_anthropic._client_utils as anthropic_clients
+    import langchain_openai.chat_models._client_utils as openai_clients
+
+    for cache in (
+        openai_clients._cached_async_httpx_client,
+        openai_clients._cached_sync_httpx_client,
+        anthropic_clients._get_default_async_httpx_client,
+        anthropic_clients._get_default_httpx_client,
+    ):
+        cache.cache_clear()
+
+
 class LiveServer:
     """uvicorn serving a dockyard app in a background thread."""
 
@@ -110,6 +129,7 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+        _forget_provider_clients()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the server's loop (its storage lives there)."""
