@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -13,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dockyard.cli.usage import parse_since
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings, load_settings
 from dockyard.storage.alerts import AlertRecord
@@ -21,31 +21,11 @@ app = typer.Typer(help="Alerts: their history, and a test of the notifiers.", no
 console = Console()
 err = Console(stderr=True)
 
-_AGO = re.compile(r"(\d+)([mhdw])")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="dockyard.yaml or langgraph.json (default: found in .)"),
 ]
-
-
-def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """``30m``, ``12h``, ``7d``, ``2w`` ago, or an ISO date / time (UTC unless it says)."""
-    if text is None:
-        return None
-    now = now or datetime.now(UTC)
-    if match := _AGO.fullmatch(text.strip()):
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    try:
-        at = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r}: expected a duration such as 30m, 12h, 7d, or a date such as "
-            "2026-12-01 (UTC)",
-            param_hint="--since",
-        ) from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _settings(config: Path | None) -> Settings:
