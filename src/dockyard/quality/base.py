@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -119,13 +120,14 @@ class Scorer(Protocol):
     async def score(self, sample: Sample) -> Score: ...
 
 
-class RuleScorer:
+class RuleScorer(ABC):
     """A scorer that needs no I/O: its work is ``check``, a plain call."""
 
     name: str = "rule"
 
+    @abstractmethod
     def check(self, sample: Sample) -> Score:
-        raise NotImplementedError
+        """The sample's score, computed in place."""
 
     async def score(self, sample: Sample) -> Score:
         return self.check(sample)
