@@ -1,5 +1,5 @@
 """What a run may be told to vary, and the experiment it belongs to: the ``configurable``
-and metadata keys that ``dockyard eval`` (and later rollouts) set on a run.
+and metadata keys that ``dockyard eval`` and rollouts set on a run.
 
 A run's ``config["configurable"]`` may carry:
 
@@ -12,7 +12,9 @@ A run's ``config["configurable"]`` may carry:
 
 A run's ``metadata`` carries ``dockyard_experiment`` (``EXPERIMENT_KEY``):
 ``{"id": ..., "name": ..., "variant": ...}``, so runs made by an experiment can be found
-and told apart.
+and told apart; a run a rollout assigned carries ``dockyard_rollout`` (``ROLLOUT_KEY``):
+``{"name": ..., "variant": "stable" | "candidate"}``, so quality, outcomes, metrics and
+usage can be split by variant.
 
 A leaf module: the CLI, the runtime, the providers and the prompt registry all read these
 keys, and none of them should import another to learn a string.
@@ -26,6 +28,7 @@ from typing import Any
 PROMPT_KEY = "dockyard_prompt"
 MODEL_KEY = "dockyard_model"
 EXPERIMENT_KEY = "dockyard_experiment"
+ROLLOUT_KEY = "dockyard_rollout"
 
 
 def parse_prompt_ref(text: str) -> dict[str, Any]:
