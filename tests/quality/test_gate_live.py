@@ -11,6 +11,7 @@ message when nothing is queued.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,6 +60,7 @@ RUBRIC = {
     "message": "the judge's rubric",
 }
 
+RUBRIC_REF = "rubric@production"
 SCORERS = [
     {"type": "contains", "values": ["refund"], "weight": 3},
     {"type": "forbidden", "phrases": ["sorry"], "weight": 1},
@@ -282,10 +284,10 @@ def test_seed_environment_names_set_the_thresholds(monkeypatch: pytest.MonkeyPat
     assert q is not None
     assert (q.accept, q.retry, q.fallback, q.max_retries) == (0.9, 0.5, 0.3, 3)
     monkeypatch.setenv("ANTHROPIC_RETRY_THRESHOLD", "0.95")
-    with pytest.raises(ConfigError, match="retry=0.95, accept=0.9"):
+    with pytest.raises(ConfigError, match=re.escape("retry=0.95, accept=0.9")):
         load_settings(None, policies={"quality": {"scorers": SCORERS}})
     monkeypatch.setenv("ANTHROPIC_MAX_RETRIES", "many")
-    with pytest.raises(ConfigError, match="ANTHROPIC_MAX_RETRIES = 'many'"):
+    with pytest.raises(ConfigError, match=re.escape("ANTHROPIC_MAX_RETRIES = 'many'")):
         load_settings(None)
 
 
@@ -303,6 +305,6 @@ def test_seed_environment_names_set_the_thresholds(monkeypatch: pytest.MonkeyPat
     ],
 )
 def test_configuration_errors_say_what_to_fix(block: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         settings = load_settings(None, policies={"quality": block})
         quality.install(model_wrap(settings), settings)
