@@ -29,6 +29,8 @@ from dockyard.settings import load_settings
 from dockyard.storage.sql.alerts import SqlAlerts
 from dockyard.testing import MockAnthropicServer, MockOpenAIServer
 from tests.conftest import LiveServer, eventually
+from tests.pg import fresh_database_sync
+from tests.redis_server import REDIS_URL, fresh_prefix
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -308,3 +310,48 @@ def test_configuration_errors_say_what_to_fix(block: dict[str, Any], message: st
     with pytest.raises(ConfigError, match=re.escape(message)):
         settings = load_settings(None, policies={"quality": block})
         quality.install(model_wrap(settings), settings)
+
+
+# -- PostgreSQL and Redis -----------------------------------------------------------------
+
+
+async def test_over_postgresql_and_redis(tmp_path: Path) -> None:
+    """The verdict stored in PostgreSQL's run row, the accepted answer in Redis's cache.
+    (The worker layout runs the same attempt code; its start-up costs ~30 s here, so it is
+    not repeated with separate processes.) Mock servers of its own: the provider packages
+    cache their HTTP clients per URL, bound to the loop of the server that made them."""
+    with (
+        MockOpenAIServer() as primary,
+        MockAnthropicServer() as backup,
+        fresh_database_sync() as url,
+        fresh_prefix() as prefix,
+    ):
+        config = project(tmp_path, primary.base_url, backup.base_url)
+        server = LiveServer(
+            tmp_path / "data",
+            config=config,
+            database_url=url,
+            redis_url=REDIS_URL,
+            redis_prefix=prefix,
+        ).start()
+        client = get_client(url=server.url, timeout=30)
+        try:
+            primary.enqueue_text("sorry, no idea")
+            backup.enqueue_text("A refund is on its way.")
+            thread = await client.threads.create()
+            await client.runs.wait(thread["thread_id"], "answer", input=user("refund?"))
+            (run,) = await client.runs.list(thread["thread_id"])
+            q = (await client.runs.get(thread["thread_id"], run["run_id"]))["quality"]
+            assert (q["decision"], q["model"], q["score"]) == ("fallback", "backup", 1.0)
+            assert (posts(primary), posts(backup)) == (1, 1)
+            # Accepted, so stored (in Redis): asked again, neither model is.
+            out = await client.runs.wait(None, "answer", input=user("refund?"))
+            assert isinstance(out, dict)
+            assert out["messages"][-1]["content"] == "A refund is on its way."
+            assert (posts(primary), posts(backup)) == (1, 1)
+            store = SqlAlerts(server.app.state.runtime.storage.engine)
+            since = datetime.now(UTC) - timedelta(minutes=5)
+            assert await eventually(lambda: server.run(store.quality(since))[0] == 2)
+        finally:
+            await client.aclose()
+            server.stop()
