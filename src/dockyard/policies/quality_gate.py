@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, message_chunk_to_message
-from langchain_core.messages.ai import add_usage
+from langchain_core.messages.ai import UsageMetadata, add_ai_message_chunks, add_usage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from dockyard.providers.offline.base import to_chunks
@@ -125,25 +125,11 @@ class _Round:
 
     def finish(self) -> ChatResult:
         """The best attempt's result, marked, carrying every attempt's usage."""
-        best = max(range(len(self.results)), key=lambda i: self.results[i][2].value)
-        result, message, graded = self.results[best]
-        accepted = graded.value >= self.config.accept
-        decision: Decision = "reject"
-        if accepted:
-            model = self.attempts[best]["model"]
-            decision = "accept" if best == 0 else "fallback" if model != self.name else "retry"
+        best, mark, extra = self.verdict()
+        result, message, _ = self.results[best]
         usage = message.usage_metadata
-        for i, (_, other, _) in enumerate(self.results):
-            if i != best and other.usage_metadata:
-                usage = add_usage(usage, other.usage_metadata)
-        mark = {
-            "score": round(graded.value, 4),
-            "decision": decision,
-            "accepted": accepted,
-            "model": self.attempts[best]["model"],
-            "parts": _parts(graded),
-            "attempts": self.attempts,
-        }
+        if extra is not None:
+            usage = add_usage(usage, extra)
         update: dict[str, Any] = {
             "response_metadata": {**message.response_metadata, META_KEY: mark}
         }
@@ -154,6 +140,29 @@ class _Round:
             message=kept, generation_info=result.generations[0].generation_info
         )
         return ChatResult(generations=[generation], llm_output=result.llm_output)
+
+    def verdict(self) -> tuple[int, dict[str, Any], UsageMetadata | None]:
+        """The best attempt's index, its mark, and the usage of the attempts not kept."""
+        best = max(range(len(self.results)), key=lambda i: self.results[i][2].value)
+        graded = self.results[best][2]
+        accepted = graded.value >= self.config.accept
+        decision: Decision = "reject"
+        if accepted:
+            model = self.attempts[best]["model"]
+            decision = "accept" if best == 0 else "fallback" if model != self.name else "retry"
+        extra: UsageMetadata | None = None
+        for i, (_, other, _) in enumerate(self.results):
+            if i != best and other.usage_metadata:
+                extra = add_usage(extra, other.usage_metadata)
+        mark = {
+            "score": round(graded.value, 4),
+            "decision": decision,
+            "accepted": accepted,
+            "model": self.attempts[best]["model"],
+            "parts": _parts(graded),
+            "attempts": self.attempts,
+        }
+        return best, mark, extra
 
 
 def _parts(graded: Graded) -> dict[str, dict[str, Any]]:
@@ -177,12 +186,12 @@ def _single(result: ChatResult) -> AIMessage | None:
 
 
 def _collected(chunks: Sequence[ChatGenerationChunk]) -> ChatResult:
-    total: AIMessageChunk | None = None
-    for chunk in chunks:
-        if isinstance(chunk.message, AIMessageChunk):
-            total = chunk.message if total is None else total + chunk.message
-    message = message_chunk_to_message(total) if total is not None else AIMessage(content="")
-    return ChatResult(generations=[ChatGeneration(message=message)])
+    parts = [c.message for c in chunks if isinstance(c.message, AIMessageChunk)]
+    if not parts:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=""))])
+    # One merge over all the chunks: adding them pairwise copies the text each time.
+    total = add_ai_message_chunks(parts[0], *parts[1:]) if len(parts) > 1 else parts[0]
+    return ChatResult(generations=[ChatGeneration(message=message_chunk_to_message(total))])
 
 
 class QualityGate(ModelLayer):
@@ -224,6 +233,12 @@ class QualityGate(ModelLayer):
         return await self._gate(call, call_next)
 
     async def _gate(self, call: ModelCall, ask: AsyncNext) -> ChatResult:
+        round_, result = await self._gated(call, ask)
+        return result if round_ is None else round_.finish()
+
+    async def _gated(self, call: ModelCall, ask: AsyncNext) -> tuple[_Round | None, ChatResult]:
+        """The attempts of ``call`` (None: its first answer was no answer to score, e.g. a
+        tool call; returned as it came)."""
         # Attempts do not stream tokens to the run's callbacks: only the answer kept is
         # the call's.
         quiet = replace(call, run_manager=None)
@@ -233,10 +248,10 @@ class QualityGate(ModelLayer):
             message = _single(result)
             text = answer_text(call, message) if message is not None else None
             if message is None or text is None:
-                return result if not round_.results else round_.finish()
+                return (None, result) if not round_.results else (round_, result)
             step = round_.add(result, message, await self._graded(text, call))
             if step == "done":
-                return round_.finish()
+                return round_, result
             if round_.on_fallback:
                 assert self.fallback is not None
                 result = await self.fallback(quiet)
@@ -281,12 +296,33 @@ class QualityGate(ModelLayer):
                 yield mark
             return
 
-        async def buffered(c: ModelCall) -> ChatResult:
-            return _collected([chunk async for chunk in call_next(c)])
+        streamed: dict[int, list[ChatGenerationChunk]] = {}
 
-        result = await self._gate(call, buffered)
-        for chunk in _result_chunks(result):
+        async def buffered(c: ModelCall) -> ChatResult:
+            chunks = [chunk async for chunk in call_next(c)]
+            result = _collected(chunks)
+            streamed[id(result.generations[0].message)] = chunks
+            return result
+
+        round_, result = await self._gated(call, buffered)
+        if round_ is None:  # not an answer: as it came
+            for chunk in streamed.get(id(_single(result))) or _result_chunks(result):
+                yield chunk
+            return
+        best, verdict, extra = round_.verdict()
+        kept = streamed.get(id(round_.results[best][1]))
+        if kept is None:  # the fallback model's, asked without streaming
+            for chunk in _result_chunks(round_.finish()):
+                yield chunk
+            return
+        # The kept attempt's chunks as they came, then its mark (and the usage of the
+        # attempts thrown away) on an empty last chunk.
+        for chunk in kept:
             yield chunk
+        last = AIMessageChunk(
+            content="", response_metadata={META_KEY: verdict}, usage_metadata=extra
+        )
+        yield ChatGenerationChunk(message=last)
 
     def stream(self, call: ModelCall, call_next: SyncStreamNext) -> Iterator[ChatGenerationChunk]:
         if _GRADING.get() or self.check is None or self.config.streaming == "score":
