@@ -657,7 +657,7 @@ class QualityConfig(_Strict):
     fallback_model: str | None = None
     # A streamed call: "buffer" holds its chunks until the answer passed (the client sees
     # only the answer kept); "score" streams it as it comes and scores it at its end
-    # (recorded, never retried).
+    # (recorded, never retried; the same for sync calls).
     streaming: Literal["buffer", "score"] = "buffer"
 
     @model_validator(mode="after")

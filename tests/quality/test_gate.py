@@ -4,7 +4,7 @@ mock providers, the cache, the run) is tests/quality/test_gate_live.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -191,3 +191,23 @@ def test_the_cache_hook_reads_the_mark() -> None:
     marked = AIMessage("x", response_metadata={META_KEY: {"score": 0.85}})
     assert marked_score([], marked) == 0.85
     assert marked_score([], AIMessage("unscored")) == 0.0
+
+
+@pytest.mark.parametrize("streaming", ["buffer", "score"])
+def test_sync_streamed_calls_with_rules(streaming: str) -> None:
+    texts = ["two words", "one"]
+
+    def stream(c: ModelCall) -> Iterator[ChatGenerationChunk]:
+        yield from to_chunks(AIMessage(texts.pop(0)))
+
+    def check(text: str, messages: Sequence[BaseMessage]) -> Score:
+        return Score(1.0 if len(text.split()) == 1 else 0.7)
+
+    gate = QualityGate(config(streaming=streaming), by_text({}), name="default", check=check)
+    chunks = list(gate.stream(call(), stream))
+    total = chunks[0].message
+    for c in chunks[1:]:
+        total = total + c.message
+    out = total.response_metadata[META_KEY]
+    expected = ("one", "retry") if streaming == "buffer" else ("two words", "reject")
+    assert (total.text, out["decision"]) == expected

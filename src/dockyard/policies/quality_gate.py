@@ -291,9 +291,10 @@ class QualityGate(ModelLayer):
             async for chunk in call_next(call):
                 chunks.append(chunk)
                 yield chunk
-            mark = await self._score_only(call, _collected(chunks))
-            if mark is not None:
-                yield mark
+            result = _collected(chunks)
+            text = _text_of(call, result)
+            if text is not None:
+                yield self._mark_chunk(result, await self._graded(text, call))
             return
 
         streamed: dict[int, list[ChatGenerationChunk]] = {}
@@ -325,24 +326,37 @@ class QualityGate(ModelLayer):
         yield ChatGenerationChunk(message=last)
 
     def stream(self, call: ModelCall, call_next: SyncStreamNext) -> Iterator[ChatGenerationChunk]:
-        if _GRADING.get() or self.check is None or self.config.streaming == "score":
+        if _GRADING.get() or self.check is None:
             yield from call_next(call)
+            return
+        if self.config.streaming == "score":
+            chunks: list[ChatGenerationChunk] = []
+            for chunk in call_next(call):
+                chunks.append(chunk)
+                yield chunk
+            result = _collected(chunks)
+            text = _text_of(call, result)
+            if text is not None:
+                yield self._mark_chunk(result, self.check(text, call.messages))
             return
         result = self.generate(call, lambda c: _collected(list(call_next(c))))
         yield from _result_chunks(result)
 
-    async def _score_only(self, call: ModelCall, result: ChatResult) -> ChatGenerationChunk | None:
-        """A streamed answer's score, as an empty last chunk carrying the mark."""
+    def _mark_chunk(self, result: ChatResult, graded: Graded) -> ChatGenerationChunk:
+        """A streamed answer's verdict, as an empty last chunk (``streaming: score``)."""
         message = _single(result)
-        text = answer_text(call, message) if message is not None else None
-        if message is None or text is None:
-            return None
+        assert message is not None
         round_ = _Round(self.config, self.name, None, retries=self.config.max_retries)
-        round_.add(result, message, await self._graded(text, call))
-        mark = _single(round_.finish())
-        assert mark is not None
-        meta = {META_KEY: mark.response_metadata[META_KEY]}
-        return ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata=meta))
+        round_.add(result, message, graded)
+        _, verdict, _ = round_.verdict()
+        return ChatGenerationChunk(
+            message=AIMessageChunk(content="", response_metadata={META_KEY: verdict})
+        )
+
+
+def _text_of(call: ModelCall, result: ChatResult) -> str | None:
+    message = _single(result)
+    return answer_text(call, message) if message is not None else None
 
 
 def _result_chunks(result: ChatResult) -> list[ChatGenerationChunk]:
