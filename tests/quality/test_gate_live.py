@@ -219,10 +219,16 @@ async def test_only_high_scoring_answers_are_cached(
     try:
         # Echoed: "refund please" scores 1, is accepted and stored; asked again, the
         # cache answers.
-        for _ in range(2):
-            out = await client.runs.wait(None, "answer", input=user("refund please"))
+        hit = await client.threads.create()
+        for thread_id in (None, hit["thread_id"]):
+            out = await client.runs.wait(thread_id, "answer", input=user("refund please"))
             assert isinstance(out, dict) and out["messages"][-1]["content"] == "refund please"
         assert posts(primary) == 1
+        (run,) = await client.runs.list(hit["thread_id"])
+        got = await client.runs.get(hit["thread_id"], run["run_id"])
+        # The hit replays the verdict stored with the answer.
+        assert (got["quality"]["decision"], got["quality"]["cached"]) == ("accept", True)
+        assert got["usage"]["cache_hits"] == 1
         # "sorry, refund" scores 0.75 twice (asked again once): kept as the best, not
         # accepted, not stored; asked again, the model is asked again.
         thread = await client.threads.create()
