@@ -7,16 +7,24 @@ The answer: a 5-line summary of a support ticket (~400 characters, English and K
 cases), scored against the ticket (~600 characters) by each rule scorer alone, then by
 all of them combined (the quality gate's rule set). The JSON Schema case scores a JSON
 answer. The LLM judge is a model call and is not measured here.
+
+Then the quality gate's own cost per answer (policies/quality_gate.py): one model call
+through the gate, its answer accepted at once, against the same call without the gate, the
+model being a function returning a finished answer (so only the gate's work is left):
+with a grader that does nothing (the gate alone: scoring dispatch, the mark, the copy of
+the answer), with the eight rules (what an answer costs in all), and a streamed call
+buffered by the gate against the same stream passed through.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from dockyard.quality import (
     CombinedScorer,
@@ -32,6 +40,7 @@ from dockyard.quality import (
     RequiredScorer,
     RuleScorer,
     Sample,
+    Score,
 )
 
 TICKET_EN = (
@@ -115,6 +124,72 @@ def measure(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))]
 
 
+async def ameasure(fn: Callable[[], Awaitable[object]], repeat: int) -> tuple[float, float]:
+    for _ in range(min(200, repeat)):
+        await fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        await fn()
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    samples.sort()
+    return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+async def gate_cases(repeat: int) -> list[tuple[str, float, float]]:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+    from dockyard.policies.quality_gate import QualityGate
+    from dockyard.providers.offline.base import to_chunks
+    from dockyard.providers.wrapper import ModelCall
+    from dockyard.settings import QualityConfig
+
+    usage = {"input_tokens": 150, "output_tokens": 90, "total_tokens": 240}
+    call = ModelCall(
+        "default", GenericFakeChatModel(messages=iter([])), [HumanMessage(TICKET_EN)], None, {}
+    )
+
+    async def model(c: ModelCall) -> ChatResult:
+        message = AIMessage(ANSWER_EN, usage_metadata=dict(usage))  # type: ignore[arg-type]
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def stream(c: ModelCall) -> AsyncIterator[ChatGenerationChunk]:
+        for chunk in to_chunks(AIMessage(ANSWER_EN, usage_metadata=dict(usage))):  # type: ignore[arg-type]
+            yield chunk
+
+    async def nothing(text: str, messages: Sequence[BaseMessage]) -> Score:
+        return Score(1.0)
+
+    combined = CombinedScorer([(s, 1.0) for n, s in rules("en") if n != "exact"])
+
+    async def eight(text: str, messages: Sequence[BaseMessage]) -> Score:
+        return combined.check(Sample(answer=text, source=TICKET_EN, messages=messages))
+
+    config = QualityConfig(
+        scorers=[{"type": "length", "max_words": 500}], accept=0, retry=0, fallback=0
+    )
+    bare = QualityGate(config, nothing, name="default")
+    ruled = QualityGate(config, eight, name="default")
+
+    async def drain(it: AsyncIterator[ChatGenerationChunk]) -> None:
+        async for _ in it:
+            pass
+
+    out = []
+    for name, fn in (
+        ("model call, no gate", lambda: model(call)),
+        ("through the gate, grader does nothing", lambda: bare.agenerate(call, model)),
+        ("through the gate, eight rules", lambda: ruled.agenerate(call, model)),
+        ("streamed, no gate", lambda: drain(stream(call))),
+        ("streamed, buffered by the gate", lambda: drain(bare.astream(call, stream))),
+    ):
+        p50, p99 = await ameasure(fn, repeat)
+        out.append((name, p50, p99))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5000)
@@ -134,6 +209,8 @@ def main() -> None:
     json_sample = Sample(answer=JSON_ANSWER)
     p50, p99 = measure(functools.partial(schema.check, json_sample), args.repeat)
     print(f"{'json schema (3 fields)':<34}{p50:>10.1f}{p99:>10.1f}")
+    for name, p50, p99 in asyncio.run(gate_cases(args.repeat)):
+        print(f"gate: {name:<40}{p50:>10.1f}{p99:>10.1f}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -628,6 +629,47 @@ class CacheConfig(_Strict):
     min_quality: float | None = None
 
 
+# -- policies.quality (the quality gate: policies/quality_gate.py, docs/quality.md) ---------
+
+# The thresholds' names in the seed guide's environment (ANTHROPIC_QUALITY_THRESHOLD=0.8):
+# Settings reads them as defaults for every quality block's thresholds not set in the file.
+SEED_QUALITY_ENV = {
+    "accept": "ANTHROPIC_QUALITY_THRESHOLD",
+    "retry": "ANTHROPIC_RETRY_THRESHOLD",
+    "fallback": "ANTHROPIC_FALLBACK_THRESHOLD",
+    "max_retries": "ANTHROPIC_MAX_RETRIES",
+}
+
+
+class QualityConfig(_Strict):
+    """``policies.quality``: score each final answer of a model call, and retry it or send
+    it to ``fallback_model`` when it scores low (docs/quality.md)."""
+
+    # Scorer specs as ``dockyard eval --scorers`` takes them (quality/specs.py): checked
+    # when the process starts, where the scorers are built.
+    scorers: list[dict[str, Any]] = Field(min_length=1)
+    accept: float = Field(default=0.8, ge=0, le=1)
+    # Below accept and at least this: the same model is asked again (up to max_retries).
+    retry: float = Field(default=0.6, ge=0, le=1)
+    # Below this: the call goes to fallback_model (once); without one it is retried.
+    fallback: float = Field(default=0.4, ge=0, le=1)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    fallback_model: str | None = None
+    # A streamed call: "buffer" holds its chunks until the answer passed (the client sees
+    # only the answer kept); "score" streams it as it comes and scores it at its end
+    # (recorded, never retried; the same for sync calls).
+    streaming: Literal["buffer", "score"] = "buffer"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QualityConfig:
+        if not self.fallback <= self.retry <= self.accept:
+            raise ValueError(
+                f"thresholds must hold fallback <= retry <= accept (got fallback="
+                f"{self.fallback:g}, retry={self.retry:g}, accept={self.accept:g})"
+            )
+        return self
+
+
 # -- policies.budget (policies/budget.py) -----------------------------------------------------
 
 
@@ -767,6 +809,7 @@ class PoliciesConfig(_Strict):
     cache: CacheConfig | None = None
     budget: BudgetConfig | None = None
     routing: RoutingConfig | None = None
+    quality: QualityConfig | None = None
     # Model name (as the provider reports it, or "provider:name") → its price, over the
     # shipped table.
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
@@ -794,6 +837,7 @@ class AssistantPolicies(_Strict):
     approval: ApprovalConfig | None = None
     summarization: SummarizationConfig | None = None
     limits: CallLimitsConfig | None = None
+    quality: QualityConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -927,6 +971,19 @@ class TracesConfig(_Strict):
     def exporting(self) -> bool:
         """Spans are made and exported: enabled, with an endpoint."""
         return self.enabled and bool(self.endpoint)
+
+
+def _seed_quality(quality: QualityConfig, seeded: dict[str, Any], where: str) -> QualityConfig:
+    """``quality`` with the seed environment's thresholds where the file set none."""
+    given = {k: v for k, v in seeded.items() if k not in quality.model_fields_set}
+    if not given:
+        return quality
+    try:
+        return QualityConfig.model_validate({**quality.model_dump(exclude_unset=True), **given})
+    except ValidationError as e:
+        names = ", ".join(SEED_QUALITY_ENV[k] for k in given)
+        why = "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())
+        raise ValueError(f"{where}.quality with {names} from the environment: {why}") from None
 
 
 def _read_secret(where: str, path: Path) -> SecretStr:
@@ -1216,6 +1273,20 @@ class Settings(BaseSettings):
     prompts: PromptsConfig = Field(default_factory=PromptsConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     env: dict[str, str] | str | None = None
+    # The seed guide's environment names for the quality thresholds (SEED_QUALITY_ENV):
+    # read from the environment only; they fill the thresholds no quality block sets.
+    seed_quality_accept: float | None = Field(
+        default=None, ge=0, le=1, validation_alias=AliasChoices("ANTHROPIC_QUALITY_THRESHOLD")
+    )
+    seed_quality_retry: float | None = Field(
+        default=None, ge=0, le=1, validation_alias=AliasChoices("ANTHROPIC_RETRY_THRESHOLD")
+    )
+    seed_quality_fallback: float | None = Field(
+        default=None, ge=0, le=1, validation_alias=AliasChoices("ANTHROPIC_FALLBACK_THRESHOLD")
+    )
+    seed_quality_max_retries: int | None = Field(
+        default=None, ge=0, le=10, validation_alias=AliasChoices("ANTHROPIC_MAX_RETRIES")
+    )
 
     @field_validator("graphs")
     @classmethod
@@ -1276,6 +1347,35 @@ class Settings(BaseSettings):
                         f"{where}.{key}: no model named {model!r} under `models:` "
                         f"(models: {', '.join(sorted(models))})"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _seed_quality_env(self) -> Settings:
+        seeded = {
+            key: value
+            for key in SEED_QUALITY_ENV
+            if (value := getattr(self, f"seed_quality_{key}")) is not None
+        }
+        if seeded:
+            # Assigned only where a block is (assigning marks the key as set, and an
+            # assistant's unset quality means the default's).
+            if self.policies.quality is not None:
+                self.policies.quality = _seed_quality(self.policies.quality, seeded, "policies")
+            for name, a in self.assistants.items():
+                if a.policies.quality is not None:
+                    where = f"assistants.{name}.policies"
+                    a.policies.quality = _seed_quality(a.policies.quality, seeded, where)
+        models = {*self.models, "default"}
+        blocks = [("policies", self.policies.quality)]
+        blocks += [
+            (f"assistants.{n}.policies", a.policies.quality) for n, a in self.assistants.items()
+        ]
+        for where, quality in blocks:
+            if quality is not None and quality.fallback_model not in (None, *models):
+                raise ValueError(
+                    f"{where}.quality.fallback_model: no model named {quality.fallback_model!r} "
+                    f"under `models:` (models: {', '.join(sorted(models))})"
+                )
         return self
 
     def assistant_policies(self, name: str) -> PoliciesConfig:
@@ -1403,6 +1503,8 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
             continue
         key = ".".join(str(p) for p in e["loc"])
         env_name = "DOCKYARD_" + "__".join(str(p) for p in e["loc"]).upper()
+        if key in SEED_QUALITY_ENV.values():
+            env_name = key
         value = e.get("input")
         shown = repr(value) if not isinstance(value, dict) else "{...}"
         msg = e["msg"]

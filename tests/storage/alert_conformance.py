@@ -208,3 +208,17 @@ class AlertConformance:
         assert await s.quality(T0 + timedelta(hours=1)) == (0, None)
         assert await s.prune(T0) == 1  # the score from before T0
         assert (await s.quality(T0 - timedelta(days=1)))[0] == 2
+
+    async def test_quality_scores_by_rollout_variant(self, b: Any) -> None:
+        s = alerts_of(b)
+        for variant, score in (("stable", 0.9), ("candidate", 0.3), ("candidate", 0.5), (None, 1)):
+            await s.record_quality(str(uuid.uuid4()), "a1", score, T0, variant=variant)
+        assert await s.quality(T0, ["a1"], variant="stable") == (1, 0.9)
+        n, mean = await s.quality(T0, ["a1"], variant="candidate")
+        assert n == 2 and mean is not None and abs(mean - 0.4) < 1e-9
+        assert (await s.quality(T0, ["a1"]))[0] == 4
+        run = str(uuid.uuid4())  # a second score of a run replaces its variant too
+        await s.record_quality(run, "a2", 0.2, T0, variant="candidate")
+        await s.record_quality(run, "a2", 0.7, T0, variant="stable")
+        assert await s.quality(T0, ["a2"], variant="candidate") == (0, None)
+        assert await s.quality(T0, ["a2"], variant="stable") == (1, 0.7)

@@ -29,6 +29,7 @@ from dockyard.policies.chain import model_wrap
 from dockyard.policies.pii import PiiMessageGuard, PiiPolicy
 from dockyard.policies.routing import Router
 from dockyard.providers.registry import ModelRegistry
+from dockyard.runtime import quality
 from dockyard.runtime.assistants import configured_assistant_id
 from dockyard.settings import PoliciesConfig, Settings
 
@@ -189,6 +190,7 @@ def load_registry(settings: Settings) -> GraphRegistry:
             "tell the assistant from the model; rename one (the model `default` always exists)"
         )
     chain = model_wrap(settings)
+    quality.install(chain, settings)  # before any model is wrapped: each gets its gate
     models = ModelRegistry.from_settings(settings, wrap=chain)
     _attach(models, settings.policies)
     # Each configured assistant's runs get the same models under its own policies.

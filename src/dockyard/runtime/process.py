@@ -30,6 +30,7 @@ from dockyard.prompt_source import use_source
 from dockyard.prompts.cache import PromptCache
 from dockyard.prompts.files import push_path
 from dockyard.prompts.registry import PromptRegistry
+from dockyard.runtime import quality
 from dockyard.runtime.admission import Admission
 from dockyard.runtime.assistants import configured_ids
 from dockyard.runtime.attempt import RunContext
@@ -49,6 +50,7 @@ from dockyard.runtime.webhook_urls import loopback_base
 from dockyard.runtime.webhooks import RunView, WebhookDispatcher
 from dockyard.settings import Settings
 from dockyard.storage.database import Storage, open_storage
+from dockyard.storage.sql.alerts import SqlAlerts
 
 log = logging.getLogger("dockyard.runtime")
 
@@ -245,9 +247,13 @@ async def open_runtime(
             alerts = await start_on(stack, AlertTask(settings, storage.engine, registry))
             observers.append(alerts.recorder)
         metrics = process_metrics.install(settings)
+        names = {default_assistant_id(g): g for g in registry.names}
+        names.update({i: name for name, i in configured_ids(settings).items()})
+        if quality.recorder_needed(settings):
+            # Stopped after the executor drained: its last runs' scores are written.
+            store = SqlAlerts(storage.engine)
+            observers.append(await start_on(stack, quality.QualityRecorder(store, metrics, names)))
         if metrics is not None:
-            names = {default_assistant_id(g): g for g in registry.names}
-            names.update({i: name for name, i in configured_ids(settings).items()})
             metrics.windows.update(context_windows(registry.models))
             observers.append(RunMetrics(metrics, names))
             port = settings.observability.metrics.port

@@ -98,6 +98,12 @@ def thread_out(t: Thread) -> dict[str, Any]:
 
 
 def run_out(r: Run) -> dict[str, Any]:
+    # The quality gate's verdict is stored with the usage (one write as the run settles)
+    # and shown beside it.
+    usage = r.get("usage")
+    quality = usage.get("quality") if usage else None
+    if quality is not None:
+        usage = {k: v for k, v in usage.items() if k != "quality"}  # type: ignore[union-attr]
     return {
         "run_id": r["run_id"],
         "thread_id": r["thread_id"],
@@ -118,5 +124,8 @@ def run_out(r: Run) -> dict[str, Any]:
         "cancel_reason": r["cancel_reason"],
         "webhook": public_webhook(r.get("webhook")),
         # What its model calls used and cost (runtime/usage.py); None: no model call.
-        "usage": r.get("usage"),
+        "usage": usage,
+        # The quality gate's score, parts, decision and attempts (docs/quality.md); None:
+        # no answer of the run was scored.
+        "quality": quality,
     }

@@ -23,6 +23,7 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 
 from dockyard.policies.cache import META_KEY as CACHE_META
 from dockyard.policies.prices import DEFAULT_PRICES, PriceTable
+from dockyard.policies.quality_gate import META_KEY as QUALITY_META
 from dockyard.providers.registry import MODEL_NAME_KEY, TIER_KEY
 from dockyard.storage.base import UsageRecord
 
@@ -98,11 +99,18 @@ class Usage:
     # The registry prompts the run's graph used (runtime/prompt_uses.py), each
     # (name, version, label) once.
     prompts: dict[tuple[str, int, str | None], None] = field(default_factory=dict)
+    # The quality gate's verdict on the last answer it scored (policies/quality_gate.py),
+    # with ``answers``: how many of the run's answers it scored.
+    quality: dict[str, Any] | None = None
 
     @property
     def used(self) -> bool:
         """Whether there is anything to store with the run."""
-        return bool(self.model_calls or self.prompts)
+        return bool(self.model_calls or self.prompts or self.quality)
+
+    def scored(self, mark: Mapping[str, Any], *, cached: bool) -> None:
+        answers = (self.quality or {}).get("answers", 0) + 1
+        self.quality = {**mark, "cached": cached, "answers": answers}
 
     def prompt_list(self) -> list[dict[str, Any]]:
         return [{"name": n, "version": v, "label": lb} for n, v, lb in self.prompts]
@@ -159,6 +167,7 @@ class Usage:
             "models": models,
             "calls": [c.as_dict() for c in self.calls[:MAX_STORED_CALLS]],
             "prompts": self.prompt_list(),
+            **({"quality": self.quality} if self.quality is not None else {}),
         }
 
     def ledger(
@@ -226,6 +235,12 @@ def add_usage(prior: Mapping[str, Any] | None, usage: Usage) -> dict[str, Any] |
     out["calls"] = [*prior["calls"], *now["calls"]][:MAX_STORED_CALLS]
     prompts = [*prior.get("prompts", []), *now["prompts"]]
     out["prompts"] = list({(p["name"], p["version"], p["label"]): p for p in prompts}.values())
+    quality = now.get("quality") or prior.get("quality")
+    if quality is not None:
+        if now.get("quality") and prior.get("quality"):
+            answers = prior["quality"].get("answers", 0) + now["quality"].get("answers", 0)
+            quality = {**quality, "answers": answers}
+        out["quality"] = quality
     return out
 
 
@@ -341,6 +356,9 @@ class UsageTally(BaseCallbackHandler):
                     or message.response_metadata.get("model")
                 )
                 hit = hit or message.response_metadata.get(CACHE_META) == "hit"
+                mark = message.response_metadata.get(QUALITY_META)
+                if isinstance(mark, dict):
+                    self.usage.scored(mark, cached=hit)
                 meta = message.usage_metadata
                 if meta:
                     inputs += meta.get("input_tokens", 0)

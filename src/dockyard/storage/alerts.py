@@ -171,15 +171,27 @@ class AlertStore(Protocol):
         ...
 
     async def record_quality(
-        self, run_id: str, assistant_id: str, score: float, now: datetime
+        self,
+        run_id: str,
+        assistant_id: str,
+        score: float,
+        now: datetime,
+        *,
+        variant: str | None = None,
     ) -> None:
-        """A run's quality score (0..1); a second score of the same run replaces the first."""
+        """A run's quality score (0..1); a second score of the same run replaces the first.
+        ``variant``: the rollout variant the run was assigned (``stable``, ``candidate``)."""
         ...
 
     async def quality(
-        self, since: datetime, assistants: Sequence[str] | None = None
+        self,
+        since: datetime,
+        assistants: Sequence[str] | None = None,
+        *,
+        variant: str | None = None,
     ) -> tuple[int, float | None]:
-        """How many runs were scored since ``since``, and their mean score."""
+        """How many runs were scored since ``since``, and their mean score; ``variant``:
+        only the runs a rollout assigned that variant."""
         ...
 
 

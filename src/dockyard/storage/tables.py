@@ -305,6 +305,8 @@ quality_scores = sa.Table(
     sa.Column("assistant_id", sa.String(64), nullable=False),
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    # 0010: the rollout variant the run was assigned (variants.ROLLOUT_KEY); null: none.
+    sa.Column("variant", sa.String(32), nullable=True),
 )
 # 0008: the prompt registry (storage/prompts.py). Versions are immutable rows; a label is
 # a pointer with its moves kept in prompt_label_moves (rollback reads them back).

@@ -264,26 +264,42 @@ class SqlAlerts(SqlStore):
             return [r[0] for r in (await conn.execute(q)).all()]
 
     async def record_quality(
-        self, run_id: str, assistant_id: str, score: float, now: datetime
+        self,
+        run_id: str,
+        assistant_id: str,
+        score: float,
+        now: datetime,
+        *,
+        variant: str | None = None,
     ) -> None:
         stmt = self._insert(quality_scores).values(
-            run_id=run_id, assistant_id=assistant_id, score=score, created_at=now
+            run_id=run_id, assistant_id=assistant_id, score=score, created_at=now, variant=variant
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["run_id"],
-            set_={"score": stmt.excluded.score, "created_at": stmt.excluded.created_at},
+            set_={
+                "score": stmt.excluded.score,
+                "created_at": stmt.excluded.created_at,
+                "variant": stmt.excluded.variant,
+            },
         )
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
     async def quality(
-        self, since: datetime, assistants: Sequence[str] | None = None
+        self,
+        since: datetime,
+        assistants: Sequence[str] | None = None,
+        *,
+        variant: str | None = None,
     ) -> tuple[int, float | None]:
         q = sa.select(sa.func.count(), sa.func.avg(quality_scores.c.score)).where(
             quality_scores.c.created_at >= since
         )
         if assistants is not None:
             q = q.where(quality_scores.c.assistant_id.in_(list(assistants)))
+        if variant is not None:
+            q = q.where(quality_scores.c.variant == variant)
         async with self.engine.connect() as conn:
             n, mean = (await conn.execute(q)).one()
         return int(n), None if mean is None else float(mean)
