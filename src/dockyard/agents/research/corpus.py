@@ -4,8 +4,9 @@ BM25 (Okapi, k1 = 1.5, b = 0.75) in a few lines of pure Python: a corpus of a fe
 hundred paragraphs is indexed in milliseconds when the graph is built and searched in
 well under one, and it needs no model, no network and no dependency (``rank-bm25``
 would add numpy and an unmaintained package for the same forty lines). Tokens are
-lower-cased words; Hangul words also give their character bigrams, so a Korean query
-matches a word with a different particle attached ("예산은" / "예산을").
+lower-cased words, plurals made singular; Hangul words also give their character
+bigrams, so a Korean query matches a word with a different particle attached ("예산은" /
+"예산을").
 """
 
 from __future__ import annotations
@@ -87,12 +88,22 @@ _STOP = frozenset(
 )
 
 
+def _stem(word: str) -> str:
+    # Plurals only ("costs" finds "cost", "policies" "policy"): enough for a small corpus,
+    # where a full stemmer's mistakes ("news" -> "new") would show.
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
 def tokens(text: str) -> list[str]:
     out: list[str] = []
     for word in _WORD.findall(text.lower()):
         if word in _STOP or (len(word) == 1 and not _HANGUL.match(word)):
             continue
-        out.append(word)
+        out.append(word if _HANGUL.match(word) else _stem(word))
         if _HANGUL.match(word) and len(word) > 2:
             out.extend(word[i : i + 2] for i in range(len(word) - 1))
     return out

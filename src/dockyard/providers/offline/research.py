@@ -52,6 +52,14 @@ def question_of(messages: list[BaseMessage]) -> str:
     return ""
 
 
+def _since_question(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """The messages after the latest human message: this question's work so far."""
+    for i in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[i], HumanMessage):
+            return messages[i + 1 :]
+    return messages
+
+
 def first_sentence(text: str) -> str:
     body = " ".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     body = " ".join(body.split())
@@ -84,7 +92,7 @@ class ResearchOfflineModel(FakeChatModelBase):
 
     def _supervisor(self, messages: list[BaseMessage], names: set[str]) -> AIMessage:
         question = question_of(messages)
-        done = {m.name for m in messages if isinstance(m, ToolMessage)}
+        done = {m.name for m in _since_question(messages) if isinstance(m, ToolMessage)}
         if TO_RESEARCHER not in done:
             plan = (
                 f"Plan: (1) the researcher gathers evidence on {question!r} from the "
