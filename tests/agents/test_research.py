@@ -4,6 +4,7 @@ subgraph events; the step and call limits that stop a run."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -170,3 +171,18 @@ async def test_the_call_limit_policy_fails_a_run_that_needs_more_calls(
         await sdk.runs.wait(thread_id, "research-strict", input=ask(QUESTION))
     (run,) = await sdk.runs.list(thread_id)
     assert run["status"] == "error" and run["usage"]["model_calls"] == 2
+
+
+async def test_example_client_script(
+    research_server: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("research_client", EXAMPLE / "client.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert await module.main(research_server.url) == 0
+    out = capsys.readouterr().out
+    assert "  [supervisor] calls transfer_to_researcher(" in out
+    assert "  [researcher] web_search -> web search unavailable: no TAVILY_API_KEY" in out
+    assert "[team] writer done" in out
+    assert "## Sources" in out and "cited: ['token-budgets.md'" in out

@@ -1,4 +1,4 @@
-"""The research team on a real provider SDK (Anthropic, against dockyard's mock server),
+"""The research team on real provider SDKs (Anthropic, OpenAI, against dockyard's mock servers),
 with web and arXiv search switched on (a Tavily key, a reachable stand-in): the same
 graph as offline, every role on chat_model("default")."""
 
@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langgraph_sdk import get_client
 
-from dockyard.testing import MockAnthropicServer
+from dockyard.testing import MockAnthropicServer, MockOpenAIServer
 from dockyard.testing.mock_providers import MockReply, MockToolCall
 from tests.agents.search_mock import SearchMock
 from tests.conftest import LiveServer
@@ -34,14 +35,14 @@ graphs:
   research: ./research_agent.py:graph
 models:
   default:
-    model: anthropic:claude-sonnet-4-6
+    model: {spec}
     base_url: {base_url}
-    api_key_file: anthropic.key
+    api_key_file: provider.key
     max_retries: 0
 """
 
 
-def _script(mock: MockAnthropicServer) -> None:
+def _script(mock: MockAnthropicServer | MockOpenAIServer) -> None:
     mock.enqueue(
         MockReply(
             "Plan: research step limits, then write.",
@@ -60,17 +61,29 @@ def _script(mock: MockAnthropicServer) -> None:
     )
 
 
-async def test_the_team_on_anthropic_with_web_and_arxiv(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _tools(body: dict[str, Any]) -> list[str]:
+    # Anthropic: {"name": ...}; OpenAI: {"type": "function", "function": {"name": ...}}
+    return sorted(t.get("name") or t["function"]["name"] for t in body.get("tools") or [])
+
+
+@pytest.mark.parametrize(
+    ("server_cls", "spec"),
+    [
+        (MockAnthropicServer, "anthropic:claude-sonnet-4-6"),
+        (MockOpenAIServer, "openai:gpt-4o-mini"),
+    ],
+)
+async def test_the_team_on_a_provider_with_web_and_arxiv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server_cls: Any, spec: str
 ) -> None:
     monkeypatch.setenv("TAVILY_API_KEY", "tvly-test")
-    with MockAnthropicServer() as mock, SearchMock() as search:
+    with server_cls() as mock, SearchMock() as search:
         _script(mock)
         (tmp_path / "research_agent.py").write_text(
             AGENT.format(docs=str(DOCS), tavily=search.tavily_url, arxiv=search.arxiv_url)
         )
-        (tmp_path / "anthropic.key").write_text("sk-ant-test\n")
-        (tmp_path / "dockyard.yaml").write_text(CONFIG.format(base_url=mock.base_url))
+        (tmp_path / "provider.key").write_text("sk-test\n")
+        (tmp_path / "dockyard.yaml").write_text(CONFIG.format(spec=spec, base_url=mock.base_url))
         server = LiveServer(tmp_path / "data", config=tmp_path / "dockyard.yaml").start()
         try:
             client = get_client(url=server.url, timeout=30)
@@ -103,14 +116,15 @@ async def test_the_team_on_anthropic_with_web_and_arxiv(
     assert report["unknown_citations"] == [9]
     assert report["uncited"] == [sources[1]["ref"], "http://arxiv.org/abs/2401.00002v2"]
 
-    calls = [r for r in mock.requests if r.path.endswith("/messages")]
+    calls = [r for r in mock.requests if r.path.endswith(("/messages", "/chat/completions"))]
     assert len(calls) == 5 and mock.pending_replies == 0
-    assert [r.api_key for r in calls] == ["sk-ant-test"] * 5
-    tools = [sorted(t["name"] for t in r.body.get("tools") or []) for r in calls]
+    assert [r.model for r in calls] == [spec.split(":", 1)[1]] * 5
+    assert [r.api_key for r in calls] == ["sk-test"] * 5
+    tools = [_tools(r.body) for r in calls]
     assert tools[0] == tools[3] == ["transfer_to_researcher", "transfer_to_writer"]
     assert tools[1] == ["arxiv_search", "read_document", "search_documents", "web_search"]
     assert tools[4] == []
-    assert "supervisor of a research team" in str(calls[0].body["system"])
+    assert "supervisor of a research team" in str(calls[0].body)
     # The writer got the numbered sources, web and arXiv among them.
     brief = str(calls[4].body["messages"])
     assert "[3] Runaway agents and how to stop them (https://example.com/runaway-agents)" in brief
