@@ -129,6 +129,12 @@ async def test_the_team_plans_delegates_and_cites_streamed_by_subgraph(
         assert f"[{n}] " in sources and ref in sources
     # What the documents say made it into the report: the cited passage's first sentence.
     assert "A per-run limit stops a single request from running away. [1]" in report["text"]
+    # Each agent's system prompt came from the registry (the example's prompts/ files).
+    (run,) = await sdk.runs.list(thread_id)
+    used = {(p["name"], p["version"], p["label"]) for p in run["usage"]["prompts"]}
+    assert used == {
+        (f"research-{role}", 1, "production") for role in ("supervisor", "researcher", "writer")
+    }
 
 
 async def test_a_follow_up_question_starts_its_own_research(sdk: LangGraphClient) -> None:

@@ -42,6 +42,14 @@ models:
 """
 
 
+WRITER_PROMPT = """
+name: research-writer
+type: text
+template: You write research reports for the QA team. Cite sources as [n].
+labels: [production]
+"""
+
+
 def _script(mock: MockAnthropicServer | MockOpenAIServer) -> None:
     mock.enqueue(
         MockReply(
@@ -83,6 +91,9 @@ async def test_the_team_on_a_provider_with_web_and_arxiv(
             AGENT.format(docs=str(DOCS), tavily=search.tavily_url, arxiv=search.arxiv_url)
         )
         (tmp_path / "provider.key").write_text("sk-test\n")
+        # The project's own writer prompt; the other two roles keep the built-in texts.
+        (tmp_path / "prompts").mkdir()
+        (tmp_path / "prompts" / "research-writer.yaml").write_text(WRITER_PROMPT)
         (tmp_path / "dockyard.yaml").write_text(CONFIG.format(spec=spec, base_url=mock.base_url))
         server = LiveServer(tmp_path / "data", config=tmp_path / "dockyard.yaml").start()
         try:
@@ -125,6 +136,8 @@ async def test_the_team_on_a_provider_with_web_and_arxiv(
     assert tools[1] == ["arxiv_search", "read_document", "search_documents", "web_search"]
     assert tools[4] == []
     assert "supervisor of a research team" in str(calls[0].body)
+    assert "You write research reports for the QA team." in str(calls[4].body)
+    assert "You are the writer of a research team" not in str(calls[4].body)
     # The writer got the numbered sources, web and arXiv among them.
     brief = str(calls[4].body["messages"])
     assert "[3] Runaway agents and how to stop them (https://example.com/runaway-agents)" in brief

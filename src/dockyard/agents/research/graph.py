@@ -16,28 +16,24 @@ notes and the sources its tools found. The writer gets the notes and the numbere
 sources; its node appends the list of the sources the text cites, built from the
 records the tools returned, so the report can only cite what was retrieved.
 
-Policies are dockyard's: every agent has ``dockyard.middleware()`` (``policies.limits``:
-model and tool calls per agent, ``exit: end`` or ``error``; ``policies.approval``,
-``policies.pii``, ``policies.summarization``), every model is ``chat_model(...)`` (routing,
-cache, retries, usage and cost), the run's ``recursion_limit`` bounds the steps of the
-team and of each agent, and ``policies.budget`` holds each run's estimated cost at
-admission.
+Each agent's system prompt comes from the prompt registry when the project has it
+(``research-supervisor``, ``research-researcher``, ``research-writer`` at label
+``production``; ``prompts.py``). Policies are dockyard's: every agent has
+``dockyard.middleware()`` (``policies.limits``: model and tool calls per agent, ``exit:
+end`` or ``error``; ``policies.approval``, ``policies.pii``, ``policies.summarization``),
+every model is ``chat_model(...)`` (routing, cache, retries, usage and cost), the run's
+``recursion_limit`` bounds the steps of the team and of each agent, and
+``policies.budget`` holds each run's estimated cost at admission.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, NotRequired, TypedDict
 
 from langchain.agents import create_agent
-from langchain.agents.middleware.types import (
-    AgentMiddleware,
-    ModelCallResult,
-    ModelRequest,
-)
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
@@ -49,53 +45,16 @@ from langgraph.types import Command
 
 from dockyard import middleware
 from dockyard.agents.research.corpus import Corpus
+from dockyard.agents.research.offline import OfflineResearchModel
+from dockyard.agents.research.prompts import PROMPTS, RegistryPrompt
 from dockyard.agents.research.tools import Source, research_tools, sources_of
-from dockyard.providers.offline.research import (
-    TO_RESEARCHER,
-    TO_WRITER,
-    ResearchOfflineModel,
-)
-from dockyard.providers.registry import (
-    DEFAULT,
-    OFFLINE_DEFAULT,
-    ModelRegistry,
-    RegistryChatModel,
-    chat_model,
-    run_registry,
-)
+from dockyard.providers.offline.research import TO_RESEARCHER, TO_WRITER
+from dockyard.providers.registry import DEFAULT, chat_model
 from dockyard.providers.search import ArxivSearch, SearchAdapter, TavilySearch
 
 log = logging.getLogger("dockyard.agents.research")
 
 BACK_TO_SUPERVISOR = "transfer_back_to_supervisor"
-
-SUPERVISOR_PROMPT = """\
-You are the supervisor of a research team: a researcher, who searches the team's
-document folder (and the web and arXiv when available), and a writer, who writes the
-final report. You do not research or write yourself.
-- For a research question: state a short plan, then call transfer_to_researcher with
-  the specific task.
-- When the researcher has reported back, call transfer_to_writer with what the report
-  must cover.
-- Answer directly, without handing off, only for greetings or questions about the team."""
-
-RESEARCHER_PROMPT = """\
-You are the researcher of a research team. Find evidence for the task you are given.
-- Start with search_documents; try other wordings if the first finds little, and use
-  read_document to read a promising document in full.
-- Use web_search / arxiv_search when the documents do not cover the task. If a tool says
-  it is unavailable, note that and carry on with the documents.
-- Finish with concise notes: each finding with the document id ([doc:<id>]) or URL it
-  comes from. Never state anything the tools did not return."""
-
-WRITER_PROMPT = """\
-You are the writer of a research team. Write a short report (a title and one to three
-paragraphs) that answers the question from the research notes and the numbered
-sources you are given.
-- Cite each claim with the number of its source in square brackets, like [2]. Cite only
-  those numbers; never invent a source.
-- Say plainly what the sources do not answer.
-- Do not add a list of sources: it is appended for you."""
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 
@@ -114,47 +73,6 @@ class ResearchState(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
     sources: NotRequired[list[Source]]
     report: NotRequired[Report | None]
-
-
-# -- the offline model ---------------------------------------------------------------
-
-
-class OfflineResearchModel(AgentMiddleware[Any, Any]):
-    """With no model configured and no provider key the run's ``default`` is the offline
-    support model, which knows nothing of research: this swaps in ``offline:research``
-    (``ResearchOfflineModel``), wrapped in the run's policy chain like any model."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._made: dict[int, tuple[ModelRegistry, BaseChatModel]] = {}
-
-    def _swap(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
-        model = request.model
-        if not isinstance(model, RegistryChatModel):
-            return request
-        registry = run_registry()
-        spec = registry.spec(model.key)
-        if spec is None or spec.model != OFFLINE_DEFAULT:
-            return request
-        made = self._made.get(id(registry))
-        if made is None or made[0] is not registry:
-            offline: BaseChatModel = ResearchOfflineModel()
-            if registry.wrap is not None:
-                offline = registry.wrap(model.key, offline, registry)
-            made = self._made[id(registry)] = (registry, offline)
-        return request.override(model=made[1])
-
-    def wrap_model_call(
-        self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelCallResult]
-    ) -> ModelCallResult:
-        return handler(self._swap(request))
-
-    async def awrap_model_call(
-        self,
-        request: ModelRequest[Any],
-        handler: Callable[[ModelRequest[Any]], Awaitable[ModelCallResult]],
-    ) -> ModelCallResult:
-        return await handler(self._swap(request))
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -196,13 +114,16 @@ def _model(model: BaseChatModel | str | None) -> BaseChatModel:
 
 
 def _agent(
-    model: BaseChatModel | str | None, tools: list[BaseTool], prompt: str, name: str
+    model: BaseChatModel | str | None, tools: list[BaseTool], name: str
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
+    prompt_name = f"research-{name}"
     return create_agent(
         _model(model),
         tools=tools,
-        system_prompt=prompt,
-        middleware=[OfflineResearchModel(), *middleware()],
+        system_prompt=PROMPTS[prompt_name],
+        # The offline swap sits innermost: the policies' middleware sees chat_model(...)
+        # and leaves its guards to the model chain the swapped-in model is wrapped in.
+        middleware=[RegistryPrompt(prompt_name), *middleware(), OfflineResearchModel()],
         name=name,
     )
 
@@ -273,9 +194,9 @@ def make_graph(
         _handoff_tool(TO_RESEARCHER, "researcher"),
         _handoff_tool(TO_WRITER, "writer"),
     ]
-    supervisor_agent = _agent(supervisor_model, handoffs, SUPERVISOR_PROMPT, "supervisor")
-    researcher_agent = _agent(researcher_model, tools, RESEARCHER_PROMPT, "researcher")
-    writer_agent = _agent(writer_model, [], WRITER_PROMPT, "writer")
+    supervisor_agent = _agent(supervisor_model, handoffs, "supervisor")
+    researcher_agent = _agent(researcher_model, tools, "researcher")
+    writer_agent = _agent(writer_model, [], "writer")
     targets = {TO_RESEARCHER: "researcher", TO_WRITER: "writer"}
 
     async def supervisor(state: ResearchState, config: RunnableConfig) -> Command[str]:
