@@ -140,10 +140,14 @@ async def test_the_team_plans_delegates_and_cites_streamed_by_subgraph(
 async def test_a_follow_up_question_starts_its_own_research(sdk: LangGraphClient) -> None:
     thread_id = (await sdk.threads.create())["thread_id"]
     await sdk.runs.wait(thread_id, "research", input=ask(QUESTION))
-    await sdk.runs.wait(thread_id, "research", input=ask("When should I use a vector database?"))
+    # In Korean, like the guide: BM25 finds the Korean document by its word pieces.
+    follow_up = "API 비용 예산 알림은 어떻게 설정하나요?"
+    await sdk.runs.wait(thread_id, "research", input=ask(follow_up))
     report = (await sdk.threads.get_state(thread_id))["values"]["report"]
-    assert report["question"] == "When should I use a vector database?"
-    assert report["citations"][0]["ref"] == "vector-databases.md"
+    assert report["question"] == follow_up
+    assert report["citations"][0]["ref"] == "operations-cost-ko.md"
+    assert "token-budgets.md" not in report["text"]  # the first question's sources are gone
+    assert "일일 예산을 정해 두고" in report["text"]
 
 
 async def test_the_step_limit_stops_the_run_with_an_error(sdk: LangGraphClient) -> None:

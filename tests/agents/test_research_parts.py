@@ -40,6 +40,8 @@ def test_bm25_ranks_the_document_that_answers_first(corpus: Corpus) -> None:
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert corpus.search("pgvector sqlite-vec", 1)[0].passage.doc.doc_id == "vector-databases"
     assert corpus.search("zebra quantum", 3) == []
+    korean = corpus.search("검색 결과를 캐싱해야 하나요?", 3)
+    assert [h.passage.doc.doc_id for h in korean] == ["operations-cost-ko"]
 
 
 def test_hangul_words_match_with_another_particle() -> None:
