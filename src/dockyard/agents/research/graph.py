@@ -249,17 +249,13 @@ def make_graph(
     async def writer(state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
         question, turn = _turn(state["messages"])
         task = _task(turn, TO_WRITER) or f"Answer: {question}"
-        notes = next(
-            (
-                m.text
-                for m in reversed(turn)
-                if isinstance(m, AIMessage) and m.name == "researcher" and m.text
-            ),
-            "(no research notes)",
+        # Every report the researcher made on this question (it may have been sent twice).
+        notes = "\n\n".join(
+            m.text for m in turn if isinstance(m, AIMessage) and m.name == "researcher" and m.text
         )
         sources = list(state.get("sources") or [])
         brief = HumanMessage(
-            f"Question: {question}\nTask: {task}\n\nResearch notes:\n{notes}\n\n"
+            f"Question: {question}\nTask: {task}\n\nResearch notes:\n{notes or '(none)'}\n\n"
             f"Sources (cite as [n]):\n{_source_list(sources) or '(none)'}"
         )
         result = await writer_agent.ainvoke({"messages": [brief]}, config)
