@@ -3,9 +3,9 @@
 BM25 (Okapi, k1 = 1.5, b = 0.75) over an inverted index, in a few lines of pure Python:
 it needs no model, no network and no dependency (``rank-bm25`` would add numpy and a
 package without a release since 2022 for the same forty lines, and scans every passage
-per query). Measured on 2 cores under a load average of 6-8 (three runs): the example's
-23 passages are read and indexed in 20-37 ms and answer a query in 36-42 µs; 486
-synthetic passages in 70 files in 87-96 ms and 0.55-0.83 ms. Tokens are
+per query). ``bench/research_bm25_bench.py`` on 2 cores under a load average of 8 (three
+runs): the example's 23 passages are read and indexed in 2-12 ms and answer a query in
+18-29 µs on average; 486 synthetic passages in 70 files in 69-106 ms and 0.33-0.64 ms. Tokens are
 lower-cased words, plurals made singular; Hangul words also give their character
 bigrams, so a Korean query matches a word with a different particle attached ("예산은" /
 "예산을").
