@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from dockyard.agents.research import Corpus, Source, make_report, research_tools
+from dockyard.agents.research import Corpus, Source, make_graph, make_report, research_tools
 from dockyard.agents.research.corpus import tokens
 from dockyard.errors import ConfigError
+from dockyard.providers.registry import ModelRegistry
 from dockyard.providers.search import ArxivSearch, SearchUnavailable, TavilySearch
+from dockyard.testing import ScriptedChatModel
 from tests.agents.search_mock import SearchMock
 from tests.conftest import free_port
 
@@ -127,3 +129,39 @@ async def test_arxiv_search_reads_the_atom_feed(search_mock: SearchMock) -> None
     offline = ArxivSearch(base_url=f"http://127.0.0.1:{free_port()}/api/query")
     with pytest.raises(SearchUnavailable, match=r"^arxiv search unavailable: network unreachable"):
         await offline.search("x")
+
+
+# -- which model the agents run on (in process, no server) -------------------------------
+
+
+def _ask(text: str) -> dict[str, list[dict[str, str]]]:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+async def test_a_configured_model_is_used_as_is_and_may_answer_without_handing_off() -> None:
+    model = ScriptedChatModel(responses=["Hello! Ask me a research question."])
+    graph = make_graph(DOCS, web=TavilySearch(api_key=None, key_env_var="NO_SUCH_KEY"))
+    registry = ModelRegistry({"default": model})
+    state = await graph.ainvoke(_ask("hi"), registry.run_config())
+    assert state["messages"][-1].text == "Hello! Ask me a research question."
+    assert state["report"] is None and state["sources"] == []
+    (call,) = model.calls
+    # The supervisor's built-in prompt (no prompt registry outside a dockyard process).
+    assert call[0].text.startswith("You are the supervisor of a research team")
+
+
+async def test_with_no_model_and_no_key_the_roles_are_the_offline_script(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "TAVILY_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    graph = make_graph(DOCS, arxiv=ArxivSearch(base_url=f"http://127.0.0.1:{free_port()}/q"))
+    registry = ModelRegistry()  # default: offline:support, which the team swaps out
+    question = "Any papers on how an agent loop is stopped by a recursion limit?"
+    state = await graph.ainvoke(_ask(question), registry.run_config())
+    tools = [m.name for m in state["messages"] if m.type == "tool"]
+    assert tools == ["transfer_to_researcher", "transfer_back_to_supervisor", "transfer_to_writer"]
+    assert "token-budgets.md" in [c["ref"] for c in state["report"]["citations"]]
+    notes = next(m.text for m in state["messages"] if m.name == "researcher" and m.text)
+    # "papers": arXiv was tried too, and its answer made the notes.
+    assert "arxiv_search: arxiv search unavailable: network unreachable" in notes
