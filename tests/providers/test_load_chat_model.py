@@ -8,6 +8,7 @@ from langchain_openai import ChatOpenAI
 
 from dockyard.errors import ConfigError, ProviderSetupError
 from dockyard.providers import env_var_is_set, load_chat_model
+from dockyard.providers.offline.research import ResearchOfflineModel
 from dockyard.providers.offline.support import SupportOfflineModel
 from dockyard.testing import OfflineChatModel, ScriptedChatModel
 
@@ -125,8 +126,9 @@ def test_offline_support_preset() -> None:
 
 
 def test_offline_needs_a_known_preset_or_rules() -> None:
-    with pytest.raises(ConfigError, match="'offline:support' or pass rules"):
+    with pytest.raises(ConfigError, match="'offline:support', 'offline:research' or pass rules"):
         load_chat_model("offline:sales")
+    assert isinstance(load_chat_model("offline:research"), ResearchOfflineModel)
 
     custom = load_chat_model("offline:sales", rules=[("price", "quote")])
     assert isinstance(custom, OfflineChatModel) and custom.rules[0].tool == "quote"

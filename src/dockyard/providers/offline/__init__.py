@@ -3,7 +3,8 @@
 
 They live here, beside the providers that build them by string (``providers.chat``,
 ``providers.embeddings``); ``dockyard.testing`` re-exports them for users' tests and
-``dockyard.agents.support`` runs on ``SupportOfflineModel`` when no key is set.
+``dockyard.agents.support`` runs on ``SupportOfflineModel`` when no key is set, the
+research team (``dockyard.agents.research``) on ``ResearchOfflineModel``.
 """
 
 from dockyard.providers.offline.base import FakeChatModelBase, ToolSpec
@@ -16,6 +17,7 @@ from dockyard.providers.offline.models import (
     ScriptedResponse,
     ScriptExhaustedError,
 )
+from dockyard.providers.offline.research import ResearchOfflineModel
 from dockyard.providers.offline.support import SUPPORT_AGENT_RULES, SupportOfflineModel
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "FakeChatModelBase",
     "OfflineChatModel",
     "OfflineRule",
+    "ResearchOfflineModel",
     "ScriptExhaustedError",
     "ScriptedChatModel",
     "ScriptedResponse",
