@@ -11,6 +11,8 @@ from pydantic import SecretStr
 
 from dockyard.errors import ConfigError
 from dockyard.providers._spec import ANTHROPIC, OPENAI, require_sdk, resolve_api_key, split_spec
+from dockyard.providers.offline.base import FakeChatModelBase
+from dockyard.providers.offline.deep import DeepOfflineModel
 from dockyard.providers.offline.models import OfflineChatModel, ScriptedChatModel
 from dockyard.providers.offline.support import SupportOfflineModel
 from dockyard.sampling import with_run_params
@@ -18,8 +20,12 @@ from dockyard.sampling import with_run_params
 CHAT_PROVIDERS = ("anthropic", "openai", "fake", "offline")
 # The one "offline:support", whoever asks: the sample agent, `dockyard init`'s agent, a
 # `models:` entry. (The sample agent's pretend back office, which its rules read, lives
-# beside it in providers/offline.)
-OFFLINE_PRESETS: dict[str, type[OfflineChatModel]] = {"support": SupportOfflineModel}
+# beside it in providers/offline.) "offline:deep" plays the deep agent's flow
+# (dockyard.agents.deep), which picks it by itself when no model is configured.
+OFFLINE_PRESETS: dict[str, type[FakeChatModelBase]] = {
+    "support": SupportOfflineModel,
+    "deep": DeepOfflineModel,
+}
 
 # Client settings that configure a network client; the offline models have none.
 _CLIENT_SETTINGS = ("temperature", "max_tokens", "timeout", "max_retries")
@@ -42,8 +48,8 @@ def load_chat_model(
       (and ``cycle=``), or leave them out to get a model that echoes the last message.
     * ``offline:support``: the sample support agent's offline model (``SupportOfflineModel``,
       an ``OfflineChatModel`` that also follows ``SUPPORT_RULES``), which lets that agent
-      and ``dockyard init``'s run with no API key. Any other ``offline:<name>`` needs
-      ``rules=[...]``.
+      and ``dockyard init``'s run with no API key. ``offline:deep``: the deep agent's
+      (``DeepOfflineModel``). Any other ``offline:<name>`` needs ``rules=[...]``.
 
     Other keyword arguments (``temperature``, ``max_tokens``, ``timeout``,
     ``max_retries``, ...) go to the model's constructor; ``None`` values are dropped so

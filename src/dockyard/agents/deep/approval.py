@@ -1,0 +1,52 @@
+"""Which of the deep agent's tool calls wait for a human: the approval policy, with defaults.
+
+``DeepApproval`` is dockyard's ``ConfiguredApproval`` (``policies.approval``, read on each
+call from the process running the graph) over three defaults the guide asks for in
+production: every ``write_file`` and ``edit_file`` waits, and ``execute`` waits when its
+command matches ``DANGEROUS_COMMANDS``. A project's ``policies.approval.tools`` entry for
+one of these tools replaces its default (its own ``when`` patterns, decisions and
+description); entries for other tools add to them. LangChain's
+``HumanInTheLoopMiddleware`` does the pausing and the approve / edit / reject resume.
+"""
+
+from __future__ import annotations
+
+from langchain.agents.middleware import InterruptOnConfig
+
+from dockyard.providers.approval import ConfiguredApproval, interrupt_on
+from dockyard.settings import ApprovalConfig, ApprovalRule
+
+DANGEROUS_COMMANDS = (
+    r"(^|[\s;&|(`])(rm|rmdir|mv|dd|mkfs|shred|truncate|chmod|chown|kill|pkill|shutdown|reboot)"
+    r"(\s|$)|\b(drop|delete|truncate)\b"
+)
+"""``execute`` commands that wait for a human unless ``policies.approval`` says otherwise:
+the guide's ``rm`` / ``delete`` / ``drop`` / ``truncate`` and their relatives. A
+regular expression searched in the command (case-sensitive, as shells are)."""
+
+DEFAULTS = ApprovalConfig(
+    tools={
+        "write_file": ApprovalRule(description="The agent wants to write a file."),
+        "edit_file": ApprovalRule(description="The agent wants to edit a file."),
+        "execute": ApprovalRule(
+            when={"command": DANGEROUS_COMMANDS},
+            description="A command that deletes or changes things; run it?",
+        ),
+    }
+)
+"""The deep agent's own approval rules, under any ``policies.approval`` of the project."""
+
+_DEFAULT_INTERRUPTS = interrupt_on(DEFAULTS)
+
+
+class DeepApproval(ConfiguredApproval):
+    """``policies.approval`` over the deep agent's ``DEFAULTS`` (module docstring)."""
+
+    @property  # type: ignore[override]
+    def interrupt_on(self) -> dict[str, InterruptOnConfig]:
+        return {**_DEFAULT_INTERRUPTS, **super().interrupt_on}
+
+    @interrupt_on.setter
+    def interrupt_on(self, value: dict[str, InterruptOnConfig]) -> None:
+        if value:
+            raise TypeError("DeepApproval takes its tools from policies.approval and DEFAULTS")
