@@ -83,7 +83,8 @@ async def main(url: str = DEFAULT_URL) -> int:
             print(f"no /report.md after {approvals} approvals")
             return 1
         content = report["content"]
-        print("--- /report.md ---\n" + (content if isinstance(content, str) else "\n".join(content)))
+        text = content if isinstance(content, str) else "\n".join(content)
+        print(f"--- /report.md ---\n{text}")
 
         # A new thread: the scratch files are gone, the memory is not.
         other = (await client.threads.create())["thread_id"]
