@@ -157,7 +157,7 @@ async def test_plan_subagent_approved_writes_and_a_memory_another_thread_reads(
     assert "/report.md" not in result.get("files", {})
 
 
-async def test_an_edited_write_runs_as_edited_and_a_rejected_one_not_at_all(
+async def test_edited_and_rejected_writes_and_an_edit_file_that_waits(
     sdk: LangGraphClient,
 ) -> None:
     thread_id = (await sdk.threads.create())["thread_id"]
@@ -184,6 +184,19 @@ async def test_an_edited_write_runs_as_edited_and_a_rejected_one_not_at_all(
     assert "/final-report.md (6 words)" in answer
     assert "not saved to memory" in answer and "no memories about sandboxes" in answer
     assert not any("sandbox" in key for key in await memories(sdk))
+
+    # edit_file waits too.
+    ask = 'In /final-report.md replace "Reviewed" with "Approved"'
+    interrupts, _ = await run_until_pause(sdk, thread_id, input=user(ask))
+    action = action_of(interrupts)
+    assert (
+        action["name"] == "edit_file" and action["description"] == "The agent wants to edit a file."
+    )
+    assert action["args"]["old_string"] == "Reviewed" and action["args"]["new_string"] == "Approved"
+    assert files == (await sdk.threads.get_state(thread_id))["values"]["files"]  # not yet
+    await run_until_pause(sdk, thread_id, command=APPROVE)
+    files = (await sdk.threads.get_state(thread_id))["values"]["files"]
+    assert files["/final-report.md"]["content"] == "# Sandboxes\n\nApproved by a human.\n"
 
 
 async def test_a_rejected_report_ends_the_task(sdk: LangGraphClient) -> None:

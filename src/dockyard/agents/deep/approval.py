@@ -18,11 +18,12 @@ from dockyard.settings import ApprovalConfig, ApprovalRule
 
 DANGEROUS_COMMANDS = (
     r"(^|[\s;&|(`])(rm|rmdir|mv|dd|mkfs|shred|truncate|chmod|chown|kill|pkill|shutdown|reboot)"
-    r"(\s|$)|\b(drop|delete|truncate)\b"
+    r"(\s|$)|(?i:\b(drop|delete|truncate)\b)"
 )
 """``execute`` commands that wait for a human unless ``policies.approval`` says otherwise:
 the guide's ``rm`` / ``delete`` / ``drop`` / ``truncate`` and their relatives. A
-regular expression searched in the command (case-sensitive, as shells are)."""
+regular expression searched in the command: program names case-sensitively, as shells run
+them; the SQL-ish words in any case."""
 
 DEFAULTS = ApprovalConfig(
     tools={

@@ -8,8 +8,9 @@ tests can assert on each step. It reads the conversation and the tools it is giv
   (a human approves, edits or rejects it) → ``execute wc -w`` on the report → ``write_file
   /memories/<x>.md`` with the key points (approved too) → ``write_todos`` (all done) → a
   final answer. A rejected report ends the turn there; a rejected memory is reported.
-  For "run `cmd`" it calls ``execute`` with ``cmd``; for "what do you remember about X"
-  it lists ``/memories/`` and reads what is there;
+  For "run `cmd`" it calls ``execute`` with ``cmd``; for 'in /f.md replace "a" with
+  "b"' it calls ``edit_file``; for "what do you remember about X" it lists
+  ``/memories/`` and reads what is there;
 * as the **researcher** (it has ``search_guide``): searches, then answers with the hits;
 * as any other sub-agent: answers in one line.
 
@@ -31,6 +32,10 @@ from dockyard.providers.offline.base import FakeChatModelBase, ToolSpec, tool_na
 REPORT_PATH = "/report.md"
 _QUOTED_COMMAND = re.compile(r"`([^`]+)`")
 _COMMAND = re.compile(r"^\s*(?:please\s+)?(?:run|execute)\s+(.+?)\s*$", re.I | re.S)
+_EDIT = re.compile(
+    r"(?P<path>/[\w.\-/]+).*?\breplace\s+\"(?P<old>[^\"]+)\"\s+with\s+\"(?P<new>[^\"]*)\"",
+    re.I | re.S,
+)
 _RECALL = re.compile(r"\b(remember|recall|memories|memory)\b", re.I)
 _TOPIC = re.compile(r"\b(?:on|about|regarding)\s+(.+?)[\s.?!]*$", re.I | re.S)
 _WORD = re.compile(r"[a-z0-9]+")
@@ -115,6 +120,9 @@ def _researcher(request: str, turn: list[BaseMessage]) -> AIMessage:
 def _main(request: str, turn: list[BaseMessage]) -> AIMessage:
     if _RECALL.search(request):
         return _recall(request, turn)
+    edit = _EDIT.search(request)
+    if edit:
+        return _edit(edit, turn)
     command = _QUOTED_COMMAND.search(request) or _COMMAND.search(request)
     if command:
         return _run(command.group(1), turn)
@@ -129,6 +137,19 @@ def _run(command: str, turn: list[BaseMessage]) -> AIMessage:
     if reason is not None:
         return AIMessage(content=f"I did not run `{command}`: the reviewer rejected it ({reason}).")
     return AIMessage(content=f"Ran `{command}`:\n{_output(results[-1])}")
+
+
+def _edit(edit: re.Match[str], turn: list[BaseMessage]) -> AIMessage:
+    results = _results(turn)
+    path = edit.group("path")
+    if not results:
+        return _call(
+            "edit_file", file_path=path, old_string=edit.group("old"), new_string=edit.group("new")
+        )
+    reason = _rejected(results[-1])
+    if reason is not None:
+        return AIMessage(content=f"I did not edit {path}: the reviewer rejected it ({reason}).")
+    return AIMessage(content=_output(results[-1]))
 
 
 def _recall(request: str, turn: list[BaseMessage]) -> AIMessage:

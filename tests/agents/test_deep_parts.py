@@ -1,0 +1,90 @@
+"""The deep agent's parts on their own: the shell behind ``execute`` and the commands the
+approval defaults call dangerous."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from deepagents.backends.protocol import DeleteResult, FileDownloadResponse, FileInfo, LsResult
+
+from dockyard.agents.deep import DANGEROUS_COMMANDS, ScratchShell
+
+
+class Files:
+    """Just enough of a deepagents backend for the shell: a dict of path -> text."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+
+    def download_files(self, paths: list[str]) -> list[FileDownloadResponse]:
+        return [
+            FileDownloadResponse(p, self.files[p].encode(), None)
+            if p in self.files
+            else FileDownloadResponse(p, None, "file_not_found")
+            for p in paths
+        ]
+
+    def ls(self, path: str) -> LsResult:
+        entries = [FileInfo(path=p) for p in self.files if p.startswith(path)]
+        return LsResult(entries=entries)
+
+    def delete(self, path: str) -> DeleteResult:
+        if self.files.pop(path, None) is None:
+            return DeleteResult(error=f"File '{path}' not found")
+        return DeleteResult(path=path)
+
+
+@pytest.fixture
+def shell() -> tuple[ScratchShell, Files]:
+    files = Files({"/report.md": "# Report\n\nsome words here\n", "/memories/a.md": "kept\n"})
+    sh = ScratchShell()
+    sh.attach(files)  # type: ignore[arg-type]
+    return sh, files
+
+
+@pytest.mark.parametrize(
+    ("command", "output", "code"),
+    [
+        ("ls /", "/memories/a.md\n/report.md", 0),
+        ("cat /memories/a.md", "kept", 0),
+        ("wc -w /report.md", "5 /report.md", 0),
+        ("head -n 1 /report.md", "# Report", 0),
+        ("grep words /report.md", "/report.md:some words here", 0),
+        ("echo 'a  b'", "a  b", 0),
+        ("cat /nope.md", "cat: /nope.md: No such file", 1),
+        ("python -c 'import os'", "python: command not found", 127),
+        ("cat /report.md | wc -l", "pipes, redirection", 2),
+        ("echo $(id)", "pipes, redirection", 2),
+        ("ls; rm /report.md", "pipes, redirection", 2),
+    ],
+)
+def test_the_shell_runs_its_commands_over_the_agents_files(
+    shell: tuple[ScratchShell, Files], command: str, output: str, code: int
+) -> None:
+    result = shell[0].execute(command)
+    assert result.exit_code == code
+    assert result.output.startswith(output), result.output
+
+
+def test_rm_deletes_from_the_agents_files_only(shell: tuple[ScratchShell, Files]) -> None:
+    sh, files = shell
+    assert sh.execute("rm /report.md").exit_code == 0
+    assert set(files.files) == {"/memories/a.md"}
+    assert sh.execute("rm /report.md").exit_code == 1
+    assert sh.execute("rm -f /report.md").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["rm -rf /x", "sudo rm x", "mv /a /b", "truncate -s 0 f", "psql -c 'DROP TABLE t'", "`rm x`"],
+)
+def test_dangerous_commands(command: str) -> None:
+    assert re.search(DANGEROUS_COMMANDS, command)
+
+
+@pytest.mark.parametrize(
+    "command", ["wc -w /report.md", "ls /", "cat /memories/rm-notes.md", "grep firmware /x"]
+)
+def test_harmless_commands(command: str) -> None:
+    assert not re.search(DANGEROUS_COMMANDS, command)
