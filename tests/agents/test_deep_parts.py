@@ -9,6 +9,8 @@ import pytest
 from deepagents.backends.protocol import DeleteResult, FileDownloadResponse, FileInfo, LsResult
 
 from dockyard.agents.deep import DANGEROUS_COMMANDS, ScratchShell
+from dockyard.providers import load_chat_model
+from dockyard.providers.offline.deep import DeepOfflineModel
 
 
 class Files:
@@ -88,3 +90,8 @@ def test_dangerous_commands(command: str) -> None:
 )
 def test_harmless_commands(command: str) -> None:
     assert not re.search(DANGEROUS_COMMANDS, command)
+
+
+def test_offline_deep_is_a_preset() -> None:
+    model = load_chat_model("offline:deep")
+    assert isinstance(model, DeepOfflineModel) and model.model_name == "offline-deep"
