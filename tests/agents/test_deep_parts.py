@@ -1,5 +1,5 @@
-"""The deep agent's parts on their own: the shell behind ``execute`` and the commands the
-approval defaults call dangerous."""
+"""The deep agent's parts on their own: the shell behind ``execute``, the commands the
+approval defaults call dangerous, the offline preset, and approval inside a sub-agent."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ import re
 
 import pytest
 from deepagents.backends.protocol import DeleteResult, FileDownloadResponse, FileInfo, LsResult
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.memory import InMemoryStore
+from langgraph.types import Command
 
-from dockyard.agents.deep import DANGEROUS_COMMANDS, ScratchShell
+from dockyard.agents.deep import DANGEROUS_COMMANDS, ScratchShell, make_graph
 from dockyard.providers import load_chat_model
+from dockyard.providers.offline.base import FakeChatModelBase, ToolSpec, tool_name
 from dockyard.providers.offline.deep import DeepOfflineModel
 
 
@@ -95,3 +101,33 @@ def test_harmless_commands(command: str) -> None:
 def test_offline_deep_is_a_preset() -> None:
     model = load_chat_model("offline:deep")
     assert isinstance(model, DeepOfflineModel) and model.model_name == "offline-deep"
+
+
+class Delegating(FakeChatModelBase):
+    """The main agent hands "write /x.md" to the general-purpose sub-agent, which writes."""
+
+    def _reply(self, messages: list[BaseMessage], tools: list[ToolSpec]) -> AIMessage:
+        last = messages[-1]
+        if "task" in {tool_name(t) for t in tools}:  # the main agent
+            if isinstance(last, HumanMessage):
+                args = {"subagent_type": "general-purpose", "description": "write /x.md"}
+                return AIMessage("", tool_calls=[{"name": "task", "args": args, "id": None}])
+            return AIMessage(f"main: {last.text}")
+        if isinstance(last, HumanMessage):
+            args = {"file_path": "/x.md", "content": "hi"}
+            return AIMessage("", tool_calls=[{"name": "write_file", "args": args, "id": None}])
+        return AIMessage(f"sub-agent: {last.text}")
+
+
+async def test_a_sub_agents_write_waits_for_approval_too() -> None:
+    graph = make_graph(model=Delegating())
+    graph.checkpointer, graph.store = InMemorySaver(), InMemoryStore()
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
+    paused = await graph.ainvoke({"messages": [{"role": "user", "content": "go"}]}, config)
+    (interrupt,) = paused["__interrupt__"]
+    assert interrupt.value["action_requests"][0]["args"]["file_path"] == "/x.md"
+    assert "/x.md" not in paused.get("files", {})
+    done = await graph.ainvoke(Command(resume={"decisions": [{"type": "approve"}]}), config)
+    assert "__interrupt__" not in done
+    assert done["files"]["/x.md"]["content"] == "hi"
+    assert done["messages"][-1].text == "main: sub-agent: Updated file /x.md"
