@@ -51,6 +51,7 @@ from dockyard.providers.approval import ConfiguredApproval
 from dockyard.providers.offline.deep import DeepOfflineModel
 from dockyard.providers.registry import DEFAULT, OFFLINE_DEFAULT, RegistryChatModel, chat_model
 from dockyard.providers.registry import run_registry as _run_registry
+from dockyard.variants import model_override
 
 MEMORIES = "/memories/"
 """Files under this path are kept in dockyard's store; all others live in the thread."""
@@ -109,18 +110,24 @@ def make_backend() -> CompositeBackend:
 
 
 class OfflineDeep(AgentMiddleware[Any, Any]):
-    """With no model configured and no provider key (``default`` is the offline
-    ``offline:support``), answers with ``offline:deep`` instead, which knows this agent's
-    flow. Any configured or keyed model is left alone."""
+    """When a ``chat_model(...)`` call would go to ``offline:support`` (no model configured
+    and no provider key, or that model named outright), answers with ``offline:deep``
+    instead: the support model knows nothing of this agent's tools. Any other model is
+    left alone. The calls keep the run's callbacks (usage, traces); the PII guards of
+    ``dockyard.middleware()`` cover the offline model as they cover any model outside
+    the registry."""
 
     def __init__(self) -> None:
         super().__init__()
         self._offline = DeepOfflineModel(model_name="offline-deep")
 
     def _model(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
-        if not isinstance(request.model, RegistryChatModel) or request.model.key != DEFAULT:
+        if not isinstance(request.model, RegistryChatModel):
             return request
-        spec = _run_registry().spec(DEFAULT)
+        # The name this call goes to: `default`, or what a rollout or `dockyard eval
+        # --model` puts in its place.
+        name = model_override(get_config().get("configurable"), request.model.key)
+        spec = _run_registry().spec(name)
         if spec is None or spec.model != OFFLINE_DEFAULT:
             return request
         return request.override(model=self._offline)
