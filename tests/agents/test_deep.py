@@ -4,12 +4,11 @@ Offline (no key): the scripted ``offline:deep`` model plays the flow — a plan,
 researcher sub-agent, file writes a human approves, edits or rejects, a memory under
 ``/memories/`` that another thread reads back, and shell commands that wait for approval
 when the project's policy calls them dangerous. With a key the same graph talks to the
-provider (the mock Anthropic server here).
+provider (the mock Anthropic and OpenAI servers here).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from dockyard.agents.deep import MEMORY_NAMESPACE
-from dockyard.testing import MockAnthropicServer
+from dockyard.testing import MockAnthropicServer, MockOpenAIServer
 from tests.conftest import LiveServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "deep-agent"
@@ -242,23 +241,33 @@ async def test_execute_waits_only_for_commands_the_policy_calls_dangerous(
     assert "command not found" in result["messages"][-1]["content"]
 
 
+def tool_names(request: Any) -> set[str]:
+    """The tools a model request offered, in Anthropic's or OpenAI's format."""
+    return {t.get("name") or t["function"]["name"] for t in request.body["tools"]}
+
+
+@pytest.mark.parametrize(
+    ("server_cls", "spec", "key"),
+    [
+        (MockAnthropicServer, "anthropic:claude-sonnet-4-6", "ANTHROPIC_API_KEY"),
+        (MockOpenAIServer, "openai:gpt-4o-mini", "OPENAI_API_KEY"),
+    ],
+)
 async def test_with_a_key_the_same_graph_runs_on_the_provider(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server_cls: Any, spec: str, key: str
 ) -> None:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-    monkeypatch.delitem(sys.modules, "dockyard.agents.deep", raising=False)
-    with MockAnthropicServer() as mock:
+    for name in PROVIDER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(key, "test-key")
+    with server_cls() as mock:
         mock.enqueue_tool_call("task", {"subagent_type": "researcher", "description": "cache"})
         mock.enqueue_tool_call("search_guide", {"query": "cache"})  # the researcher
         mock.enqueue_text("- Cache answers in Redis.")
         mock.enqueue_tool_call("write_file", {"file_path": "/report.md", "content": "# Cache"})
         mock.enqueue_text("The report is at /report.md.")
-        model = {"model": "anthropic:claude-sonnet-4-6", "base_url": mock.base_url}
+        model = {"model": spec, "base_url": mock.base_url, "max_retries": 0}
         server = LiveServer(
-            tmp_path / "data",
-            config=EXAMPLE / "dockyard.yaml",
-            models={"default": {**model, "max_retries": 0}},
+            tmp_path / "data", config=EXAMPLE / "dockyard.yaml", models={"default": model}
         ).start()
         try:
             client = get_client(url=server.url)
@@ -273,8 +282,10 @@ async def test_with_a_key_the_same_graph_runs_on_the_provider(
             server.stop()
     assert interrupts == [] and state["files"]["/report.md"]["content"] == "# Cache"
     assert state["messages"][-1]["content"] == "The report is at /report.md."
-    calls_made = [r for r in mock.requests if r.path.endswith("/messages")]
-    assert len(calls_made) == 5 and {r.model for r in calls_made} == {"claude-sonnet-4-6"}
-    main_tools = {t["name"] for t in calls_made[0].body["tools"]}
-    assert {"write_todos", "task", "write_file", "edit_file", "execute"} <= main_tools
-    assert "search_guide" in {t["name"] for t in calls_made[1].body["tools"]}
+    calls_made = [r for r in mock.requests if r.path.endswith(("/messages", "/completions"))]
+    assert len(calls_made) == 5 and {r.model for r in calls_made} == {spec.split(":", 1)[1]}
+    assert {r.api_key for r in calls_made} == {"test-key"}
+    assert {"write_todos", "task", "write_file", "edit_file", "execute"} <= tool_names(
+        calls_made[0]
+    )
+    assert "search_guide" in tool_names(calls_made[1])

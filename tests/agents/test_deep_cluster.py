@@ -1,7 +1,8 @@
-"""The deep agent on the production layout: PostgreSQL + Redis, an API-only server and two
-workers. The worker running a deep task is SIGKILLed mid-task; the other worker takes the
-run over from its last checkpoint (the plan and the research are not done again), the
-approvals resume from langgraph-sdk, and the memory lands in PostgreSQL's store."""
+"""The deep agent on the production layout: PostgreSQL + Redis, an API-only server (in this
+process, to spare a process start) and two `dockyard worker` processes. The worker running
+a deep task is SIGKILLed mid-task; the other worker takes the run over from its last
+checkpoint (the plan and the research are not done again), the approvals resume from
+langgraph-sdk, and the memory lands in PostgreSQL's store."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from dockyard.agents.deep import MEMORY_NAMESPACE
 from tests.cluster import Cluster, Proc, cluster
-from tests.conftest import eventually
+from tests.conftest import LiveServer, eventually
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,7 +30,7 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     # Short leases: a killed worker's run is taken over within seconds.
     with cluster(
         tmp_path_factory.mktemp("deep-cluster"),
-        apis=1,
+        apis=0,
         workers=2,
         config=PROJECT,
         runs__lease_seconds="1.5",
@@ -38,9 +39,23 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield c
 
 
+@pytest.fixture(scope="module")
+def api(prod: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = LiveServer(
+        tmp_path_factory.mktemp("deep-api"),
+        config=PROJECT,
+        database_url=prod.env["DOCKYARD_DATABASE_URL"],
+        redis_url=prod.env["DOCKYARD_REDIS_URL"],
+        redis_prefix=prod.env["DOCKYARD_REDIS_PREFIX"],
+        runs={"in_process": False, "lease_seconds": 1.5},
+    ).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-async def sdk(prod: Cluster) -> AsyncIterator[LangGraphClient]:
-    client = get_client(url=prod.apis[0].url, timeout=60)
+async def sdk(api: LiveServer) -> AsyncIterator[LangGraphClient]:
+    client = get_client(url=api.url, timeout=60)
     yield client
     await client.aclose()
 
