@@ -9,6 +9,7 @@ provider (the mock Anthropic and OpenAI servers here).
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.schema import Config
 
 from dockyard.agents.deep import MEMORY_NAMESPACE
 from dockyard.testing import MockAnthropicServer, MockOpenAIServer
@@ -25,6 +27,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "deep-agent"
 PROVIDER_ENV = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "DOCKYARD_MODELS__DEFAULT")
 REPORT = "Write a short report on checkpointing and human approval."
 APPROVE = {"resume": {"decisions": [{"type": "approve"}]}}
+ADA: Config = {"configurable": {"user_id": "ada"}}  # memories are per user
+BOB: Config = {"configurable": {"user_id": "bob"}}
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +101,8 @@ def action_of(interrupts: list[dict[str, Any]]) -> dict[str, Any]:
     return action
 
 
-async def memories(sdk: LangGraphClient) -> dict[str, str]:
-    found = await sdk.store.search_items((MEMORY_NAMESPACE, "shared"), limit=50)
+async def memories(sdk: LangGraphClient, user: str = "shared") -> dict[str, str]:
+    found = await sdk.store.search_items((MEMORY_NAMESPACE, user), limit=50)
     return {item["key"]: item["value"]["content"] for item in found["items"]}
 
 
@@ -106,7 +110,7 @@ async def test_plan_subagent_approved_writes_and_a_memory_another_thread_reads(
     sdk: LangGraphClient,
 ) -> None:
     thread_id = (await sdk.threads.create())["thread_id"]
-    interrupts, calls = await run_until_pause(sdk, thread_id, input=user(REPORT))
+    interrupts, calls = await run_until_pause(sdk, thread_id, input=user(REPORT), config=ADA)
     # Planned, delegated (the researcher searched inside its own graph), then paused.
     assert [name for _, name in calls] == ["write_todos", "task", "search_guide", "write_file"]
     assert calls[2][0].startswith("updates|tools:")  # in the sub-agent's namespace
@@ -124,14 +128,14 @@ async def test_plan_subagent_approved_writes_and_a_memory_another_thread_reads(
 
     # Approved: written, measured with the shell (no approval: not dangerous), then the
     # memory write waits in turn.
-    interrupts, calls = await run_until_pause(sdk, thread_id, command=APPROVE)
+    interrupts, calls = await run_until_pause(sdk, thread_id, command=APPROVE, config=ADA)
     assert [name for _, name in calls] == ["execute", "write_file"]
     action = action_of(interrupts)
     memory_path = "/memories/checkpointing-human-approval.md"
     assert action["name"] == "write_file" and action["args"]["file_path"] == memory_path
-    assert "/checkpointing-human-approval.md" not in await memories(sdk)
+    assert "/checkpointing-human-approval.md" not in await memories(sdk, "ada")
 
-    interrupts, calls = await run_until_pause(sdk, thread_id, command=APPROVE)
+    interrupts, calls = await run_until_pause(sdk, thread_id, command=APPROVE, config=ADA)
     assert interrupts == [] and [name for _, name in calls] == ["write_todos"]
     state = (await sdk.threads.get_state(thread_id))["values"]
     assert [t["status"] for t in state["todos"]] == ["completed"] * 4
@@ -139,21 +143,24 @@ async def test_plan_subagent_approved_writes_and_a_memory_another_thread_reads(
     assert report.startswith("# Checkpointing and human approval")
     # Scratch stays in the thread; the memory went to the store, not the thread's state.
     assert memory_path not in state["files"]
-    stored = (await memories(sdk))["/checkpointing-human-approval.md"]
+    stored = (await memories(sdk, "ada"))["/checkpointing-human-approval.md"]
     assert "PostgreSQL checkpointer" in stored
     words = len(report.split())
     answer = state["messages"][-1]["content"]
     assert f"/report.md ({words} words)" in answer and memory_path in answer
 
-    # Another thread: no scratch files, but the memory is there.
+    # Another thread of the same user: no scratch files, but the memory is there.
+    recall = user("What do you remember about checkpointing?")
     other = (await sdk.threads.create())["thread_id"]
-    result = await sdk.runs.wait(
-        other, "deep", input=user("What do you remember about checkpointing?")
-    )
+    result = await sdk.runs.wait(other, "deep", input=recall, config=ADA)
     assert isinstance(result, dict)
     assert [n for n, _ in tool_calls(result["messages"])] == ["ls", "read_file"]
     assert stored.strip() in result["messages"][-1]["content"]
     assert "/report.md" not in result.get("files", {})
+    # Another user's memories are their own.
+    result = await sdk.runs.wait(None, "deep", input=recall, config=BOB)
+    assert isinstance(result, dict)
+    assert result["messages"][-1]["content"] == "I have nothing under /memories/ yet."
 
 
 async def test_edited_and_rejected_writes_and_an_edit_file_that_waits(
@@ -289,3 +296,19 @@ async def test_with_a_key_the_same_graph_runs_on_the_provider(
         calls_made[0]
     )
     assert "search_guide" in tool_names(calls_made[1])
+
+
+async def test_example_client_script(
+    deep_server: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("deep_client", EXAMPLE / "client.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert await module.main(deep_server.url) == 0
+    out = capsys.readouterr().out
+    assert "approval asked: write_file /report.md" in out
+    assert "approval asked: write_file /memories/checkpointing-human-approval.md" in out
+    assert "[calls search_guide]  (sub-agent)" in out
+    assert "[completed] Save the key points under /memories/" in out
+    assert "From /memories/checkpointing-human-approval.md:" in out
