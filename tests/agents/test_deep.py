@@ -116,6 +116,10 @@ async def test_plan_subagent_approved_writes_and_a_memory_another_thread_reads(
     assert calls[2][0].startswith("updates|tools:")  # in the sub-agent's namespace
     action = action_of(interrupts)
     assert action["name"] == "write_file" and action["args"]["file_path"] == "/report.md"
+    words = len(action["args"]["content"].split())
+    assert action["description"] == (
+        f"Write /report.md (6 lines, {words} words) in this conversation's files?"
+    )
     assert "PostgreSQL checkpointer" in action["args"]["content"]
     review = interrupts[0]["value"]["review_configs"]
     assert review == [
@@ -133,6 +137,7 @@ async def test_plan_subagent_approved_writes_and_a_memory_another_thread_reads(
     action = action_of(interrupts)
     memory_path = "/memories/checkpointing-human-approval.md"
     assert action["name"] == "write_file" and action["args"]["file_path"] == memory_path
+    assert "to long-term memory, kept across conversations?" in action["description"]
     assert "/checkpointing-human-approval.md" not in await memories(sdk, "ada")
 
     interrupts, calls = await run_until_pause(sdk, thread_id, command=APPROVE, config=ADA)
@@ -195,9 +200,8 @@ async def test_edited_and_rejected_writes_and_an_edit_file_that_waits(
     ask = 'In /final-report.md replace "Reviewed" with "Approved"'
     interrupts, _ = await run_until_pause(sdk, thread_id, input=user(ask))
     action = action_of(interrupts)
-    assert (
-        action["name"] == "edit_file" and action["description"] == "The agent wants to edit a file."
-    )
+    assert action["name"] == "edit_file"
+    assert action["description"] == "Edit /final-report.md: replace 'Reviewed' with 'Approved'?"
     assert action["args"]["old_string"] == "Reviewed" and action["args"]["new_string"] == "Approved"
     assert files == (await sdk.threads.get_state(thread_id))["values"]["files"]  # not yet
     await run_until_pause(sdk, thread_id, command=APPROVE)

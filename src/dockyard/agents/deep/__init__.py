@@ -13,7 +13,6 @@ from dockyard.extras import require_extra
 require_extra("deepagents", "dockyard.agents.deep")
 
 from dockyard.agents.deep.agent import (  # noqa: E402 - after the check that names the extra
-    MEMORIES,
     MEMORY_NAMESPACE,
     SYSTEM_PROMPT,
     OfflineDeep,
@@ -21,7 +20,11 @@ from dockyard.agents.deep.agent import (  # noqa: E402 - after the check that na
     make_graph,
     search_guide,
 )
-from dockyard.agents.deep.approval import DANGEROUS_COMMANDS, DeepApproval  # noqa: E402
+from dockyard.agents.deep.approval import (  # noqa: E402
+    DANGEROUS_COMMANDS,
+    MEMORIES,
+    DeepApproval,
+)
 from dockyard.agents.deep.shell import ScratchShell  # noqa: E402
 
 __all__ = [

@@ -42,7 +42,7 @@ from langgraph.config import get_config
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from dockyard.agents.deep.approval import DeepApproval
+from dockyard.agents.deep.approval import MEMORIES, DeepApproval
 from dockyard.agents.deep.guide import search_notes
 from dockyard.agents.deep.shell import ScratchShell
 from dockyard.providers import load_chat_model
@@ -52,9 +52,6 @@ from dockyard.providers.offline.deep import DeepOfflineModel
 from dockyard.providers.registry import DEFAULT, OFFLINE_DEFAULT, RegistryChatModel, chat_model
 from dockyard.providers.registry import run_registry as _run_registry
 from dockyard.variants import model_override
-
-MEMORIES = "/memories/"
-"""Files under this path are kept in dockyard's store; all others live in the thread."""
 
 MEMORY_NAMESPACE = "deep_agent"
 """First part of the store namespace of the agent's memories: ``(MEMORY_NAMESPACE, user)``
