@@ -10,6 +10,7 @@ provider (the mock Anthropic and OpenAI servers here).
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,11 @@ async def test_plan_subagent_approved_writes_and_a_memory_another_thread_reads(
     words = len(report.split())
     answer = state["messages"][-1]["content"]
     assert f"/report.md ({words} words)" in answer and memory_path in answer
+
+    # The instructions came from the prompt registry (examples/deep-agent/prompts/).
+    for run in await sdk.runs.list(thread_id):
+        used = run["usage"]["prompts"]
+        assert {"name": "deep-agent", "version": 1, "label": "production"} in used, run
 
     # Another thread of the same user: no scratch files, but the memory is there.
     recall = user("What do you remember about checkpointing?")
@@ -300,6 +306,8 @@ async def test_with_a_key_the_same_graph_runs_on_the_provider(
         calls_made[0]
     )
     assert "search_guide" in tool_names(calls_made[1])
+    # The instructions the provider got: the registry's (examples/deep-agent/prompts/).
+    assert "deep research-and-writing agent" in json.dumps(calls_made[0].body)
 
 
 async def test_example_client_script(

@@ -1,9 +1,11 @@
 """The deep agent's parts on their own: the shell behind ``execute``, the commands the
-approval defaults call dangerous, the offline preset, and approval inside a sub-agent."""
+approval defaults call dangerous, the offline preset, approval inside a sub-agent, and the
+instructions from the prompt registry."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from deepagents.backends.protocol import DeleteResult, FileDownloadResponse, FileInfo, LsResult
@@ -13,7 +15,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from dockyard.agents.deep import DANGEROUS_COMMANDS, ScratchShell, make_graph
+from dockyard.agents.deep import DANGEROUS_COMMANDS, SYSTEM_PROMPT, ScratchShell, make_graph
+from dockyard.prompt_source import use_source
+from dockyard.prompts.files import FileSource
 from dockyard.providers import load_chat_model
 from dockyard.providers.offline.base import FakeChatModelBase, ToolSpec, tool_name
 from dockyard.providers.offline.deep import DeepOfflineModel
@@ -131,3 +135,36 @@ async def test_a_sub_agents_write_waits_for_approval_too() -> None:
     assert "__interrupt__" not in done
     assert done["files"]["/x.md"]["content"] == "hi"
     assert done["messages"][-1].text == "main: sub-agent: Updated file /x.md"
+
+
+class Recording(FakeChatModelBase):
+    """Answers at once, keeping the system message of each call."""
+
+    systems: list[str] = []
+
+    def _reply(self, messages: list[BaseMessage], tools: list[ToolSpec]) -> AIMessage:
+        self.systems.append(messages[0].text if messages[0].type == "system" else "")
+        return AIMessage("ok")
+
+
+async def test_the_instructions_come_from_the_prompt_registry_when_it_has_them(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "deep-agent.yaml").write_text(
+        "type: text\ntemplate: Be brief.\nlabels: [production]\n"
+    )
+    model = Recording(systems=[])
+    graph = make_graph(model=model)
+    hi = {"messages": [{"role": "user", "content": "hi"}]}
+    previous = use_source(FileSource(tmp_path))
+    try:
+        await graph.ainvoke(hi)
+        use_source(None)
+        await graph.ainvoke(hi)  # no registry at all: the built-in instructions
+    finally:
+        use_source(previous)
+    with_registry, without = model.systems
+    assert with_registry.startswith("Be brief.") and SYSTEM_PROMPT not in with_registry
+    assert without.startswith(SYSTEM_PROMPT)
+    # What deepagents adds after the agent's own instructions is kept either way.
+    assert with_registry[len("Be brief.") :] == without[len(SYSTEM_PROMPT) :]

@@ -18,7 +18,8 @@ What it has, and where each piece comes from:
   dangerous ``execute`` commands pause the run (``policies.approval`` overrides); resume
   with ``Command(resume={"decisions": [{"type": "approve" | "edit" | "reject", ...}]})``.
 * **platform policies**: ``dockyard.middleware()`` (summarization, call limits, PII guards)
-  as configured in ``policies:``.
+  as configured in ``policies:``; the instructions from the prompt registry
+  (``RegistryPrompt``: prompt ``deep-agent`` when the project has it).
 
 The model is ``chat_model("default")``: the project's ``models.default``, else Claude or
 GPT-4o mini when their key is set; when none of these is, the run uses ``offline:deep``
@@ -37,6 +38,7 @@ from deepagents.middleware.subagents import GENERAL_PURPOSE_SUBAGENT, SubAgent
 from langchain.agents.middleware import AgentMiddleware, TodoListMiddleware
 from langchain.agents.middleware.types import ModelCallResult, ModelRequest
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import SystemMessage
 from langchain_core.tools import tool
 from langgraph.config import get_config
 from langgraph.graph.state import CompiledStateGraph
@@ -45,6 +47,8 @@ from langgraph.runtime import Runtime
 from dockyard.agents.deep.approval import MEMORIES, DeepApproval
 from dockyard.agents.deep.guide import search_notes
 from dockyard.agents.deep.shell import ScratchShell
+from dockyard.errors import ConfigError, NotFoundError
+from dockyard.prompt_source import prompt
 from dockyard.providers import load_chat_model
 from dockyard.providers.agent_middleware import middleware as platform_middleware
 from dockyard.providers.approval import ConfiguredApproval
@@ -52,6 +56,10 @@ from dockyard.providers.offline.deep import DeepOfflineModel
 from dockyard.providers.registry import DEFAULT, OFFLINE_DEFAULT, RegistryChatModel, chat_model
 from dockyard.providers.registry import run_registry as _run_registry
 from dockyard.variants import model_override
+
+PROMPT = "deep-agent"
+"""The registry prompt (a text prompt, label ``production``) that replaces ``SYSTEM_PROMPT``
+when the project has it (``examples/deep-agent/prompts/deep-agent.yaml``)."""
 
 MEMORY_NAMESPACE = "deep_agent"
 """First part of the store namespace of the agent's memories: ``(MEMORY_NAMESPACE, user)``
@@ -142,6 +150,40 @@ class OfflineDeep(AgentMiddleware[Any, Any]):
         return await handler(self._model(request))
 
 
+class RegistryPrompt(AgentMiddleware[Any, Any]):
+    """The agent's instructions from the prompt registry: prompt ``PROMPT`` (label
+    ``production``) in place of ``SYSTEM_PROMPT``, looked up on every model call so a label
+    moved while the server runs is used by the next call, and recorded on the run
+    (``usage.prompts``). A project without that prompt gets ``SYSTEM_PROMPT``. Only the
+    agent's own part changes: what deepagents adds after it (the file system's notes)
+    stays."""
+
+    def _request(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
+        current = request.system_message
+        if current is None or not current.text.startswith(SYSTEM_PROMPT):
+            return request
+        try:
+            text = prompt(PROMPT, label="production").render()
+        except (NotFoundError, ConfigError):  # no such prompt, or no registry (a unit test)
+            return request
+        if not isinstance(text, str):
+            return request  # a chat prompt: not one system text; keep the built-in one
+        replaced = text.rstrip("\n") + current.text[len(SYSTEM_PROMPT) :]
+        return request.override(system_message=SystemMessage(replaced))
+
+    def wrap_model_call(
+        self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelCallResult]
+    ) -> ModelCallResult:
+        return handler(self._request(request))
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], Awaitable[ModelCallResult]],
+    ) -> ModelCallResult:
+        return await handler(self._request(request))
+
+
 def _policies() -> list[AgentMiddleware[Any, Any]]:
     # The approval policy comes in as DeepApproval (with the agent's defaults) instead.
     return [m for m in platform_middleware() if not isinstance(m, ConfiguredApproval)]
@@ -173,7 +215,13 @@ def make_graph(
     return create_deep_agent(
         model if model is not None else chat_model(DEFAULT),
         system_prompt=SYSTEM_PROMPT,
-        middleware=[TodoListMiddleware(), OfflineDeep(), *_policies(), DeepApproval()],
+        middleware=[
+            TodoListMiddleware(),
+            RegistryPrompt(),
+            OfflineDeep(),
+            *_policies(),
+            DeepApproval(),
+        ],
         subagents=_subagents(),
         backend=make_backend(),
         name="deep_agent",
