@@ -46,6 +46,8 @@ OPTIONAL_MODULES = (
     "langchain_openai",
     "langgraph.checkpoint.postgres",
     "langgraph.store.postgres",
+    "deepagents",
+    "langchain_google_genai",
 )
 
 

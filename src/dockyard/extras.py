@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "redis": ("redis",),
     "evals": ("matplotlib",),
     "otel": ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"),
+    "deepagents": ("deepagents",),  # dockyard.agents.deep
 }
 
 

@@ -126,7 +126,7 @@ def test_offline_support_preset() -> None:
 
 
 def test_offline_needs_a_known_preset_or_rules() -> None:
-    with pytest.raises(ConfigError, match="'offline:support', 'offline:research' or pass rules"):
+    with pytest.raises(ConfigError, match=r"'offline:support'.* or pass rules"):
         load_chat_model("offline:sales")
     assert isinstance(load_chat_model("offline:research"), ResearchOfflineModel)
 

@@ -2,6 +2,9 @@
 
 * ``dockyard.agents.support:graph``: a customer-support agent (order lookup, FAQ,
   refunds that a human approves first). Runs with no API key on an offline model.
+* ``dockyard.agents.deep:graph``: a deep agent (deepagents: planning, files with
+  ``/memories/`` in the store, sub-agents, approval of writes and dangerous commands).
+  Needs ``dockyard[deepagents]``; runs with no API key on ``offline:deep``.
 
 Each agent module builds its graph on import, so this package imports none of them.
 """

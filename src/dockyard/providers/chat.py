@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from dockyard.errors import ConfigError
 from dockyard.providers._spec import ANTHROPIC, OPENAI, require_sdk, resolve_api_key, split_spec
 from dockyard.providers.offline.base import FakeChatModelBase
+from dockyard.providers.offline.deep import DeepOfflineModel
 from dockyard.providers.offline.models import OfflineChatModel, ScriptedChatModel
 from dockyard.providers.offline.research import ResearchOfflineModel
 from dockyard.providers.offline.support import SupportOfflineModel
@@ -21,9 +22,12 @@ CHAT_PROVIDERS = ("anthropic", "openai", "fake", "offline")
 # The one "offline:support", whoever asks: the sample agent, `dockyard init`'s agent, a
 # `models:` entry. (The sample agent's pretend back office, which its rules read, lives
 # beside it in providers/offline.) "offline:research": the research team's roles.
+# "offline:deep" plays the deep agent's flow (dockyard.agents.deep), which picks it by
+# itself when no model is configured.
 OFFLINE_PRESETS: dict[str, type[FakeChatModelBase]] = {
     "support": SupportOfflineModel,
     "research": ResearchOfflineModel,
+    "deep": DeepOfflineModel,
 }
 
 # Client settings that configure a network client; the offline models have none.
@@ -48,8 +52,8 @@ def load_chat_model(
     * ``offline:support``: the sample support agent's offline model (``SupportOfflineModel``,
       an ``OfflineChatModel`` that also follows ``SUPPORT_RULES``), which lets that agent
       and ``dockyard init``'s run with no API key; ``offline:research``, the research
-      team's scripted roles (``ResearchOfflineModel``). Any other ``offline:<name>`` needs
-      ``rules=[...]``.
+      team's scripted roles (``ResearchOfflineModel``); ``offline:deep``, the deep agent's
+      (``DeepOfflineModel``). Any other ``offline:<name>`` needs ``rules=[...]``.
 
     Other keyword arguments (``temperature``, ``max_tokens``, ``timeout``,
     ``max_retries``, ...) go to the model's constructor; ``None`` values are dropped so

@@ -104,8 +104,6 @@ def build_config(run: Run, spec: RunSpec, assistant: dict[str, Any]) -> Runnable
         graph_id=assistant["graph_id"],
     )
     config["run_id"] = run["run_id"]
-    if "recursion_limit" not in config:
-        config["recursion_limit"] = 25
     return config  # type: ignore[return-value]
 
 
@@ -225,6 +223,9 @@ class RunAttempt:
             callbacks.append(UntilFirstCall(on_first_call))
         config["callbacks"] = callbacks
         graph = await ctx.registry.get(assistant["graph_id"], config, ephemeral=self.ephemeral)
+        # A graph that sets its own limit (deepagents' ``with_config(recursion_limit=...)``:
+        # a deep agent takes hundreds of steps) keeps it unless the run or assistant sets one.
+        config.setdefault("recursion_limit", (graph.config or {}).get("recursion_limit", 25))
         tenant, _ = caller_ids(run["metadata"])
         if tenant is not None and graph.store is not None:
             # The tenant's graph sees its own store namespaces, as its API requests do.
