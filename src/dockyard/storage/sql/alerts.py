@@ -174,24 +174,32 @@ class SqlAlerts(SqlStore):
                 "created_at": o.created_at,
                 "ended_at": o.ended_at,
                 "seconds": o.seconds,
+                "variant": o.variant,
             }
             for o in outcomes
         ]
         async with self.engine.begin() as conn:
             await conn.execute(run_outcomes.insert(), rows)
 
-    def _outcomes(self, since: datetime, assistants: Sequence[str] | None) -> list[Any]:
+    def _outcomes(
+        self, since: datetime, assistants: Sequence[str] | None, variant: str | None = None
+    ) -> list[Any]:
         where = [run_outcomes.c.ended_at >= since]
         if assistants is not None:
             where.append(run_outcomes.c.assistant_id.in_(list(assistants)))
+        if variant is not None:
+            where.append(run_outcomes.c.variant == variant)
         return where
 
     async def outcome_counts(
-        self, since: datetime, assistants: Sequence[str] | None = None
+        self,
+        since: datetime,
+        assistants: Sequence[str] | None = None,
+        variant: str | None = None,
     ) -> dict[str, int]:
         q = (
             sa.select(run_outcomes.c.status, sa.func.count())
-            .where(*self._outcomes(since, assistants))
+            .where(*self._outcomes(since, assistants, variant))
             .group_by(run_outcomes.c.status)
         )
         async with self.engine.connect() as conn:
@@ -264,26 +272,40 @@ class SqlAlerts(SqlStore):
             return [r[0] for r in (await conn.execute(q)).all()]
 
     async def record_quality(
-        self, run_id: str, assistant_id: str, score: float, now: datetime
+        self,
+        run_id: str,
+        assistant_id: str,
+        score: float,
+        now: datetime,
+        variant: str | None = None,
     ) -> None:
         stmt = self._insert(quality_scores).values(
-            run_id=run_id, assistant_id=assistant_id, score=score, created_at=now
+            run_id=run_id, assistant_id=assistant_id, score=score, created_at=now, variant=variant
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["run_id"],
-            set_={"score": stmt.excluded.score, "created_at": stmt.excluded.created_at},
+            set_={
+                "score": stmt.excluded.score,
+                "created_at": stmt.excluded.created_at,
+                "variant": stmt.excluded.variant,
+            },
         )
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
     async def quality(
-        self, since: datetime, assistants: Sequence[str] | None = None
+        self,
+        since: datetime,
+        assistants: Sequence[str] | None = None,
+        variant: str | None = None,
     ) -> tuple[int, float | None]:
         q = sa.select(sa.func.count(), sa.func.avg(quality_scores.c.score)).where(
             quality_scores.c.created_at >= since
         )
         if assistants is not None:
             q = q.where(quality_scores.c.assistant_id.in_(list(assistants)))
+        if variant is not None:
+            q = q.where(quality_scores.c.variant == variant)
         async with self.engine.connect() as conn:
             n, mean = (await conn.execute(q)).one()
         return int(n), None if mean is None else float(mean)
