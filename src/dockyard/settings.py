@@ -1350,17 +1350,30 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _rollout_targets(self) -> Settings:
-        taken: dict[str, str] = {}
+        seen: list[tuple[str, str]] = []
         for name, r in self.rollouts.items():
             if problem := self.rollout_problem(name, r):
                 raise ValueError(problem)
-            if (other := taken.get(r.assistant)) is not None:
-                raise ValueError(
-                    f"rollouts.{name}: assistant {r.assistant!r} already has rollout "
-                    f"{other!r}; one rollout per assistant at a time"
-                )
-            taken[r.assistant] = name
+            for other, target in seen:
+                if self.rollouts_overlap(r.assistant, target):
+                    raise ValueError(
+                        f"rollouts.{name}: its assistant {r.assistant!r} has runs that rollout "
+                        f"{other!r} ({target!r}) steers too; one rollout per assistant at a time"
+                    )
+            seen.append((name, r.assistant))
         return self
+
+    def rollouts_overlap(self, a: str, b: str) -> bool:
+        """Whether rollouts of targets ``a`` and ``b`` (assistant or graph names) would
+        steer some of the same runs: a graph's rollout steers the runs of every assistant
+        of that graph that has none of its own, so its quality and errors are theirs."""
+        if a == b:
+            return True
+
+        def graph(target: str) -> str:
+            return self.assistants[target].graph if target in self.assistants else target
+
+        return (a in self.graphs and graph(b) == a) or (b in self.graphs and graph(a) == b)
 
     def rollout_problem(self, name: str, r: RolloutConfig) -> str | None:
         """What is wrong with rollout ``name`` here (its name, assistant, candidate
