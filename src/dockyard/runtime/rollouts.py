@@ -97,6 +97,8 @@ class RolloutTask(PeriodicTask):
             RolloutConfig.model_validate(r.definition).rollback.check_seconds for r in active
         )
         self._next_check = now + every
+        # Renewed once per check: it must outlast the interval.
+        self.check.lease_seconds = max(30.0, 3 * every)
         rolled = await self.check.tick(active)
         if rolled:
             await self.board.refresh()

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dockyard.storage.rollouts import RolloutRecord, RolloutState
 from dockyard.storage.sql._common import SqlStore
@@ -29,6 +31,10 @@ def _record(row: Any) -> RolloutRecord:
 
 
 class SqlRollouts(SqlStore):
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self._insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+
     async def list(self) -> builtins.list[RolloutRecord]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(sa.select(rollouts).order_by(rollouts.c.name))).mappings()
@@ -55,9 +61,14 @@ class SqlRollouts(SqlStore):
             "started_at": now,
             "updated_at": now,
         }
+        # One statement: processes starting together put the same rollout at once.
+        ins = self._insert(rollouts).values(**values)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["name"],
+            set_={k: getattr(ins.excluded, k) for k in values if k != "name"},
+        )
         async with self.engine.begin() as conn:
-            await conn.execute(rollouts.delete().where(rollouts.c.name == name))
-            await conn.execute(rollouts.insert().values(**values))
+            await conn.execute(stmt)
         return _record(values)
 
     async def set_state(
