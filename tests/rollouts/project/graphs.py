@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from dockyard import prompt
+from dockyard import chat_model, prompt
 
 
 class State(TypedDict, total=False):
@@ -31,3 +31,18 @@ builder.add_node("answer", answer)
 builder.add_edge(START, "answer")
 builder.add_edge("answer", END)
 graph = builder.compile()
+
+
+# Another graph asks a model; a model rollout sends the candidate's calls to another one.
+model = chat_model("default")
+
+
+def talk(state: State) -> State:
+    return {"messages": [model.invoke(state["messages"])], "used": "model"}
+
+
+chat_builder = StateGraph(State)
+chat_builder.add_node("talk", talk)
+chat_builder.add_edge(START, "talk")
+chat_builder.add_edge("talk", END)
+chat = chat_builder.compile()
