@@ -91,8 +91,12 @@ def assign(
         return spec
     config = dict(spec.config or {})
     configurable = dict(config.get("configurable") or {})
+    metadata = dict(spec.metadata)
+    # Only an assignment says which variant a run is: a client's own key goes.
+    forged = metadata.pop(ROLLOUT_KEY, None) is not None
     if PROMPT_KEY in configurable or MODEL_KEY in configurable:
-        return spec  # pinned by the caller (an eval's variant)
+        # Pinned by the caller (an eval's variant).
+        return spec.replace(metadata=metadata) if forged else spec
     if steering.state == "promoted":
         variant = CANDIDATE  # a promoted model rollout: every run, not split any more
     else:
@@ -100,8 +104,6 @@ def assign(
         variant = choose(
             steering.name, steering.config, user=user, keys=_keys(), thread_id=thread_id
         )
-    metadata = dict(spec.metadata)
-    metadata.pop(ROLLOUT_KEY, None)  # only an assignment says which variant a run is
     if steering.state == "active":
         metadata[ROLLOUT_KEY] = {"name": steering.name, "variant": variant}
     if variant == CANDIDATE:
