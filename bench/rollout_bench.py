@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import machine_summary  # noqa: E402
+
 from dockyard.rollouts import RolloutBoard, assign  # noqa: E402
 from dockyard.run_spec import RunSpec  # noqa: E402
 from dockyard.settings import RolloutConfig  # noqa: E402
@@ -65,10 +66,10 @@ def assignment(runs: int) -> list[tuple[str, float]]:
 
 def rollback(trials: int) -> list[tuple[float, float]]:
     from langgraph_sdk import get_client
+    from tests.conftest import LiveServer
 
     from dockyard.prompts import Draft
     from dockyard.storage.sql.alerts import SqlAlerts
-    from tests.conftest import LiveServer
 
     config = ROOT / "tests" / "rollouts" / "project" / "dockyard.yaml"
     live = LiveServer(Path(tempfile.mkdtemp()), config=config).start()
