@@ -90,3 +90,14 @@ def test_a_promoted_model_rollout_sends_every_run_to_the_model() -> None:
     out = assign(b, RunSpec(assistant_id="a", metadata={"user_id": "u"}), "support", "g", None)
     assert out.config == {"configurable": {"dockyard_model": "fast"}}
     assert "dockyard_rollout" not in out.metadata
+
+
+def test_a_rollout_that_cannot_be_read_is_ignored(caplog: Any) -> None:
+    b = board(share=1.0)
+    good = b.records[0]
+    broken = RolloutRecord("old", "billing", {"assistant": "billing"}, "api", "active", None, None)
+    b.install([good, broken])
+    b.install([good, broken])
+    assert [r.name for r in b.active()] == ["r"]
+    assert b.for_assistant("billing", "g") is None and b.for_assistant("support", "g")
+    assert caplog.text.count("rollout old cannot be read") == 1

@@ -8,12 +8,17 @@ process (a rollback, ``dockyard rollout abort``) is seen here at the next refres
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
+
 from dockyard.settings import RolloutConfig, Settings
 from dockyard.storage.rollouts import RolloutRecord, RolloutState, RolloutStore
+
+log = logging.getLogger("dockyard.rollouts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +46,24 @@ class RolloutBoard:
         self.store = store
         self.records: tuple[RolloutRecord, ...] = ()
         self._by_target: Mapping[str, Steering] = {}
+        self._unreadable: set[str] = set()
 
     def install(self, records: list[RolloutRecord]) -> None:
         by_target: dict[str, Steering] = {}
+        usable = []
         for record in records:
-            found = steering(record)
+            try:
+                found = steering(record)
+            except ValidationError as e:
+                # Written by another version of dockyard: left alone, said once.
+                if record.name not in self._unreadable:
+                    self._unreadable.add(record.name)
+                    log.warning("rollout %s cannot be read, ignored: %s", record.name, e)
+                continue
+            usable.append(record)
             if found is not None:
                 by_target[found.config.assistant] = found
-        self.records, self._by_target = tuple(records), by_target
+        self.records, self._by_target = tuple(usable), by_target
 
     async def refresh(self) -> None:
         self.install(await self.store.list())
