@@ -88,3 +88,31 @@ async def test_error_rate_rolls_back_once_with_one_alert(storage: Storage) -> No
     assert await check.tick(await active()) == [] and len(inbox.got) == 1
     [record] = await alerts.history()
     assert record.state == "resolved" and record.deliveries == {"inbox": "ok: ok"}
+
+
+async def test_the_config_file_rollouts_in_the_database(storage: Storage, tmp_path: Path) -> None:
+    from dockyard.rollouts import sync_config
+
+    def settings(share: float, *names: str) -> Any:
+        config = tmp_path / "dockyard.yaml"
+        rollouts = "".join(
+            f"  {n}:\n    assistant: {n}\n    candidate: {{prompt: p@2}}\n    share: {share}\n"
+            for n in names
+        )
+        graphs = "".join(f"  {n}: ./g.py:graph\n" for n in names)
+        config.write_text(f"graphs:\n{graphs}rollouts:\n{rollouts}")
+        return load_settings(config)
+
+    assert await sync_config(settings(0.5, "a", "b"), storage.rollouts) == ["a", "b"]
+    now = datetime.now(UTC)
+    await storage.rollouts.set_state(
+        "a", "rolled_back", reason="low", changed_by="auto", details={}, now=now
+    )
+    await storage.rollouts.start("api-made", "c", DEFINITION, "api", now)
+    # A restart with the same file: a rolled-back rollout stays rolled back.
+    assert await sync_config(settings(0.5, "a", "b"), storage.rollouts) == []
+    assert (await storage.rollouts.get("a")).state == "rolled_back"  # type: ignore[union-attr]
+    # A changed definition starts over; one gone from the file goes (not the API's).
+    assert await sync_config(settings(0.2, "a"), storage.rollouts) == ["a"]
+    states = {r.name: r.state for r in await storage.rollouts.list()}
+    assert states == {"a": "active", "api-made": "active"}
