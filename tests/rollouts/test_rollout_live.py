@@ -16,6 +16,7 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
+import openai
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
@@ -144,6 +145,28 @@ async def test_half_the_users_get_the_candidate_and_keep_it(
 
     await eventually(lambda: sum(moved().values()) >= sum(want.values()))
     assert moved() == want
+
+
+async def test_openai_and_chat_requests_are_assigned_the_same_way(server: LiveServer) -> None:
+    users = USERS[:8]
+    oai = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+    async with oai, httpx.AsyncClient(base_url=server.url, timeout=30) as h:
+        for user in users:
+            reply = await oai.chat.completions.create(
+                model="summarize", messages=[{"role": "user", "content": "hi"}], user=user
+            )
+            assert (reply.choices[0].message.content or "").startswith(f"{expected(user)}:")
+            answer = await h.post(
+                "/chat",
+                json={
+                    "user_id": user,
+                    "session_id": "s1",
+                    "message": "hi",
+                    "assistant_id": "summarize",
+                },
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["reply"].startswith(f"{expected(user)}:")
 
 
 async def test_a_model_rollout_splits_model_calls_and_usage(

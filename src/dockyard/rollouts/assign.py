@@ -29,6 +29,7 @@ from dockyard.settings import RolloutConfig
 from dockyard.variants import CANDIDATE, MODEL_KEY, PROMPT_KEY, ROLLOUT_KEY, STABLE
 
 USER_KEY = "user_id"
+OPENAI_USER_KEY = "user"  # where /v1/chat/completions keeps the request's `user`
 
 
 def bucket(rollout: str, subject: str) -> float:
@@ -59,7 +60,11 @@ def choose(
 
 
 def _user(metadata: Mapping[str, Any], configurable: Mapping[str, Any]) -> str | None:
-    for found in (metadata.get(USER_KEY), configurable.get(USER_KEY)):
+    for found in (
+        metadata.get(USER_KEY),
+        configurable.get(USER_KEY),
+        metadata.get(OPENAI_USER_KEY),
+    ):
         if isinstance(found, str | int) and not isinstance(found, bool) and str(found):
             return str(found)
     who = caller.current()
