@@ -56,6 +56,9 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         # `dockyard eval` use them
         {"quality"},
         {"observability"},  # metrics, logs, traces, alerts: may use policies (the PII redactor)
+        # gradual rollouts: assignment, rollback check (alert notifiers), promote (prompt
+        # registry); the runtime's admission and a process component use them
+        {"rollouts"},
         {"runtime"},
         {"api"},
         # `dockyard eval`: runs datasets through a server, scores, stores, reports; used

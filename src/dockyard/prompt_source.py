@@ -16,6 +16,11 @@ the background when the registry changes). Outside a process — a unit test cal
 graph — set one yourself, e.g. ``use_source(FileSource(Path("prompts")))``
 (``dockyard.prompts.files``), or ``prompt()`` says what is missing.
 
+Inside a run whose ``config["configurable"]`` carries ``dockyard_prompt``
+(``variants.PROMPT_KEY``: what ``dockyard eval --prompt`` and a rollout's candidate set),
+a call for the prompt it names gets the version (or label) it gives instead of the one
+the call asks for; calls for other prompts are left alone.
+
 Inside a run, each call is recorded on the run (``usage.prompts``: name, version, label)
 by the recorder the run's config carries among its LangChain callbacks; this module
 finds it there and never imports the runtime.
@@ -29,6 +34,7 @@ from typing import Any, Protocol
 
 from dockyard.errors import ConfigError
 from dockyard.prompt_template import FIELD, PromptVersion, render
+from dockyard.variants import PROMPT_KEY
 
 RECORD = "record_prompt"
 """A callback handler with this method (``name, version, label``) and a ``prompt_source``
@@ -135,7 +141,10 @@ def prompt(name: str, *, label: str | None = None, version: int | None = None) -
     ``latest``, the highest version); see the module docstring."""
     if label is not None and version is not None:
         raise ConfigError(f"prompt({name!r}): give label= or version=, not both")
-    recorder = _recorder()
+    config = _run_config()
+    recorder = _recorder(config)
+    if config is not None:
+        label, version = _override(config, name, label, version)
     source = recorder.prompt_source if recorder is not None else _source
     if source is None:
         raise ConfigError(
@@ -149,11 +158,34 @@ def prompt(name: str, *, label: str | None = None, version: int | None = None) -
     return Prompt(spec, label)
 
 
-def _recorder() -> Recorder | None:
-    """The running node's run's recorder, if ``prompt()`` is called inside a run."""
+def _run_config() -> Mapping[str, Any] | None:
+    """The running node's config, if ``prompt()`` is called inside a run."""
     from langchain_core.runnables.config import var_child_runnable_config
 
     config = var_child_runnable_config.get()
+    return config or None
+
+
+def _override(
+    config: Mapping[str, Any], name: str, label: str | None, version: int | None
+) -> tuple[str | None, int | None]:
+    """The (label, version) the run's ``dockyard_prompt`` gives for ``name``: its own when
+    it names this prompt, else what the call asked for."""
+    configurable = config.get("configurable")
+    chosen = configurable.get(PROMPT_KEY) if isinstance(configurable, Mapping) else None
+    if not isinstance(chosen, Mapping) or chosen.get("name") != name:
+        return label, version
+    pinned = chosen.get("version")
+    if isinstance(pinned, int) and not isinstance(pinned, bool):
+        return None, pinned
+    other = chosen.get("label")
+    if isinstance(other, str) and other:
+        return other, None
+    return label, version
+
+
+def _recorder(config: Mapping[str, Any] | None) -> Recorder | None:
+    """The running node's run's recorder, if ``prompt()`` is called inside a run."""
     if not config:
         return None
     callbacks: Any = config.get("callbacks")

@@ -890,6 +890,75 @@ class PromptsConfig(_Strict):
     retention_sweep_seconds: float = Field(default=3600.0, gt=0)
 
 
+# -- rollouts (src/dockyard/rollouts/, docs/rollouts.md) -------------------------------
+
+_PROMPT_AT_VERSION = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)@([1-9][0-9]*)$")
+
+
+class RolloutCandidate(_Strict):
+    """What the candidate variant runs: a prompt version or a model (one of them)."""
+
+    # NAME@VERSION of the registry: the candidate's runs get that version wherever the
+    # graph calls prompt(NAME, ...).
+    prompt: str | None = None
+    # A model under `models:`: every chat_model(...) of the candidate's runs goes to it.
+    model: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_ref(cls, v: str | None) -> str | None:
+        if v is not None and not _PROMPT_AT_VERSION.match(v):
+            raise ValueError(f"{v!r}: expected NAME@VERSION (e.g. ticket-summary@4)")
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> RolloutCandidate:
+        if (self.prompt is None) == (self.model is None):
+            raise ValueError("set prompt (NAME@VERSION) or model (a name under `models:`), one")
+        return self
+
+    @property
+    def prompt_ref(self) -> tuple[str, int] | None:
+        """(name, version) of a prompt candidate."""
+        if self.prompt is None:
+            return None
+        name, _, version = self.prompt.rpartition("@")
+        return name, int(version)
+
+
+class RolloutRollback(_Strict):
+    """When the candidate is rolled back: over the last ``window_minutes`` (since the
+    rollout started), with at least ``min_runs`` of its runs ended (scored, for quality)."""
+
+    min_quality: float | None = Field(default=None, ge=0, le=1)
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    # At most an hour: run outcomes and scores are kept two hours (the alerts' pruning).
+    window_minutes: float = Field(default=15.0, gt=0, le=60)
+    min_runs: int = Field(default=20, ge=1)
+    # How often the process holding the rollouts' lease checks.
+    check_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+
+class RolloutConfig(_Strict):
+    """``rollouts.<name>``: send part of an assistant's traffic to a candidate prompt
+    version or model; the rest stays on the stable variant (what it runs today)."""
+
+    assistant: str
+    candidate: RolloutCandidate
+    # Share of users (or threads) on the candidate, 0..1; sticky by a hash of the
+    # rollout's name and the user (or thread).
+    share: float = Field(default=0.0, ge=0, le=1)
+    # API key names (or ids) and user ids that always get the candidate.
+    keys: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=list)
+    # What a variant sticks to: the user (metadata or configurable user_id, else the API
+    # key), or the thread.
+    sticky: Literal["user", "thread"] = "user"
+    # The label `promote` moves to the candidate version (prompt rollouts).
+    stable_label: str = Field(default="production", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    rollback: RolloutRollback = Field(default_factory=RolloutRollback)
+
+
 # -- observability (src/dockyard/observability/, docs/observability.md) ----------------
 
 
@@ -1271,6 +1340,7 @@ class Settings(BaseSettings):
     server: ServerConfig = Field(default_factory=ServerConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+    rollouts: dict[str, RolloutConfig] = Field(default_factory=dict)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     env: dict[str, str] | str | None = None
     # The seed guide's environment names for the quality thresholds (SEED_QUALITY_ENV):
@@ -1377,6 +1447,53 @@ class Settings(BaseSettings):
                     f"under `models:` (models: {', '.join(sorted(models))})"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _rollout_targets(self) -> Settings:
+        seen: list[tuple[str, str]] = []
+        for name, r in self.rollouts.items():
+            if problem := self.rollout_problem(name, r):
+                raise ValueError(problem)
+            for other, target in seen:
+                if self.rollouts_overlap(r.assistant, target):
+                    raise ValueError(
+                        f"rollouts.{name}: its assistant {r.assistant!r} has runs that rollout "
+                        f"{other!r} ({target!r}) steers too; one rollout per assistant at a time"
+                    )
+            seen.append((name, r.assistant))
+        return self
+
+    def rollouts_overlap(self, a: str, b: str) -> bool:
+        """Whether rollouts of targets ``a`` and ``b`` (assistant or graph names) would
+        steer some of the same runs: a graph's rollout steers the runs of every assistant
+        of that graph that has none of its own, so its quality and errors are theirs."""
+        if a == b:
+            return True
+
+        def graph(target: str) -> str:
+            return self.assistants[target].graph if target in self.assistants else target
+
+        return (a in self.graphs and graph(b) == a) or (b in self.graphs and graph(a) == b)
+
+    def rollout_problem(self, name: str, r: RolloutConfig) -> str | None:
+        """What is wrong with rollout ``name`` here (its name, assistant, candidate
+        model); None when nothing. Config-file and API-created rollouts both pass it."""
+        where = f"rollouts.{name}"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):
+            return f"{where}: a name of letters, digits, _ . - (128 at most)"
+        if r.assistant not in self.assistants and r.assistant not in self.graphs:
+            return (
+                f"{where}.assistant: no assistant or graph named {r.assistant!r} "
+                f"(assistants: {', '.join(sorted(self.assistants)) or 'none'}; graphs: "
+                f"{', '.join(sorted(self.graphs)) or 'none'})"
+            )
+        model = r.candidate.model
+        if model is not None and model not in {*self.models, "default"}:
+            return (
+                f"{where}.candidate.model: no model named {model!r} under `models:` "
+                f"(models: {', '.join(sorted(self.models)) or 'none'})"
+            )
+        return None
 
     def assistant_policies(self, name: str) -> PoliciesConfig:
         """The policies of ``assistants.<name>``'s runs: its blocks over ``policies:``."""

@@ -44,6 +44,28 @@ def parse_prompt_ref(text: str) -> dict[str, Any]:
     return {"name": name, "label": ref}
 
 
+STABLE = "stable"
+CANDIDATE = "candidate"
+NO_VARIANT = "none"
+
+
+def rollout_of(metadata: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """(rollout name, variant) of a run a rollout assigned, from its metadata."""
+    found = metadata.get(ROLLOUT_KEY) if metadata else None
+    if not isinstance(found, Mapping):
+        return None
+    name, variant = found.get("name"), found.get("variant")
+    if isinstance(name, str) and variant in (STABLE, CANDIDATE):
+        return name, variant
+    return None
+
+
+def variant_of(metadata: Mapping[str, Any] | None) -> str:
+    """``stable``, ``candidate`` or ``none``: a bounded label for metrics."""
+    found = rollout_of(metadata)
+    return found[1] if found else NO_VARIANT
+
+
 def model_override(configurable: Mapping[str, Any] | None, name: str) -> str:
     """The model a ``chat_model(name)`` call goes to under the run's ``dockyard_model``."""
     if not configurable:

@@ -27,6 +27,7 @@ UNKNOWN = "dockyard_no_such_field"
 # the required fields), by JSON schema title.
 EXAMPLES: dict[str, Any] = {
     "ChatMessageIn": {"role": "user", "content": "hi"},
+    "RolloutCandidate": {"model": "default"},
 }
 
 

@@ -87,7 +87,7 @@ import sys
 from pathlib import Path
 from dockyard.observability import metrics, exposition
 m = metrics.install(Path(sys.argv[1]))
-m.runs.labels("a", "success").inc(int(sys.argv[2]))
+m.runs.labels("a", "success", "none").inc(int(sys.argv[2]))
 m.streams_open.inc()
 if sys.argv[3] == "print":
     sys.stdout.write(exposition.render(m, None).decode())
@@ -114,6 +114,14 @@ def test_processes_sum_in_one_directory(tmp_path: Path) -> None:
         for s in f.samples
     }
     # Counts of a process that ended stay; its open streams do not.
-    assert samples[("dockyard_runs_total", (("assistant", "a"), ("status", "success")))] == 5
+    assert (
+        samples[
+            (
+                "dockyard_runs_total",
+                (("assistant", "a"), ("status", "success"), ("variant", "none")),
+            )
+        ]
+        == 5
+    )
     assert samples[("dockyard_streams_open", ())] == 1
     assert "dockyard_tool_calls" in text  # a family nobody wrote is listed, empty

@@ -45,6 +45,7 @@ from tests.storage.cron_conformance import CronConformance
 from tests.storage.eval_conformance import EvalConformance
 from tests.storage.key_conformance import KeyConformance
 from tests.storage.prompt_conformance import PromptConformance
+from tests.storage.rollout_conformance import RolloutConformance
 from tests.storage.usage_conformance import UsageConformance
 
 
@@ -191,6 +192,7 @@ class StorageConformance(
     AlertConformance,
     PromptConformance,
     EvalConformance,
+    RolloutConformance,
 ):
     """The shared spec. Not collected itself: its ``Test*`` subclasses are."""
 

@@ -155,3 +155,18 @@ class UsageConformance:
         assert await b.usage.spent(DAY1, tenant_id="t1") == pytest.approx(0.0006)
         assert await b.usage.spent(DAY1, key_id="k1", assistant_id="a1") == pytest.approx(0.0006)
         assert await b.usage.spent(DAY2 + timedelta(hours=1)) == 0.0
+
+    async def test_usage_by_rollout_variant(self, b: Any) -> None:
+        # Written with the run's outcome (one statement on PostgreSQL) and on their own.
+        run = await _claimed(b, "w1")
+        candidate = ledger_row(run_id=run["run_id"], variant="summary-v4:candidate")
+        assert await b.runs.finish(
+            run["run_id"], status="success", worker_id="w1", usage=RUN_USAGE, ledger=[candidate]
+        )
+        await b.usage.record([ledger_row(variant="summary-v4:stable"), ledger_row()])
+        summary = await b.usage.summary(by="variant")
+        assert sorted((s["group"] or "", s["calls"]) for s in summary) == [
+            ("", 1),
+            ("summary-v4:candidate", 1),
+            ("summary-v4:stable", 1),
+        ]

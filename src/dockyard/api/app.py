@@ -28,6 +28,7 @@ from dockyard.api.routes import (
     openai_compat,
     ops,
     prompts,
+    rollouts,
     runs,
     store,
     threads,
@@ -219,6 +220,7 @@ def _routers(http: HttpConfig) -> list[APIRouter]:
         (keys.router, False),
         (alerts.router, False),
         (prompts.router, False),
+        (rollouts.router, False),
         (ops.meta, http.disable_meta),
         (crons.router, http.disable_runs),  # LangGraph's crons are run routes
         (store.router, http.disable_store),

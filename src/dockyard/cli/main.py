@@ -1,4 +1,5 @@
-"""``dockyard serve | worker | dev | init | usage | keys | alerts | prompts | eval | top``."""
+"""``dockyard serve | worker | dev | init | usage | keys | alerts | prompts | eval | rollout |
+top``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from dockyard.cli import alerts, evals, keys, prompts
+from dockyard.cli import alerts, evals, keys, prompts, rollouts
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings, load_settings
 
@@ -22,6 +23,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(evals.app, name="eval")
+app.add_typer(rollouts.app, name="rollout")
 console = Console(stderr=True)
 
 ConfigOpt = Annotated[
@@ -266,7 +268,7 @@ def init(
 def usage(
     config: ConfigOpt = None,
     by: Annotated[
-        str, typer.Option(help="group by tenant | key | assistant | model")
+        str, typer.Option(help="group by tenant | key | assistant | model | variant (rollouts)")
     ] = "assistant",
     since: Annotated[
         str | None,
@@ -274,7 +276,7 @@ def usage(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print JSON rows")] = False,
 ) -> None:
-    """Model usage and cost per day, by tenant, key, assistant or model."""
+    """Model usage and cost per day, by tenant, key, assistant, model or rollout variant."""
     from dockyard.cli.usage import By, print_usage
 
     try:

@@ -23,6 +23,7 @@ class By(StrEnum):
     key = "key"
     assistant = "assistant"
     model = "model"
+    variant = "variant"
 
 
 _AGO = re.compile(r"(\d+)([mhdw])")

@@ -97,13 +97,14 @@ class Metrics:
         )
         self.runs = counter(
             "dockyard_runs_total",
-            "Runs finished, by assistant and status.",
-            ("assistant", "status"),
+            "Runs finished, by assistant, status and rollout variant.",
+            ("assistant", "status", "variant"),
         )
         self.run_duration = hist(
             "dockyard_run_duration_seconds",
-            "Time from a run's start to its end (its last attempt).",
-            ("assistant",),
+            "Time from a run's start to its end (its last attempt), by assistant and rollout "
+            "variant.",
+            ("assistant", "variant"),
             RUN_BUCKETS,
         )
         self.queue_wait = hist(

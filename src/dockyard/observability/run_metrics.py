@@ -8,7 +8,8 @@ calls, tool calls) the handler sees itself.
 
 Labels are bounded: ``assistant`` is a graph's or a configured assistant's name (an
 assistant made over the API counts under its graph, learnt from the run's first model or
-tool call; ``other`` when it makes none), ``tenant`` a tenant name.
+tool call; ``other`` when it makes none), ``tenant`` a tenant name, ``variant`` a rollout
+variant (``stable``, ``candidate``, ``none``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dockyard.errors import PolicyError, ProviderUnavailableError, dockyard_caus
 from dockyard.observability.metrics import Metrics, current
 from dockyard.providers.registry import MODEL_NAME_KEY, ModelRegistry
 from dockyard.storage.base import Run
+from dockyard.variants import variant_of
 
 OTHER = "other"
 _MAX_OPEN = 10_000  # attempts under way in one process, far above runs.max_concurrency
@@ -275,9 +277,11 @@ class RunMetrics:
             assistant = assistant or handler.graph
         assistant = assistant or OTHER
         status = "cancelled" if getattr(outcome, "rollback", False) else str(outcome.status)
-        self.metrics.runs.labels(assistant, status).inc()
+        # stable | candidate | none: bounded, one rollout per assistant at a time.
+        variant = variant_of(run["metadata"])
+        self.metrics.runs.labels(assistant, status, variant).inc()
         started = run["started_at"] or run["created_at"]
         ended = run["ended_at"] or datetime.now(UTC)
-        self.metrics.run_duration.labels(assistant).observe(
+        self.metrics.run_duration.labels(assistant, variant).observe(
             max((ended - started).total_seconds(), 0.0)
         )

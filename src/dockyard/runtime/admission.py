@@ -9,6 +9,7 @@ import logging
 from dockyard.policies.budget import Budgets
 from dockyard.policies.input_guard import InputGuard
 from dockyard.policies.input_schema import Schema
+from dockyard.rollouts import RolloutBoard, assign
 from dockyard.run_spec import RunSpec
 from dockyard.runtime.assistants import configured_assistant_id
 from dockyard.runtime.graph_schemas import graph_schemas
@@ -21,7 +22,11 @@ log = logging.getLogger("dockyard.runtime")
 
 class Admission:
     def __init__(
-        self, settings: Settings, registry: GraphRegistry, budgets: Budgets | None = None
+        self,
+        settings: Settings,
+        registry: GraphRegistry,
+        budgets: Budgets | None = None,
+        rollouts: RolloutBoard | None = None,
     ) -> None:
         config = settings.policies.input
         # Built now: a rule that cannot be used stops start-up.
@@ -36,23 +41,32 @@ class Admission:
                 )
         self.registry = registry
         self.budgets = budgets
+        # The rollouts' board: a run of an assistant with a rollout gets its variant.
+        self.rollouts = rollouts
         self._schemas: dict[str, Schema | None] = {}
 
     def guard_for(self, assistant_id: str) -> InputGuard | None:
         """The input guard of ``assistant_id``'s runs."""
         return self.assistant_guards.get(assistant_id, self.input_guard)
 
-    async def admit(self, spec: RunSpec, assistant: Assistant) -> RunSpec:
-        """The spec to run (a policy may annotate it), or the policy's refusal."""
+    async def admit(
+        self, spec: RunSpec, assistant: Assistant, thread_id: str | None = None
+    ) -> RunSpec:
+        """The spec to run (a policy may annotate it, a rollout assign its variant), or
+        the policy's refusal."""
         if self.budgets is not None:
             spec = self.budgets.admit_spec(spec)
         guard = self.guard_for(assistant["assistant_id"])
-        if guard is None:
-            return spec
-        schema = None
-        if guard.validates_schema and spec.input is not None:
-            schema = await self._input_schema(assistant["graph_id"])
-        return guard.check(spec, schema)
+        if guard is not None:
+            schema = None
+            if guard.validates_schema and spec.input is not None:
+                schema = await self._input_schema(assistant["graph_id"])
+            spec = guard.check(spec, schema)
+        if self.rollouts is not None:
+            spec = assign(
+                self.rollouts, spec, assistant.get("name"), assistant["graph_id"], thread_id
+            )
+        return spec
 
     async def hold(self, run_id: str, spec: RunSpec) -> bool:
         """Hold the run's estimated cost on its caller's budgets (``BudgetExceededError``

@@ -28,6 +28,7 @@ from dockyard.storage.alerts import AlertStore, EndedRun, NewAlert
 from dockyard.storage.base import Run
 from dockyard.storage.sql import Engine
 from dockyard.storage.sql.alerts import SqlAlerts
+from dockyard.variants import rollout_of
 
 log = logging.getLogger("dockyard.alerts")
 
@@ -60,8 +61,16 @@ class OutcomeRecorder(RunObserver):
     def on_ended(self, run: Run, outcome: Outcome, usage: Usage) -> None:
         if outcome.rollback:  # removed, as if it never ran
             return
+        rollout = rollout_of(run["metadata"])
         self._buffer.append(
-            EndedRun(run["run_id"], run["assistant_id"], outcome.status, run["created_at"], _now())
+            EndedRun(
+                run["run_id"],
+                run["assistant_id"],
+                outcome.status,
+                run["created_at"],
+                _now(),
+                rollout[1] if rollout else None,
+            )
         )
         if len(self._buffer) >= self.batch:
             task = asyncio.create_task(self.flush())

@@ -41,6 +41,7 @@ from dockyard.settings import Settings
 from dockyard.storage.base import Run, ThreadStatus, UsageRecord, run_spec
 from dockyard.storage.checkpoints import WriteKeys
 from dockyard.storage.database import Storage
+from dockyard.variants import rollout_of
 
 log = logging.getLogger("dockyard.runtime")
 
@@ -355,8 +356,13 @@ class RunAttempt:
         usage = add_usage(run.get("usage"), self.usage)
         run["usage"] = usage
         tenant, key_id = caller_ids(run["metadata"])
+        rollout = rollout_of(run["metadata"])
         return usage, self.usage.ledger(
-            self.run_id, run["assistant_id"], tenant_id=tenant, key_id=key_id
+            self.run_id,
+            run["assistant_id"],
+            tenant_id=tenant,
+            key_id=key_id,
+            variant=":".join(rollout) if rollout else None,
         )
 
     async def _record(self, outcome: Outcome) -> bool:

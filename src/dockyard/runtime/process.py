@@ -30,8 +30,10 @@ from dockyard.prompt_source import use_source
 from dockyard.prompts.cache import PromptCache
 from dockyard.prompts.files import push_path
 from dockyard.prompts.registry import PromptRegistry
+from dockyard.rollouts import RolloutManager
 from dockyard.runtime import quality
 from dockyard.runtime.admission import Admission
+from dockyard.runtime.alerting import alert_store
 from dockyard.runtime.assistants import configured_ids
 from dockyard.runtime.attempt import RunContext
 from dockyard.runtime.broker import MemoryBroker, StreamBroker
@@ -43,6 +45,7 @@ from dockyard.runtime.graphs import GraphRegistry
 from dockyard.runtime.ledger_writer import LedgerWriter
 from dockyard.runtime.observers import RunObserver
 from dockyard.runtime.prompt_uses import PromptRetention, PromptUses
+from dockyard.runtime.rollouts import RolloutTask
 from dockyard.runtime.service import RunService, default_assistant_id
 from dockyard.runtime.signals import LocalSignals, Signals
 from dockyard.runtime.sweeper import ThreadSweeper
@@ -71,6 +74,8 @@ class DockyardProcess:
     ledger: LedgerWriter | None = None
     # The prompt registry's writes (API routes); its reads go through the process's cache.
     prompts: PromptRegistry | None = None
+    # Rollouts' start, promote, abort and status (API routes).
+    rollouts: RolloutManager | None = None
 
     async def ping(self) -> dict[str, str]:
         """Problems per dependency; empty when everything answers."""
@@ -246,6 +251,10 @@ async def open_runtime(
             # Stopped after the executor drained: the outcomes of its last runs are written.
             alerts = await start_on(stack, AlertTask(settings, storage.engine, registry))
             observers.append(alerts.recorder)
+        # Stopped after the executor drained, like the alerts (its outcomes written).
+        rollout_task = await start_on(stack, RolloutTask(settings, storage))
+        if rollout_task.recorder is not None:
+            observers.append(rollout_task.recorder)
         metrics = process_metrics.install(settings)
         names = {default_assistant_id(g): g for g in registry.names}
         names.update({i: name for name, i in configured_ids(settings).items()})
@@ -292,9 +301,11 @@ async def open_runtime(
             )
         else:
             signals = LocalSignals(executor)
-        service = RunService(ctx, executor, signals, Admission(settings, registry, budgets))
+        admission = Admission(settings, registry, budgets, rollout_task.board)
+        service = RunService(ctx, executor, signals, admission)
+        rollouts = RolloutManager(settings, storage.rollouts, prompts, alert_store(storage.engine))
         runtime = DockyardProcess(
-            settings, storage, registry, broker, executor, service, redis, ledger, prompts
+            settings, storage, registry, broker, executor, service, redis, ledger, prompts, rollouts
         )
         await service.ensure_default_assistants()
         if executor is not None:

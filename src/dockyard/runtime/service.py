@@ -119,7 +119,9 @@ class RunService:
             )
         return assistant
 
-    async def validate(self, spec: RunSpec, assistant: Assistant) -> RunSpec:
+    async def validate(
+        self, spec: RunSpec, assistant: Assistant, thread_id: str | None = None
+    ) -> RunSpec:
         """The checks a run request passes before anything is stored (crons run them when
         they are created, so a cron whose every firing would be refused is refused), the
         request-level policies last (runtime/admission.py). Returns the spec to run: a
@@ -145,7 +147,7 @@ class RunService:
                         f"has {sorted(n for n in graph.nodes if not n.startswith('__'))}",
                         param=field,
                     )
-        return await self.admission.admit(spec, assistant)
+        return await self.admission.admit(spec, assistant, thread_id)
 
     def _run_row(
         self,
@@ -244,7 +246,7 @@ class RunService:
             }
             flt = await tenancy.authorize("threads", "create_run", value)
             spec = spec.replace(metadata=value["metadata"])
-        spec = await self.validate(spec, assistant)
+        spec = await self.validate(spec, assistant, thread_id)
         if (origin := run_origin()) is not None:
             spec = spec.replace(origin=origin)
         # A thread the run creates is its tenant's too.

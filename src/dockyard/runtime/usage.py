@@ -177,9 +177,11 @@ class Usage:
         *,
         tenant_id: str | None = None,
         key_id: str | None = None,
+        variant: str | None = None,
         at: datetime | None = None,
     ) -> list[UsageRecord]:
-        """One row per model for the usage ledger (the aggregates' source)."""
+        """One row per model for the usage ledger (the aggregates' source); ``variant``:
+        ``<rollout>:<stable|candidate>`` of a run a rollout assigned."""
         at = at or datetime.now(UTC)
         return [
             UsageRecord(
@@ -196,6 +198,7 @@ class Usage:
                 cached_input_tokens=m["cached_input_tokens"],
                 cache_write_tokens=m["cache_write_tokens"],
                 cost_usd=m["cost_usd"],
+                variant=variant,
             )
             for model, m in self.per_model().items()
         ]

@@ -75,6 +75,8 @@ class EndedRun:
     status: str
     created_at: datetime
     ended_at: datetime
+    # The rollout variant the run was assigned (stable | candidate), else None.
+    variant: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -142,10 +144,14 @@ class AlertStore(Protocol):
         ...
 
     async def outcome_counts(
-        self, since: datetime, assistants: Sequence[str] | None = None
+        self,
+        since: datetime,
+        assistants: Sequence[str] | None = None,
+        variant: str | None = None,
     ) -> dict[str, int]:
         """How many runs recorded as ended since ``since`` ended in each status;
-        ``assistants``: only the runs of these assistant ids."""
+        ``assistants``: only the runs of these assistant ids; ``variant``: only the runs
+        a rollout put on that variant."""
         ...
 
     async def latency_p95(

@@ -11,7 +11,7 @@ import builtins
 import contextlib
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
 from dockyard.run_spec import MultitaskStrategy, RunKwargs, RunSpec
 
@@ -349,9 +349,11 @@ class UsageRecord(TypedDict):
     cached_input_tokens: int
     cache_write_tokens: int
     cost_usd: float | None  # None: the model has no price
+    # "<rollout>:<stable|candidate>" for a run a rollout assigned (docs/rollouts.md).
+    variant: NotRequired[str | None]
 
 
-UsageGroup = Literal["model", "assistant", "tenant", "key"]
+UsageGroup = Literal["model", "assistant", "tenant", "key", "variant"]
 
 
 class UsageSummary(TypedDict):

@@ -32,6 +32,7 @@ from dockyard.storage.base import (
 from dockyard.storage.checkpoints import CheckpointAdmin
 from dockyard.storage.inline import InlineEngine
 from dockyard.storage.prompts import PromptStore
+from dockyard.storage.rollouts import RolloutStore
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -51,6 +52,7 @@ class Storage:
     keys: KeyStore
     prompts: PromptStore
     evals: EvalStore
+    rollouts: RolloutStore
 
     async def ping(self, timeout: float = 3.0) -> dict[str, str]:  # noqa: ASYNC109
         """Problems per component; empty when everything answers within ``timeout``."""

@@ -176,6 +176,8 @@ usage_ledger = sa.Table(
     sa.Column("cached_input_tokens", sa.BigInteger, nullable=False),
     sa.Column("cache_write_tokens", sa.BigInteger, nullable=False),
     sa.Column("cost_usd", sa.Float, nullable=True),  # NULL: the model has no price
+    # 0011: "<rollout>:<stable|candidate>" for a run a rollout assigned, else NULL.
+    sa.Column("variant", sa.String(160), nullable=True),
     # What reports and budgets ask: everything, or one tenant / key / assistant, since T.
     sa.Index("ix_usage_ledger_created", "created_at"),
     sa.Index("ix_usage_ledger_tenant_created", "tenant_id", "created_at"),
@@ -283,6 +285,8 @@ run_outcomes = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("ended_at", UTCDateTime, nullable=False),
     sa.Column("seconds", sa.Float, nullable=False),  # created to ended
+    # 0011: the rollout variant the run was assigned (stable | candidate), else NULL.
+    sa.Column("variant", sa.String(16), nullable=True),
     # Covers what the rules read: a window's counts and latencies come from the index.
     sa.Index("ix_run_outcomes_window", "ended_at", "status", "assistant_id", "seconds"),
 )
@@ -397,4 +401,21 @@ eval_results = sa.Table(
     sa.Column("thread_id", sa.String(64), nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# 0011: gradual rollouts (storage/rollouts.py, docs/rollouts.md): each one's definition
+# and where it stands (active, promoted, aborted, rolled_back), when and why.
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("assistant", sa.String(255), nullable=False),
+    sa.Column("definition", JSONType, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),  # config | api
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("changed_by", sa.String(255), nullable=True),
+    sa.Column("details", JSONType, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

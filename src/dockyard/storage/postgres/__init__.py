@@ -74,6 +74,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
         SqlEvals,
         SqlKeys,
         SqlPrompts,
+        SqlRollouts,
         SqlRuns,
         SqlThreads,
         SqlUsage,
@@ -141,6 +142,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
                 keys=SqlKeys(engine),
                 prompts=SqlPrompts(engine),
                 evals=SqlEvals(engine),
+                rollouts=SqlRollouts(engine),
             )
         finally:
             with contextlib.suppress(Exception):

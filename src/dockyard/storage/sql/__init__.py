@@ -13,6 +13,7 @@ from dockyard.storage.sql.crons import SqlCrons
 from dockyard.storage.sql.evals import SqlEvals
 from dockyard.storage.sql.keys import SqlKeys
 from dockyard.storage.sql.prompts import SqlPrompts
+from dockyard.storage.sql.rollouts import SqlRollouts
 from dockyard.storage.sql.runs import SqlRuns
 from dockyard.storage.sql.threads import SqlThreads, new_thread_row
 from dockyard.storage.sql.usage import SqlUsage
@@ -25,6 +26,7 @@ __all__ = [
     "SqlEvals",
     "SqlKeys",
     "SqlPrompts",
+    "SqlRollouts",
     "SqlRuns",
     "SqlThreads",
     "SqlUsage",

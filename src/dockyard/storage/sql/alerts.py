@@ -174,24 +174,32 @@ class SqlAlerts(SqlStore):
                 "created_at": o.created_at,
                 "ended_at": o.ended_at,
                 "seconds": o.seconds,
+                "variant": o.variant,
             }
             for o in outcomes
         ]
         async with self.engine.begin() as conn:
             await conn.execute(run_outcomes.insert(), rows)
 
-    def _outcomes(self, since: datetime, assistants: Sequence[str] | None) -> list[Any]:
+    def _outcomes(
+        self, since: datetime, assistants: Sequence[str] | None, variant: str | None = None
+    ) -> list[Any]:
         where = [run_outcomes.c.ended_at >= since]
         if assistants is not None:
             where.append(run_outcomes.c.assistant_id.in_(list(assistants)))
+        if variant is not None:
+            where.append(run_outcomes.c.variant == variant)
         return where
 
     async def outcome_counts(
-        self, since: datetime, assistants: Sequence[str] | None = None
+        self,
+        since: datetime,
+        assistants: Sequence[str] | None = None,
+        variant: str | None = None,
     ) -> dict[str, int]:
         q = (
             sa.select(run_outcomes.c.status, sa.func.count())
-            .where(*self._outcomes(since, assistants))
+            .where(*self._outcomes(since, assistants, variant))
             .group_by(run_outcomes.c.status)
         )
         async with self.engine.connect() as conn:

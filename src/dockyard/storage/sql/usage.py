@@ -20,11 +20,12 @@ INSERT_LEDGER = usage_ledger.insert().values(
 )
 
 
-def ledger_params(rows: Sequence[UsageRecord]) -> list[dict[str, Any]]:
-    return [{f"l_{k}": v for k, v in row.items()} for row in rows]
-
-
 LEDGER_COLUMNS = tuple(c.name for c in usage_ledger.c if c.name != "id")
+
+
+def ledger_params(rows: Sequence[UsageRecord]) -> list[dict[str, Any]]:
+    # Every column bound: a row may leave out the optional ones (variant).
+    return [{f"l_{c}": row.get(c) for c in LEDGER_COLUMNS} for row in rows]
 
 
 def ledger_select(rows: int, source: Any) -> Any:
@@ -46,7 +47,7 @@ def ledger_select(rows: int, source: Any) -> Any:
 
 
 def numbered_ledger_params(rows: Sequence[UsageRecord]) -> dict[str, Any]:
-    return {f"l{i}_{k}": v for i, row in enumerate(rows) for k, v in row.items()}
+    return {f"l{i}_{c}": row.get(c) for i, row in enumerate(rows) for c in LEDGER_COLUMNS}
 
 
 _GROUPS: dict[UsageGroup, sa.Column[Any]] = {
@@ -54,6 +55,7 @@ _GROUPS: dict[UsageGroup, sa.Column[Any]] = {
     "assistant": usage_ledger.c.assistant_id,
     "tenant": usage_ledger.c.tenant_id,
     "key": usage_ledger.c.key_id,
+    "variant": usage_ledger.c.variant,
 }
 _TOKENS = ("calls", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
 _UNPRICED = sa.case((usage_ledger.c.cost_usd.is_(None), usage_ledger.c.calls), else_=0)

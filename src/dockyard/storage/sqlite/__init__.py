@@ -22,6 +22,7 @@ from dockyard.storage.sql import (
     SqlEvals,
     SqlKeys,
     SqlPrompts,
+    SqlRollouts,
     SqlRuns,
     SqlThreads,
     SqlUsage,
@@ -93,6 +94,7 @@ async def open(settings: Settings) -> AsyncIterator[Storage]:
             keys=SqlKeys(engine),
             prompts=SqlPrompts(engine),
             evals=SqlEvals(engine),
+            rollouts=SqlRollouts(engine),
         )
         yield storage
     finally:
