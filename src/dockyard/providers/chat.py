@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from dockyard.errors import ConfigError
 from dockyard.providers._spec import ANTHROPIC, OPENAI, require_sdk, resolve_api_key, split_spec
+from dockyard.providers.offline.memory import MemoryOfflineModel
 from dockyard.providers.offline.models import OfflineChatModel, ScriptedChatModel
 from dockyard.providers.offline.support import SupportOfflineModel
 from dockyard.sampling import with_run_params
@@ -19,7 +20,10 @@ CHAT_PROVIDERS = ("anthropic", "openai", "fake", "offline")
 # The one "offline:support", whoever asks: the sample agent, `dockyard init`'s agent, a
 # `models:` entry. (The sample agent's pretend back office, which its rules read, lives
 # beside it in providers/offline.)
-OFFLINE_PRESETS: dict[str, type[OfflineChatModel]] = {"support": SupportOfflineModel}
+OFFLINE_PRESETS: dict[str, type[OfflineChatModel]] = {
+    "support": SupportOfflineModel,
+    "memory": MemoryOfflineModel,  # dockyard.agents.memory_chat
+}
 
 # Client settings that configure a network client; the offline models have none.
 _CLIENT_SETTINGS = ("temperature", "max_tokens", "timeout", "max_retries")
@@ -42,8 +46,8 @@ def load_chat_model(
       (and ``cycle=``), or leave them out to get a model that echoes the last message.
     * ``offline:support``: the sample support agent's offline model (``SupportOfflineModel``,
       an ``OfflineChatModel`` that also follows ``SUPPORT_RULES``), which lets that agent
-      and ``dockyard init``'s run with no API key. Any other ``offline:<name>`` needs
-      ``rules=[...]``.
+      and ``dockyard init``'s run with no API key. ``offline:memory``: the memory chat's
+      (``MemoryOfflineModel``). Any other ``offline:<name>`` needs ``rules=[...]``.
 
     Other keyword arguments (``temperature``, ``max_tokens``, ``timeout``,
     ``max_retries``, ...) go to the model's constructor; ``None`` values are dropped so
