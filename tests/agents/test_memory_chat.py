@@ -3,6 +3,7 @@ langgraph-sdk against a live server, offline (no key) with the local MiniLM embe
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -209,3 +210,16 @@ def test_memory_header_is_what_the_offline_model_reads() -> None:
     from dockyard.agents.memory_chat import MEMORY_HEADER as used
 
     assert used == MEMORY_HEADER
+
+
+async def test_example_client(
+    memory_server: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("memory_chat_client", EXAMPLE / "client.py")
+    assert spec is not None and spec.loader is not None
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    assert await client.main(memory_server.url) == 0
+    out = capsys.readouterr().out
+    assert "-> From our earlier conversations I remember that your name is Mina Park." in out
+    assert "location   I live in Busan." in out

@@ -38,8 +38,12 @@ _BATCH = 32  # texts per ONNX run: bounds the padded tensor, and the memory of o
 class LocalEmbeddings(Embeddings):
     """Embeddings from a local ONNX model; loads it on first use (about half a second)."""
 
-    def __init__(self, model: str = MINILM, *, threads: int | None = None) -> None:
-        """``threads``: onnxruntime's threads per call (default: its own, one per core)."""
+    def __init__(self, model: str = MINILM, *, threads: int | None = 1) -> None:
+        """``threads``: onnxruntime's threads per call; ``None``: one per core.
+
+        One by default: a server embeds one short message per chat turn, in a thread
+        beside its event loop, and on the 2-core machine of docs/perf.md one thread was
+        faster than two under load (the threads contend with the loop and each other)."""
         if model not in MODELS:
             raise ConfigError(
                 f"embeddings 'local:{model}': unknown local model; use "
