@@ -2,6 +2,9 @@
 
 * ``dockyard.agents.support:graph``: a customer-support agent (order lookup, FAQ,
   refunds that a human approves first). Runs with no API key on an offline model.
+* ``dockyard.agents.memory_chat:graph``: the support chat with long-term memory per user
+  in the store (``POST /chat``), facts extracted after each turn and recalled by semantic
+  search in later sessions. Runs with no API key on ``offline:memory``.
 
 Each agent module builds its graph on import, so this package imports none of them.
 """
