@@ -125,7 +125,7 @@ def test_offline_support_preset() -> None:
 
 
 def test_offline_needs_a_known_preset_or_rules() -> None:
-    with pytest.raises(ConfigError, match="'offline:support' or pass rules"):
+    with pytest.raises(ConfigError, match="'offline:support', 'offline:memory' or pass rules"):
         load_chat_model("offline:sales")
 
     custom = load_chat_model("offline:sales", rules=[("price", "quote")])
