@@ -223,3 +223,25 @@ async def test_example_client(
     out = capsys.readouterr().out
     assert "-> From our earlier conversations I remember that your name is Mina Park." in out
     assert "location   I live in Busan." in out
+
+
+async def test_a_failed_extraction_keeps_the_answer(caplog: pytest.LogCaptureFixture) -> None:
+    """In process: the answer stands and nothing is stored when extraction fails."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.store.memory import InMemoryStore
+
+    from dockyard.agents.memory_chat import make_graph
+    from dockyard.testing import ScriptedChatModel
+
+    def broken(_messages: Any) -> str:
+        raise RuntimeError("provider down")
+
+    store = InMemoryStore()
+    graph = make_graph(ScriptedChatModel(responses=["Hello Mina!", broken])).copy(
+        update={"store": store, "checkpointer": InMemorySaver()}
+    )
+    config: Any = {"configurable": {"thread_id": "t"}, "metadata": {"user_id": "mina"}}
+    out = await graph.ainvoke({"messages": [{"role": "user", "content": "I'm Mina"}]}, config)
+    assert out["messages"][-1].content == "Hello Mina!"
+    assert await store.asearch(("memories", "mina")) == []
+    assert "fact extraction failed (provider down)" in caplog.text

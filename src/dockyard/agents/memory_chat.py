@@ -44,6 +44,7 @@ from langchain.agents.middleware.types import ModelCallResult, ModelRequest, Mod
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.config import get_config
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
@@ -188,9 +189,17 @@ class LongTermMemory(AgentMiddleware[MemoryState, Any]):
         text = _last_user_text(state["messages"])
         if user_id is None or store is None or not text:
             return None
-        found = await self._extractor.ainvoke(
-            [SystemMessage(EXTRACTION_PROMPT), HumanMessage(text)]
-        )
+        try:
+            found = await self._extractor.ainvoke(
+                [SystemMessage(EXTRACTION_PROMPT), HumanMessage(text)]
+            )
+        except GraphBubbleUp:
+            raise
+        except Exception as exc:
+            # The user has their answer already; a failed extraction (a provider error, a
+            # reply that is not UserFacts) costs this turn's facts, not the turn.
+            log.warning("fact extraction failed (%s): this turn's facts are not stored", exc)
+            return None
         facts = found.facts if isinstance(found, UserFacts) else []
         await _remember(store, user_id, facts)
         return None
