@@ -1,5 +1,6 @@
-"""The memory chat, unchanged, on a real provider SDK: ``models.default`` and the store's
-embeddings both point at dockyard's mock OpenAI server (chat completions, embeddings)."""
+"""The memory chat, unchanged, on the real provider SDKs: ``models.default`` points at
+dockyard's mock OpenAI server (chat completions, and the store's embeddings too) or at its
+mock Anthropic server (messages; the store's embeddings are the fake ones)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from dockyard.providers.offline.memory import MEMORY_HEADER
-from dockyard.testing import MockOpenAIServer
+from dockyard.testing import MockAnthropicServer, MockOpenAIServer
 from tests.conftest import LiveServer
 
 PROJECT = """
@@ -71,3 +73,38 @@ async def test_memory_chat_on_openai(tmp_path: Path) -> None:
     # The fact when it was stored, and each turn's message when memories were searched.
     assert ["My name is Mina Park."] in [e["input"] for e in embedded]
     assert all(e["model"] == "text-embedding-3-small" for e in embedded)
+
+
+ANTHROPIC_PROJECT = """
+graphs:
+  memory_chat: dockyard.agents.memory_chat:graph
+models:
+  default: {{model: "anthropic:claude-sonnet-4-6", base_url: {base_url!r}, max_retries: 0}}
+store:
+  index: {{embed: "fake:256", dims: 256}}
+"""
+
+
+async def test_memory_chat_on_anthropic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")  # the SDK needs one, the mock none
+    mina = f"mina-{uuid.uuid4().hex[:6]}"
+    with MockAnthropicServer() as mock:
+        (tmp_path / "dockyard.yaml").write_text(ANTHROPIC_PROJECT.format(base_url=mock.base_url))
+        server = LiveServer(tmp_path / "data", config=tmp_path / "dockyard.yaml").start()
+        try:
+            # Claude answers structured output through a tool call named after the schema.
+            mock.enqueue_text("Nice to meet you, Mina!")
+            fact = {"topic": "location", "text": "I live in Busan."}
+            mock.enqueue_tool_call("UserFacts", {"facts": [fact]})
+            chat(server.url, mina, "s1", "I live in Busan these days.")
+            mock.enqueue_text("In Busan.")
+            mock.enqueue_tool_call("UserFacts", {"facts": []})
+            assert chat(server.url, mina, "s2", "Where do I live?")["reply"] == "In Busan."
+        finally:
+            server.stop()
+    calls = [r.body for r in mock.requests if r.path.endswith("/messages")]
+    assert len(calls) == 4
+    assert [t["name"] for t in calls[1]["tools"]] == ["UserFacts"]
+    assert f"{MEMORY_HEADER}\n- I live in Busan." in json.dumps(calls[2]["system"]).replace(
+        "\\n", "\n"
+    )
