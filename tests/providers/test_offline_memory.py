@@ -81,6 +81,7 @@ def test_offline_stand_in_only_when_nothing_chose_a_model(monkeypatch: pytest.Mo
     bare = ModelRegistry()
     assert isinstance(model.resolve(bare.run_config()), MemoryOfflineModel)  # type: ignore[attr-defined]
     assert type(chat_model().resolve(bare.run_config())).__name__ == "SupportOfflineModel"  # type: ignore[attr-defined]
+    assert bare.names == ["default"]  # the stand-in is no `models:` name
     configured = ModelRegistry({"default": "offline:support"})
     assert configured.offline_stand_in("default", "offline:memory") == "default"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")

@@ -169,6 +169,7 @@ class ModelRegistry:
         self.router: ModelRouter | None = None
         self._entries: dict[str, ModelEntry] = dict(entries or {})
         self._configured = list(self._entries)
+        self._stand_ins: dict[str, str] = {}  # offline_stand_in's models, by spec
         # Chosen now, from the keys set when the process starts; built on first use.
         self._entries.setdefault(DEFAULT, default_model_spec())
         self._project_dir = project_dir
@@ -189,6 +190,7 @@ class ModelRegistry:
         other.message_guards = []
         other.router = None
         other._entries, other._configured = self._entries, self._configured
+        other._stand_ins = self._stand_ins
         other._project_dir = self._project_dir
         other._wrap = wrap
         # Shared, with the lock that guards it: a provider's model (its client) is built once.
@@ -260,12 +262,14 @@ class ModelRegistry:
         entry = self._entries.get(DEFAULT)
         if not (isinstance(entry, ModelSpec) and entry.model == OFFLINE_DEFAULT):
             return name
+        # Kept beside the entries, not among them: it is no `models:` name (/v1/models,
+        # the metrics' model list and error messages list those).
         with self._lock:
-            self._entries.setdefault(offline, offline)
+            self._stand_ins.setdefault(offline, offline)
         return offline
 
     def _build(self, name: str) -> BaseChatModel:
-        entry = self._entries.get(name)
+        entry = self._entries.get(name) or self._stand_ins.get(name)
         if entry is None:
             raise self._unknown(name)
         if isinstance(entry, BaseChatModel):
