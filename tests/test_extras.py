@@ -50,8 +50,17 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
             "database_url (PostgreSQL) needs the 'langgraph.checkpoint.postgres' package, "
             'which is not installed; install it with: pip install "dockyard[postgres]"',
         ),
+        (
+            {
+                "DOCKYARD_STORE__INDEX__EMBED": "local:all-MiniLM-L6-v2",
+                "DOCKYARD_STORE__INDEX__DIMS": "384",
+            },
+            "onnxruntime",
+            "store.index.embed 'local:all-MiniLM-L6-v2' needs the 'onnxruntime' package, which "
+            'is not installed; install it with: pip install "dockyard[local-embeddings]"',
+        ),
     ],
-    ids=["redis_url", "database_url-psycopg_pool", "database_url-checkpointer"],
+    ids=["redis_url", "database_url-psycopg_pool", "database_url-checkpointer", "local-embeddings"],
 )
 @pytest.mark.usefixtures("no_server")
 def test_serve_refuses_a_setting_whose_extra_is_missing(

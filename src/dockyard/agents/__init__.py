@@ -5,6 +5,9 @@
 * ``dockyard.agents.deep:graph``: a deep agent (deepagents: planning, files with
   ``/memories/`` in the store, sub-agents, approval of writes and dangerous commands).
   Needs ``dockyard[deepagents]``; runs with no API key on ``offline:deep``.
+* ``dockyard.agents.memory_chat:graph``: the support chat with long-term memory per user
+  in the store (``POST /chat``), facts extracted after each turn and recalled by semantic
+  search in later sessions. Runs with no API key on ``offline:memory``.
 
 Each agent module builds its graph on import, so this package imports none of them.
 """

@@ -13,6 +13,7 @@ from dockyard.errors import ConfigError
 from dockyard.providers._spec import ANTHROPIC, OPENAI, require_sdk, resolve_api_key, split_spec
 from dockyard.providers.offline.base import FakeChatModelBase
 from dockyard.providers.offline.deep import DeepOfflineModel
+from dockyard.providers.offline.memory import MemoryOfflineModel
 from dockyard.providers.offline.models import OfflineChatModel, ScriptedChatModel
 from dockyard.providers.offline.research import ResearchOfflineModel
 from dockyard.providers.offline.support import SupportOfflineModel
@@ -28,6 +29,7 @@ OFFLINE_PRESETS: dict[str, type[FakeChatModelBase]] = {
     "support": SupportOfflineModel,
     "research": ResearchOfflineModel,
     "deep": DeepOfflineModel,
+    "memory": MemoryOfflineModel,  # dockyard.agents.memory_chat
 }
 
 # Client settings that configure a network client; the offline models have none.
@@ -53,7 +55,8 @@ def load_chat_model(
       an ``OfflineChatModel`` that also follows ``SUPPORT_RULES``), which lets that agent
       and ``dockyard init``'s run with no API key; ``offline:research``, the research
       team's scripted roles (``ResearchOfflineModel``); ``offline:deep``, the deep agent's
-      (``DeepOfflineModel``). Any other ``offline:<name>`` needs ``rules=[...]``.
+      (``DeepOfflineModel``); ``offline:memory``, the memory chat's (``MemoryOfflineModel``).
+      Any other ``offline:<name>`` needs ``rules=[...]``.
 
     Other keyword arguments (``temperature``, ``max_tokens``, ``timeout``,
     ``max_retries``, ...) go to the model's constructor; ``None`` values are dropped so

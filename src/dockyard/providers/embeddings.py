@@ -12,7 +12,7 @@ from dockyard.errors import ConfigError
 from dockyard.providers._spec import OPENAI, require_sdk, resolve_api_key, split_spec
 from dockyard.providers.offline.embeddings import DeterministicEmbeddings
 
-EMBEDDING_PROVIDERS = ("openai", "fake")
+EMBEDDING_PROVIDERS = ("openai", "local", "fake")
 
 
 def load_embeddings(
@@ -27,6 +27,8 @@ def load_embeddings(
     * ``openai:<model>``: ``OpenAIEmbeddings``; ``base_url`` points it at any
       OpenAI-compatible server (a missing key then becomes a placeholder). Pass
       ``dimensions=`` to shorten vectors where the model supports it.
+    * ``local:all-MiniLM-L6-v2``: ``LocalEmbeddings``, 384 dimensions computed on this
+      machine by an ONNX model (needs ``dockyard[local-embeddings]``; no network).
     * ``fake:<dims>``: ``DeterministicEmbeddings(dims)``, e.g. ``"fake:256"``.
     """
     provider, model = split_spec(spec, EMBEDDING_PROVIDERS, what="embeddings")
@@ -35,6 +37,10 @@ def load_embeddings(
         if not model.isdigit() or int(model) < 1:
             raise ConfigError(f"embeddings {spec!r}: expected 'fake:<dims>', e.g. 'fake:256'")
         return DeterministicEmbeddings(int(model))
+    if provider == "local":
+        from dockyard.providers.local_embeddings import LocalEmbeddings
+
+        return LocalEmbeddings(model)
 
     require_sdk(OPENAI)
     key = resolve_api_key(OPENAI, api_key, local_server=base_url is not None)

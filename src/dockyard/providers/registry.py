@@ -169,6 +169,7 @@ class ModelRegistry:
         self.router: ModelRouter | None = None
         self._entries: dict[str, ModelEntry] = dict(entries or {})
         self._configured = list(self._entries)
+        self._stand_ins: dict[str, str] = {}  # offline_stand_in's models, by spec
         # Chosen now, from the keys set when the process starts; built on first use.
         self._entries.setdefault(DEFAULT, default_model_spec())
         self._project_dir = project_dir
@@ -189,6 +190,7 @@ class ModelRegistry:
         other.message_guards = []
         other.router = None
         other._entries, other._configured = self._entries, self._configured
+        other._stand_ins = self._stand_ins
         other._project_dir = self._project_dir
         other._wrap = wrap
         # Shared, with the lock that guards it: a provider's model (its client) is built once.
@@ -251,8 +253,23 @@ class ModelRegistry:
             return ModelSpec(model=entry)
         return entry if isinstance(entry, ModelSpec) else None
 
+    def offline_stand_in(self, name: str, offline: str) -> str:
+        """``offline`` (a model spec such as ``"offline:memory"``) when ``name`` is ``default``
+        and nothing chose a model for it (no ``models.default``, no provider key), else
+        ``name``: an agent's own scripted model then stands in for ``offline:support``."""
+        if name != DEFAULT or DEFAULT in self._configured:
+            return name
+        entry = self._entries.get(DEFAULT)
+        if not (isinstance(entry, ModelSpec) and entry.model == OFFLINE_DEFAULT):
+            return name
+        # Kept beside the entries, not among them: it is no `models:` name (/v1/models,
+        # the metrics' model list and error messages list those).
+        with self._lock:
+            self._stand_ins.setdefault(offline, offline)
+        return offline
+
     def _build(self, name: str) -> BaseChatModel:
-        entry = self._entries.get(name)
+        entry = self._entries.get(name) or self._stand_ins.get(name)
         if entry is None:
             raise self._unknown(name)
         if isinstance(entry, BaseChatModel):
@@ -314,14 +331,16 @@ def run_registry(config: RunnableConfig | None = None) -> ModelRegistry:
     return _settings_registry()
 
 
-def chat_model(name: str = DEFAULT) -> BaseChatModel:
+def chat_model(name: str = DEFAULT, *, offline: str | None = None) -> BaseChatModel:
     """The model ``name`` of ``models:``, resolved on each call from the run's registry.
 
-    Call it once, at module level; see the module docstring.
+    Call it once, at module level; see the module docstring. ``offline`` (an
+    ``"offline:<preset>"`` spec) replaces ``offline:support`` as the no-key model of
+    ``default``: what a reference agent with a scripted model of its own passes.
     """
     if not isinstance(name, str) or not name:
         raise ConfigError(f"chat_model() takes a model name such as 'default', not {name!r}")
-    return RegistryChatModel(key=name)
+    return RegistryChatModel(key=name, offline=offline)
 
 
 class RegistryChatModel(BaseChatModel):
@@ -330,6 +349,8 @@ class RegistryChatModel(BaseChatModel):
 
     key: str
     """The name under ``models:``."""
+    offline: str | None = None
+    """The model spec that stands in for ``default`` when nothing chose one (``chat_model``)."""
 
     @property
     def _llm_type(self) -> str:
@@ -339,14 +360,16 @@ class RegistryChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model": self.key}
 
-    def _name(self, config: RunnableConfig | None) -> str:
+    def _name(self, config: RunnableConfig | None, registry: ModelRegistry) -> str:
         # A run may name another model for every chat_model() call (dockyard eval --model,
         # rollouts): variants.MODEL_KEY.
-        return model_override(ensure_config(config).get("configurable"), self.key)
+        name = model_override(ensure_config(config).get("configurable"), self.key)
+        return name if self.offline is None else registry.offline_stand_in(name, self.offline)
 
     def resolve(self, config: RunnableConfig | None = None) -> BaseChatModel:
         """The model this stands for in the run ``config`` belongs to (not routed)."""
-        return run_registry(config).get(self._name(config))
+        registry = run_registry(config)
+        return registry.get(self._name(config, registry))
 
     def route(
         self, config: RunnableConfig, input: LanguageModelInput, tools: Sequence[Any] = ()
@@ -355,7 +378,7 @@ class RegistryChatModel(BaseChatModel):
         config to call it with: under ``policies.routing``, the model of the tier the call
         is routed to, with the tier in the call's metadata (``TIER_KEY``)."""
         registry = run_registry(config)
-        name = self._name(config)
+        name = self._name(config, registry)
         if registry.router is None or not registry.router.routes(name):
             return registry.get(name), config
         messages = self._convert_input(input).to_messages()

@@ -118,6 +118,9 @@ def check_layout(settings: Settings) -> None:
         require_extra("postgres", "database_url (PostgreSQL)")
     if settings.redis_url:
         require_extra("redis", "redis_url")
+    index = settings.store.index
+    if index is not None and index.embed.startswith("local:"):
+        require_extra("local-embeddings", f"store.index.embed {index.embed!r}")
     if not settings.runs.in_process:
         require_shared_layout(settings, "runs.in_process = False (serve --no-workers)")
     check_tracing(settings)

@@ -10,6 +10,7 @@ like a provider's model.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import threading
@@ -88,7 +89,7 @@ class ScriptedChatModel(FakeChatModelBase):
                 raise ScriptExhaustedError(
                     f"ScriptedChatModel was called {position + 1} times but scripts only "
                     f"{len(self.responses)} responses; add responses or pass cycle=True. "
-                    f"Last message of this call: {_last_text(messages)!r}"
+                    f"Last message of this call: {last_human_text(messages)!r}"
                 )
             self._position += 1
             self._calls.append(list(messages))
@@ -181,7 +182,9 @@ class OfflineChatModel(FakeChatModelBase):
     def _reply(self, messages: list[BaseMessage], tools: list[ToolSpec]) -> AIMessage:
         if messages and isinstance(messages[-1], ToolMessage):
             return AIMessage(content=_summarize_tool_results(messages))
-        text = _last_text(messages)
+        text = last_human_text(messages)
+        if not tools and _SUMMARY_REQUEST in text:
+            return AIMessage(content=_extractive_summary(text))
         bound = {tool_name(tool) for tool in tools}
         for rule in self.rules:
             if rule.tool not in bound:
@@ -193,7 +196,34 @@ class OfflineChatModel(FakeChatModelBase):
         return AIMessage(content=_templated_reply(tools))
 
 
-def _last_text(messages: list[BaseMessage]) -> str:
+# What LangChain's SummarizationMiddleware asks (policies.summarization): an offline model
+# answers with the user's own lines instead of a canned reply, so no context is lost.
+_SUMMARY_REQUEST = "Messages to summarize:"
+_SUMMARY_LINES = 20
+_SUMMARY_PREFIX = "Here is a summary of the conversation to date:"
+_HUMAN_XML = re.compile(r'<message type="human">(.*?)</message>', re.S)
+
+
+def _extractive_summary(prompt: str) -> str:
+    history = prompt.split(_SUMMARY_REQUEST, 1)[1]
+    # LangChain renders the messages as XML (get_buffer_string(format="xml")).
+    said: list[str] = []
+    for raw in _HUMAN_XML.findall(history):
+        text = html.unescape(raw).strip()
+        if text.startswith(_SUMMARY_PREFIX):
+            # An earlier summary: its lines carry over, not the summary as one line.
+            said.extend(line[2:] for line in text.splitlines() if line.startswith("- "))
+        elif text:
+            said.append(" ".join(text.split()))
+    if not said:
+        return "## SUMMARY\nNone"
+    kept = said[-_SUMMARY_LINES:]
+    lines = "\n".join(f"- {_describe(line, 200)}" for line in kept)
+    return f"## SUMMARY\nThe user said:\n{lines}"
+
+
+def last_human_text(messages: list[BaseMessage]) -> str:
+    """The text of the last human message (of the last message when there is none)."""
     for message in reversed(messages):
         if isinstance(message, HumanMessage):
             return message.text
