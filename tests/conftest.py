@@ -27,6 +27,12 @@ from dockyard.testing.model_requests import ModelRequestGuard
 # The plugin's fixture, imported: only a conftest in the rootdir may declare pytest_plugins.
 from dockyard.testing.pytest_plugin import no_model_requests  # noqa: F401
 
+# CLI output (Rich) wraps at the console's width, which would otherwise follow the terminal
+# or, without one, 80 columns: a long temporary path (longer under pytest-xdist's per-worker
+# directories) then breaks a message a test looks for. One wide width for every CLI run in
+# this process and the processes it starts.
+os.environ["COLUMNS"] = "250"
+
 T = TypeVar("T")
 FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
 SUBPROCESS_GUARD = Path(__file__).parent / "subprocess_guard"
