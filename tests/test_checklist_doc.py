@@ -144,6 +144,8 @@ def rows(text: str) -> list[dict[str, str]]:
 def row_problems(text: str) -> list[str]:
     problems = []
     for row in rows(text):
+        if "Status" not in row:  # the summary
+            continue
         item = row.get("Item (guide's words)", "")[:40]
         where = f"row {row.get('#')} ({item})"
         status, tests = row.get("Status", ""), row.get("Tests", "")
@@ -165,9 +167,8 @@ def test_every_cited_test_exists() -> None:
 
 
 def test_every_cited_setting_exists() -> None:
-    keys = [
-        k for row in rows(PAGE.read_text(encoding="utf-8")) for k in _CODE.findall(row["Settings"])
-    ]
+    table = rows(PAGE.read_text(encoding="utf-8"))
+    keys = [key for row in table for key in _CODE.findall(row.get("Settings", ""))]
     assert len(keys) > 50
     assert [k for k in keys if not setting_exists(k)] == []
 
@@ -182,6 +183,35 @@ def test_every_row_has_a_status_and_its_evidence() -> None:
     text = PAGE.read_text(encoding="utf-8")
     assert len(rows(text)) >= 100
     assert row_problems(text) == []
+
+
+def _title(cell: str) -> str:
+    return re.sub(r"\[(.*)\]\(.*\)", r"\1", cell)
+
+
+def summary_problems(text: str) -> list[str]:
+    """Where the summary's counts differ from the statuses of its sections' rows."""
+    parts = re.split(r"^## ", text, flags=re.M)[1:]
+    sections = {part.splitlines()[0]: part for part in parts}
+    summary = [row for row in rows(sections.pop("Summary", "")) if "Section" in row]
+    problems = []
+    for row in summary:
+        title = _title(row["Section"])
+        statuses = [r["Status"] for r in rows(sections.get(title, "")) if "Status" in r]
+        for status in sorted(STATUSES):
+            if row[status] != str(statuses.count(status)):
+                problems.append(
+                    f"{title}: {status} says {row[status]}, the rows {statuses.count(status)}"
+                )
+    if {_title(row["Section"]) for row in summary} != set(sections):
+        problems.append(f"the summary does not list exactly the sections {sorted(sections)}")
+    return problems
+
+
+def test_the_summary_counts_the_rows() -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    assert "## Summary" in text
+    assert summary_problems(text) == []
 
 
 def test_the_checks_catch_what_is_wrong() -> None:
@@ -208,3 +238,9 @@ def test_the_checks_catch_what_is_wrong() -> None:
         "| 3 | done | something long enough to read | — | — |\n"
     )
     assert len(row_problems(table)) == 3
+    page = "## Summary\n\n| Section | covered | partly | not covered |\n|---|---|---|---|\n"
+    assert summary_problems(f"{page}| [A](#a) | 1 | 0 | 1 |\n\n## A\n\n{table}") == []
+    assert summary_problems(f"{page}| [A](#a) | 2 | 0 | 1 |\n\n## A\n\n{table}") == [
+        "A: covered says 2, the rows 1"
+    ]
+    assert len(summary_problems(f"{page}| [A](#a) | 1 | 0 | 1 |\n\n## A\n\n{table}## B\n")) == 1
