@@ -170,8 +170,7 @@ def runs_on_the_page(metrics_text: str) -> float:
         for family in text_string_to_metric_families(metrics_text)
         for sample in family.samples
         if sample.name == "dockyard_runs_total"
-        # Every rollout variant, as the PromQL sum below counts them.
-        and (sample.labels["assistant"], sample.labels["status"]) == ("trivial", "success")
+        and sample.labels == {"assistant": "trivial", "status": "success"}
     )
 
 
