@@ -12,8 +12,9 @@ Presets that misbehave on purpose, so the quality gate has something to catch:
 
 * ``offline:tickets-sloppy`` always answers a one-line stub that fails the schema (the
   gate sends the call to its ``fallback_model``);
-* ``offline:tickets-flaky`` answers the stub the first time it sees a ticket and the real
-  summary after (the gate's retry gets it).
+* ``offline:tickets-flaky`` answers a partial summary (no impact, no next steps: the
+  gate's retry band) the first time it sees a ticket and the whole summary after (the
+  gate's retry gets it).
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ _NEGATIVE = re.compile(
     re.I,
 )
 _POSITIVE = re.compile(r"thank|great|appreciate|works now|perfect|감사|고맙|해결됐|잘 됩", re.I)
-_RESOLVED = re.compile(r"resolved|fixed|works now|closing|해결|정상화|완료", re.I)
+_RESOLVED = re.compile(
+    r"\bresolved\b|\bworks now\b|\bis fixed\b|closing (?:the|this) ticket|해결되었|해결됐|정상화",
+    re.I,
+)
 _WORTH_OPENING = re.compile(r"log|image|png|jpe?g|pdf|har|csv|text|json|xml|zip", re.I)
+_DECORATION = re.compile(r"svg|icon|logo|banner", re.I)  # artwork, not evidence
 
 
 def is_korean(text: str) -> bool:
@@ -164,6 +169,7 @@ def summarize(ticket: dict[str, Any]) -> dict[str, Any]:
         {"name": a["name"], "reason": f"{a['type']}: {why}"}
         for a in ticket["attachments"]
         if _WORTH_OPENING.search(f"{a['type']} {a['name']}")
+        and not _DECORATION.search(f"{a['type']} {a['name']}")
     ]
     return {
         "problem": problem,
@@ -177,7 +183,7 @@ def summarize(ticket: dict[str, Any]) -> dict[str, Any]:
 
 
 STUB = '{"problem": "An issue."}'
-"""The low-quality answer of the sloppy and flaky presets: not the schema, few words."""
+"""The sloppy preset's answer: not the schema, few words (below the gate's fallback)."""
 
 
 class TicketsOfflineModel(FakeChatModelBase):
@@ -185,7 +191,7 @@ class TicketsOfflineModel(FakeChatModelBase):
 
     model_name: str = "offline-tickets"
     mode: str = "good"
-    """``good``; ``sloppy``: always ``STUB``; ``flaky``: ``STUB`` the first time per ticket."""
+    """``good``; ``sloppy``: always ``STUB``; ``flaky``: partial the first time per ticket."""
 
     _seen: set[str] = PrivateAttr(default_factory=set)
 
@@ -196,9 +202,14 @@ class TicketsOfflineModel(FakeChatModelBase):
         digest = hashlib.sha256(text.encode()).hexdigest()
         first_time = digest not in self._seen
         self._seen.add(digest)
-        if self.mode == "sloppy" or (self.mode == "flaky" and first_time):
+        if self.mode == "sloppy":
             return AIMessage(content=STUB)
-        return AIMessage(content=json.dumps(summarize(parse_ticket(text)), ensure_ascii=False))
+        summary = summarize(parse_ticket(text))
+        if self.mode == "flaky" and first_time:
+            summary = {
+                k: v for k, v in summary.items() if k not in ("customer_impact", "next_steps")
+            }
+        return AIMessage(content=json.dumps(summary, ensure_ascii=False))
 
 
 class SloppyTicketsModel(TicketsOfflineModel):
