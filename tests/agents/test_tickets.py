@@ -4,6 +4,7 @@ standing in for the balanced tier of one assistant (to see what the model receiv
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import uuid
@@ -290,3 +291,17 @@ def test_dockyard_eval_on_the_shipped_dataset(served: Served, tmp_path: Path) ->
     (variant,) = report["variants"]
     assert variant["errors"] == 0 and variant["score"]["mean"] >= 0.8
     assert len(report["items"]) == 10
+
+
+async def test_example_client_script(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("tickets_client", EXAMPLE / "client.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert await module.main(served.url) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# TCK-1001: Checkout returns HTTP 500 for every order")
+    # (The first may be a cache hit too: the eval above sends the same ticket.)
+    assert "[first] tier {'balanced': 1}" in out and "quality 1.0 (accept)" in out
+    assert out.splitlines()[-1].startswith("[again] tier {'balanced': 1}")
+    assert out.splitlines()[-1].endswith("cached True, tokens 0")
