@@ -1,7 +1,7 @@
 """What metrics, logs and traces cost a run: A/B of the trivial graph in one run.
 
     .venv/bin/python bench/observability_bench.py [--rounds 4] [--duration 10] [--clients 20]
-        [--kinds wait,stream] [--variants off,on,on+otlp] [--markdown] [--json PATH]
+        [--kinds wait,stream] [--variants off,on,on+otlp,on+otlp@0.1] [--markdown] [--json PATH]
 
 Starts one embedded dockyard per variant on 127.0.0.1 (bench/langgraph.json, auth off),
 all at once, plus a local OTLP/HTTP receiver that accepts and counts trace exports; then
@@ -82,6 +82,10 @@ def variants(otlp_url: str) -> dict[str, dict[str, Any]]:
         "off": {"observability": off},
         "on": {},
         "on+otlp": {"observability": {"traces": {"endpoint": otlp_url}}},
+        # A busy deployment's setting: one trace in ten recorded and exported.
+        "on+otlp@0.1": {
+            "observability": {"traces": {"endpoint": otlp_url, "sample_ratio": 0.1}}
+        },
     }
 
 

@@ -33,6 +33,14 @@ from dockyard.testing.pytest_plugin import no_model_requests  # noqa: F401
 # this process and the processes it starts.
 os.environ["COLUMNS"] = "250"
 
+# Set by dockyard in its own process for the processes it starts (cli/main.py,
+# observability/metrics_dir.py); guarded() keeps them out of a test's processes.
+LEAKED_ENV = (
+    "PROMETHEUS_MULTIPROC_DIR",
+    "DOCKYARD_OBSERVABILITY__METRICS__MULTIPROCESS_DIR",
+    "DOCKYARD_CONFIG_FILE",
+)
+
 T = TypeVar("T")
 FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
 SUBPROCESS_GUARD = Path(__file__).parent / "subprocess_guard"
@@ -48,8 +56,16 @@ def guarded(env: dict[str, str]) -> dict[str, str]:
     """``env`` for a Python process a test starts: real model requests are refused in it
     too (tests/subprocess_guard/sitecustomize.py)."""
     paths = [str(SUBPROCESS_GUARD), *filter(None, [env.get("PYTHONPATH")])]
+    # What an in-process server or CLI run of an earlier test left in this process's
+    # environment (the metrics directory it chose, its config file) is its own: a process
+    # started now with it would count its metrics in that test's directory.
+    inherited = {k: v for k, v in env.items() if k not in LEAKED_ENV or os.environ.get(k) != v}
     # Servers run open unless the test is about keys (tests/policies/test_auth*.py).
-    return {"DOCKYARD_AUTH__REQUIRED": "false", **env, "PYTHONPATH": os.pathsep.join(paths)}
+    return {
+        "DOCKYARD_AUTH__REQUIRED": "false",
+        **inherited,
+        "PYTHONPATH": os.pathsep.join(paths),
+    }
 
 
 # Webhooks of the test servers: signed with a known secret, retried without long waits.

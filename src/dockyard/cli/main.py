@@ -1,5 +1,5 @@
 """``dockyard serve | worker | dev | init | usage | keys | alerts | prompts | eval | rollout |
-top``."""
+agents | top``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from dockyard.cli import alerts, evals, keys, prompts, rollouts
+from dockyard.cli import agents, alerts, evals, keys, prompts, rollouts
 from dockyard.errors import ConfigError
 from dockyard.settings import Settings, load_settings
 
@@ -24,6 +24,7 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(evals.app, name="eval")
 app.add_typer(rollouts.app, name="rollout")
+app.add_typer(agents.app, name="agents")
 console = Console(stderr=True)
 
 ConfigOpt = Annotated[

@@ -17,6 +17,11 @@ from dockyard.providers.offline.memory import MemoryOfflineModel
 from dockyard.providers.offline.models import OfflineChatModel, ScriptedChatModel
 from dockyard.providers.offline.research import ResearchOfflineModel
 from dockyard.providers.offline.support import SupportOfflineModel
+from dockyard.providers.offline.tickets import (
+    FlakyTicketsModel,
+    SloppyTicketsModel,
+    TicketsOfflineModel,
+)
 from dockyard.sampling import with_run_params
 
 CHAT_PROVIDERS = ("anthropic", "openai", "fake", "offline")
@@ -30,6 +35,13 @@ OFFLINE_PRESETS: dict[str, type[FakeChatModelBase]] = {
     "research": ResearchOfflineModel,
     "deep": DeepOfflineModel,
     "memory": MemoryOfflineModel,  # dockyard.agents.memory_chat
+    # dockyard.agents.tickets: one model under three names, so the routing tiers of
+    # examples/tickets show apart in a run's usage; and two that answer badly on purpose.
+    "tickets": TicketsOfflineModel,
+    "tickets-fast": TicketsOfflineModel,
+    "tickets-balanced": TicketsOfflineModel,
+    "tickets-sloppy": SloppyTicketsModel,
+    "tickets-flaky": FlakyTicketsModel,
 }
 
 # Client settings that configure a network client; the offline models have none.
@@ -55,7 +67,9 @@ def load_chat_model(
       an ``OfflineChatModel`` that also follows ``SUPPORT_RULES``), which lets that agent
       and ``dockyard init``'s run with no API key; ``offline:research``, the research
       team's scripted roles (``ResearchOfflineModel``); ``offline:deep``, the deep agent's
-      (``DeepOfflineModel``); ``offline:memory``, the memory chat's (``MemoryOfflineModel``).
+      (``DeepOfflineModel``); ``offline:memory``, the memory chat's (``MemoryOfflineModel``);
+      ``offline:tickets`` (and ``-fast``, ``-balanced``, ``-sloppy``, ``-flaky``), the
+      ticket summarizer's (``TicketsOfflineModel``).
       Any other ``offline:<name>`` needs ``rules=[...]``.
 
     Other keyword arguments (``temperature``, ``max_tokens``, ``timeout``,
