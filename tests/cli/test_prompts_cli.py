@@ -4,6 +4,7 @@ database (push, list, show, diff, label, rollback, export, import)."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,14 @@ def project(tmp_path: Path) -> Path:
 
 
 def cli(project: Path, *args: str, code: int = 0) -> str:
-    result = runner.invoke(app, ["prompts", *args, "-c", str(project / "dockyard.yaml")])
+    # An in-process server of an earlier test in this process may have left JSON log lines
+    # going to stdout (a real `dockyard prompts` process configures no logging): the output
+    # looked at here is the command's own.
+    logging.disable(logging.CRITICAL)
+    try:
+        result = runner.invoke(app, ["prompts", *args, "-c", str(project / "dockyard.yaml")])
+    finally:
+        logging.disable(logging.NOTSET)
     assert result.exit_code == code, result.output
     return result.output
 
