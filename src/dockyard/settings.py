@@ -540,13 +540,18 @@ class CallLimitsConfig(_Strict):
     tool_calls_per_run: int | None = Field(default=None, gt=0)
     # end: the agent stops with a message saying which limit it reached; error: the run fails.
     exit: Literal["end", "error"] = "end"
+    # What one run may spend, in USD, over all its attempts (policies/run_cost.py): once
+    # its model calls cost this much, its next model call fails with budget_exceeded and
+    # the run ends in error. For any graph, not only middleware-built agents.
+    cost_usd_per_run: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _limits_something(self) -> CallLimitsConfig:
-        if self.model_calls_per_run is None and self.tool_calls_per_run is None:
+        limits = (self.model_calls_per_run, self.tool_calls_per_run, self.cost_usd_per_run)
+        if all(limit is None for limit in limits):
             raise ValueError(
-                "policies.limits sets no limit: give it model_calls_per_run and/or "
-                "tool_calls_per_run, or remove it"
+                "policies.limits sets no limit: give it model_calls_per_run, "
+                "tool_calls_per_run and/or cost_usd_per_run, or remove it"
             )
         return self
 

@@ -26,6 +26,7 @@ from dockyard.observability.run_tracing import RunTracer
 from dockyard.observability.tracing import check_tracing, tracer_for
 from dockyard.policies.budget import Budgets
 from dockyard.policies.chain import ModelChain
+from dockyard.policies.run_cost import RunCostLimit
 from dockyard.prompt_source import use_source
 from dockyard.prompts.cache import PromptCache
 from dockyard.prompts.files import push_path
@@ -51,7 +52,7 @@ from dockyard.runtime.signals import LocalSignals, Signals
 from dockyard.runtime.sweeper import ThreadSweeper
 from dockyard.runtime.webhook_urls import loopback_base
 from dockyard.runtime.webhooks import RunView, WebhookDispatcher
-from dockyard.settings import Settings
+from dockyard.settings import PoliciesConfig, Settings
 from dockyard.storage.database import Storage, open_storage
 from dockyard.storage.sql.alerts import SqlAlerts
 
@@ -261,6 +262,8 @@ async def open_runtime(
         metrics = process_metrics.install(settings)
         names = {default_assistant_id(g): g for g in registry.names}
         names.update({i: name for name, i in configured_ids(settings).items()})
+        if (run_cost := _run_cost_limit(settings)) is not None:
+            observers.append(run_cost)
         if quality.recorder_needed(settings):
             # Stopped after the executor drained: its last runs' scores are written.
             store = SqlAlerts(storage.engine)
@@ -326,3 +329,20 @@ async def open_runtime(
         )
         await start_on(stack, CronScheduler(service, settings.crons.poll_interval_seconds))
         yield runtime
+
+
+def _run_cost_limit(settings: Settings) -> RunCostLimit | None:
+    """The per-run spending cap's observer, when the default policies or an assistant's
+    set ``limits.cost_usd_per_run``."""
+
+    def cap(policies: PoliciesConfig) -> float | None:
+        return policies.limits.cost_usd_per_run if policies.limits is not None else None
+
+    default = cap(settings.policies)
+    own = {
+        assistant_id: cap(settings.assistant_policies(name))
+        for name, assistant_id in configured_ids(settings).items()
+    }
+    if default is None and all(limit is None for limit in own.values()):
+        return None
+    return RunCostLimit(lambda assistant_id: own.get(assistant_id, default))
