@@ -240,17 +240,25 @@ class CronConformance:
         assert got["next_run_date"] == datetime(2025, 7, 2, 13, tzinfo=UTC)
 
     async def test_cron_claim_respects_end_time(self, b: CronBackend) -> None:
+        # Its last slot (before its end) is reached only after the end, by a busy or
+        # restarted scheduler: it fires once, late, like any late slot, and is done.
         ended = await add_cron(
             b, next_run_date=T0 - timedelta(minutes=5), end_time=T0 - timedelta(minutes=1)
         )
         last = await add_cron(
-            b, next_run_date=T0 - timedelta(minutes=5), end_time=T0 + timedelta(minutes=10)
+            b, next_run_date=T0 - timedelta(minutes=4), end_time=T0 + timedelta(minutes=10)
         )
-        assert ids(await b.crons.claim(T0)) == [last["cron_id"]]
-        got = await b.crons.get(last["cron_id"])
-        assert got is not None and got["next_run_date"] is None  # 13:00 is past its end
+        assert ids(await b.crons.claim(T0)) == [ended["cron_id"], last["cron_id"]]
+        for cron in (ended, last):
+            got = await b.crons.get(cron["cron_id"])
+            assert got is not None and got["next_run_date"] is None  # 13:00 is past its end
         assert await b.crons.claim(T0 + timedelta(days=1)) == []
-        assert await b.crons.get(ended["cron_id"]) == ended
+        # A slot after the end (an end moved back under it) never fires.
+        moved = await add_cron(
+            b, next_run_date=T0 - timedelta(minutes=1), end_time=T0 - timedelta(minutes=5)
+        )
+        assert await b.crons.claim(T0) == []
+        assert await b.crons.get(moved["cron_id"]) == moved
 
     async def test_cron_claim_skips_disabled(self, b: CronBackend) -> None:
         off = await add_cron(b, enabled=False, next_run_date=T0 - timedelta(hours=3))
