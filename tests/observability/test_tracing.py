@@ -137,6 +137,24 @@ async def test_the_span_tree_of_one_run(exporter: InMemorySpanExporter) -> None:
     assert all(s.context.trace_id == root.context.trace_id for s in exporter.get_finished_spans())
 
 
+def test_an_unsampled_run_gets_no_span_handler(exporter: InMemorySpanExporter) -> None:
+    # A client's traceparent that says "not sampled" (flags 00) is followed; with nothing
+    # to record below the run, no callback handler is added to the graph's config.
+    tracer = make_tracer(TracesConfig(), exporter, batch=False)
+    observer = RunTracer(tracer)
+    usage = Usage()
+    unsampled = TRACEPARENT[:-2] + "00"
+    run = _run({"request_id": "req-1", "traceparent": unsampled})
+    assert observer.run_callbacks(run, usage) == ()
+    observer.on_ended(run, Outcome("success", None, None), usage)
+    assert exporter.get_finished_spans() == ()
+    # Sampled: a handler, and the run's span once it ends.
+    run = _run({"request_id": "req-2", "traceparent": TRACEPARENT})
+    assert len(observer.run_callbacks(run, usage)) == 1
+    observer.on_ended(run, Outcome("success", None, None), usage)
+    assert [s.name for s in exporter.get_finished_spans()] == ["invoke_agent"]
+
+
 async def test_a_failing_tool_marks_its_span_and_the_run(exporter: InMemorySpanExporter) -> None:
     @tool
     def get_weather(city: str) -> str:

@@ -65,6 +65,11 @@ class RunTracer:
         span = self.tracer.start_span(
             "invoke_agent", context=parent_context(origin), attributes=attributes
         )
+        if not span.is_recording():
+            # Not sampled (observability.traces.sample_ratio, or the client's traceparent
+            # said so): nothing below it would be recorded either, and without a handler
+            # LangChain has no callback to call for the graph's every step.
+            return ()
         self._open[run_id] = span
         return (SpanHandler(self.tracer, span, usage),)
 
