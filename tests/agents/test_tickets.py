@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from dockyard.agents.tickets import TicketSummary
 from dockyard.cli.main import app
-from dockyard.testing import MockOpenAIServer
+from dockyard.testing import MockAnthropicServer, MockOpenAIServer
 from tests.conftest import LiveServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tickets"
@@ -34,6 +34,7 @@ class Served:
     server: LiveServer
     mock: MockOpenAIServer
     data_dir: Path
+    claude: MockAnthropicServer
 
     @property
     def url(self) -> str:
@@ -56,6 +57,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             "api_key_file": str(root / "key"),
             "max_retries": 0,
         },
+        "claude": {
+            "model": "anthropic:claude-sonnet-4-6",
+            "base_url": "",
+            "api_key_file": str(root / "key"),
+            "max_retries": 0,
+        },
     }
     assistants = {
         # No fallback model: a bad answer is retried once, then rejected (and not cached).
@@ -73,9 +80,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 }
             },
         },
+        # The quality tier on Anthropic's SDK (the mock Messages API).
+        "tickets-claude": {
+            "graph": "tickets",
+            "policies": {
+                "routing": {
+                    **policies["routing"],
+                    "tiers": {**policies["routing"]["tiers"], "quality": "claude"},
+                }
+            },
+        },
     }
-    with MockOpenAIServer() as mock, pytest.MonkeyPatch.context() as mp:
+    with (
+        MockOpenAIServer() as mock,
+        MockAnthropicServer() as claude,
+        pytest.MonkeyPatch.context() as mp,
+    ):
         models["mock"]["base_url"] = mock.base_url
+        models["claude"]["base_url"] = claude.base_url
         for name in (*PROVIDER_ENV, "DOCKYARD_CONFIG_FILE"):
             mp.delenv(name, raising=False)
         mp.delitem(sys.modules, "dockyard.agents.tickets", raising=False)
@@ -84,7 +106,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             data_dir, config=EXAMPLE / "dockyard.yaml", models=models, assistants=assistants
         ).start()
         try:
-            yield Served(server, mock, data_dir)
+            yield Served(server, mock, data_dir, claude)
         finally:
             server.stop()
 
@@ -200,6 +222,28 @@ async def test_high_priority_goes_to_balanced_and_pii_is_masked_before_the_model
     assert EMAIL not in sent and PHONE not in sent
     assert "***-****-5678" in sent and "@*******.com" in sent
     assert "Checkout page returns HTTP 500" in sent  # the rest of the ticket went through
+
+
+async def test_the_quality_tier_on_anthropic(served: Served, sdk: LangGraphClient) -> None:
+    answer = {
+        "problem": "Since yesterday the checkout page fails with a 500 error after the card step.",
+        "customer_impact": "None of our customers can pay and we are losing orders.",
+        "actions_taken": ["We restarted the payment worker."],
+        "current_status": "in progress",
+        "next_steps": ["We will check the gateway logs and update you tomorrow."],
+        "sentiment": "negative",
+        "attachments_worth_opening": [{"name": "gateway.log", "reason": "the gateway errors"}],
+    }
+    before = len(served.claude.requests)
+    served.claude.enqueue_text(json.dumps(answer))
+    values, run = await summarize(sdk, ticket(), assistant="tickets-claude")
+    assert values["summary"] == answer
+    assert "## Problem" in values["markdown"]
+    assert run["usage"]["tiers"] == {"quality": 1}
+    assert list(run["usage"]["models"]) == ["claude-sonnet-4-6"]
+    assert run["quality"]["decision"] == "accept"
+    sent = json.dumps(served.claude.requests[before].body, ensure_ascii=False)
+    assert EMAIL not in sent and "Checkout page returns HTTP 500" in sent
 
 
 async def test_low_quality_answer_goes_to_the_fallback_model(sdk: LangGraphClient) -> None:
