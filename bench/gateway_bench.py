@@ -747,6 +747,7 @@ async def measure(
     clients = [*args.low, args.saturation_clients]
     modes = [False, True] if args.stream else [False]
     plan = phases(targets, clients, modes, args.rounds)
+    await prime(started, targets, requests, modes)
     results = []
     for i, phase in enumerate(plan, 1):
         print(
@@ -766,6 +767,24 @@ async def measure(
         )
         results.append(result)
     return results
+
+
+async def prime(
+    started: dict[str, Target], targets: list[str], requests: Requests, modes: list[bool]
+) -> None:
+    """One untimed request per target and mode before any phase: a server's first call
+    loads its provider SDK and opens its connections, which is start-up, not the steady
+    state a phase measures (a short warm-up could otherwise end before it does)."""
+    import openai
+
+    for name in targets:
+        target = started[name]
+        client = openai.AsyncOpenAI(
+            base_url=target.base_url, api_key=target.api_key, max_retries=0, timeout=30.0
+        )
+        async with client:
+            for stream in modes:
+                await one_request(client, target, requests.next(), stream)
 
 
 def report(
