@@ -111,7 +111,13 @@ async def test_a_worker_killed_mid_task_loses_nothing(
         )
 
     await eventually(paused, timeout=60, interval=0.05)
-    thread = await sdk.threads.get(thread_id)
+
+    async def thread_settled() -> dict[str, Any] | None:
+        # The thread's status is written just after the run's.
+        thread = await sdk.threads.get(thread_id)
+        return dict(thread) if thread["status"] != "busy" else None
+
+    thread = await eventually(thread_settled, timeout=10, interval=0.05)
     assert thread["status"] == "interrupted"
     assert thread["interrupts"], thread
     assert await attempts(prod, run["run_id"]) == 2  # taken over after the kill
