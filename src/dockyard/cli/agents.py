@@ -26,21 +26,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dockyard.cli.evals import ConfigOpt
-from dockyard.errors import ConfigError
-from dockyard.settings import Settings, load_settings
+from dockyard.cli.options import ConfigOpt, settings_or_exit
 
 console = Console(stderr=True)
 
 app = typer.Typer(help="Run the reference agents over a batch.", no_args_is_help=True)
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as e:
-        typer.echo(f"configuration error: {e.message}", err=True)
-        raise typer.Exit(2) from None
 
 
 def read_tickets(path: Path) -> list[tuple[str, dict[str, Any] | str]]:
@@ -151,7 +141,7 @@ def summarize(
         console.print(f"[bold red]error:[/] no file {tickets}", highlight=False)
         raise typer.Exit(2)
     items = read_tickets(tickets)
-    settings = _settings(config) if url is None else None
+    settings = settings_or_exit(config) if url is None else None
 
     async def main() -> list[dict[str, Any]]:
         columns = (

@@ -5,35 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from dockyard.cli.options import ConfigOpt, settings_or_exit
 from dockyard.cli.usage import parse_since
-from dockyard.errors import ConfigError
-from dockyard.settings import Settings, load_settings
 from dockyard.storage.alerts import AlertRecord
 
 app = typer.Typer(help="Alerts: their history, and a test of the notifiers.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
-
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="dockyard.yaml or langgraph.json (default: found in .)"),
-]
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as e:
-        err.print(f"configuration error: {e.message}")
-        raise typer.Exit(2) from None
 
 
 @app.command("list")
@@ -52,7 +36,7 @@ def list_alerts(
     from dockyard.runtime.alerting import alert_store
     from dockyard.storage.database import open_storage
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     start = parse_since(since)
 
     async def read() -> list[AlertRecord]:
@@ -108,7 +92,7 @@ def send_test(config: ConfigOpt = None) -> None:
     from dockyard.observability.alerts import Message, deliver
     from dockyard.runtime.alerting import notifiers
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     targets = notifiers(settings)
     if not targets:
         err.print("no notifiers configured (observability.alerts.notifiers)")

@@ -25,8 +25,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
+from dockyard.cli.options import ConfigOpt, settings_or_exit
 from dockyard.errors import ConfigError, DockyardError
-from dockyard.settings import Settings, load_settings
+from dockyard.settings import Settings
 
 console = Console(stderr=True)
 
@@ -45,19 +46,6 @@ app = typer.Typer(
 )
 dataset_app = typer.Typer(help="Make eval datasets.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="dockyard.yaml or langgraph.json (default: found in .)"),
-]
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as e:
-        typer.echo(f"configuration error: {e.message}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _fail(message: str) -> typer.Exit:
@@ -149,7 +137,7 @@ def run(
     from dockyard.evals.options import parse_variants, scorer_specs
     from dockyard.quality import build_scorer, parse_specs
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     if api_key_file is not None:
         try:
             api_key = api_key_file.read_text().strip()
@@ -269,7 +257,7 @@ def list_(
     from dockyard.storage.database import open_storage
 
     async def read() -> list[Any]:
-        async with open_storage(_settings(config)) as storage:
+        async with open_storage(settings_or_exit(config)) as storage:
             return await storage.evals.list(assistant=assistant, limit=limit)
 
     rows = asyncio.run(read())
@@ -311,7 +299,7 @@ def show(
     from dockyard.storage.database import open_storage
 
     async def read() -> tuple[Any, list[Any]]:
-        async with open_storage(_settings(config)) as storage:
+        async with open_storage(settings_or_exit(config)) as storage:
             found = await storage.evals.get(experiment_id)
             return found, await storage.evals.results(experiment_id) if found else []
 
@@ -354,7 +342,7 @@ def from_runs(
     after = parse_since(since)
 
     async def read() -> list[Any]:
-        async with open_storage(_settings(config)) as storage:
+        async with open_storage(settings_or_exit(config)) as storage:
             ids = None
             if assistant is not None:
                 found = await storage.assistants.get(assistant)

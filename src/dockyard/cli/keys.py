@@ -6,15 +6,15 @@ import asyncio
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from dockyard.cli.options import ConfigOpt, settings_or_exit
 from dockyard.errors import DockyardError
-from dockyard.settings import Settings, load_settings
+from dockyard.settings import Settings
 from dockyard.storage.base import ApiKey
 
 app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
@@ -70,16 +70,6 @@ def _scopes(values: list[str]) -> list[str]:
     return [s.strip() for v in values for s in v.split(",") if s.strip()]
 
 
-def _settings(config: Path | None) -> Settings:
-    from dockyard.errors import ConfigError
-
-    try:
-        return load_settings(config)
-    except ConfigError as e:
-        err.print(f"configuration error: {e.message}")
-        raise typer.Exit(2) from None
-
-
 def _public(key: ApiKey) -> dict[str, Any]:
     """A key as shown (never its hash), its times as ISO strings."""
     from dockyard.policies.auth import public_key
@@ -96,12 +86,6 @@ async def _create(settings: Settings, row: ApiKey) -> ApiKey:
 
     async with open_storage(settings) as storage:
         return await storage.keys.create(row)
-
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="dockyard.yaml or langgraph.json (default: found in .)"),
-]
 
 
 @app.command()
@@ -126,7 +110,7 @@ def create(
 
     if not tenant.strip():
         raise typer.BadParameter("give the tenant a name", param_hint="--tenant")
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     key = new_key()
     try:
         row = key_record(
@@ -159,7 +143,7 @@ def list_keys(
     """The keys (never the keys themselves: their first characters)."""
     from dockyard.storage.database import open_storage
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
 
     async def read() -> list[ApiKey]:
         async with open_storage(settings) as storage:
@@ -208,7 +192,7 @@ def revoke(
     """Revoke a key: every server refuses it within auth.cache_seconds."""
     from dockyard.storage.database import open_storage
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
 
     async def run() -> ApiKey | None:
         async with open_storage(settings) as storage:

@@ -13,8 +13,9 @@ import typer
 from rich.console import Console
 
 from dockyard.cli import agents, alerts, evals, keys, prompts, rollouts
+from dockyard.cli.options import ConfigOpt, settings_or_exit
 from dockyard.errors import ConfigError
-from dockyard.settings import Settings, load_settings
+from dockyard.settings import Settings
 
 app = typer.Typer(
     help="dockyard: a self-hosted runtime for LangGraph agents.", no_args_is_help=True
@@ -26,19 +27,6 @@ app.add_typer(evals.app, name="eval")
 app.add_typer(rollouts.app, name="rollout")
 app.add_typer(agents.app, name="agents")
 console = Console(stderr=True)
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="dockyard.yaml or langgraph.json (default: found in .)"),
-]
-
-
-def _settings(config: Path | None, **overrides: object) -> Settings:
-    try:
-        return load_settings(config, **overrides)
-    except ConfigError as e:
-        typer.echo(f"configuration error: {e.message}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _app_factory_env(settings: Settings) -> None:
@@ -118,7 +106,7 @@ def serve(
     import uvicorn
 
     runs = {"in_process": False} if no_workers else None
-    settings = _settings(
+    settings = settings_or_exit(
         config, host=host, port=port, workers=workers, log_level=log_level, runs=runs
     )
     from dockyard.runtime.process import check_layout, missing_for_processes
@@ -190,7 +178,7 @@ def worker(
     import logging
 
     runs = {"max_concurrency": concurrency} if concurrency else None
-    settings = _settings(config, log_level=log_level, runs=runs)
+    settings = settings_or_exit(config, log_level=log_level, runs=runs)
     if not _configure_logging(settings):
         logging.basicConfig(
             level=settings.log_level.upper(),
@@ -229,7 +217,7 @@ def dev(
 
     import uvicorn
 
-    settings = _settings(config, host=host, port=port)
+    settings = settings_or_exit(config, host=host, port=port)
     settings.auth = settings.auth.model_copy(update={"required": False})
     _app_factory_env(settings)
     # The reloading child builds its app from the environment.
@@ -286,7 +274,7 @@ def usage(
         raise typer.BadParameter(
             f"{by!r}: use one of {', '.join(b.value for b in By)}", param_hint="--by"
         ) from None
-    print_usage(_settings(config), group, since, as_json=json_output)
+    print_usage(settings_or_exit(config), group, since, as_json=json_output)
 
 
 @app.command()

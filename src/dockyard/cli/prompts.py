@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dockyard.errors import ConfigError, DockyardError
+from dockyard.cli.options import ConfigOpt, JsonOpt, settings_or_exit
+from dockyard.errors import DockyardError
 from dockyard.prompt_template import parse_ref
 from dockyard.prompts.registry import PromptRegistry
-from dockyard.settings import Settings, load_settings
 
 app = typer.Typer(
     help="Prompt registry: push, list, show, diff, label, rollback, export, import.",
@@ -29,12 +29,6 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="dockyard.yaml or langgraph.json (default: found in .)"),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
 def author() -> str:
@@ -46,19 +40,11 @@ def author() -> str:
         return "cli"
 
 
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as e:
-        err.print(f"configuration error: {e.message}")
-        raise typer.Exit(2) from None
-
-
 def _run(config: Path | None, work: Callable[[PromptRegistry], Awaitable[T]]) -> T:
     """``work`` on the configured database's registry; a registry error exits 1."""
     from dockyard.storage.database import open_storage
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
 
     async def run() -> T:
         async with open_storage(settings) as storage:

@@ -16,29 +16,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dockyard.cli.options import ConfigOpt, JsonOpt, settings_or_exit
 from dockyard.cli.prompts import author
-from dockyard.errors import ConfigError, DockyardError
+from dockyard.errors import DockyardError
 from dockyard.rollouts import RolloutManager, sync_config
-from dockyard.settings import Settings, load_settings
 
 app = typer.Typer(help="Gradual rollouts: status, promote, abort.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="dockyard.yaml or langgraph.json (default: found in .)"),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as e:
-        err.print(f"configuration error: {e.message}")
-        raise typer.Exit(2) from None
 
 
 def _run(config: Path | None, work: Callable[[RolloutManager], Awaitable[T]]) -> T:
@@ -47,7 +33,7 @@ def _run(config: Path | None, work: Callable[[RolloutManager], Awaitable[T]]) ->
     from dockyard.runtime.alerting import alert_store
     from dockyard.storage.database import open_storage
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
 
     async def run() -> T:
         async with open_storage(settings) as storage:
