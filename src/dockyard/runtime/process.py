@@ -54,7 +54,6 @@ from dockyard.runtime.webhook_urls import loopback_base
 from dockyard.runtime.webhooks import RunView, WebhookDispatcher
 from dockyard.settings import PoliciesConfig, Settings
 from dockyard.storage.database import Storage, open_storage
-from dockyard.storage.sql.alerts import SqlAlerts
 
 log = logging.getLogger("dockyard.runtime")
 
@@ -266,7 +265,7 @@ async def open_runtime(
             observers.append(run_cost)
         if quality.recorder_needed(settings):
             # Stopped after the executor drained: its last runs' scores are written.
-            store = SqlAlerts(storage.engine)
+            store = alert_store(storage.engine)
             observers.append(await start_on(stack, quality.QualityRecorder(store, metrics, names)))
         if metrics is not None:
             metrics.windows.update(context_windows(registry.models))
